@@ -1,0 +1,137 @@
+"""A recording Pulumi mock runtime: runs a program with no engine, no CLI, no cloud, and
+records every resource (type, name, parent, inputs with secrets redacted).
+
+Used by `llm-stack render` and by the test suite's autouse fixture. Pure bookkeeping: the
+only outputs it invents are ids and the few provider attributes a program reads back
+(an EKS cluster's endpoint and CA, a role's ARN), so checks can chain on real outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SIG_SECRET = "1b47061264138c4ac30d75fd1eb44270"
+_SIG_RESOURCE = "5cf8f73096256a8f31e491e813e4eb8e"
+REDACTED = "[secret]"
+
+
+@dataclass
+class RecordedResource:
+    """One registered resource as the engine would have seen it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]  # secrets replaced by REDACTED
+    state: dict[str, Any] = field(default_factory=dict)  # inputs + invented outputs (unredacted)
+
+
+def _redact(value: Any) -> Any:
+    """Plain JSON of a serialized property: secrets redacted, resource refs as their URN."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SIG_SECRET:
+            return REDACTED
+        if sig == _SIG_RESOURCE:
+            return value.get("urn")
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the mock runtime hands numbers back as floats
+    return value
+
+
+def _invented_outputs(typ: str, name: str) -> dict[str, Any]:
+    """Outputs a provider computes that programs read back."""
+    arn = f"arn:aws:mock:us-east-1:123456789012:{typ.split(':')[-1].lower()}/{name}"
+    outputs: dict[str, Any] = {"arn": arn}
+    if typ == "aws:eks/cluster:Cluster":
+        outputs |= {
+            "endpoint": f"https://{name}.eks.mock",
+            "certificateAuthority": {"data": "bW9jay1jYQ=="},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock/id/{name}"}]}],
+            "version": None,
+        }
+    return outputs
+
+
+class RecordingMocks(Mocks):
+    """Records every resource; answers invokes from a table (or with empty results)."""
+
+    def __init__(self, invokes: Mapping[str, Callable[[dict], dict]] | None = None) -> None:
+        self.resources: list[RecordedResource] = []
+        self.calls: list[tuple[str, dict]] = []
+        self._invokes = dict(invokes or {})
+        self._lock = threading.Lock()
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs) | {
+            k: v for k, v in _invented_outputs(args.typ, args.name).items() if k not in args.inputs
+        }
+        state = {k: v for k, v in state.items() if v is not None}
+        return f"{args.name}-id", state
+
+    def call(self, args: MockCallArgs) -> tuple[dict, list | None]:
+        self.calls.append((args.token, dict(args.args)))
+        handler = self._invokes.get(args.token)
+        return (handler(dict(args.args)) if handler else {}), None
+
+    def record(self, entry: RecordedResource) -> None:
+        with self._lock:
+            self.resources.append(entry)
+
+    def of_type(self, typ: str) -> list[RecordedResource]:
+        """Recorded resources of one Pulumi type token, in registration order."""
+        return [r for r in self.resources if r.type == typ]
+
+
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, plus a record of parent and redacted inputs per resource."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = _redact(json_format.MessageToDict(request.object))
+            state = self.resources[response.urn].state if response.urn in self.resources else {}
+            self.recording.record(RecordedResource(
+                type=request.type, name=request.name, urn=response.urn,
+                parent=request.parent or None, custom=bool(request.custom),
+                inputs=inputs, state=dict(state),
+            ))
+        return response
+
+
+def install(mocks: RecordingMocks, project: str, stack: str) -> None:
+    """Point the Pulumi SDK at the recording mocks (preview=False, so outputs are known)."""
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=RecordingMonitor(mocks)
+    )
+
+
+def run_program(
+    program: Callable[[], None], *, project: str, stack: str, mocks: RecordingMocks | None = None
+) -> RecordingMocks:
+    """Run `program` under the recording mocks outside pytest and wait for every RPC."""
+    mocks = mocks or RecordingMocks()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    install(mocks, project, stack)
+    program()
+    loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+    return mocks

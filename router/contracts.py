@@ -1,0 +1,73 @@
+"""Names shared by every part of LLM Stack: components deploy them, the router reads them,
+the emulator imitates them, dashboards/rules/autoscalers query them.
+
+Never retype one of these strings elsewhere: import it from here. This module imports
+nothing outside the standard library, so the router image and the emulator carry it cheaply.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Engine wire format (vLLM's OpenAI-compatible server) -------------------------------
+PATH_CHAT: Final = "/v1/chat/completions"
+PATH_COMPLETIONS: Final = "/v1/completions"
+PATH_EMBEDDINGS: Final = "/v1/embeddings"
+PATH_MODELS: Final = "/v1/models"
+PATH_HEALTH: Final = "/health"
+PATH_METRICS: Final = "/metrics"
+PROXIED_PATHS: Final = (PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS)
+SSE_DONE: Final = b"data: [DONE]\n\n"
+
+# --- Engine metrics (current vLLM names; label `model_name`) ----------------------------
+ENGINE_MODEL_LABEL: Final = "model_name"
+VLLM_RUNNING: Final = "vllm:num_requests_running"
+VLLM_WAITING: Final = "vllm:num_requests_waiting"
+VLLM_KV_USAGE: Final = "vllm:kv_cache_usage_perc"
+VLLM_PREFIX_QUERIES: Final = "vllm:prefix_cache_queries_total"
+VLLM_PREFIX_HITS: Final = "vllm:prefix_cache_hits_total"
+VLLM_PROMPT_TOKENS: Final = "vllm:prompt_tokens_total"
+VLLM_GENERATION_TOKENS: Final = "vllm:generation_tokens_total"
+VLLM_TTFT: Final = "vllm:time_to_first_token_seconds"
+VLLM_ITL: Final = "vllm:inter_token_latency_seconds"
+VLLM_E2E: Final = "vllm:e2e_request_latency_seconds"
+# Older vLLM releases (read both; never export these from our own code).
+VLLM_KV_USAGE_LEGACY: Final = "vllm:gpu_cache_usage_perc"
+VLLM_PREFIX_QUERIES_LEGACY: Final = "vllm:gpu_prefix_cache_queries_total"
+VLLM_PREFIX_HITS_LEGACY: Final = "vllm:gpu_prefix_cache_hits_total"
+
+# --- Router metrics (own prefix; never an engine name) ----------------------------------
+ROUTER_PREFIX: Final = "llmstack_router_"
+ROUTER_REQUESTS: Final = ROUTER_PREFIX + "requests_total"  # model, engine, status
+ROUTER_TTFT: Final = ROUTER_PREFIX + "time_to_first_token_seconds"  # model, engine
+ROUTER_ITL: Final = ROUTER_PREFIX + "inter_token_latency_seconds"  # model, engine
+ROUTER_DECISIONS: Final = ROUTER_PREFIX + "routing_decisions_total"  # policy, outcome
+ROUTER_ENGINE_HEALTHY: Final = ROUTER_PREFIX + "engine_healthy"  # engine
+ROUTER_IN_FLIGHT: Final = ROUTER_PREFIX + "in_flight_requests"  # engine
+ROUTER_RETRIES: Final = ROUTER_PREFIX + "upstream_retries_total"  # engine
+ROUTER_STREAM_ERRORS: Final = ROUTER_PREFIX + "stream_errors_total"  # engine
+OUTCOME_CACHE_HIT: Final = "cache_hit"
+OUTCOME_LOAD_FALLBACK: Final = "load_fallback"
+OUTCOME_NEW: Final = "new"
+
+# --- Engine discovery (pod labels set by stack_components, selected by the router) -------
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_MODEL: Final = "llmstack.io/model"  # the served model name (sanitised for a label value)
+LABEL_ROLE: Final = "llmstack.io/role"
+PART_OF: Final = "llm-stack"
+ROLE_ENGINE: Final = "engine"
+ROLE_ROUTER: Final = "router"
+ROLE_CACHE_SERVER: Final = "cache-server"
+ROLE_BENCHMARK: Final = "benchmark"
+# Annotations on engine pods the router reads to learn an engine's cache capacity.
+ANNOTATION_GPU_CACHE_TOKENS: Final = "llmstack.io/gpu-cache-tokens"
+ANNOTATION_CPU_CACHE_TOKENS: Final = "llmstack.io/cpu-cache-tokens"
+ANNOTATION_SERVED_MODEL: Final = "llmstack.io/served-model-name"
+ENGINE_PORT: Final = 8000
+ROUTER_PORT: Final = 8080
+
+# --- Client headers ---------------------------------------------------------------------
+HEADER_USER_ID: Final = "x-user-id"

@@ -1,0 +1,171 @@
+"""The router's settings: one typed, frozen object, built once at the edge (CLI flags, a
+JSON/YAML file rendered by the `Router` component, or both) and handed to `create_app`.
+
+This is a contract: `stack_components.Router` renders `RouterSettings.to_dict()` into a
+ConfigMap and the router reads it back with `RouterSettings.from_dict()`. Every invalid
+value raises `SettingsError` naming the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.contracts import ENGINE_PORT, HEADER_USER_ID, LABEL_ROLE, ROLE_ENGINE, ROUTER_PORT
+
+
+class SettingsError(ValueError):
+    """An invalid router setting; the message names the field, the value and what is allowed."""
+
+    def __init__(self, field_name: str, value: Any, allowed: str) -> None:
+        super().__init__(f"router setting '{field_name}' {allowed} (got {value!r})")
+        self.field_name = field_name
+        self.value = value
+
+
+def _require(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise SettingsError(name, value, allowed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticEngine:
+    """One engine at a fixed URL (local runs, tests)."""
+
+    url: str
+    model: str | None = None  # None: learn it from the engine's /v1/models
+    gpu_cache_tokens: int | None = None  # None: the settings' default capacity
+    cpu_cache_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.url.startswith(("http://", "https://")), "engines.url", self.url,
+                 "must be an http:// or https:// URL")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KubernetesDiscovery:
+    """Engines are the ready pods matching a label selector in one namespace (watched)."""
+
+    namespace: str
+    label_selector: str = f"{LABEL_ROLE}={ROLE_ENGINE}"
+    port: int = ENGINE_PORT
+    scheme: str = "http"
+
+    def __post_init__(self) -> None:
+        _require(bool(self.namespace), "discovery.namespace", self.namespace, "must be non-empty")
+        _require(0 < self.port < 65536, "discovery.port", self.port, "must be in 1..65535")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicySettings:
+    """The routing policy by kind, with its parameters (validated by the policy's config)."""
+
+    kind: str = "prefix"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    max_body_bytes: int = 8 * 1024 * 1024
+    rate_limit_rps: float | None = None  # per API key (or per client when no keys)
+    rate_limit_burst: int = 50
+    upstream_connect_timeout_s: float = 2.0
+    upstream_read_timeout_s: float = 600.0
+    max_retries: int = 1  # retries on another engine when one fails before the first byte
+
+    def __post_init__(self) -> None:
+        _require(self.max_body_bytes > 0, "limits.max_body_bytes", self.max_body_bytes, "must be > 0")
+        _require(self.rate_limit_rps is None or self.rate_limit_rps > 0,
+                 "limits.rate_limit_rps", self.rate_limit_rps, "must be > 0 or unset")
+        _require(self.max_retries >= 0, "limits.max_retries", self.max_retries, "must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthSettings:
+    interval_s: float = 0.5
+    timeout_s: float = 1.0
+    unhealthy_after: int = 2  # consecutive failures: 2 × 0.5 s keeps eviction under 2 s
+    healthy_after: int = 1
+    metrics_interval_s: float = 1.0  # scrape engine /metrics for waiting/running
+
+    def __post_init__(self) -> None:
+        _require(self.interval_s > 0, "health.interval_s", self.interval_s, "must be > 0")
+        _require(self.unhealthy_after >= 1, "health.unhealthy_after", self.unhealthy_after, "must be >= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterSettings:
+    """Everything the router needs; `create_app(settings, ...)` takes exactly this."""
+
+    engines: tuple[StaticEngine, ...] = ()
+    discovery: KubernetesDiscovery | None = None
+    models: tuple[str, ...] = ()  # served model names; empty: whatever the engines serve
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    default_gpu_cache_tokens: int = 400_000
+    default_cpu_cache_tokens: int = 0
+    api_keys_file: str | None = None
+    api_keys_env: str | None = None
+    session_header: str = HEADER_USER_ID
+    limits: Limits = field(default_factory=Limits)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    host: str = "0.0.0.0"
+    port: int = ROUTER_PORT
+    workers: int = 1
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        _require(bool(self.engines) != (self.discovery is not None), "engines", len(self.engines),
+                 "needs exactly one of a static engine list or Kubernetes discovery")
+        _require(0 < self.port < 65536, "port", self.port, "must be in 1..65535")
+        _require(1 <= self.workers <= 64, "workers", self.workers, "must be in 1..64")
+        _require(self.default_gpu_cache_tokens > 0, "default_gpu_cache_tokens",
+                 self.default_gpu_cache_tokens, "must be > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict; `from_dict(to_dict())` round-trips."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RouterSettings:
+        """Build from a plain dict (a settings file); unknown keys are errors, not ignored."""
+        return _build(cls, data, "")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+_NESTED: dict[str, type] = {
+    "discovery": KubernetesDiscovery,
+    "policy": PolicySettings,
+    "limits": Limits,
+    "health": HealthSettings,
+}
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise SettingsError(prefix.rstrip(".") or "settings", data, "must be a mapping")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    _require(not unknown, prefix + (unknown[0] if unknown else ""), unknown,
+             f"is not a known setting; allowed: {', '.join(sorted(known))}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _NESTED and value is not None and cls is RouterSettings:
+            value = _build(_NESTED[key], value, f"{key}.")
+        elif key == "engines" and cls is RouterSettings:
+            value = tuple(_build(StaticEngine, e, "engines.") for e in value)
+        elif key == "models":
+            value = tuple(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise SettingsError(prefix.rstrip(".") or "settings", data, f"has a wrong type: {exc}") from exc

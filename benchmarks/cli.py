@@ -1,13 +1,15 @@
-"""`llm-stack emulate`, `bench`, `demo` (filled in by the benchmark and demo work)."""
+"""`llm-stack emulate`, `bench` and `demo`: each registered by its own module."""
 
 from __future__ import annotations
 
+import importlib
+
 import typer
+
+_MODULES = ("benchmarks.emulator.cli", "benchmarks.qa.cli", "benchmarks.demo.cli")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(out: str = typer.Option("demo-out", "--out")) -> None:
-        """The whole stack locally: emulated engines, router, Prometheus, benchmark sweep."""
-        typer.echo("llm-stack demo: not built yet (lands with the router issue)", err=True)
-        raise typer.Exit(0)
+    """Register every benchmarks command on the root app."""
+    for module in _MODULES:
+        importlib.import_module(module).register(app)

@@ -1,0 +1,1 @@
+"""Routing policies: one module each, chosen by `kind` through `registry.build_policy`."""

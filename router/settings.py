@@ -52,10 +52,17 @@ class KubernetesDiscovery:
     label_selector: str = f"{LABEL_ROLE}={ROLE_ENGINE}"
     port: int = ENGINE_PORT
     scheme: str = "http"
+    # The Kubernetes API; None: in-cluster (KUBERNETES_SERVICE_HOST/PORT, read when the app starts).
+    api_server: str | None = None
+    token_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    ca_file: str | None = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"  # None: system CAs
 
     def __post_init__(self) -> None:
         _require(bool(self.namespace), "discovery.namespace", self.namespace, "must be non-empty")
         _require(0 < self.port < 65536, "discovery.port", self.port, "must be in 1..65535")
+        _require(self.scheme in ("http", "https"), "discovery.scheme", self.scheme, "must be http or https")
+        _require(self.api_server is None or self.api_server.startswith(("http://", "https://")),
+                 "discovery.api_server", self.api_server, "must be an http(s):// URL or unset")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,1 @@
+"""Where the engines come from: a static list (`static`) or Kubernetes pods (`kubernetes`)."""

@@ -1,0 +1,226 @@
+"""Pure builders of a `VllmEngine`'s Kubernetes manifests (Deployment, Service, PDB, and the
+optional Secret and PVC)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from router.contracts import (
+    ANNOTATION_CPU_CACHE_TOKENS,
+    ANNOTATION_GPU_CACHE_TOKENS,
+    ANNOTATION_SERVED_MODEL,
+    ENGINE_PORT,
+    PATH_METRICS,
+    ROLE_ENGINE,
+)
+from stack_components import _k8s
+from stack_components.labels import object_labels, prometheus_annotations, selector_labels
+from stack_components.lmcache import lmcache_env
+from stack_components.vllm_args import VllmServerConfig, render_vllm_args
+
+if TYPE_CHECKING:
+    from stack_components.engine import EngineCapacity, VllmEngineArgs
+
+PORT_NAME = "http"
+PROBE_PERIOD_S = 10
+TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"  # how long Pulumi awaits the rollout
+
+
+def build_engine_manifests(name: str, args: VllmEngineArgs, capacity: EngineCapacity) -> dict[str, dict]:
+    """Every object of one engine, keyed by a stable kind key (the Pulumi name suffix)."""
+    out: dict[str, dict] = {}
+    if args.hf_token is not None and args.hf_token.value is not None:
+        out["hf-token"] = _k8s.secret_manifest(
+            args.hf_token.name, args.namespace, _labels(name, args), args.hf_token.key, args.hf_token.value
+        )
+    if args.model_cache.kind == "pvc":
+        out["model-cache"] = build_pvc(name, args)
+    out["deployment"] = build_deployment(name, args, capacity)
+    out["service"] = build_service(name, args)
+    out["pdb"] = build_pdb(name, args)
+    return out
+
+
+def _labels(name: str, args: VllmEngineArgs) -> dict[str, str]:
+    return object_labels(ROLE_ENGINE, name, args.served_name, args.labels)
+
+
+def _selector(name: str, args: VllmEngineArgs) -> dict[str, str]:
+    return selector_labels(ROLE_ENGINE, name, args.served_name)
+
+
+def build_service(name: str, args: VllmEngineArgs) -> dict[str, Any]:
+    """ClusterIP Service on the engine port (API and /metrics)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _k8s.metadata(
+            name, args.namespace, _labels(name, args), prometheus_annotations(ENGINE_PORT, PATH_METRICS)
+        ),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _selector(name, args),
+            "ports": [{"name": PORT_NAME, "port": ENGINE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+
+
+def build_pdb(name: str, args: VllmEngineArgs) -> dict[str, Any]:
+    """At most `max_unavailable` engine pods voluntarily disrupted at once."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _k8s.metadata(name, args.namespace, _labels(name, args)),
+        "spec": {"maxUnavailable": args.max_unavailable, "selector": {"matchLabels": _selector(name, args)}},
+    }
+
+
+def build_pvc(name: str, args: VllmEngineArgs) -> dict[str, Any]:
+    """The model cache claim (ReadWriteOnce; one per engine)."""
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": _k8s.gib(args.model_cache.size_gib)}},
+    }
+    if args.model_cache.storage_class:
+        spec["storageClassName"] = args.model_cache.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _k8s.metadata(f"{name}-model-cache", args.namespace, _labels(name, args)),
+        "spec": spec,
+    }
+
+
+def build_deployment(name: str, args: VllmEngineArgs, capacity: EngineCapacity) -> dict[str, Any]:
+    """The engine Deployment; replaced in place (GPUs are scarce: no surge pod)."""
+    timeout = str(args.startup_timeout_s + 600)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _k8s.metadata(name, args.namespace, _labels(name, args), {TIMEOUT_ANNOTATION: timeout}),
+        "spec": {
+            "replicas": args.replicas,
+            "selector": {"matchLabels": _selector(name, args)},
+            "progressDeadlineSeconds": args.startup_timeout_s + 300,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "template": {"metadata": _pod_metadata(name, args, capacity), "spec": build_pod_spec(name, args)},
+        },
+    }
+
+
+def _pod_metadata(name: str, args: VllmEngineArgs, capacity: EngineCapacity) -> dict[str, Any]:
+    annotations = (
+        dict(args.pod_annotations)
+        | prometheus_annotations(ENGINE_PORT, PATH_METRICS)
+        | {
+            ANNOTATION_GPU_CACHE_TOKENS: str(capacity.gpu_cache_tokens),
+            ANNOTATION_CPU_CACHE_TOKENS: str(capacity.cpu_cache_tokens),
+            ANNOTATION_SERVED_MODEL: capacity.served_model_name,
+        }
+    )
+    return {"labels": _labels(name, args), "annotations": annotations}
+
+
+def build_pod_spec(name: str, args: VllmEngineArgs) -> dict[str, Any]:
+    """The engine pod: one vLLM container on the GPU pool."""
+    spec: dict[str, Any] = {
+        "securityContext": _k8s.pod_security_context(args.run_as_user),
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": 120,
+        "containers": [build_container(args)],
+        "volumes": build_volumes(name, args),
+        "tolerations": [t.to_manifest() for t in args.placement.tolerations],
+    }
+    if args.placement.node_selector:
+        spec["nodeSelector"] = dict(args.placement.node_selector)
+    return spec
+
+
+def build_container(args: VllmEngineArgs) -> dict[str, Any]:
+    """The vLLM container: args, env, GPUs, probes sized for model loading, mounts."""
+    config = VllmServerConfig(
+        model=args.model,
+        revision=args.revision,
+        served_model_name=args.served_name,
+        tensor_parallel_size=args.tensor_parallel_size,
+        max_model_len=args.max_model_len,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        enable_prefix_caching=args.enable_prefix_caching,
+        lmcache=args.lmcache is not None,
+        extra_args=args.extra_args,
+    )
+    return {
+        "name": "vllm",
+        "image": args.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(args.command),
+        "args": render_vllm_args(config),
+        "env": build_env(args),
+        "ports": [{"name": PORT_NAME, "containerPort": ENGINE_PORT, "protocol": "TCP"}],
+        "resources": _k8s.resources(
+            cpu=args.cpu, memory_gib=args.pod_memory_gib, gpus=args.tensor_parallel_size
+        ),
+        "securityContext": _k8s.container_security_context(read_only_root=False),
+        "startupProbe": _k8s.http_probe(
+            PORT_NAME,
+            period_s=PROBE_PERIOD_S,
+            timeout_s=5,
+            failures=math.ceil(args.startup_timeout_s / PROBE_PERIOD_S),
+        ),
+        "readinessProbe": _k8s.http_probe(PORT_NAME, period_s=5, timeout_s=3, failures=3),
+        "livenessProbe": _k8s.http_probe(PORT_NAME, period_s=15, timeout_s=10, failures=4),
+        "volumeMounts": build_mounts(args),
+    }
+
+
+def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
+    """HF cache location, pinned hash seed, LMCache settings, the HF token from its Secret."""
+    env = {
+        "HF_HOME": args.model_cache.mount_path,
+        "HOME": "/tmp",
+        "PYTHONHASHSEED": str(args.python_hash_seed),
+    }
+    if args.lmcache is not None:
+        env |= lmcache_env(args.lmcache)
+    items: list[dict[str, Any]] = _k8s.plain_env(env)
+    if args.hf_token is not None:
+        items.append(_k8s.secret_env("HF_TOKEN", args.hf_token.name, args.hf_token.key))
+    return items
+
+
+def build_volumes(name: str, args: VllmEngineArgs) -> list[dict[str, Any]]:
+    """Model cache, RAM-backed /dev/shm, /tmp, and the LMCache disk tier when enabled."""
+    cache = args.model_cache
+    if cache.kind == "pvc":
+        model_volume: dict[str, Any] = {
+            "name": "model-cache",
+            "persistentVolumeClaim": {"claimName": f"{name}-model-cache"},
+        }
+    elif cache.kind == "hostPath":
+        model_volume = {
+            "name": "model-cache",
+            "hostPath": {"path": cache.host_path, "type": "DirectoryOrCreate"},
+        }
+    else:
+        model_volume = _k8s.empty_dir("model-cache", cache.size_gib)
+    volumes = [
+        model_volume,
+        _k8s.empty_dir("dshm", args.shm_size_gib, memory=True),
+        _k8s.empty_dir("tmp", 20),
+    ]
+    if args.lmcache is not None and args.lmcache.disk_buffer_gb > 0:
+        volumes.append(_k8s.empty_dir("lmcache-disk", args.lmcache.disk_buffer_gb * 1e9 / 2**30 + 1))
+    return volumes
+
+
+def build_mounts(args: VllmEngineArgs) -> list[dict[str, Any]]:
+    """Mount points matching `build_volumes`."""
+    mounts = [
+        {"name": "model-cache", "mountPath": args.model_cache.mount_path},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if args.lmcache is not None and args.lmcache.disk_buffer_gb > 0:
+        mounts.append({"name": "lmcache-disk", "mountPath": args.lmcache.disk_path})
+    return mounts

@@ -1,0 +1,245 @@
+"""`VllmEngine`: one model served by vLLM (+ LMCache) as a Deployment, a Service and a
+PodDisruptionBudget, with its KV-cache capacity computed and exported."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+
+from router.contracts import ENGINE_PORT
+from stack_components import _validate as v
+from stack_components._engine_manifests import build_engine_manifests
+from stack_components._k8s import child_opts, create
+from stack_components.capacity import (
+    DEFAULT_ACTIVATION_RESERVE_GB,
+    GpuSpec,
+    ModelSpec,
+    cpu_cache_tokens,
+    find_gpu,
+    find_model,
+    gpu_cache_tokens,
+)
+from stack_components.common import GPU_PLACEMENT, ModelCacheVolume, Placement, SecretRef
+from stack_components.errors import CapacityError
+from stack_components.lmcache import LMCacheArgs
+from stack_components.naming import object_name, service_host
+from stack_components.vllm_args import check_extra_args
+
+DEFAULT_ENGINE_IMAGE = "lmcache/vllm-openai:v0.3.3"
+DEFAULT_COMMAND = ("python3", "-m", "vllm.entrypoints.openai.api_server")
+BASE_MEMORY_GIB = 32  # host memory for the server, tokenizer and CUDA context, before buffers
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmEngineArgs:
+    """Everything one `VllmEngine` needs. Sizes in GiB are Kubernetes quantities; LMCache
+    buffers and capacity arithmetic use decimal GB (see `capacity`)."""
+
+    model: str
+    """Hugging Face model id, e.g. "meta-llama/Llama-3.1-8B-Instruct"."""
+    revision: str = "main"
+    """Model revision (a commit sha pins it); passed as --revision."""
+    served_model_name: str | None = None
+    """Name clients request; None serves under `model`."""
+    model_spec: ModelSpec | None = None
+    """Model shape for capacity sizing; None looks `model` up in `capacity.MODELS`."""
+    gpu: str | GpuSpec = "A100-80GB"
+    """GPU the pods land on: a `capacity.GPUS` key or a GpuSpec."""
+    namespace: str = "default"
+    """Namespace of every object (`LLMStack` sets it to the stack's namespace)."""
+    image: str = DEFAULT_ENGINE_IMAGE
+    """vLLM image with LMCache installed, pinned by tag or digest."""
+    command: tuple[str, ...] = DEFAULT_COMMAND
+    """Server entry point; the rendered vLLM args follow it."""
+    replicas: int = 1
+    """Engine pods (each holds `tensor_parallel_size` GPUs); autoscaling may change it later."""
+    tensor_parallel_size: int = 1
+    """GPUs per engine pod (1, 2, 4 or 8); also the pod's `nvidia.com/gpu` limit."""
+    max_model_len: int = 32_768
+    """Longest sequence (prompt + output) in tokens; one must fit the GPU KV cache."""
+    gpu_memory_utilization: float = 0.9
+    """Fraction of each GPU's memory vLLM may use (0 < x <= 0.98)."""
+    enable_prefix_caching: bool = True
+    """vLLM's automatic prefix caching (the router's cache model assumes it)."""
+    extra_args: tuple[str, ...] = ()
+    """More vLLM flags; flags the component manages are refused."""
+    lmcache: LMCacheArgs | None = field(default_factory=LMCacheArgs)
+    """LMCache tiers (and the LMCacheConnectorV1 KV connector); None runs plain vLLM."""
+    hf_token: SecretRef | None = None
+    """Hugging Face token Secret, exposed as HF_TOKEN; None for public models."""
+    placement: Placement = GPU_PLACEMENT
+    """Node selector and tolerations of the GPU pool."""
+    model_cache: ModelCacheVolume = field(default_factory=ModelCacheVolume)
+    """Volume holding downloaded weights (HF_HOME)."""
+    shm_size_gib: int = 16
+    """RAM-backed /dev/shm (NCCL needs it with tensor parallelism); counts toward memory."""
+    cpu: float = 8.0
+    """CPU cores requested (and limited) per pod."""
+    memory_gib: int | None = None
+    """Pod memory; None: 32 GiB + the LMCache CPU buffer + /dev/shm."""
+    startup_timeout_s: int = 1800
+    """How long the startup probe allows for downloading and loading the model."""
+    max_unavailable: int = 1
+    """PodDisruptionBudget maxUnavailable."""
+    python_hash_seed: int = 0
+    """PYTHONHASHSEED, pinned so prefix hashes agree across restarts and replicas."""
+    run_as_user: int | None = 1000
+    """Non-root uid for the pod (HOME=/tmp); None keeps the image's user."""
+    activation_reserve_gb: float = DEFAULT_ACTIVATION_RESERVE_GB
+    """GPU memory per GPU kept for activations when computing the KV capacity."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on every object."""
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Extra pod annotations."""
+
+    def __post_init__(self) -> None:
+        v.non_empty("model", self.model)
+        v.non_empty("revision", self.revision)
+        v.require(
+            self.served_model_name is None or bool(self.served_model_name.strip()),
+            "served_model_name",
+            self.served_model_name,
+            "must be non-empty or None",
+        )
+        v.dns_label("namespace", self.namespace)
+        v.non_empty("image", self.image)
+        v.require(
+            bool(self.command) and all(isinstance(c, str) for c in self.command),
+            "command",
+            self.command,
+            "must be a non-empty tuple of strings",
+        )
+        v.int_in("replicas", self.replicas, 0, 1000)
+        v.one_of("tensor_parallel_size", self.tensor_parallel_size, (1, 2, 4, 8))
+        v.int_in("max_model_len", self.max_model_len, 16, 10_000_000)
+        v.require(
+            isinstance(self.gpu_memory_utilization, float | int) and 0 < self.gpu_memory_utilization <= 0.98,
+            "gpu_memory_utilization",
+            self.gpu_memory_utilization,
+            "must be in (0, 0.98]",
+        )
+        check_extra_args(self.extra_args)
+        self._check_sizes()
+        self.spec()  # fail on an unknown model or GPU now, not at deploy
+        self.gpu_spec()
+
+    def _check_sizes(self) -> None:
+        v.int_in("shm_size_gib", self.shm_size_gib, 1, 1024)
+        v.positive("cpu", self.cpu)
+        v.int_in("startup_timeout_s", self.startup_timeout_s, 60, 4 * 3600)
+        v.int_in("max_unavailable", self.max_unavailable, 0, 1000)
+        v.int_in("python_hash_seed", self.python_hash_seed, 0, 4_294_967_295)
+        v.require(
+            self.run_as_user is None or (isinstance(self.run_as_user, int) and self.run_as_user > 0),
+            "run_as_user",
+            self.run_as_user,
+            "must be a non-root uid (> 0) or None",
+        )
+        v.non_negative("activation_reserve_gb", self.activation_reserve_gb)
+        v.labels("labels", self.labels)
+        if self.memory_gib is not None:
+            floor = self.shm_size_gib + self._buffer_gib() + 8
+            v.int_in("memory_gib", self.memory_gib, floor, 1 << 20)
+
+    def _buffer_gib(self) -> int:
+        cpu_gb = self.lmcache.cpu_buffer_gb if self.lmcache else 0.0
+        return math.ceil(cpu_gb * 1e9 / 2**30)
+
+    @property
+    def served_name(self) -> str:
+        """The name clients request."""
+        return self.served_model_name or self.model
+
+    @property
+    def pod_memory_gib(self) -> int:
+        """Memory request/limit per pod."""
+        return self.memory_gib or BASE_MEMORY_GIB + self._buffer_gib() + self.shm_size_gib
+
+    def spec(self) -> ModelSpec:
+        """The model's shape."""
+        return self.model_spec or find_model(self.model)
+
+    def gpu_spec(self) -> GpuSpec:
+        """The GPU's memory."""
+        return self.gpu if isinstance(self.gpu, GpuSpec) else find_gpu(self.gpu)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineCapacity:
+    """One engine's KV-cache capacity in tokens (what the router may believe it caches)."""
+
+    served_model_name: str
+    """Model name the engine serves."""
+    gpu_cache_tokens: int
+    """Tokens in the GPU KV cache of one engine pod."""
+    cpu_cache_tokens: int = 0
+    """Tokens in its LMCache CPU buffer."""
+
+    def __post_init__(self) -> None:
+        v.non_empty("served_model_name", self.served_model_name)
+        v.int_in("gpu_cache_tokens", self.gpu_cache_tokens, 1, 1 << 40)
+        v.int_in("cpu_cache_tokens", self.cpu_cache_tokens, 0, 1 << 40)
+
+
+def engine_capacity(args: VllmEngineArgs) -> EngineCapacity:
+    """The engine's capacity from its model, GPU and settings; raises `CapacityError` when the
+    weights do not fit or one `max_model_len` sequence does not fit the KV cache."""
+    model = args.spec()
+    gpu_tokens = gpu_cache_tokens(
+        model,
+        args.gpu_spec(),
+        tensor_parallel_size=args.tensor_parallel_size,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        activation_reserve_gb=args.activation_reserve_gb,
+    )
+    if gpu_tokens < args.max_model_len:
+        raise CapacityError(
+            f"max_model_len={args.max_model_len} does not fit the {gpu_tokens}-token KV "
+            f"cache of '{args.model}' on {args.tensor_parallel_size} × {args.gpu_spec().name}; "
+            "lower max_model_len or raise tensor_parallel_size"
+        )
+    cpu_gb = args.lmcache.cpu_buffer_gb if args.lmcache else 0.0
+    return EngineCapacity(
+        served_model_name=args.served_name,
+        gpu_cache_tokens=gpu_tokens,
+        cpu_cache_tokens=cpu_cache_tokens(model, cpu_gb),
+    )
+
+
+class VllmEngine(pulumi.ComponentResource):
+    """One model on vLLM: Deployment + Service + PodDisruptionBudget (+ Secret / PVC when asked)."""
+
+    service_url: pulumi.Output[str]
+    """In-cluster base URL of the engine Service, e.g. http://llm-llama-8b.llm.svc.cluster.local:8000."""
+    gpu_cache_tokens: pulumi.Output[int]
+    """Tokens in one pod's GPU KV cache."""
+    cpu_cache_tokens: pulumi.Output[int]
+    """Tokens in one pod's LMCache CPU buffer."""
+    served_model_name: pulumi.Output[str]
+    """Model name clients request."""
+    capacity: EngineCapacity
+    """The same capacity as plain values, for wiring other components without Outputs."""
+
+    def __init__(self, name: str, args: VllmEngineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmstack:components:VllmEngine", name, None, opts)
+        self.capacity = engine_capacity(args)
+        object_base = object_name(name)
+        child = child_opts(self, opts)
+        manifests = build_engine_manifests(object_base, args, self.capacity)
+        created = {kind: create(f"{name}-{kind}", m, child) for kind, m in manifests.items()}
+        host = service_host(object_base, args.namespace)
+        self.service_url = created["service"].metadata.apply(lambda _: f"http://{host}:{ENGINE_PORT}")
+        self.gpu_cache_tokens = pulumi.Output.from_input(self.capacity.gpu_cache_tokens)
+        self.cpu_cache_tokens = pulumi.Output.from_input(self.capacity.cpu_cache_tokens)
+        self.served_model_name = pulumi.Output.from_input(self.capacity.served_model_name)
+        self.register_outputs(
+            {
+                "service_url": self.service_url,
+                "gpu_cache_tokens": self.gpu_cache_tokens,
+                "cpu_cache_tokens": self.cpu_cache_tokens,
+                "served_model_name": self.served_model_name,
+            }
+        )

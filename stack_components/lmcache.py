@@ -1,0 +1,67 @@
+"""LMCache settings for one engine, rendered (pure) as the environment variables LMCache reads
+(its documented `LMCACHE_*` configuration keys, as vLLM production-stack sets them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stack_components import _validate as v
+
+REMOTE_SERDES = ("naive", "cachegen")
+REMOTE_SCHEMES = ("lm://", "redis://", "rediss://", "infinistore://", "mooncakestore://")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMCacheArgs:
+    """LMCache tiers behind one vLLM engine (via the LMCacheConnectorV1 KV connector)."""
+
+    chunk_size: int = 256
+    """Tokens per LMCache chunk (LMCACHE_CHUNK_SIZE)."""
+    cpu_buffer_gb: float = 0.0
+    """Local CPU (pinned host memory) buffer in GB; 0 disables the CPU tier
+    (LMCACHE_LOCAL_CPU / LMCACHE_MAX_LOCAL_CPU_SIZE). The engine's memory request grows by it."""
+    disk_buffer_gb: float = 0.0
+    """Local disk buffer in GB; 0 disables the disk tier (LMCACHE_LOCAL_DISK / _MAX_LOCAL_DISK_SIZE)."""
+    disk_path: str = "/mnt/lmcache"
+    """Directory of the disk tier inside the engine container (an emptyDir the engine mounts)."""
+    remote_url: str | None = None
+    """Shared remote tier, e.g. "lm://lmcache.llm.svc.cluster.local:65432" (LMCACHE_REMOTE_URL);
+    `LLMStack` fills it from its `LMCacheServer` when unset."""
+    remote_serde: str = "naive"
+    """Serialiser for the remote tier (LMCACHE_REMOTE_SERDE)."""
+
+    def __post_init__(self) -> None:
+        v.int_in("lmcache.chunk_size", self.chunk_size, 16, 65536)
+        v.non_negative("lmcache.cpu_buffer_gb", self.cpu_buffer_gb)
+        v.non_negative("lmcache.disk_buffer_gb", self.disk_buffer_gb)
+        v.require(
+            self.disk_path.startswith("/"), "lmcache.disk_path", self.disk_path, "must be an absolute path"
+        )
+        v.require(
+            self.remote_url is None or self.remote_url.startswith(REMOTE_SCHEMES),
+            "lmcache.remote_url",
+            self.remote_url,
+            f"must start with one of {', '.join(REMOTE_SCHEMES)}",
+        )
+        v.one_of("lmcache.remote_serde", self.remote_serde, REMOTE_SERDES)
+
+
+def _gb(value: float) -> str:
+    return f"{float(value):g}"
+
+
+def lmcache_env(args: LMCacheArgs) -> dict[str, str]:
+    """LMCache's configuration as environment variables (name → value), stable order."""
+    env = {
+        "LMCACHE_USE_EXPERIMENTAL": "True",
+        "LMCACHE_CHUNK_SIZE": str(args.chunk_size),
+        "LMCACHE_LOCAL_CPU": "True" if args.cpu_buffer_gb > 0 else "False",
+        "LMCACHE_MAX_LOCAL_CPU_SIZE": _gb(args.cpu_buffer_gb),
+    }
+    if args.disk_buffer_gb > 0:
+        env["LMCACHE_LOCAL_DISK"] = f"file://{args.disk_path.rstrip('/')}/"
+        env["LMCACHE_MAX_LOCAL_DISK_SIZE"] = _gb(args.disk_buffer_gb)
+    if args.remote_url:
+        env["LMCACHE_REMOTE_URL"] = args.remote_url
+        env["LMCACHE_REMOTE_SERDE"] = args.remote_serde
+    return env

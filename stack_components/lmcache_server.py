@@ -1,0 +1,144 @@
+"""`LMCacheServer`: the optional shared KV-cache tier every engine can read and write
+(`lmcache_server HOST PORT`), as a Deployment and a Service sized in CPU and memory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from router.contracts import ROLE_CACHE_SERVER
+from stack_components import _k8s
+from stack_components import _validate as v
+from stack_components.common import Placement
+from stack_components.labels import object_labels, selector_labels
+from stack_components.naming import object_name, service_host
+
+DEFAULT_CACHE_SERVER_IMAGE = "lmcache/vllm-openai:v0.3.3"
+PORT_NAME = "lmcache"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMCacheServerArgs:
+    """One shared LMCache server."""
+
+    namespace: str = "default"
+    """Namespace (`LLMStack` sets it)."""
+    image: str = DEFAULT_CACHE_SERVER_IMAGE
+    """Image providing the `lmcache_server` entry point, pinned."""
+    command: tuple[str, ...] = ("lmcache_server",)
+    """Server entry point; host and port are appended."""
+    port: int = 65432
+    """TCP port of the server."""
+    cpu: float = 4.0
+    """CPU cores (request = limit)."""
+    memory_gib: int = 64
+    """Memory in GiB: the cache lives in it."""
+    placement: Placement = field(default_factory=Placement)
+    """Node selector and tolerations."""
+    run_as_user: int = 10001
+    """Non-root uid."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on every object."""
+
+    def __post_init__(self) -> None:
+        v.dns_label("namespace", self.namespace)
+        v.non_empty("image", self.image)
+        v.require(
+            bool(self.command) and all(isinstance(c, str) for c in self.command),
+            "command",
+            self.command,
+            "must be a non-empty tuple of strings",
+        )
+        v.int_in("port", self.port, 1, 65535)
+        v.positive("cpu", self.cpu)
+        v.int_in("memory_gib", self.memory_gib, 1, 4096)
+        v.int_in("run_as_user", self.run_as_user, 1, 2**31 - 1)
+        v.labels("labels", self.labels)
+
+
+def lmcache_server_url(name: str, namespace: str, port: int) -> str:
+    """The `LMCACHE_REMOTE_URL` engines use to reach the server named `name`."""
+    return f"lm://{service_host(object_name(name), namespace)}:{port}"
+
+
+def build_cache_server_manifests(name: str, args: LMCacheServerArgs) -> dict[str, dict]:
+    """Deployment and Service of the cache server."""
+    labels = object_labels(ROLE_CACHE_SERVER, name, None, args.labels)
+    selector = selector_labels(ROLE_CACHE_SERVER, name)
+    return {
+        "deployment": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _k8s.metadata(name, args.namespace, labels),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": selector},
+                "strategy": {"type": "Recreate"},
+                "template": {"metadata": {"labels": labels}, "spec": build_pod_spec(args)},
+            },
+        },
+        "service": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _k8s.metadata(name, args.namespace, labels),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [{"name": PORT_NAME, "port": args.port, "targetPort": PORT_NAME, "protocol": "TCP"}],
+            },
+        },
+    }
+
+
+def build_pod_spec(args: LMCacheServerArgs) -> dict[str, Any]:
+    """One non-root container listening on all interfaces, with a TCP probe."""
+    probe = {
+        "tcpSocket": {"port": PORT_NAME},
+        "periodSeconds": 10,
+        "timeoutSeconds": 3,
+        "failureThreshold": 3,
+    }
+    container = {
+        "name": "lmcache-server",
+        "image": args.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": [*args.command, "0.0.0.0", str(args.port)],
+        "ports": [{"name": PORT_NAME, "containerPort": args.port, "protocol": "TCP"}],
+        "resources": _k8s.resources(cpu=args.cpu, memory_gib=args.memory_gib),
+        "securityContext": _k8s.container_security_context(read_only_root=True),
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "readinessProbe": probe,
+        "livenessProbe": dict(probe, failureThreshold=6),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    spec: dict[str, Any] = {
+        "securityContext": _k8s.pod_security_context(args.run_as_user),
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": [_k8s.empty_dir("tmp", 1)],
+        "tolerations": [t.to_manifest() for t in args.placement.tolerations],
+    }
+    if args.placement.node_selector:
+        spec["nodeSelector"] = dict(args.placement.node_selector)
+    return spec
+
+
+class LMCacheServer(pulumi.ComponentResource):
+    """A shared LMCache server: Deployment + Service."""
+
+    url: pulumi.Output[str]
+    """The `lm://host:port` URL engines set as LMCACHE_REMOTE_URL."""
+
+    def __init__(
+        self, name: str, args: LMCacheServerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("llmstack:components:LMCacheServer", name, None, opts)
+        child = _k8s.child_opts(self, opts)
+        manifests = build_cache_server_manifests(object_name(name), args)
+        created = {kind: _k8s.create(f"{name}-{kind}", m, child) for kind, m in manifests.items()}
+        url = lmcache_server_url(name, args.namespace, args.port)
+        self.url = created["service"].metadata.apply(lambda _: url)
+        self.register_outputs({"url": self.url})

@@ -1,0 +1,131 @@
+"""`Router`: the prefix-aware router in the cluster — Deployment, Service, ServiceAccount,
+least-privilege RBAC to watch engine pods, and its settings (`RouterSettings`) as a ConfigMap."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+
+from router.contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE, ROUTER_PORT
+from router.settings import HealthSettings, KubernetesDiscovery, Limits, PolicySettings, RouterSettings
+from stack_components import _validate as v
+from stack_components._k8s import child_opts, create
+from stack_components._router_manifests import API_KEYS_DIR, build_router_manifests
+from stack_components.common import Placement, SecretRef
+from stack_components.engine import EngineCapacity
+from stack_components.naming import object_name, service_host
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+DEFAULT_GPU_CACHE_TOKENS = 400_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterArgs:
+    """Everything one `Router` needs; the router image is built elsewhere and passed in."""
+
+    image: str
+    """Router image (runs `python -m router --config /etc/llm-stack/router.json`), pinned."""
+    namespace: str = "default"
+    """Namespace of the router and of the engine pods it discovers (`LLMStack` sets it)."""
+    replicas: int = 2
+    """Router pods."""
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    """Routing policy kind and parameters."""
+    engines: Mapping[str, EngineCapacity] = field(default_factory=dict)
+    """Engines keyed by model key; their served names and capacities go into the settings
+    (`LLMStack` fills this from its engines)."""
+    api_keys: SecretRef | None = None
+    """Secret whose key holds the accepted API keys, one per line, mounted as a file; None: open."""
+    cpu: float = 1.0
+    """CPU cores per router pod (request = limit)."""
+    memory_gib: int = 2
+    """Memory per router pod in GiB."""
+    workers: int = 1
+    """Router worker processes per pod."""
+    log_level: str = "info"
+    """Router log level."""
+    limits: Limits = field(default_factory=Limits)
+    """Body size, rate limit, upstream timeouts and retries."""
+    health: HealthSettings = field(default_factory=HealthSettings)
+    """Engine health checking and metrics scraping."""
+    placement: Placement = field(default_factory=Placement)
+    """Node selector and tolerations (a CPU pool)."""
+    service_type: str = "ClusterIP"
+    """Service type of the router endpoint."""
+    service_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Annotations on the Service (e.g. load balancer settings)."""
+    run_as_user: int = 10001
+    """Non-root uid of the router pods."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on every object."""
+
+    def __post_init__(self) -> None:
+        v.non_empty("image", self.image)
+        v.dns_label("namespace", self.namespace)
+        v.int_in("replicas", self.replicas, 0, 100)
+        v.require(isinstance(self.policy, PolicySettings), "policy", self.policy, "must be a PolicySettings")
+        v.require(
+            isinstance(self.engines, Mapping)
+            and all(isinstance(e, EngineCapacity) for e in self.engines.values()),
+            "engines",
+            self.engines,
+            "must map model keys to EngineCapacity",
+        )
+        for key in self.engines:
+            v.dns_label(f"engines[{key!r}]", key)
+        v.positive("cpu", self.cpu)
+        v.int_in("memory_gib", self.memory_gib, 1, 1024)
+        v.int_in("workers", self.workers, 1, 64)
+        v.one_of("log_level", self.log_level, LOG_LEVELS)
+        v.one_of("service_type", self.service_type, SERVICE_TYPES)
+        v.int_in("run_as_user", self.run_as_user, 1, 2**31 - 1)
+        v.labels("labels", self.labels)
+
+
+def router_settings(args: RouterArgs) -> RouterSettings:
+    """The router's settings: Kubernetes discovery of this stack's engine pods, the served
+    models, and default capacities no larger than the smallest engine's (so the router never
+    believes in more cache than an engine has)."""
+    caps = list(args.engines.values())
+    models = tuple(dict.fromkeys(c.served_model_name for c in caps))
+    return RouterSettings(
+        discovery=KubernetesDiscovery(
+            namespace=args.namespace, label_selector=f"{LABEL_PART_OF}={PART_OF},{LABEL_ROLE}={ROLE_ENGINE}"
+        ),
+        models=models,
+        policy=args.policy,
+        default_gpu_cache_tokens=min((c.gpu_cache_tokens for c in caps), default=DEFAULT_GPU_CACHE_TOKENS),
+        default_cpu_cache_tokens=min((c.cpu_cache_tokens for c in caps), default=0),
+        api_keys_file=f"{API_KEYS_DIR}/{args.api_keys.key}" if args.api_keys else None,
+        limits=args.limits,
+        health=args.health,
+        port=ROUTER_PORT,
+        workers=args.workers,
+        log_level=args.log_level,
+    )
+
+
+class Router(pulumi.ComponentResource):
+    """The router Deployment, its Service, ServiceAccount, Role/RoleBinding and settings."""
+
+    endpoint: pulumi.Output[str]
+    """In-cluster base URL, e.g. http://llm-router.llm.svc.cluster.local:8080."""
+    service_name: pulumi.Output[str]
+    """Name of the router Service."""
+    settings: RouterSettings
+    """The rendered settings, as plain values."""
+
+    def __init__(self, name: str, args: RouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmstack:components:Router", name, None, opts)
+        self.settings = router_settings(args)
+        object_base = object_name(name)
+        child = child_opts(self, opts)
+        manifests = build_router_manifests(object_base, args, self.settings)
+        created = {kind: create(f"{name}-{kind}", m, child) for kind, m in manifests.items()}
+        host = service_host(object_base, args.namespace)
+        self.service_name = created["service"].metadata.apply(lambda _: object_base)
+        self.endpoint = self.service_name.apply(lambda _: f"http://{host}:{ROUTER_PORT}")
+        self.register_outputs({"endpoint": self.endpoint, "service_name": self.service_name})

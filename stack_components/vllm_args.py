@@ -1,0 +1,89 @@
+"""The vLLM OpenAI server's command-line arguments for one engine (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from router.contracts import ENGINE_PORT
+from stack_components.errors import ArgsError
+
+KV_TRANSFER_CONFIG = {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}
+
+MANAGED_FLAGS = (
+    "--model",
+    "--revision",
+    "--served-model-name",
+    "--tensor-parallel-size",
+    "--max-model-len",
+    "--gpu-memory-utilization",
+    "--port",
+    "--host",
+    "--enable-prefix-caching",
+    "--no-enable-prefix-caching",
+    "--kv-transfer-config",
+    "--download-dir",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmServerConfig:
+    """What the server-args renderer needs (a projection of `VllmEngineArgs`)."""
+
+    model: str
+    revision: str
+    served_model_name: str
+    tensor_parallel_size: int
+    max_model_len: int
+    gpu_memory_utilization: float
+    enable_prefix_caching: bool = True
+    lmcache: bool = True
+    port: int = ENGINE_PORT
+    extra_args: tuple[str, ...] = ()
+
+
+def _flag_name(arg: str) -> str:
+    """'--max_model_len=4' → '--max-model-len' (vLLM accepts both spellings)."""
+    return arg.split("=", 1)[0].replace("_", "-")
+
+
+def check_extra_args(extra_args: Sequence[str], field_name: str = "extra_args") -> None:
+    """Reject extra args that are not strings or that set a flag the component manages."""
+    for arg in extra_args:
+        if not isinstance(arg, str):
+            raise ArgsError(field_name, arg, "must hold strings only")
+        if arg.startswith("--") and _flag_name(arg) in MANAGED_FLAGS:
+            raise ArgsError(
+                field_name,
+                arg,
+                "must not set a flag the component manages "
+                f"({', '.join(MANAGED_FLAGS)}); use the matching argument instead",
+            )
+
+
+def render_vllm_args(config: VllmServerConfig) -> list[str]:
+    """The argument list after the server entry point."""
+    check_extra_args(config.extra_args)
+    args = [
+        "--model",
+        config.model,
+        "--revision",
+        config.revision,
+        "--served-model-name",
+        config.served_model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(config.port),
+        "--tensor-parallel-size",
+        str(config.tensor_parallel_size),
+        "--max-model-len",
+        str(config.max_model_len),
+        "--gpu-memory-utilization",
+        f"{config.gpu_memory_utilization:g}",
+        "--enable-prefix-caching" if config.enable_prefix_caching else "--no-enable-prefix-caching",
+    ]
+    if config.lmcache:
+        args += ["--kv-transfer-config", json.dumps(KV_TRANSFER_CONFIG, separators=(",", ":"))]
+    return args + list(config.extra_args)

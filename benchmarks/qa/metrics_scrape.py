@@ -1,0 +1,118 @@
+"""Prefix-cache hit rate over a run, from the engines' own `/metrics` counters.
+
+`parse_prefix_counters` is pure (Prometheus text in, counters out); `scrape` is the thin
+HTTP shell. vLLM counts prefix-cache *tokens*: queries_total = prompt tokens looked up,
+hits_total = tokens found cached; the rate over a run is the ratio of the deltas. Current
+names are preferred; an engine that only exports the legacy `gpu_prefix_cache_*` names is
+read through those (never both for one engine, which would double count).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from router.contracts import (
+    PATH_METRICS,
+    VLLM_PREFIX_HITS,
+    VLLM_PREFIX_HITS_LEGACY,
+    VLLM_PREFIX_QUERIES,
+    VLLM_PREFIX_QUERIES_LEGACY,
+)
+
+_NAMES = (VLLM_PREFIX_QUERIES, VLLM_PREFIX_HITS, VLLM_PREFIX_QUERIES_LEGACY, VLLM_PREFIX_HITS_LEGACY)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrefixCounters:
+    """Prefix-cache token counters summed over one engine's label sets (or several engines)."""
+
+    queries: float = 0.0
+    hits: float = 0.0
+
+    def __add__(self, other: PrefixCounters) -> PrefixCounters:
+        return PrefixCounters(queries=self.queries + other.queries, hits=self.hits + other.hits)
+
+    def __sub__(self, other: PrefixCounters) -> PrefixCounters:
+        return PrefixCounters(queries=self.queries - other.queries, hits=self.hits - other.hits)
+
+    @property
+    def hit_rate(self) -> float | None:
+        """hits / queries, or None when nothing was queried."""
+        return self.hits / self.queries if self.queries > 0 else None
+
+
+def _sample(line: str) -> tuple[str, float] | None:
+    if not line or line.startswith("#"):
+        return None
+    name_end = min((i for i in (line.find("{"), line.find(" ")) if i >= 0), default=-1)
+    if name_end < 0:
+        return None
+    name = line[:name_end]
+    if name not in _NAMES:
+        return None
+    value_text = line.rsplit("}", 1)[-1].split()[0] if "}" in line else line.split()[1]
+    try:
+        return name, float(value_text)
+    except ValueError:
+        return None
+
+
+def parse_prefix_counters(text: str) -> PrefixCounters | None:
+    """The prefix-cache counters in one engine's exposition text, or None if it has none."""
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        sample = _sample(line.strip())
+        if sample is not None:
+            sums[sample[0]] = sums.get(sample[0], 0.0) + sample[1]
+    if VLLM_PREFIX_QUERIES in sums:
+        return PrefixCounters(queries=sums[VLLM_PREFIX_QUERIES], hits=sums.get(VLLM_PREFIX_HITS, 0.0))
+    if VLLM_PREFIX_QUERIES_LEGACY in sums:
+        return PrefixCounters(
+            queries=sums[VLLM_PREFIX_QUERIES_LEGACY], hits=sums.get(VLLM_PREFIX_HITS_LEGACY, 0.0)
+        )
+    return None
+
+
+def total(per_url: Mapping[str, PrefixCounters]) -> PrefixCounters:
+    """Counters summed over engines."""
+    out = PrefixCounters()
+    for counters in per_url.values():
+        out = out + counters
+    return out
+
+
+def run_delta(before: Mapping[str, PrefixCounters], after: Mapping[str, PrefixCounters]) -> PrefixCounters:
+    """Counters gained over a run, over the engines scraped both before and after it.
+    A counter that went down (engine restarted) counts from zero."""
+    out = PrefixCounters()
+    for url, end in after.items():
+        start = before.get(url)
+        if start is None:
+            continue
+        delta = end - start
+        out = out + (delta if delta.queries >= 0 and delta.hits >= 0 else end)
+    return out
+
+
+def metrics_url(root_url: str) -> str:
+    """The /metrics URL of a server root."""
+    return root_url.rstrip("/") + PATH_METRICS
+
+
+async def scrape(session, urls: Sequence[str], timeout_s: float = 5.0) -> dict[str, PrefixCounters]:
+    """Counters of every URL that answered with vLLM prefix-cache counters (others left out)."""
+    import aiohttp
+
+    async def one(url: str) -> tuple[str, PrefixCounters | None]:
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                if resp.status != 200:
+                    return url, None
+                return url, parse_prefix_counters(await resp.text())
+        except (TimeoutError, aiohttp.ClientError, UnicodeDecodeError):
+            return url, None
+
+    results: Iterable[tuple[str, PrefixCounters | None]] = await asyncio.gather(*(one(u) for u in urls))
+    return {url: counters for url, counters in results if counters is not None}

@@ -1,0 +1,102 @@
+"""The benchmark driven end to end over loopback HTTP against the fake SSE engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+from benchmarks.qa.config import BenchConfig
+from benchmarks.qa.runner import run_benchmark
+from router.prompt import count_tokens, prompt_text
+
+SMALL = {"users": 4, "rounds": 3, "system_prompt_tokens": 64, "history_tokens": 128, "question_tokens": 8,
+         "answer_tokens": 5, "duration_s": 0.6, "drain_s": 5.0}
+
+
+def _run(engine, **overrides):
+    config = BenchConfig(base_url=engine.url, **{**SMALL, "qps": (20.0,), **overrides})
+    return asyncio.run(run_benchmark(config))
+
+
+def test_every_request_is_streamed_measured_and_tagged(fake_engine):
+    """Each request streams with usage, carries unique x-request-id and x-user-id headers,
+    and its record has TTFT <= e2e, one ITL per later token and the usage token counts."""
+    result = _run(fake_engine)
+    records = result.points[0].records
+    assert len(records) == len(fake_engine.seen) >= 8
+    assert len({s["request_id"] for s in fake_engine.seen}) == len(fake_engine.seen)
+    assert all(s["body"]["stream"] and s["body"]["stream_options"] == {"include_usage": True}
+               for s in fake_engine.seen)
+    for record in records:
+        assert record.ok, record.error
+        assert 0 < record.ttft_s <= record.e2e_s
+        assert len(record.itl_s) == fake_engine.tokens - 1
+        assert record.output_tokens == fake_engine.tokens and record.prompt_tokens > 200
+    users = {s["user_id"] for s in fake_engine.seen}
+    assert users == {r.user_id for r in records}
+
+
+def test_each_round_resends_the_whole_conversation(fake_engine):
+    """A user's round r+1 prompt starts with its round r prompt plus the streamed answer."""
+    _run(fake_engine)
+    by_user: dict[str, list[str]] = {}
+    for seen in fake_engine.seen:
+        by_user.setdefault(seen["user_id"], []).append(prompt_text(seen["body"]))
+    grown = 0
+    for prompts in by_user.values():
+        for earlier, later in zip(prompts, prompts[1:], strict=False):
+            assert later.startswith(earlier) and "tok tok" in later[len(earlier):]
+            grown += 1
+    assert grown >= 2
+
+
+def test_hit_rate_is_the_engine_counters_delta(fake_engine):
+    """The reported cache hit rate equals hits/queries gained on the engine during the point."""
+    fake_engine.account("warm-up text that is not part of the run " * 8)
+    before_q, before_h = fake_engine.queries, fake_engine.hits
+    result = _run(fake_engine)
+    expected = (fake_engine.hits - before_h) / (fake_engine.queries - before_q)
+    assert result.metrics_urls == (fake_engine.url + "/metrics",)
+    assert abs(result.points[0].stats.cache_hit_rate - expected) < 1e-9
+    assert 0 < expected < 1
+
+
+def test_server_errors_are_counted_not_raised(fake_engine):
+    """HTTP 500 answers become error records with the server's message; the run completes."""
+    fake_engine.fail_every = 3
+    stats = _run(fake_engine).points[0].stats
+    assert stats.errors >= 2 and stats.finished >= 4
+    assert stats.errors + stats.finished == stats.launched
+
+
+def test_sweep_runs_each_point_with_fresh_users(fake_engine):
+    """A two-point sweep yields two points at their QPS, with disjoint user ids."""
+    result = _run(fake_engine, qps=(10.0, 20.0))
+    assert [p.stats.qps for p in result.points] == [10.0, 20.0]
+    users = [{r.user_id for r in p.records} for p in result.points]
+    assert users[0] and users[1] and not users[0] & users[1]
+
+
+def test_stop_event_cuts_the_run_short_and_keeps_records(fake_engine):
+    """Setting `stop` mid-run ends it early, marks it interrupted and keeps what finished."""
+    fake_engine.token_pause_s = 0.05
+
+    async def main():
+        stop = asyncio.Event()
+        config = BenchConfig(base_url=fake_engine.url, **{**SMALL, "duration_s": 30.0, "qps": (20.0, 5.0)})
+        task = asyncio.create_task(run_benchmark(config, stop=stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        return await asyncio.wait_for(task, 10)
+
+    result = asyncio.run(main())
+    assert result.interrupted and len(result.points) == 1
+    stats = result.points[0].stats
+    assert stats.finished >= 1 and stats.cancelled >= 1 and stats.elapsed_s < 5
+
+
+def test_prompt_sizes_follow_the_flags(fake_engine):
+    """The first prompt of a fresh user holds system + history + question tokens (plus the
+    chat template's role tags)."""
+    _run(fake_engine, users=1, rounds=2, qps=(2.0,))
+    first = prompt_text(fake_engine.seen[0]["body"])
+    assert 64 + 128 + 8 <= count_tokens(first) <= 64 + 128 + 8 + 8

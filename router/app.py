@@ -9,7 +9,6 @@ the upstream pool. `await app.serve(host, port)` starts listening. No globals, n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Coroutine, Mapping
 from typing import Any
@@ -80,9 +79,7 @@ class RouterApp:
             server.close()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.upstream.close()
 

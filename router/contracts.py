@@ -71,3 +71,4 @@ ROUTER_PORT: Final = 8080
 
 # --- Client headers ---------------------------------------------------------------------
 HEADER_USER_ID: Final = "x-user-id"
+HEADER_REQUEST_ID: Final = "x-request-id"  # vLLM puts it in the response id; the emulator journals by it

@@ -22,6 +22,7 @@ Pure arithmetic over frozen values and an `EngineState` it only reads.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from router.policies.base import EngineState
@@ -76,3 +77,25 @@ def estimate_ttft_s(engine: EngineState, prompt_tokens: int, matched_tokens: int
     """Estimated seconds to first token for a prompt of `prompt_tokens` on `engine`, of which
     `matched_tokens` are in the engine's cache."""
     return queue_wait_s(engine, model) + prefill_s(prompt_tokens, matched_tokens, cpu_share(engine), model)
+
+
+def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks: Mapping[str, int],
+             block_tokens: int, model: CostModel) -> EngineState:
+    """The engine with the lowest `estimate_ttft_s` (ties to the smallest id), where engine e
+    holds `matched_blocks[e.id]` blocks of `block_tokens` tokens. The same arithmetic as
+    `estimate_ttft_s`, inlined for the hot path (the tests hold the two equal)."""
+    prefill, cpu_load = model.prefill_s_per_token, model.cpu_load_s_per_token
+    slots, queued_s, running_s = model.max_running, model.queued_request_s, model.running_request_s
+    get = matched_blocks.get
+    best: tuple[float, str] | None = None
+    chosen = engines[0]
+    for e in engines:
+        cached = min(max(get(e.id, 0) * block_tokens, 0), prompt_tokens)
+        total = e.gpu_cache_tokens + e.cpu_cache_tokens
+        share = e.cpu_cache_tokens / total if total > 0 else 0.0
+        estimate = (max(e.waiting, e.in_flight - slots, 0) * queued_s
+                    + min(max(e.in_flight, e.running), slots) * running_s
+                    + (prompt_tokens - cached) * prefill + cached * share * cpu_load)
+        if best is None or (estimate, e.id) < best:
+            best, chosen = (estimate, e.id), e
+    return chosen

@@ -30,20 +30,22 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from router.contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
-from router.cost import CostModel, cpu_share, queue_wait_s
-from router.policies._hashing import bytes_hash, has_room, load_limit, rendezvous_score
+from router.cost import CostModel, cheapest
+from router.policies._hashing import bytes_hash, load_limit, rendezvous_score
 from router.policies._params import require_int, require_number
 from router.policies.base import Decision, EngineState, NoEngineError, RouteRequest
 from router.prefix_index import PrefixIndex
-from router.prompt import BYTES_PER_TOKEN, block_hashes, blocks_to_tokens, tokens_to_blocks
+from router.prompt import BLOCK_TOKENS, BYTES_PER_TOKEN, block_hashes
+from router.settings import SettingsError
 
 
 @dataclass(frozen=True, kw_only=True)
 class PrefixConfig:
     """Parameters of `prefix`; the cost fields feed `router.cost.CostModel`."""
 
-    placement_blocks: int = 128  # 2,048 tokens: system prompt plus the conversation's first words
-    min_hit_blocks: int = 4  # 64 tokens beyond what other engines share
+    block_tokens: int = 4 * BLOCK_TOKENS  # index granularity: 64 tokens = 4 vLLM blocks
+    placement_tokens: int = 2048  # system prompt plus the conversation's first words
+    min_hit_tokens: int = 128  # a hit holds this much more than the other engines share
     load_factor: float = 1.5  # bounded loads: skip engines above this × the average load...
     load_floor: float = 4.0  # ... but never below this many requests
     prefill_s_per_token: float = CostModel.prefill_s_per_token
@@ -54,14 +56,33 @@ class PrefixConfig:
     cost: CostModel = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        require_int("placement_blocks", self.placement_blocks, minimum=1, maximum=1 << 20)
-        require_int("min_hit_blocks", self.min_hit_blocks, minimum=1, maximum=1 << 20)
+        require_int("block_tokens", self.block_tokens, minimum=BLOCK_TOKENS, maximum=1 << 16)
+        if self.block_tokens % BLOCK_TOKENS:
+            raise SettingsError("policy.params.block_tokens", self.block_tokens,
+                                f"must be a multiple of {BLOCK_TOKENS} (vLLM's block size)")
+        require_int("placement_tokens", self.placement_tokens, minimum=1, maximum=1 << 24)
+        require_int("min_hit_tokens", self.min_hit_tokens, minimum=1, maximum=1 << 24)
         require_number("load_factor", self.load_factor, minimum=1.0)
         require_number("load_floor", self.load_floor, minimum=0.0)
         cost = CostModel(prefill_s_per_token=self.prefill_s_per_token,
                          cpu_load_s_per_token=self.cpu_load_s_per_token, max_running=self.max_running,
                          queued_request_s=self.queued_request_s, running_request_s=self.running_request_s)
         object.__setattr__(self, "cost", cost)
+
+    @property
+    def block_bytes(self) -> int:
+        """Bytes per index block."""
+        return self.block_tokens * BYTES_PER_TOKEN
+
+    @property
+    def placement_blocks(self) -> int:
+        """Index blocks covering `placement_tokens` (rounded up)."""
+        return -(-self.placement_tokens // self.block_tokens)
+
+    @property
+    def min_hit_blocks(self) -> int:
+        """Index blocks covering `min_hit_tokens` (rounded up)."""
+        return -(-self.min_hit_tokens // self.block_tokens)
 
 
 def _common_blocks(matches: dict[str, int], engines: Sequence[EngineState], long_prompt: bool) -> int:
@@ -81,68 +102,55 @@ class PrefixPolicy:
     def __init__(self, config: PrefixConfig | None = None) -> None:
         self.config = config or PrefixConfig()
         self.index = PrefixIndex()
+        self._block_bytes = self.config.block_bytes
+        self._placement = self.config.placement_blocks
+        self._min_hit = self.config.min_hit_blocks
 
     def select(self, request: RouteRequest, engines: Sequence[EngineState]) -> Decision:
         """The engine for `request` (see the module docstring), recorded in the index."""
         if not engines:
             raise NoEngineError("no engine to route to")
         self._sync(engines)
-        hashes = block_hashes(request.prompt)
+        hashes = self.hashes(request.prompt)
         matches = self.index.match_all(hashes) if hashes else {}
-        cfg = self.config
-        long_prompt = len(hashes) >= cfg.placement_blocks
+        long_prompt = len(hashes) >= self._placement
         common = _common_blocks(matches, engines, long_prompt) if matches else 0
-        floor = cfg.placement_blocks if long_prompt else 0
-        hits = {i: m for i, m in matches.items() if m >= floor and m - common >= cfg.min_hit_blocks}
+        floor = self._placement if long_prompt else 0
+        hits = [m for m in matches.values() if m >= floor and m - common >= self._min_hit]
+        cfg = self.config
         limit = load_limit(engines, cfg.load_factor, cfg.load_floor)
-        roomy = [e for e in engines if has_room(e, limit)] or list(engines)
-        if hits:
-            decision = self._by_cost(request, roomy, matches, hits)
-        else:
-            decision = self._place(hashes, request.prompt, roomy, matches, common)
-        self.index.insert(decision.engine.id, hashes)
-        return decision
-
-    def _by_cost(self, request: RouteRequest, roomy: list[EngineState], matches: dict[str, int],
-                 hits: dict[str, int]) -> Decision:
-        """The engine with the lowest estimated TTFT; `cache_hit` when it has the best hit."""
+        roomy = [e for e in engines if e.in_flight + e.waiting + 1 <= limit] or engines
         tokens = -(-len(request.prompt) // BYTES_PER_TOKEN)
-        cost = self.config.cost
-        best_cost, best = None, roomy[0]
-        for engine in roomy:
-            cached = min(blocks_to_tokens(matches.get(engine.id, 0)), tokens)
-            share = cpu_share(engine)
-            estimate = (queue_wait_s(engine, cost) + (tokens - cached) * cost.prefill_s_per_token
-                        + cached * share * cost.cpu_load_s_per_token)
-            if best_cost is None or (estimate, engine.id) < best_cost:
-                best_cost, best = (estimate, engine.id), engine
-        chosen = matches.get(best.id, 0)
-        outcome = OUTCOME_CACHE_HIT if chosen >= max(hits.values()) else OUTCOME_LOAD_FALLBACK
-        return Decision(engine=best, outcome=outcome, matched_tokens=min(blocks_to_tokens(chosen), tokens))
+        if hits:
+            engine = cheapest(roomy, tokens, matches, cfg.block_tokens, cfg.cost)
+            matched = matches.get(engine.id, 0)
+            outcome = OUTCOME_CACHE_HIT if matched >= max(hits) else OUTCOME_LOAD_FALLBACK
+        else:
+            key = self.placement_key(hashes, request.prompt, common)
+            engine = max(roomy, key=lambda e: rendezvous_score(e.id, key))
+            matched, outcome = matches.get(engine.id, 0), OUTCOME_NEW
+        self.index.insert(engine.id, hashes)
+        return Decision(engine=engine, outcome=outcome,
+                        matched_tokens=min(matched * self.config.block_tokens, tokens))
 
-    def _place(self, hashes: list[int], prompt: bytes, roomy: list[EngineState], matches: dict[str, int],
-               common: int) -> Decision:
-        """A new conversation: the rendezvous home of its placement key among `roomy`."""
-        key = self.placement_key(hashes, prompt, common)
-        home = max(roomy, key=lambda e: rendezvous_score(e.id, key))
-        tokens = -(-len(prompt) // BYTES_PER_TOKEN)
-        matched = min(blocks_to_tokens(matches.get(home.id, 0)), tokens)
-        return Decision(engine=home, outcome=OUTCOME_NEW, matched_tokens=matched)
+    def hashes(self, prompt: bytes) -> list[int]:
+        """The prompt's chained index-block hashes."""
+        return block_hashes(prompt, self._block_bytes)
 
     def placement_key(self, hashes: Sequence[int], prompt: bytes, common: int = 0) -> int:
-        """The chained hash of the prompt's first `placement_blocks` blocks (or of all its blocks,
-        or past `common` shared blocks when that is longer); the prompt's bytes' hash when it
-        has no full block."""
+        """Where a new conversation lives: the chained hash of its first `placement_tokens`
+        (of all its blocks when shorter; past `common` shared blocks when that is longer), or
+        of its bytes when it has no full block."""
         if not hashes:
             return bytes_hash(prompt)
-        depth = max(self.config.placement_blocks, common + self.config.min_hit_blocks)
+        depth = max(self._placement, common + self._min_hit)
         return hashes[min(depth, len(hashes)) - 1]
 
     def _sync(self, engines: Sequence[EngineState]) -> None:
         """Mirror each candidate's KV capacity (GPU plus CPU tier) in the index."""
-        index = self.index
+        index, block_tokens = self.index, self.config.block_tokens
         for engine in engines:
-            blocks = tokens_to_blocks(engine.gpu_cache_tokens + engine.cpu_cache_tokens)
+            blocks = (engine.gpu_cache_tokens + engine.cpu_cache_tokens) // block_tokens
             if index.capacity(engine.id) != blocks:
                 index.set_capacity(engine.id, blocks)
 

@@ -1,0 +1,82 @@
+"""The vLLM server's argument renderer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stack_components.errors import ArgsError
+from stack_components.vllm_args import VllmServerConfig, render_vllm_args
+
+CONFIG = VllmServerConfig(
+    model="meta-llama/Llama-3.1-8B-Instruct",
+    revision="abc123",
+    served_model_name="llama",
+    tensor_parallel_size=2,
+    max_model_len=32768,
+    gpu_memory_utilization=0.9,
+)
+
+
+def _flags(args: list[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            out[arg] = None if nxt is None or nxt.startswith("--") else nxt
+    return out
+
+
+def test_renders_every_managed_flag_with_its_value() -> None:
+    """Model, revision, name, TP, length, memory fraction, port, prefix caching are all set."""
+    flags = _flags(render_vllm_args(CONFIG))
+    assert flags["--model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert flags["--revision"] == "abc123"
+    assert flags["--served-model-name"] == "llama"
+    assert flags["--tensor-parallel-size"] == "2"
+    assert flags["--max-model-len"] == "32768"
+    assert flags["--gpu-memory-utilization"] == "0.9"
+    assert flags["--port"] == "8000"
+    assert "--enable-prefix-caching" in flags
+
+
+def test_lmcache_connector_is_the_kv_transfer_config() -> None:
+    """With LMCache the KV connector is LMCacheConnectorV1 in kv_both role (valid JSON)."""
+    flags = _flags(render_vllm_args(CONFIG))
+    assert json.loads(flags["--kv-transfer-config"] or "") == {
+        "kv_connector": "LMCacheConnectorV1",
+        "kv_role": "kv_both",
+    }
+
+
+def test_without_lmcache_and_prefix_caching() -> None:
+    """No LMCache: no connector flag; prefix caching off renders the negative flag."""
+    import dataclasses
+
+    args = render_vllm_args(dataclasses.replace(CONFIG, lmcache=False, enable_prefix_caching=False))
+    assert "--kv-transfer-config" not in args
+    assert "--no-enable-prefix-caching" in args and "--enable-prefix-caching" not in args
+
+
+def test_extra_args_are_appended_in_order() -> None:
+    """Non-managed extras follow the managed flags unchanged."""
+    import dataclasses
+
+    args = render_vllm_args(
+        dataclasses.replace(CONFIG, extra_args=("--max-num-seqs", "256", "--dtype=bfloat16"))
+    )
+    assert args[-3:] == ["--max-num-seqs", "256", "--dtype=bfloat16"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["--max-model-len", "--max_model_len=4096", "--port=9000", "--kv-transfer-config", "--served-model-name"],
+)
+def test_extra_args_colliding_with_managed_flags_are_rejected(extra: str) -> None:
+    """A managed flag in extras (either spelling) raises an ArgsError naming it."""
+    import dataclasses
+
+    with pytest.raises(ArgsError, match="manages") as info:
+        render_vllm_args(dataclasses.replace(CONFIG, extra_args=(extra, "1")))
+    assert info.value.value == extra

@@ -23,7 +23,7 @@ from benchmarks.qa.client import ChatClient, StreamResult, new_session, served_m
 from benchmarks.qa.config import BenchConfig
 from benchmarks.qa.errors import ConfigError, EndpointError
 from benchmarks.qa.records import CANCELLED, STATUS_NO_RESPONSE, RequestRecord
-from benchmarks.qa.schedule import Pacing, UserStart, first_launch, initial_users, joining_users, next_launch
+from benchmarks.qa.schedule import Pacing, UserStart, initial_users, joining_users, next_launch
 from benchmarks.qa.sharegpt import read_sharegpt
 from benchmarks.qa.stats import PointStats, summarize
 from benchmarks.qa.workload import Conversation, Workload, WorkloadSpec
@@ -73,7 +73,7 @@ def to_record(result: StreamResult, *, request_id: str, user_id: str, round_inde
 
 
 class _PointRun:
-    """One QPS point on the event loop: a task per user, a joiner task, a drain."""
+    """One QPS point on the event loop: a task per user (sleeping until its slot), a drain."""
 
     def __init__(self, client: ChatClient, workload: Workload, pacing: Pacing, *, tag: str,
                  stop: asyncio.Event, sink: Callable[[RequestRecord], None]) -> None:
@@ -82,50 +82,48 @@ class _PointRun:
         self._tasks: set[asyncio.Task[None]] = set()
         self._t0 = 0.0
 
+    def _prepare(self) -> list[tuple[UserStart, Conversation]]:
+        """Every user of the point with its conversation, built before the clock starts so no
+        text is generated on the loop while streams are timed (memory: one history per user)."""
+        starts = [*initial_users(self._pacing), *joining_users(self._pacing)]
+        return [(s, self._workload.conversation(f"{self._tag}u{s.index}", s.first_round)) for s in starts]
+
     async def run(self, drain_s: float) -> float:
         """Run the point; return its wall time in seconds."""
+        users = self._prepare()
         self._t0 = time.perf_counter()
-        for start in initial_users(self._pacing):
-            self._spawn(start)
-        joiner = asyncio.create_task(self._join())
+        for start, conv in users:
+            self._spawn(start, conv)
         stopped = asyncio.create_task(self._stop.wait())
         try:
             await asyncio.wait({stopped}, timeout=self._pacing.duration_s)
-            joiner.cancel()
             deadline = time.perf_counter() + drain_s
             while self._tasks and not self._stop.is_set() and (left := deadline - time.perf_counter()) > 0:
                 await asyncio.wait({*self._tasks, stopped}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (*self._tasks, joiner, stopped):
+            for task in (*self._tasks, stopped):
                 task.cancel()
-            await asyncio.gather(*self._tasks, joiner, stopped, return_exceptions=True)
+            await asyncio.gather(*self._tasks, stopped, return_exceptions=True)
         return time.perf_counter() - self._t0
 
-    def _spawn(self, start: UserStart) -> None:
-        task = asyncio.create_task(self._user(start))
+    def _spawn(self, start: UserStart, conv: Conversation) -> None:
+        task = asyncio.create_task(self._user(start, conv))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _join(self) -> None:
-        for start in joining_users(self._pacing):
-            await self._sleep_until(start.joined_at)
-            self._spawn(start)
 
     async def _sleep_until(self, at: float) -> None:
         delay = self._t0 + at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _user(self, start: UserStart) -> None:
-        user_id = f"{self._tag}u{start.index}"
-        conv = self._workload.conversation(user_id, start.first_round)
-        due = first_launch(self._pacing, start)
+    async def _user(self, start: UserStart, conv: Conversation) -> None:
+        due = start.first_launch
         for round_index in range(start.first_round, self._pacing.rounds):
             if due >= self._pacing.duration_s:
                 return
             await self._sleep_until(due)
             result = await self._send(conv, round_index)
-            conv.answer(result.text or self._workload.synthetic_answer(user_id, round_index))
+            conv.answer(result.text or self._workload.synthetic_answer(conv.user_id, round_index))
             done = result.done if result.done is not None else time.perf_counter()
             due = next_launch(self._pacing, result.launch - self._t0, done - self._t0)
 

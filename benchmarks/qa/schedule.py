@@ -1,18 +1,19 @@
 """Pacing users to an overall QPS, as production-stack's multi-round-qa.py does. Pure.
 
-Each user sends its rounds `user_gap_s = users / qps` apart, and never before its previous
-answer has finished (then it sends right away). A user occupies a slot of `rounds` gaps, and
-a new user joins every `join_gap_s = rounds / qps`, so `users` slots overlap and the offered
-load is exactly `qps`. Like the original's ramp, the run starts in steady state: the first
-`users` users are placed as if they had joined 0, 1, 2 ... join gaps before the start, and
-begin at the round they would be at (their earlier rounds are filled in by the workload).
-All times are seconds relative to the run start.
+The run has `users` slots; slot s launches at `(s + j * users) / qps` for j = 0, 1, 2 ...,
+so the slots together launch exactly one request every `1 / qps` seconds and each slot
+once every `user_gap_s = users / qps` (the original's per-user gap). A slot hosts one user
+for `rounds` launches, then the next user joins it. Like the original's ramp, the run starts
+in steady state: slot s's first user is already at round `s * rounds // users` (its earlier
+rounds are filled in by the workload), so users leave and join gradually, one every
+`rounds / qps` seconds on average. A user never sends a round before its previous answer
+finished: a late answer pushes that user's next round back (the load the server sees then
+drops below `qps`, as it would with real users). Times are seconds from the run start.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from benchmarks.qa.errors import ConfigError
@@ -44,22 +45,26 @@ class Pacing:
 
     @property
     def join_gap_s(self) -> float:
-        """Seconds between two users joining."""
+        """Mean seconds between two users joining."""
         return self.rounds / self.qps
+
+    def slot_launch(self, slot: int, index: int) -> float:
+        """When slot `slot` launches for the `index`-th time."""
+        return (slot + index * self.users) / self.qps
+
+    def ramp_round(self, slot: int) -> int:
+        """The round the slot's first user is at when the run starts."""
+        return slot * self.rounds // self.users
 
 
 @dataclass(frozen=True, kw_only=True)
 class UserStart:
-    """When a user joined (may be before the start) and its first round to send (0-based)."""
+    """A user: its number, its slot, when its first round is due and which round it is."""
 
     index: int
-    joined_at: float
+    slot: int
+    first_launch: float
     first_round: int
-
-
-def first_launch(pacing: Pacing, start: UserStart) -> float:
-    """When `start`'s first round is due."""
-    return start.joined_at + start.first_round * pacing.user_gap_s
 
 
 def next_launch(pacing: Pacing, prev_launch: float, prev_done: float) -> float:
@@ -69,23 +74,29 @@ def next_launch(pacing: Pacing, prev_launch: float, prev_done: float) -> float:
 
 
 def initial_users(pacing: Pacing) -> list[UserStart]:
-    """The steady-state population at the start: user i joined i join gaps ago."""
-    starts = []
-    for index in range(pacing.users):
-        # ceil(age / user_gap) with age = index * join_gap, in integers: no float drift.
-        first_round = -(-index * pacing.rounds // pacing.users)
-        if first_round < pacing.rounds:
-            joined_at = -index * pacing.join_gap_s
-            starts.append(UserStart(index=index, joined_at=joined_at, first_round=first_round))
-    return starts
+    """The steady-state population at the start: one user per slot, at staggered rounds."""
+    return [
+        UserStart(index=slot, slot=slot, first_launch=pacing.slot_launch(slot, 0),
+                  first_round=pacing.ramp_round(slot))
+        for slot in range(pacing.users)
+        if pacing.slot_launch(slot, 0) < pacing.duration_s
+    ]
 
 
-def joining_users(pacing: Pacing) -> Iterator[UserStart]:
-    """Users joining after the start, one every join gap, while the launch window is open."""
-    k = 1
-    while k * pacing.join_gap_s < pacing.duration_s:
-        yield UserStart(index=pacing.users - 1 + k, joined_at=k * pacing.join_gap_s, first_round=0)
-        k += 1
+def joining_users(pacing: Pacing) -> list[UserStart]:
+    """Users who take over a slot within the window, in joining order, numbered after the
+    initial population."""
+    joins: list[tuple[float, int]] = []
+    for slot in range(pacing.users):
+        launch_index = pacing.rounds - pacing.ramp_round(slot)
+        while (at := pacing.slot_launch(slot, launch_index)) < pacing.duration_s:
+            joins.append((at, slot))
+            launch_index += pacing.rounds
+    joins.sort()
+    return [
+        UserStart(index=pacing.users + n, slot=slot, first_launch=at, first_round=0)
+        for n, (at, slot) in enumerate(joins)
+    ]
 
 
 def offered_launches(pacing: Pacing) -> list[float]:
@@ -93,14 +104,9 @@ def offered_launches(pacing: Pacing) -> list[float]:
     offers (what `qps` promises), sorted."""
     times = []
     for start in [*initial_users(pacing), *joining_users(pacing)]:
-        for round_index in range(start.first_round, pacing.rounds):
-            at = start.joined_at + round_index * pacing.user_gap_s
+        for step in range(pacing.rounds - start.first_round):
+            at = start.first_launch + step * pacing.user_gap_s
             if at >= pacing.duration_s:
                 break
             times.append(at)
     return sorted(times)
-
-
-def expected_requests(pacing: Pacing) -> int:
-    """Requests the window should launch at the offered rate (for progress displays)."""
-    return max(1, round(pacing.qps * pacing.duration_s))

@@ -20,9 +20,8 @@ import orjson
 
 from benchmarks.qa.errors import EndpointError
 from benchmarks.qa.records import STATUS_NO_RESPONSE, STATUS_OK
-from router.contracts import HEADER_USER_ID, PATH_CHAT, PATH_MODELS
+from router.contracts import HEADER_REQUEST_ID, HEADER_USER_ID, PATH_CHAT, PATH_MODELS
 
-HEADER_REQUEST_ID = "x-request-id"
 _DATA = b"data:"
 _DONE = b"[DONE]"
 

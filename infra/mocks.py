@@ -64,6 +64,8 @@ def _invented_outputs(typ: str, name: str) -> dict[str, Any]:
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock/id/{name}"}]}],
             "version": None,
         }
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        outputs["latestVersion"] = 1
     return outputs
 
 

@@ -1,4 +1,4 @@
-"""`llm-stack render` (filled in by the foundation work)."""
+"""`llm-stack render --stack ENV --out DIR`: the program for ENV under the mock runtime, written out."""
 
 from __future__ import annotations
 
@@ -7,11 +7,23 @@ import typer
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def render(stack: str = typer.Option(..., "--stack"), out: str = typer.Option(..., "--out")) -> None:
+    def render(
+        stack: str = typer.Option(..., "--stack", help="Stack name: a Pulumi.<stack>.yaml in the project."),
+        out: str = typer.Option(..., "--out", help="Directory for kubernetes/*.yaml and resources.json."),
+        project_dir: str = typer.Option(None, "--project-dir", help="Where Pulumi.yaml is (default: found "
+                                        "from the current directory)."),
+    ) -> None:
         """Run the Pulumi program for STACK under the mock runtime and write what it creates."""
-        raise typer.Exit(_not_built("render"))
+        from pathlib import Path
 
+        from infra.errors import InfraError
+        from infra.render import find_project_dir, render_stack
 
-def _not_built(name: str) -> int:
-    typer.echo(f"llm-stack {name}: not built yet", err=True)
-    return 2
+        try:
+            root = Path(project_dir) if project_dir else find_project_dir(Path.cwd())
+            summary = render_stack(root, stack, Path(out))
+        except InfraError as err:
+            typer.echo(f"llm-stack render: {err}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"rendered stack {stack}: {summary.kubernetes_objects} Kubernetes objects, "
+                   f"{summary.resources} resources -> {out}")

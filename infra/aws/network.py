@@ -1,0 +1,90 @@
+"""The VPC: public subnets with an internet gateway, private subnets behind NAT, per zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.aws.subnets import SubnetPlan, plan_subnets
+from infra.aws.tags import subnet_tags
+from infra.config.cluster import EksConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkArgs:
+    """What the VPC is built from."""
+
+    cluster_name: str
+    """EKS cluster the subnets are tagged for."""
+    eks: EksConfig
+    """CIDR, zones and NAT layout."""
+
+
+class Network(pulumi.ComponentResource):
+    """VPC, internet gateway, NAT gateway(s), and one public + one private subnet per zone."""
+
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: list[pulumi.Output[str]]
+    public_subnet_ids: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-stack:aws:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self._name, self._args = name, args
+        vpc = aws.ec2.Vpc(name, cidr_block=args.eks.vpc_cidr, enable_dns_hostnames=True,
+                          enable_dns_support=True, tags={"Name": name}, opts=child)
+        self.vpc_id = vpc.id
+        igw = aws.ec2.InternetGateway(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
+        plans = plan_subnets(args.eks.vpc_cidr, args.eks.availability_zones)
+        public = [self._subnet(vpc, plan, public=True) for plan in plans]
+        self._public_routes(vpc, igw, public)
+        nats = self._nat_gateways(public)
+        private = [self._subnet(vpc, plan, public=False) for plan in plans]
+        for i, (plan, subnet) in enumerate(zip(plans, private, strict=True)):
+            self._private_route(vpc, plan.zone, subnet, nats[min(i, len(nats) - 1)])
+        self.public_subnet_ids = [s.id for s in public]
+        self.private_subnet_ids = [s.id for s in private]
+        self.register_outputs({"vpcId": vpc.id, "privateSubnetIds": self.private_subnet_ids})
+
+    def _subnet(self, vpc: aws.ec2.Vpc, plan: SubnetPlan, *, public: bool) -> aws.ec2.Subnet:
+        kind = "public" if public else "private"
+        name = f"{self._name}-{kind}-{plan.zone}"
+        return aws.ec2.Subnet(
+            name, vpc_id=vpc.id, availability_zone=plan.zone,
+            cidr_block=plan.public_cidr if public else plan.private_cidr, map_public_ip_on_launch=False,
+            tags=subnet_tags(self._args.cluster_name, public=public, name=name),
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def _public_routes(self, vpc: aws.ec2.Vpc, igw: aws.ec2.InternetGateway,
+                       subnets: list[aws.ec2.Subnet]) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        name = f"{self._name}-public"
+        table = aws.ec2.RouteTable(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
+        aws.ec2.Route(f"{name}-internet", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
+                      gateway_id=igw.id, opts=child)
+        for zone, subnet in zip(self._args.eks.availability_zones, subnets, strict=True):
+            aws.ec2.RouteTableAssociation(f"{self._name}-public-{zone}", route_table_id=table.id,
+                                          subnet_id=subnet.id, opts=child)
+
+    def _nat_gateways(self, public: list[aws.ec2.Subnet]) -> list[aws.ec2.NatGateway]:
+        zones = self._args.eks.availability_zones
+        count = len(zones) if self._args.eks.nat_gateways == "perAz" else 1
+        child = pulumi.ResourceOptions(parent=self)
+        nats = []
+        for zone, subnet in list(zip(zones, public, strict=True))[:count]:
+            eip_name = f"{self._name}-nat-{zone}"
+            eip = aws.ec2.Eip(eip_name, domain="vpc", tags={"Name": eip_name}, opts=child)
+            nats.append(aws.ec2.NatGateway(f"{self._name}-{zone}", allocation_id=eip.id, subnet_id=subnet.id,
+                                           tags={"Name": f"{self._name}-{zone}"}, opts=child))
+        return nats
+
+    def _private_route(self, vpc: aws.ec2.Vpc, zone: str, subnet: aws.ec2.Subnet,
+                       nat: aws.ec2.NatGateway) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        name = f"{self._name}-private-{zone}"
+        table = aws.ec2.RouteTable(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
+        aws.ec2.Route(f"{name}-nat", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
+                      nat_gateway_id=nat.id, opts=child)
+        aws.ec2.RouteTableAssociation(name, route_table_id=table.id, subnet_id=subnet.id, opts=child)

@@ -1,0 +1,90 @@
+"""`llm-stack:models`: the served models keyed by name; each becomes one `VllmEngine`.
+
+```yaml
+llm-stack:models:
+  llama8b:
+    modelId: meta-llama/Llama-3.1-8B-Instruct
+    revision: 0e9e39f249a16976918f6564b8830bc894c89659
+    nodePool: a100
+    replicas: 2
+    minReplicas: 1
+    maxReplicas: 8
+    tensorParallelSize: 1
+    maxModelLen: 32768
+```
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from infra.errors import require
+
+TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
+MAX_GPU_MEMORY_UTILIZATION = 0.98  # vLLM needs some GPU memory outside its pool; VllmEngineArgs agrees
+MANAGED_VLLM_FLAGS = (
+    "--model", "--revision", "--served-model-name", "--host", "--port", "--tensor-parallel-size",
+    "--max-model-len", "--gpu-memory-utilization", "--kv-transfer-config", "--download-dir",
+)
+"""vLLM flags the engine component sets from typed settings; `extraArgs` may not repeat them."""
+_MODEL_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_SERVED = re.compile(r"^[A-Za-z0-9][\w.:/-]{0,127}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """One served model: a Deployment of identical vLLM engines on one node pool."""
+
+    model_id: str
+    """Hugging Face repository id, e.g. `meta-llama/Llama-3.1-8B-Instruct`."""
+    node_pool: str
+    """Key of the GPU node pool in `llm-stack:nodePools` the engines run on."""
+    revision: str = "main"
+    """Repository revision; pin a commit hash in staging and prod."""
+    served_name: str | None = None
+    """Model name clients send (`model` in requests); defaults to the map key."""
+    replicas: int = 1
+    """Engines at deploy time."""
+    min_replicas: int = 1
+    """Fewest engines the autoscaler keeps."""
+    max_replicas: int = 1
+    """Most engines the autoscaler may run."""
+    tensor_parallel_size: int = 1
+    """GPUs per engine; must divide the node's GPU count."""
+    max_model_len: int = 8192
+    """Longest sequence (prompt + output) in tokens."""
+    gpu_memory_utilization: float = 0.9
+    """Share of each GPU's memory vLLM may use, in (0, 0.98]."""
+    extra_args: tuple[str, ...] = ()
+    """Further vLLM flags (`--enable-chunked-prefill`, ...); not the flags the component manages."""
+    image: str | None = None
+    """vLLM + LMCache container image; None: the component's pinned default."""
+
+    def __post_init__(self) -> None:
+        require(bool(_MODEL_ID.match(self.model_id)), "modelId", self.model_id,
+                "must be a Hugging Face id like org/name")
+        require(bool(self.revision.strip()), "revision", self.revision, "must be a non-empty revision")
+        if self.served_name is not None:
+            require(bool(_SERVED.match(self.served_name)), "servedName", self.served_name,
+                    "must be 1-128 letters, digits, '_', '.', ':', '/', '-'")
+        require(self.min_replicas >= 0, "minReplicas", self.min_replicas, "must be >= 0")
+        require(self.min_replicas <= self.replicas <= self.max_replicas, "replicas", self.replicas,
+                f"must satisfy minReplicas ({self.min_replicas}) <= replicas <= maxReplicas "
+                f"({self.max_replicas})")
+        require(self.max_replicas >= 1, "maxReplicas", self.max_replicas, "must be >= 1")
+        require(self.tensor_parallel_size in TENSOR_PARALLEL_SIZES, "tensorParallelSize",
+                self.tensor_parallel_size, f"must be one of {', '.join(map(str, TENSOR_PARALLEL_SIZES))}")
+        require(256 <= self.max_model_len <= 1_048_576, "maxModelLen", self.max_model_len,
+                "must be in 256..1048576")
+        require(0 < self.gpu_memory_utilization <= MAX_GPU_MEMORY_UTILIZATION, "gpuMemoryUtilization",
+                self.gpu_memory_utilization, f"must be in (0, {MAX_GPU_MEMORY_UTILIZATION}]")
+        self._check_extra_args()
+
+    def _check_extra_args(self) -> None:
+        for i, arg in enumerate(self.extra_args):
+            require(arg.startswith("-"), f"extraArgs[{i}]", arg, "must be a flag ('--name' or '--name=value')"
+                    " or follow one")
+            flag = arg.split("=", 1)[0]
+            require(flag not in MANAGED_VLLM_FLAGS, f"extraArgs[{i}]", arg,
+                    f"must not repeat a flag set from typed settings ({', '.join(MANAGED_VLLM_FLAGS)})")

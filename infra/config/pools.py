@@ -1,0 +1,82 @@
+"""`llm-stack:nodePools`: node pools keyed by name (EKS managed node groups in `eks` mode; a
+description of the existing pools, matched by their labels, in `existing` mode).
+
+```yaml
+llm-stack:nodePools:
+  a100: {instanceType: p4de.24xlarge, minSize: 1, desiredSize: 2, maxSize: 4, diskGiB: 200}
+```
+GPU pools get the `nvidia.com/gpu=present:NoSchedule` taint and the NVIDIA AMI automatically.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from infra.config.catalog import INSTANCES
+from infra.errors import require
+
+NODE_POOL_LABEL = "llmstack.io/node-pool"
+"""Label carrying the pool's name on every node; engines select their pool with it (in mode
+`existing`, label the cluster's nodes with it)."""
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_LABEL = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/", "llmstack.io/")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaintConfig:
+    """A node taint beyond the automatic GPU taint."""
+
+    key: str
+    """Taint key."""
+    value: str = ""
+    """Taint value."""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    """Taint effect."""
+
+    def __post_init__(self) -> None:
+        require(bool(self.key) and len(self.key) <= 253, "key", self.key, "must be a non-empty taint key")
+        require(len(self.value) <= 63 and bool(_LABEL.match(self.value)), "value", self.value,
+                "must be a valid label value (<= 63 alphanumerics, '-', '_', '.')")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePoolConfig:
+    """One node pool."""
+
+    instance_type: str
+    """EC2 instance type from the catalogue (`infra.config.catalog.INSTANCES`)."""
+    min_size: int
+    """Fewest nodes (0 lets an idle GPU pool cost nothing)."""
+    desired_size: int
+    """Nodes at creation; the node autoscaler owns it afterwards."""
+    max_size: int
+    """Most nodes; bounds the engines' maximum replicas."""
+    capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
+    """How EC2 capacity is bought."""
+    disk_gib: int = 100
+    """gp3 root volume size (images and, without NVMe, the model cache)."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """Extra node labels (the pool name label `llmstack.io/node-pool` is always set)."""
+    taints: tuple[TaintConfig, ...] = ()
+    """Extra taints (GPU pools always get `nvidia.com/gpu=present:NoSchedule`)."""
+
+    def __post_init__(self) -> None:
+        require(self.instance_type in INSTANCES, "instanceType", self.instance_type,
+                f"must be one of {', '.join(sorted(INSTANCES))}")
+        require(0 <= self.min_size <= self.desired_size <= self.max_size, "desiredSize", self.desired_size,
+                f"must satisfy 0 <= minSize ({self.min_size}) <= desiredSize <= maxSize ({self.max_size})")
+        require(self.max_size >= 1, "maxSize", self.max_size, "must be >= 1")
+        require(20 <= self.disk_gib <= 16384, "diskGiB", self.disk_gib, "must be in 20..16384")
+        for key, value in self.labels.items():
+            require(not key.startswith(RESERVED_LABEL_PREFIXES), f"labels.{key}", value,
+                    f"must not use a reserved prefix ({', '.join(RESERVED_LABEL_PREFIXES)})")
+            require(len(value) <= 63 and bool(_LABEL.match(value)), f"labels.{key}", value,
+                    "must be a valid label value (<= 63 alphanumerics, '-', '_', '.')")
+
+    @property
+    def gpus(self) -> int:
+        """GPUs per node."""
+        return INSTANCES[self.instance_type].gpus

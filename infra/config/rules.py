@@ -1,0 +1,166 @@
+"""Cross-field rules over a parsed `StackConfig`: what no single section can check alone.
+
+Each rule raises `ConfigError` with the full key of the value to change. The GPU arithmetic is
+`stack_components.capacity`'s, so a config that passes here never fails in the engine component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from infra.config.catalog import INSTANCES, InstanceType
+from infra.config.models import ModelConfig
+from infra.config.sizing import (
+    ENGINE_HOST_OVERHEAD_GIB,
+    GIB_PER_GB,
+    engine_memory_gib,
+    engine_memory_share_gib,
+    shm_gib,
+)
+from infra.config.stack import StackConfig
+from infra.errors import NAMESPACE, require
+from stack_components import capacity
+from stack_components.errors import ArgsError, CapacityError
+
+
+def key(path: str) -> str:
+    """The full config key of `path` (`models.llama8b.tensorParallelSize`)."""
+    return f"{NAMESPACE}:{path}"
+
+
+def check_rules(config: StackConfig) -> None:
+    """Every cross-field rule, in a fixed order (the first failure is reported)."""
+    for rule in RULES:
+        rule(config)
+
+
+def _system_pool(config: StackConfig) -> None:
+    name = config.cluster.system_node_pool
+    require(name in config.node_pools, key("cluster.systemNodePool"), name,
+            f"must name a pool in {NAMESPACE}:nodePools ({', '.join(sorted(config.node_pools))})")
+    pool = config.node_pools[name]
+    require(pool.gpus == 0, key("cluster.systemNodePool"), name,
+            f"must name a pool without GPUs (its {pool.instance_type} has {pool.gpus})")
+
+
+def _model_pools(config: StackConfig) -> None:
+    for name, model in config.models.items():
+        require(model.node_pool in config.node_pools, key(f"models.{name}.nodePool"), model.node_pool,
+                f"must name a pool in {NAMESPACE}:nodePools ({', '.join(sorted(config.node_pools))})")
+        instance = instance_of(config, model)
+        require(instance.gpus > 0, key(f"models.{name}.nodePool"), model.node_pool,
+                f"must name a GPU pool (its {instance.name} has no GPU)")
+        require(instance.gpus % model.tensor_parallel_size == 0, key(f"models.{name}.tensorParallelSize"),
+                model.tensor_parallel_size,
+                f"must divide the {instance.gpus} GPUs of a {instance.name} node (pool '{model.node_pool}')")
+
+
+def _model_fits_gpus(config: StackConfig) -> None:
+    for name, model in config.models.items():
+        spec = _model_spec(name, model)
+        gpu = capacity.find_gpu(instance_of(config, model).gpu or "")
+        tokens = engine_gpu_tokens(name, model, spec, gpu)
+        length = model.max_model_len
+        require(length <= spec.max_context, key(f"models.{name}.maxModelLen"), length,
+                f"must be <= the model's context length {spec.max_context}")
+        require(length <= tokens, key(f"models.{name}.maxModelLen"), length,
+                f"must fit the engine's KV cache: {tokens} tokens on {model.tensor_parallel_size} × "
+                f"{gpu.name} at this gpuMemoryUtilization (lower it, or raise tensorParallelSize)")
+
+
+def _model_spec(name: str, model: ModelConfig) -> capacity.ModelSpec:
+    try:
+        return capacity.find_model(model.model_id)
+    except ArgsError:
+        require(False, key(f"models.{name}.modelId"), model.model_id,
+                f"must be a model in the catalogue ({', '.join(capacity.MODELS)})")
+        raise
+
+
+def engine_gpu_tokens(name: str, model: ModelConfig, spec: capacity.ModelSpec, gpu: capacity.GpuSpec) -> int:
+    """KV tokens one engine holds on its GPUs, or a `ConfigError` when the weights do not fit."""
+    try:
+        return capacity.gpu_cache_tokens(spec, gpu, tensor_parallel_size=model.tensor_parallel_size,
+                                         gpu_memory_utilization=model.gpu_memory_utilization)
+    except CapacityError as err:
+        require(False, key(f"models.{name}.tensorParallelSize"), model.tensor_parallel_size,
+                f"must leave room for the weights: {err}")
+        raise
+
+
+def _lmcache_fits_nodes(config: StackConfig) -> None:
+    lm = config.lmcache
+    if not lm.enabled:
+        return
+    for name, model in config.models.items():
+        instance = instance_of(config, model)
+        tp = model.tensor_parallel_size
+        engines = instance.gpus // tp
+        share = engine_memory_share_gib(instance, tp)
+        need = engine_memory_gib(lm.cpu_buffer_gb, tp)
+        require(need <= share, key("lmcache.cpuBufferGB"), lm.cpu_buffer_gb,
+                f"must fit each engine's RAM share on pool '{model.node_pool}' ({instance.name}: "
+                f"{engines} engines of model '{name}' per node, {share:.1f} GiB each, of which "
+                f"{ENGINE_HOST_OVERHEAD_GIB} GiB go to the engine process and {shm_gib(tp)} GiB to /dev/shm)")
+        disk = lm.disk_buffer_gb
+        require(disk * engines <= instance.nvme_gb, key("lmcache.diskBufferGB"), disk,
+                f"must fit each engine's share of the NVMe on pool '{model.node_pool}' "
+                f"({instance.name}: {instance.nvme_gb} GB for {engines} engines)")
+
+
+def _pool_capacity(config: StackConfig) -> None:
+    for pool_name, pool in config.node_pools.items():
+        users = {n: m for n, m in config.models.items() if m.node_pool == pool_name}
+        needed = sum(m.max_replicas * m.tensor_parallel_size for m in users.values())
+        have = pool.max_size * pool.gpus
+        detail = ", ".join(f"{n} {m.max_replicas}×{m.tensor_parallel_size}" for n, m in sorted(users.items()))
+        require(needed <= have, key(f"nodePools.{pool_name}.maxSize"), pool.max_size,
+                f"must hold the models' maximum replicas: {needed} GPUs ({detail}) but "
+                f"{pool.max_size} × {pool.instance_type} give {have}")
+
+
+def _served_names(config: StackConfig) -> None:
+    seen: dict[str, str] = {}
+    for name in config.models:
+        served = config.served_name(name)
+        require(served not in seen, key(f"models.{name}.servedName"), served,
+                f"must be unique (model '{seen.get(served)}' serves it too)")
+        seen[served] = name
+
+
+def _secrets(config: StackConfig) -> None:
+    required = {"hfToken": "the Hugging Face token that downloads the weights"}
+    if config.router.require_api_keys:
+        required["routerApiKeys"] = "the router's API keys (router.requireApiKeys is true)"
+    if config.cluster.mode == "existing":
+        required["kubeconfig"] = "the kubeconfig of the existing cluster (cluster.mode is 'existing')"
+    for name, why in required.items():
+        require(name in config.secret_keys, key(name), None,
+                f"must be set as a secret ({why}): pulumi config set --secret {NAMESPACE}:{name} ...")
+
+
+def _benchmark(config: StackConfig) -> None:
+    chosen = config.benchmark.model
+    require(chosen is None or chosen in config.models, key("benchmark.model"), chosen,
+            f"must name a model in {NAMESPACE}:models ({', '.join(sorted(config.models))})")
+
+
+def _cache_server(config: StackConfig) -> None:
+    server = config.lmcache.server
+    if not (config.lmcache.enabled and server.enabled):
+        return
+    system = INSTANCES[config.node_pools[config.cluster.system_node_pool].instance_type]
+    require(server.memory_gb * GIB_PER_GB + 2 <= system.usable_memory_gib, key("lmcache.server.memoryGB"),
+            server.memory_gb, f"must fit a system-pool node ({system.name}: "
+            f"{system.usable_memory_gib:.0f} GiB usable, 2 GiB of it for the server process)")
+
+
+def instance_of(config: StackConfig, model: ModelConfig) -> InstanceType:
+    """The instance type of the node pool a model runs on."""
+    return INSTANCES[config.node_pools[model.node_pool].instance_type]
+
+
+RULES: tuple[Callable[[StackConfig], None], ...] = (
+    _system_pool, _model_pools, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity, _served_names,
+    _cache_server, _benchmark, _secrets,
+)

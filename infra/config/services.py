@@ -1,0 +1,161 @@
+"""The serving sections besides models: `lmcache`, `router`, `monitoring`, `autoscaling`, `benchmark`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from infra.config._parse import camel
+from infra.errors import require
+
+ROUTING_POLICY_KINDS = ("prefix", "session", "least_load", "round_robin")
+"""The router's policy registry (see router/policies)."""
+_IMAGE = re.compile(r"^[\w.-]+(:\d+)?(/[\w.-]+)+(:[\w.-]+|@sha256:[0-9a-f]{64})$")
+
+
+def check_image(key: str, image: str) -> None:
+    """A container image reference pinned by tag or digest (never implicit `latest`)."""
+    require(bool(_IMAGE.match(image)) and not image.endswith(":latest"), key, image,
+            "must be an image reference pinned by a tag other than 'latest' or by digest")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheServerConfig:
+    """The optional shared LMCache server (a remote cache tier all engines share)."""
+
+    enabled: bool = False
+    """Deploy the LMCache server and point every engine's `remote_url` at it."""
+    memory_gb: float = 64.0
+    """Cache size the server holds, in GB."""
+    replicas: int = 1
+    """Server replicas (each a separate cache)."""
+
+    def __post_init__(self) -> None:
+        require(self.memory_gb > 0, "memoryGB", self.memory_gb, "must be > 0")
+        require(1 <= self.replicas <= 8, "replicas", self.replicas, "must be in 1..8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LmcacheConfig:
+    """LMCache KV offload for every engine."""
+
+    enabled: bool = True
+    """Run engines with the LMCache KV connector."""
+    cpu_buffer_gb: float = 20.0
+    """CPU (host RAM) buffer per engine in GB; must fit the engine's share of the node's RAM."""
+    disk_buffer_gb: float = 0.0
+    """Local-disk tier per engine in GB, on the node's NVMe (0: off)."""
+    chunk_size: int = 256
+    """Tokens per LMCache chunk."""
+    server: CacheServerConfig = field(default_factory=CacheServerConfig)
+    """Optional shared cache server."""
+
+    def __post_init__(self) -> None:
+        require(self.cpu_buffer_gb >= 0, "cpuBufferGB", self.cpu_buffer_gb, "must be >= 0")
+        require(self.disk_buffer_gb >= 0, "diskBufferGB", self.disk_buffer_gb, "must be >= 0")
+        require(self.chunk_size in (64, 128, 256, 512, 1024), "chunkSize", self.chunk_size,
+                "must be one of 64, 128, 256, 512, 1024")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyConfig:
+    """The routing policy by kind, with its parameters (validated by the router's policy config)."""
+
+    kind: str = "prefix"
+    """One of the router's policies."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Policy parameters, passed through to the router's settings."""
+
+    def __post_init__(self) -> None:
+        require(self.kind in ROUTING_POLICY_KINDS, "kind", self.kind,
+                f"must be one of {', '.join(ROUTING_POLICY_KINDS)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterConfig:
+    """The prefix-aware router in front of every engine."""
+
+    image: str
+    """Router container image (built from router/Dockerfile)."""
+    replicas: int = 2
+    """Router pods."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """Routing policy."""
+    require_api_keys: bool = True
+    """Refuse requests without one of the keys in the secret `llm-stack:routerApiKeys`."""
+    service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
+    """How the router Service is exposed (LoadBalancer: an internal NLB on EKS)."""
+
+    def __post_init__(self) -> None:
+        check_image("image", self.image)
+        require(1 <= self.replicas <= 32, "replicas", self.replicas, "must be in 1..32")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringConfig:
+    """Prometheus scraping of engines and router, dashboards and alert rules."""
+
+    enabled: bool = True
+    """Deploy monitoring."""
+    scrape_interval_seconds: int = 15
+    """Prometheus scrape interval."""
+    retention_days: int = 15
+    """Prometheus retention."""
+
+    def __post_init__(self) -> None:
+        require(5 <= self.scrape_interval_seconds <= 300, "scrapeIntervalSeconds",
+                self.scrape_interval_seconds, "must be in 5..300")
+        require(1 <= self.retention_days <= 365, "retentionDays", self.retention_days, "must be in 1..365")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoscalingConfig:
+    """Engine autoscaling on engine queue depth (the node pool follows the pods)."""
+
+    enabled: bool = True
+    """Scale engines between each model's minReplicas and maxReplicas."""
+    target_waiting_per_engine: float = 4.0
+    """Waiting requests per engine (`vllm:num_requests_waiting`) the autoscaler aims at."""
+    scale_down_stabilization_seconds: int = 600
+    """How long load must stay low before an engine is removed (engines load slowly)."""
+
+    def __post_init__(self) -> None:
+        require(self.target_waiting_per_engine > 0, "targetWaitingPerEngine", self.target_waiting_per_engine,
+                "must be > 0")
+        require(0 <= self.scale_down_stabilization_seconds <= 3600, "scaleDownStabilizationSeconds",
+                self.scale_down_stabilization_seconds, "must be in 0..3600")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkConfig:
+    """The post-deploy multi-round QA benchmark Job (the seed's workload shape by default)."""
+
+    enabled: bool = True
+    """Run the benchmark Job after each deploy."""
+    image: str | None = None
+    """Benchmark image; None: the router image (it carries `llm-stack bench`)."""
+    model: str | None = None
+    """Key of the model to benchmark; None: the first model."""
+    users: int = 320
+    """Concurrent simulated users."""
+    rounds: int = 10
+    """Rounds per user."""
+    system_prompt_tokens: int = 1000
+    """Shared system prompt length."""
+    history_tokens: int = 20000
+    """Per-user history length."""
+    answer_tokens: int = 100
+    """Answer length."""
+    qps: tuple[float, ...] = (0.1, 1.1, 2.1, 3.1, 4.1)
+    """Request rates swept, ascending."""
+
+    def __post_init__(self) -> None:
+        if self.image is not None:
+            check_image("image", self.image)
+        for name, low in (("users", 1), ("rounds", 1), ("answer_tokens", 1), ("system_prompt_tokens", 0),
+                          ("history_tokens", 0)):
+            require(getattr(self, name) >= low, camel(name), getattr(self, name), f"must be >= {low}")
+        require(bool(self.qps) and all(q > 0 for q in self.qps) and list(self.qps) == sorted(set(self.qps)),
+                "qps", list(self.qps), "must be a non-empty ascending list of distinct rates > 0")
+

@@ -1,0 +1,36 @@
+"""Pure per-engine host sizing shared by the config rules and the serving mapping, so what the
+rules accept is exactly what the engine pods request."""
+
+from __future__ import annotations
+
+import math
+
+from infra.config.catalog import InstanceType
+
+GIB_PER_GB = 1e9 / 2**30
+ENGINE_HOST_OVERHEAD_GIB = 10
+"""Host RAM an engine process needs besides its LMCache CPU buffer and /dev/shm (Python,
+CUDA context, tokenizer, pinned staging buffers)."""
+SYSTEM_CPU_RESERVE = 2
+"""vCPUs per node kept for kubelet and daemonsets."""
+
+
+def shm_gib(tensor_parallel_size: int) -> int:
+    """RAM-backed /dev/shm: NCCL needs room with tensor parallelism, little without."""
+    return 4 if tensor_parallel_size == 1 else 16
+
+
+def engine_memory_gib(cpu_buffer_gb: float, tensor_parallel_size: int) -> int:
+    """Memory request (= limit) of one engine pod: LMCache CPU buffer + process + /dev/shm."""
+    return math.ceil(cpu_buffer_gb * GIB_PER_GB) + ENGINE_HOST_OVERHEAD_GIB + shm_gib(tensor_parallel_size)
+
+
+def engine_memory_share_gib(instance: InstanceType, tensor_parallel_size: int) -> float:
+    """The share of a node's usable RAM that belongs to one engine (its GPUs' share)."""
+    return instance.usable_memory_gib * tensor_parallel_size / instance.gpus
+
+
+def engine_cpu(instance: InstanceType, tensor_parallel_size: int) -> int:
+    """CPU request of one engine pod: its GPUs' share of the node's vCPUs, at most 8 per GPU."""
+    share = (instance.vcpus - SYSTEM_CPU_RESERVE) * tensor_parallel_size // instance.gpus
+    return max(1, min(8 * tensor_parallel_size, share))

@@ -1,0 +1,67 @@
+"""`StackConfig`: the whole validated stack configuration (every `llm-stack:` key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from infra.config.cluster import ClusterConfig, dns_label
+from infra.config.models import ModelConfig
+from infra.config.pools import NodePoolConfig
+from infra.config.services import (
+    AutoscalingConfig,
+    BenchmarkConfig,
+    LmcacheConfig,
+    MonitoringConfig,
+    RouterConfig,
+)
+from infra.errors import require
+
+SECRET_KEYS = ("hfToken", "routerApiKeys", "kubeconfig")
+"""Top-level keys that must be Pulumi secrets (`pulumi config set --secret llm-stack:KEY ...`):
+the Hugging Face token, the router's API keys (comma-separated) and, with mode `existing`,
+the cluster's kubeconfig."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretRef:
+    """Marks a configured secret: its key only, never its value (values stay Pulumi Outputs)."""
+
+    key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    """Every `llm-stack:` key, typed and validated (field rules here, cross-field rules in `rules`)."""
+
+    cluster: ClusterConfig
+    """`llm-stack:cluster`."""
+    node_pools: dict[str, NodePoolConfig]
+    """`llm-stack:nodePools`, keyed by pool name."""
+    models: dict[str, ModelConfig]
+    """`llm-stack:models`, keyed by model name."""
+    router: RouterConfig
+    """`llm-stack:router`."""
+    namespace: str = "llm-stack"
+    """Kubernetes namespace for the whole serving stack."""
+    lmcache: LmcacheConfig = field(default_factory=LmcacheConfig)
+    """`llm-stack:lmcache`."""
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    """`llm-stack:monitoring`."""
+    autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
+    """`llm-stack:autoscaling`."""
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    """`llm-stack:benchmark`."""
+    secret_keys: frozenset[str] = field(default=frozenset(), metadata={"config": False})
+    """Which of `SECRET_KEYS` are set (as secrets); their values are read as Outputs by the program."""
+
+    def __post_init__(self) -> None:
+        dns_label("namespace", self.namespace)
+        require(bool(self.models), "models", {}, "must define at least one model")
+        for name in self.node_pools:
+            dns_label(f"nodePools.{name}", name, max_len=40)
+        for name in self.models:
+            dns_label(f"models.{name}", name, max_len=40)
+
+    def served_name(self, model: str) -> str:
+        """The name clients send for `model` (its `servedName`, else its key)."""
+        return self.models[model].served_name or model

@@ -1,0 +1,53 @@
+"""The Pulumi program: read the config once, build or adopt the cluster, deploy the serving
+stack, export the outputs. Nothing runs at import time; `__main__.py` calls `main()`, and
+`llm-stack render` / the tests call it under the mock runtime."""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.aws.eks_stack import ClusterHandle, build_eks
+from infra.config import StackConfig, load_stack_config
+from infra.errors import NAMESPACE
+from infra.existing_cluster import use_existing
+from infra.serving import ServingSecrets, stack_args
+
+
+def read_secrets(config: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """The configured secrets as secret Outputs (only keys the config model saw set)."""
+    reader = pulumi.Config(NAMESPACE)
+    return {key: reader.require_secret(key) for key in sorted(config.secret_keys)}
+
+
+def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> ClusterHandle:
+    """The cluster the stack lands on: a new EKS cluster, or the existing one."""
+    if config.cluster.mode == "existing":
+        return use_existing(config, secrets["kubeconfig"])
+    return build_eks(config, pulumi.get_stack())
+
+
+def main() -> None:
+    """Validate the config (failing before any resource), then build everything."""
+    from stack_components import LLMStack
+
+    config = load_stack_config()
+    secrets = read_secrets(config)
+    cluster = build_cluster(config, secrets)
+    args = stack_args(config, ServingSecrets(hf_token=secrets.get("hfToken"),
+                                             router_api_keys=secrets.get("routerApiKeys")))
+    opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready))
+    stack = LLMStack("llm", args, opts)
+    export_outputs(config, cluster, stack)
+
+
+def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -> None:
+    """Stack outputs: the router endpoint, the kubeconfig (secret), engine capacities, benchmark."""
+    pulumi.export("clusterName", cluster.name)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("routerEndpoint", stack.endpoint)
+    pulumi.export("namespace", config.namespace)
+    pulumi.export("engineGpuCacheTokens", stack.gpu_cache_tokens)
+    pulumi.export("engineCpuCacheTokens", stack.cpu_cache_tokens)
+    pulumi.export("benchmarkResults", stack.benchmark_results_hint)
+    if cluster.endpoint is not None:
+        pulumi.export("clusterEndpoint", cluster.endpoint)

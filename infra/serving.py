@@ -1,0 +1,142 @@
+"""Pure mapping from the validated `StackConfig` to `stack_components.LLMStackArgs`.
+
+Secrets arrive as Pulumi inputs (never read here); placement follows the node pools: engines
+select their pool by the `llmstack.io/node-pool` label and tolerate the GPU taint, everything
+else runs on the system pool.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+
+from infra.config.catalog import INSTANCES
+from infra.config.models import ModelConfig
+from infra.config.pools import NODE_POOL_LABEL
+from infra.config.sizing import GIB_PER_GB, engine_cpu, engine_memory_gib, shm_gib
+from infra.config.stack import StackConfig
+from router.settings import PolicySettings
+from stack_components import (
+    GPU_TOLERATION,
+    BenchmarkJobArgs,
+    LLMStackArgs,
+    LMCacheArgs,
+    LMCacheServerArgs,
+    ModelCacheVolume,
+    Placement,
+    RouterArgs,
+    SecretRef,
+    VllmEngineArgs,
+)
+from stack_components.capacity import find_model, weights_bytes
+
+HF_TOKEN_SECRET = SecretRef(name="hf-token", key="token")
+API_KEYS_SECRET = SecretRef(name="router-api-keys", key="keys")
+NLB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingSecrets:
+    """Secret values as Pulumi inputs (Outputs marked secret), keyed by purpose."""
+
+    hf_token: pulumi.Input[str] | None
+    """`llm-stack:hfToken`."""
+    router_api_keys: pulumi.Input[str] | None = None
+    """`llm-stack:routerApiKeys`, comma-separated."""
+
+
+def keys_per_line(keys: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Comma-separated API keys as the router reads them: one per line (stays secret)."""
+    return pulumi.Output.from_input(keys).apply(
+        lambda text: "\n".join(k.strip() for k in text.split(",") if k.strip()))
+
+
+def system_placement(config: StackConfig) -> Placement:
+    """Where the router, cache server and benchmark run."""
+    return Placement(node_selector={NODE_POOL_LABEL: config.cluster.system_node_pool})
+
+
+def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngineArgs:
+    """One model's engine: GPU, placement, host sizing and LMCache tiers from the config."""
+    instance = INSTANCES[config.node_pools[model.node_pool].instance_type]
+    tp = model.tensor_parallel_size
+    lm = config.lmcache
+    weights_gib = weights_bytes(find_model(model.model_id)) / 2**30
+    optional = {"image": model.image} if model.image else {}
+    return VllmEngineArgs(
+        model=model.model_id, revision=model.revision, served_model_name=config.served_name(name),
+        gpu=instance.gpu or "", replicas=model.replicas, tensor_parallel_size=tp,
+        max_model_len=model.max_model_len, gpu_memory_utilization=model.gpu_memory_utilization,
+        extra_args=model.extra_args,
+        lmcache=LMCacheArgs(chunk_size=lm.chunk_size, cpu_buffer_gb=lm.cpu_buffer_gb,
+                            disk_buffer_gb=lm.disk_buffer_gb) if lm.enabled else None,
+        placement=Placement(node_selector={NODE_POOL_LABEL: model.node_pool}, tolerations=(GPU_TOLERATION,)),
+        model_cache=ModelCacheVolume(kind="emptyDir", size_gib=max(50, math.ceil(weights_gib * 1.5))),
+        shm_size_gib=shm_gib(tp), cpu=float(engine_cpu(instance, tp)),
+        memory_gib=engine_memory_gib(lm.cpu_buffer_gb if lm.enabled else 0.0, tp),
+        **optional,
+    )
+
+
+def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
+    """The router: policy, replicas, API keys and exposure from the config."""
+    router = config.router
+    load_balanced = router.service_type == "LoadBalancer" and config.cluster.mode == "eks"
+    return RouterArgs(
+        image=router.image, replicas=router.replicas,
+        policy=PolicySettings(kind=router.policy.kind, params=dict(router.policy.params)),
+        api_keys=_api_keys(config, secrets), placement=system_placement(config),
+        service_type=router.service_type, service_annotations=NLB_ANNOTATIONS if load_balanced else {},
+    )
+
+
+def _api_keys(config: StackConfig, secrets: ServingSecrets) -> SecretRef | None:
+    if not config.router.require_api_keys or secrets.router_api_keys is None:
+        return None
+    return SecretRef(name=API_KEYS_SECRET.name, key=API_KEYS_SECRET.key,
+                     value=keys_per_line(secrets.router_api_keys))
+
+
+def benchmark_args(config: StackConfig) -> BenchmarkJobArgs | None:
+    """The post-deploy benchmark Job, or None when disabled."""
+    bench = config.benchmark
+    if not bench.enabled:
+        return None
+    return BenchmarkJobArgs(
+        image=bench.image or config.router.image,
+        model=config.served_name(bench.model) if bench.model else None,
+        users=bench.users, rounds=bench.rounds, system_prompt_tokens=bench.system_prompt_tokens,
+        history_tokens=bench.history_tokens, answer_tokens=bench.answer_tokens, qps=bench.qps,
+        api_key=API_KEYS_SECRET if config.router.require_api_keys else None,
+        placement=system_placement(config),
+    )
+
+
+def cache_server_args(config: StackConfig) -> LMCacheServerArgs | None:
+    """The shared LMCache server, or None."""
+    server = config.lmcache.server
+    if not (config.lmcache.enabled and server.enabled):
+        return None
+    return LMCacheServerArgs(memory_gib=math.ceil(server.memory_gb * GIB_PER_GB) + 2,
+                             placement=system_placement(config))
+
+
+def stack_args(config: StackConfig, secrets: ServingSecrets,
+               extensions: Mapping[str, object] | None = None) -> LLMStackArgs:
+    """Everything `LLMStack` needs, from the config and the secret inputs."""
+    hf = secrets.hf_token
+    return LLMStackArgs(
+        models={name: engine_args(config, name, model) for name, model in config.models.items()},
+        router=router_args(config, secrets),
+        namespace=config.namespace,
+        hf_token=SecretRef(name=HF_TOKEN_SECRET.name, key=HF_TOKEN_SECRET.key, value=hf) if hf else None,
+        lmcache_server=cache_server_args(config),
+        benchmark=benchmark_args(config),
+        **dict(extensions or {}),
+    )

@@ -1,0 +1,88 @@
+"""Read a `Pulumi.<stack>.yaml` the way the Pulumi CLI hands it to a program: every value as
+text (structured values as JSON), `secure:` values as secrets. No decryption happens here:
+secret values become placeholders, so a render never sees a real credential."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config.load import PREFIX
+from infra.config.stack import SecretRef
+from infra.errors import RenderError
+
+STACKS = ("dev", "staging", "prod")
+"""The environments this project ships a `Pulumi.<stack>.yaml` for."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackFile:
+    """A stack's config as the Pulumi runtime sees it."""
+
+    config: dict[str, str]
+    """Every key (`llm-stack:cluster`, `aws:region`) to its text value."""
+    secret_keys: tuple[str, ...]
+    """Keys whose values are secrets (placeholders here)."""
+
+
+def placeholder(key: str) -> str:
+    """The stand-in value of a secret key in offline runs."""
+    return f"placeholder-secret-for-{key.replace(':', '-')}"
+
+
+def config_text(value: Any) -> str:
+    """A config value as the CLI passes it: strings as they are, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def parse_stack_yaml(document: Mapping[str, Any]) -> StackFile:
+    """The runtime view of a parsed `Pulumi.<stack>.yaml` document (pure)."""
+    entries = document.get("config") or {}
+    config: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, value in sorted(entries.items()):
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            config[key] = placeholder(key)
+            secrets.append(key)
+        else:
+            config[key] = config_text(value)
+    return StackFile(config=config, secret_keys=tuple(secrets))
+
+
+def raw_project_config(stack: StackFile) -> dict[str, Any]:
+    """The `llm-stack:` keys as `parse_stack_config` takes them (secrets as `SecretRef`)."""
+    from infra.config.load import decode_value
+
+    return {
+        key.removeprefix(PREFIX): SecretRef(key=key.removeprefix(PREFIX)) if key in stack.secret_keys
+        else decode_value(text)
+        for key, text in stack.config.items() if key.startswith(PREFIX)
+    }
+
+
+def stack_path(root: Path, stack: str) -> Path:
+    """`root/Pulumi.<stack>.yaml`, or a `RenderError` naming the stacks that exist."""
+    files = root.glob("Pulumi.*.yaml")
+    available = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in files)
+    path = root / f"Pulumi.{stack}.yaml"
+    if stack not in available:
+        raise RenderError(f"unknown stack {stack!r}: expected one of {', '.join(available) or '(none)'} "
+                          f"(a Pulumi.<stack>.yaml in {root})")
+    return path
+
+
+def read_stack_file(root: Path, stack: str) -> StackFile:
+    """Load `root/Pulumi.<stack>.yaml`."""
+    path = stack_path(root, stack)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise RenderError(f"cannot read {path}: {err}") from err
+    if not isinstance(document, Mapping):
+        raise RenderError(f"{path} must be a mapping with a 'config' section")
+    return parse_stack_yaml(document)

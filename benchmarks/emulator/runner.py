@@ -177,6 +177,16 @@ class EmulatorProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self.urls: list[str] = []
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once stopped (None while running or before start)."""
+        return None if self._proc is None else self._proc.poll()
+
     def __enter__(self) -> EmulatorProcess:
         log = Path(self._tmp.name) / "stderr.log"
         with log.open("wb") as stderr:

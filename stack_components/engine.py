@@ -28,7 +28,7 @@ from stack_components.lmcache import LMCacheArgs
 from stack_components.naming import object_name, service_host
 from stack_components.vllm_args import check_extra_args
 
-DEFAULT_ENGINE_IMAGE = "lmcache/vllm-openai:v0.3.3"
+DEFAULT_ENGINE_IMAGE = "lmcache/vllm-openai:v0.3.15"
 DEFAULT_COMMAND = ("python3", "-m", "vllm.entrypoints.openai.api_server")
 BASE_MEMORY_GIB = 32  # host memory for the server, tokenizer and CUDA context, before buffers
 
@@ -86,7 +86,7 @@ class VllmEngineArgs:
     """PodDisruptionBudget maxUnavailable."""
     python_hash_seed: int = 0
     """PYTHONHASHSEED, pinned so prefix hashes agree across restarts and replicas."""
-    run_as_user: int | None = 1000
+    run_as_user: int | None = 10001
     """Non-root uid for the pod (HOME=/tmp); None keeps the image's user."""
     activation_reserve_gb: float = DEFAULT_ACTIVATION_RESERVE_GB
     """GPU memory per GPU kept for activations when computing the KV capacity."""

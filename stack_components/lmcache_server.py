@@ -16,7 +16,7 @@ from stack_components.common import Placement
 from stack_components.labels import object_labels, selector_labels
 from stack_components.naming import object_name, service_host
 
-DEFAULT_CACHE_SERVER_IMAGE = "lmcache/vllm-openai:v0.3.3"
+DEFAULT_CACHE_SERVER_IMAGE = "lmcache/vllm-openai:v0.3.15"
 PORT_NAME = "lmcache"
 
 

@@ -20,6 +20,7 @@ from stack_components.engine import EngineCapacity, VllmEngine, VllmEngineArgs
 from stack_components.labels import object_labels
 from stack_components.lmcache_server import LMCacheServer, LMCacheServerArgs, lmcache_server_url
 from stack_components.naming import object_name, service_host
+from stack_components.network_policy import build_network_policies
 from stack_components.router import Router, RouterArgs
 
 
@@ -70,8 +71,12 @@ class LLMStackArgs:
     """Seam for monitoring (dashboards, rules, scrape config)."""
     autoscaling: StackExtension | None = None
     """Seam for autoscaling (KEDA/HPA/Karpenter from `policies`)."""
+    network_policies: bool = True
+    """Create ingress NetworkPolicies (engines reachable only from the stack and trusted namespaces)."""
+    trusted_namespaces: tuple[str, ...] = ()
+    """Namespaces (e.g. monitoring) whose pods may reach the engine pods (metrics scraping)."""
     labels: Mapping[str, str] = field(default_factory=dict)
-    """Extra labels on the namespace."""
+    """Extra labels on the namespace and the stack-level objects."""
 
     def __post_init__(self) -> None:
         v.dns_label("namespace", self.namespace)
@@ -96,6 +101,8 @@ class LLMStackArgs:
         served = {m.served_name for m in self.models.values()}
         if self.benchmark is not None and self.benchmark.model is not None:
             v.one_of("benchmark.model", self.benchmark.model, sorted(served))
+        for ns in self.trusted_namespaces:
+            v.dns_label("trusted_namespaces", ns)
         v.labels("labels", self.labels)
 
 
@@ -203,6 +210,16 @@ class LLMStack(pulumi.ComponentResource):
         if token is not None and token.value is not None:
             manifest = _k8s.secret_manifest(token.name, args.namespace, labels, token.key, token.value)
             made.append(_k8s.create(f"{name}-hf-token", manifest, after_ns))
+        if args.network_policies:
+            port = args.lmcache_server.port if args.lmcache_server else None
+            policies = build_network_policies(
+                name,
+                args.namespace,
+                labels,
+                cache_server_port=port,
+                trusted_namespaces=args.trusted_namespaces,
+            )
+            made += [_k8s.create(f"{name}-{key}", m, after_ns) for key, m in policies.items()]
         if args.lmcache_server is not None:
             server_args = dataclasses.replace(args.lmcache_server, namespace=args.namespace)
             made.append(LMCacheServer(f"{name}-lmcache", server_args, after_ns))

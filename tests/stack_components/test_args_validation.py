@@ -156,6 +156,7 @@ CASES: list[tuple[str, Callable[[], Any]]] = [
     ("autoscaling", lambda: stack(autoscaling="keda")),
     ("benchmark.model", lambda: stack(benchmark=bench(model="not-served"))),
     ("labels['x']", lambda: stack(labels={"x": "a b"})),
+    ("trusted_namespaces", lambda: stack(trusted_namespaces=("Monitoring",))),
 ]
 
 

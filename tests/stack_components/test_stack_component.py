@@ -71,7 +71,8 @@ def test_every_object_validates_and_lives_in_the_namespace(deploy, k8s_objects) 
     kinds = [o["kind"] for o in objects]
     assert kinds.count("Deployment") == 4  # two engines, cache server, router
     assert kinds.count("Namespace") == 1 and kinds.count("Job") == 1
-    assert validate_all(objects) == len(objects) == 22
+    assert kinds.count("NetworkPolicy") == 4
+    assert validate_all(objects) == len(objects) == 26
     assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {"llm"}
 
 
@@ -180,3 +181,22 @@ def test_existing_namespace_and_no_optional_parts(deploy, k8s_objects) -> None:
         for e in c.get("env", [])
     }
     assert "LMCACHE_REMOTE_URL" not in env_names and "HF_TOKEN" not in env_names
+
+
+def test_network_policies_limit_who_reaches_engines_and_cache(deploy, k8s_objects) -> None:
+    """Engines admit only stack pods and trusted namespaces; cache server only engines; bench nothing."""
+    deploy(lambda: LLMStack("llm", _args(trusted_namespaces=("monitoring",))))
+    policies = {p["metadata"]["name"]: p["spec"] for p in k8s_objects("NetworkPolicy")}
+    assert set(policies) == {"llm-engines", "llm-router", "llm-benchmark", "llm-cache-server"}
+    (engine_rule,) = policies["llm-engines"]["ingress"]
+    assert engine_rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert engine_rule["from"][1]["namespaceSelector"]["matchExpressions"][0]["values"] == ["monitoring"]
+    (cache_rule,) = policies["llm-cache-server"]["ingress"]
+    assert cache_rule["from"][0]["podSelector"]["matchLabels"]["llmstack.io/role"] == "engine"
+    assert policies["llm-benchmark"]["ingress"] == []
+
+
+def test_network_policies_can_be_turned_off(deploy, k8s_objects) -> None:
+    """With network_policies=False no NetworkPolicy is created."""
+    deploy(lambda: LLMStack("llm", _args(network_policies=False)))
+    assert k8s_objects("Deployment") and not k8s_objects("NetworkPolicy")

@@ -31,6 +31,7 @@ class FakeEngine:
         self.requests = 0
         self.completed = 0
         self.cancelled = 0
+        self.connections = 0
         self.bodies: list[dict] = []
         self.chunk_written = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -52,6 +53,7 @@ class FakeEngine:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self.connections += 1
         try:
             while await self._one(reader, writer):
                 pass

@@ -16,7 +16,7 @@ from router.settings import HealthSettings, RouterSettings, StaticEngine
 T = TypeVar("T")
 
 
-class TestRoundRobin:
+class RoundRobinStub:
     """A trivial policy for the shell's tests (the real ones are tested on their own)."""
 
     kind = "test_round_robin"
@@ -55,7 +55,7 @@ def settings_for(urls: Sequence[str], **overrides: Any) -> RouterSettings:
 async def running(settings: RouterSettings, policy: Any = None,
                   environ: dict[str, str] | None = None) -> AsyncIterator[tuple[RouterApp, str]]:
     """A started app listening on a free loopback port; yields (app, base URL)."""
-    app = create_app(settings, policy=policy or TestRoundRobin(), environ=environ or {})
+    app = create_app(settings, policy=policy or RoundRobinStub(), environ=environ or {})
     async with app:
         port = await app.serve("127.0.0.1", 0)
         yield app, f"http://127.0.0.1:{port}"

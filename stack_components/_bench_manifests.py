@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from stack_components.benchmark_job import BenchmarkJobArgs
 
 RESULTS_DIR = "/results"
-API_KEY_ENV = "LLMSTACK_API_KEY"
+API_KEY_ENV = "LLM_STACK_API_KEY"  # `llm-stack bench --api-key` reads it (kept out of the args)
 SKIP_AWAIT = "pulumi.com/skipAwait"  # `pulumi up` must not block for the whole benchmark
 
 
@@ -40,8 +40,6 @@ def render_bench_args(args: BenchmarkJobArgs) -> list[str]:
     ]
     if args.duration_s is not None:
         out += ["--duration", str(args.duration_s)]
-    if args.api_key is not None:
-        out += ["--api-key", f"$({API_KEY_ENV})"]  # expanded by the kubelet from the Secret env
     return out + ["--out", RESULTS_DIR]
 
 

@@ -46,11 +46,11 @@ class BenchmarkJobArgs:
     qps: tuple[float, ...] = (1.0,)
     """Overall request rate; several values sweep (rendered comma-separated)."""
     duration_s: int | None = None
-    """Duration per QPS point; None lets the benchmark finish its rounds."""
+    """Seconds of launches per QPS point (`--duration`); None keeps the benchmark's default."""
     seed: int = 0
     """Workload random seed."""
     api_key: SecretRef | None = None
-    """Secret holding an API key for the router, when it requires one."""
+    """Secret key holding ONE router API key (env LLM_STACK_API_KEY), when the router requires keys."""
     results_s3_uri: str | None = None
     """When set ("s3://bucket/prefix"), every result file is copied there instead of to a ConfigMap."""
     publisher_image: str | None = None

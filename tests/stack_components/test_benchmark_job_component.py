@@ -47,11 +47,10 @@ def test_bench_runs_the_seed_workload_against_the_router(deploy, k8s_objects) ->
         "--answer-tokens": "100",
         "--qps": "0.5,1,2.5",
         "--seed": "0",
-        "--api-key": "$(LLMSTACK_API_KEY)",
         "--out": "/results",
     }
     assert {
-        "name": "LLMSTACK_API_KEY",
+        "name": "LLM_STACK_API_KEY",
         "valueFrom": {"secretKeyRef": {"name": "router-api-keys", "key": "bench"}},
     } in bench["env"]
 

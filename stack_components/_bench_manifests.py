@@ -111,7 +111,7 @@ def build_job(name: str, config_map: str, args: BenchmarkJobArgs, labels: dict[s
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _k8s.metadata(name, args.namespace, labels, _job_annotations(args)),
+        "metadata": _k8s.metadata(name, args.namespace, labels, {SKIP_AWAIT: "true"}),
         "spec": {
             "backoffLimit": args.backoff_limit,
             "ttlSecondsAfterFinished": args.ttl_seconds_after_finished,
@@ -119,15 +119,6 @@ def build_job(name: str, config_map: str, args: BenchmarkJobArgs, labels: dict[s
             "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     }
-
-
-def _job_annotations(args: BenchmarkJobArgs) -> dict[str, str]:
-    skips = (
-        {}
-        if args.results_s3_uri
-        else {"CKV_K8S_38": "the publisher writes the results ConfigMap through the API (one-name Role)"}
-    )
-    return {SKIP_AWAIT: "true"} | _k8s.checkov_skips(skips)
 
 
 _MOUNTS = [{"name": "results", "mountPath": RESULTS_DIR}, {"name": "tmp", "mountPath": "/tmp"}]

@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 PORT_NAME = "http"
 PROBE_PERIOD_S = 10
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"  # how long Pulumi awaits the rollout
-CHECKOV_SKIPS = {
-    "CKV_K8S_22": "vLLM, torch.compile and Triton write caches outside the mounted volumes",
-    "CKV_K8S_35": "huggingface_hub reads HF_TOKEN from the environment; it comes from a secretKeyRef",
-}
 
 
 def build_engine_manifests(name: str, args: VllmEngineArgs, capacity: EngineCapacity) -> dict[str, dict]:
@@ -106,7 +102,7 @@ def build_deployment(name: str, args: VllmEngineArgs, capacity: EngineCapacity) 
             name,
             args.namespace,
             _labels(name, args),
-            {TIMEOUT_ANNOTATION: timeout} | _k8s.checkov_skips(CHECKOV_SKIPS),
+            {TIMEOUT_ANNOTATION: timeout},
         ),
         "spec": {
             "replicas": args.replicas,

@@ -150,8 +150,3 @@ def child_opts(
     waiting on whatever the component itself was told to wait on."""
     depends_on = opts.depends_on if opts is not None else None
     return pulumi.ResourceOptions(parent=parent, depends_on=depends_on, **extra)
-
-
-def checkov_skips(reasons: Mapping[str, str]) -> dict[str, str]:
-    """checkov's inline skip annotations, each with its written reason next to it."""
-    return {f"checkov.io/skip{i}": f"{check}={why}" for i, (check, why) in enumerate(reasons.items(), 1)}

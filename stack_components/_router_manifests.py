@@ -19,7 +19,6 @@ CONFIG_FILE = "router.json"
 API_KEYS_DIR = f"{CONFIG_DIR}/secrets"
 PORT_NAME = "http"
 POD_READS = ("get", "list", "watch")
-TOKEN_SKIP = {"CKV_K8S_38": "the router watches engine pods through the API (read-only Role)"}
 
 
 def settings_json(settings: RouterSettings) -> str:
@@ -112,7 +111,7 @@ def build_deployment(name: str, args: RouterArgs, settings_text: str) -> dict[st
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _k8s.metadata(name, args.namespace, labels, _k8s.checkov_skips(TOKEN_SKIP)),
+        "metadata": _k8s.metadata(name, args.namespace, labels),
         "spec": {
             "replicas": args.replicas,
             "selector": {"matchLabels": _selector(name)},

@@ -187,14 +187,3 @@ def test_children_use_the_provider_given_in_opts(deploy, pulumi_mocks, monkeypat
     children = {n: p for n, p in providers.items() if n.startswith("llama-8b-")}
     assert len(children) == 3
     assert all(p and "other-cluster" in p for p in children.values())
-
-
-def test_checkov_skips_carry_written_reasons(deploy, k8s_objects) -> None:
-    """Each checkov skip on the engine names a check and a reason (never a bare skip)."""
-    deploy(lambda: VllmEngine("llama-8b", ARGS))
-    annotations = k8s_objects("Deployment")[0]["metadata"]["annotations"]
-    skips = {k: v for k, v in annotations.items() if k.startswith("checkov.io/skip")}
-    assert len(skips) == 2
-    for value in skips.values():
-        check, reason = value.split("=", 1)
-        assert check.startswith("CKV_K8S_") and len(reason) > 20

@@ -4,7 +4,7 @@ An engine leaves rotation after `unhealthy_after` consecutive failed checks and 
 after `healthy_after` good ones. A check fails when the engine refuses, errors, or does not
 answer within `timeout_s`; ticks are `interval_s` apart and a tick waits for its slowest
 check, so an engine that stops answering is out within about
-`unhealthy_after × max(interval_s, timeout_s) + timeout_s` (1.5 s with the defaults).
+`unhealthy_after × max(interval_s, timeout_s) + interval_s` (1.5 s with the defaults).
 When an engine comes (back) into rotation its served models are read from `/v1/models`.
 """
 

@@ -91,15 +91,20 @@ class Limits:
 
 @dataclass(frozen=True, kw_only=True)
 class HealthSettings:
+    """Active health checks. An engine that stops answering is out of rotation within about
+    `unhealthy_after × max(interval_s, timeout_s) + interval_s` (1.5 s with the defaults)."""
+
     interval_s: float = 0.5
-    timeout_s: float = 1.0
-    unhealthy_after: int = 2  # consecutive failures: 2 × 0.5 s keeps eviction under 2 s
+    timeout_s: float = 0.5
+    unhealthy_after: int = 2  # consecutive failures
     healthy_after: int = 1
     metrics_interval_s: float = 1.0  # scrape engine /metrics for waiting/running
 
     def __post_init__(self) -> None:
         _require(self.interval_s > 0, "health.interval_s", self.interval_s, "must be > 0")
         _require(self.unhealthy_after >= 1, "health.unhealthy_after", self.unhealthy_after, "must be >= 1")
+        _require(self.timeout_s > 0, "health.timeout_s", self.timeout_s, "must be > 0")
+        _require(self.healthy_after >= 1, "health.healthy_after", self.healthy_after, "must be >= 1")
 
 
 @dataclass(frozen=True, kw_only=True)

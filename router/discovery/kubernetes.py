@@ -90,8 +90,11 @@ class KubernetesWatcher:
                     version = await self._list(session, ssl_ctx)
                     while True:
                         version = await self._watch(session, ssl_ctx, version)
-                except (aiohttp.ClientError, WatchExpired, TimeoutError, ValueError, KeyError) as exc:
-                    log.warning("kubernetes watch interrupted (%s); re-listing", exc)
+                except WatchExpired as exc:
+                    log.info("kubernetes watch expired (%s); re-listing", exc)
+                    continue
+                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+                    log.warning("kubernetes watch interrupted (%s); re-listing in %.1f s", exc, self.retry_s)
                 await asyncio.sleep(self.retry_s)
 
     def _url(self) -> str:

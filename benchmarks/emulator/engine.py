@@ -3,7 +3,7 @@
 `EngineRuntime` owns one `PrefixCache`, `Scheduler`, `EngineMetrics` and `Journal`. A single
 asyncio task per engine plans a step, sleeps until the step's end on a model clock (so small
 steps do not drift: a late wake-up is caught up by the next step, and the lateness is kept as
-`max_lag_s`, the sign that the emulator itself is the bottleneck), then hands each produced
+`max_lag_s` and `late_steps`, the sign that the emulator is a bottleneck), then hands each produced
 token to the request's `Channel`, which wakes the HTTP handler streaming that request.
 """
 
@@ -30,6 +30,8 @@ from benchmarks.emulator.metrics import EngineMetrics, Gauges
 from benchmarks.emulator.scheduler import Emit, GenRequest, Scheduler, Step
 from benchmarks.emulator.wire import ParsedRequest
 from router.prompt import block_hashes
+
+LATE_STEP_S = 0.002  # a step that ends this much after its planned end counts as late
 
 
 class Channel:
@@ -78,6 +80,7 @@ class EngineRuntime:
         self.requests = 0
         self.steps = 0
         self.max_lag_s = 0.0
+        self.late_steps = 0
         self._rng = random.Random(config.seed)
         self._keys = itertools.count(1)
         self._channels: dict[int, Channel] = {}
@@ -163,12 +166,11 @@ class EngineRuntime:
             self._deliver(step, loop.time())
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        delay = deadline - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            self.max_lag_s = max(self.max_lag_s, -delay)
-            await asyncio.sleep(0)
+        await asyncio.sleep(max(0.0, deadline - loop.time()))  # sleep(0) when behind: yield, catch up
+        late = loop.time() - deadline
+        if late > 0:
+            self.max_lag_s = max(self.max_lag_s, late)
+            self.late_steps += late > LATE_STEP_S
 
     def _deliver(self, step: Step, now: float) -> None:
         self.steps += 1
@@ -224,5 +226,6 @@ class EngineRuntime:
             "gpu_cached_tokens": cache.gpu_blocks * cache.block_tokens,
             "cpu_cached_tokens": cache.cpu_blocks * cache.block_tokens,
             "prompt_tokens": self.metrics.prompt_tokens, "generation_tokens": self.metrics.generation_tokens,
-            "steps": self.steps, "max_lag_s": self.max_lag_s, "faults": self.faults.to_dict(),
+            "steps": self.steps, "late_steps": self.late_steps, "max_lag_s": self.max_lag_s,
+            "faults": self.faults.to_dict(),
         }

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from router.contracts import ENGINE_PORT
+from router.contracts import ENGINE_PORT, ROLE_ENGINE
 from stack_components import _validate as v
 from stack_components._engine_manifests import build_engine_manifests
 from stack_components._k8s import child_opts, create
@@ -24,6 +24,7 @@ from stack_components.capacity import (
 )
 from stack_components.common import GPU_PLACEMENT, ModelCacheVolume, Placement, SecretRef
 from stack_components.errors import CapacityError
+from stack_components.labels import selector_labels
 from stack_components.lmcache import LMCacheArgs
 from stack_components.naming import object_name, service_host
 from stack_components.vllm_args import check_extra_args
@@ -55,7 +56,9 @@ class VllmEngineArgs:
     command: tuple[str, ...] = DEFAULT_COMMAND
     """Server entry point; the rendered vLLM args follow it."""
     replicas: int = 1
-    """Engine pods (each holds `tensor_parallel_size` GPUs); autoscaling may change it later."""
+    """Engine pods (each holds `tensor_parallel_size` GPUs); the initial count when autoscaled."""
+    replicas_managed_externally: bool = False
+    """True when an autoscaler (KEDA/HPA) owns `spec.replicas`: Pulumi then ignores its drift."""
     tensor_parallel_size: int = 1
     """GPUs per engine pod (1, 2, 4 or 8); also the pod's `nvidia.com/gpu` limit."""
     max_model_len: int = 32_768
@@ -220,17 +223,36 @@ class VllmEngine(pulumi.ComponentResource):
     """Tokens in one pod's LMCache CPU buffer."""
     served_model_name: pulumi.Output[str]
     """Model name clients request."""
+    deployment_name: pulumi.Output[str]
+    """Name of the engine Deployment (an autoscaler's scale target)."""
     capacity: EngineCapacity
     """The same capacity as plain values, for wiring other components without Outputs."""
+    object_name: str
+    """Name shared by the Deployment, Service and PDB (known before deploy)."""
+    namespace: str
+    """Namespace of the engine's objects."""
+    selector: dict[str, str]
+    """Labels selecting this engine's pods (for monitors and autoscalers)."""
 
     def __init__(self, name: str, args: VllmEngineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:components:VllmEngine", name, None, opts)
         self.capacity = engine_capacity(args)
-        object_base = object_name(name)
+        object_base = self.object_name = object_name(name)
+        self.namespace = args.namespace
+        self.selector = selector_labels(ROLE_ENGINE, object_base, args.served_name)
         child = child_opts(self, opts)
+        scaled = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
         manifests = build_engine_manifests(object_base, args, self.capacity)
-        created = {kind: create(f"{name}-{kind}", m, child) for kind, m in manifests.items()}
+        created = {
+            kind: create(
+                f"{name}-{kind}",
+                m,
+                scaled if kind == "deployment" and args.replicas_managed_externally else child,
+            )
+            for kind, m in manifests.items()
+        }
         host = service_host(object_base, args.namespace)
+        self.deployment_name = created["deployment"].metadata.apply(lambda _: object_base)
         self.service_url = created["service"].metadata.apply(lambda _: f"http://{host}:{ENGINE_PORT}")
         self.gpu_cache_tokens = pulumi.Output.from_input(self.capacity.gpu_cache_tokens)
         self.cpu_cache_tokens = pulumi.Output.from_input(self.capacity.cpu_cache_tokens)
@@ -241,5 +263,6 @@ class VllmEngine(pulumi.ComponentResource):
                 "gpu_cache_tokens": self.gpu_cache_tokens,
                 "cpu_cache_tokens": self.cpu_cache_tokens,
                 "served_model_name": self.served_model_name,
+                "deployment_name": self.deployment_name,
             }
         )

@@ -115,17 +115,28 @@ class Router(pulumi.ComponentResource):
     """In-cluster base URL, e.g. http://llm-router.llm.svc.cluster.local:8080."""
     service_name: pulumi.Output[str]
     """Name of the router Service."""
+    deployment_name: pulumi.Output[str]
+    """Name of the router Deployment."""
     settings: RouterSettings
     """The rendered settings, as plain values."""
+    object_name: str
+    """Name shared by the router's Deployment, Service and ServiceAccount (known before deploy)."""
 
     def __init__(self, name: str, args: RouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:components:Router", name, None, opts)
         self.settings = router_settings(args)
-        object_base = object_name(name)
+        object_base = self.object_name = object_name(name)
         child = child_opts(self, opts)
         manifests = build_router_manifests(object_base, args, self.settings)
         created = {kind: create(f"{name}-{kind}", m, child) for kind, m in manifests.items()}
         host = service_host(object_base, args.namespace)
         self.service_name = created["service"].metadata.apply(lambda _: object_base)
+        self.deployment_name = created["deployment"].metadata.apply(lambda _: object_base)
         self.endpoint = self.service_name.apply(lambda _: f"http://{host}:{ROUTER_PORT}")
-        self.register_outputs({"endpoint": self.endpoint, "service_name": self.service_name})
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "service_name": self.service_name,
+                "deployment_name": self.deployment_name,
+            }
+        )

@@ -187,3 +187,36 @@ def test_children_use_the_provider_given_in_opts(deploy, pulumi_mocks, monkeypat
     children = {n: p for n, p in providers.items() if n.startswith("llama-8b-")}
     assert len(children) == 3
     assert all(p and "other-cluster" in p for p in children.values())
+
+
+def test_autoscaled_engine_leaves_replicas_to_the_autoscaler(deploy, monkeypatch) -> None:
+    """With replicas_managed_externally the Deployment ignores spec.replicas drift; otherwise not."""
+    from infra.mocks import RecordingMonitor
+
+    ignored: dict[str, list[str]] = {}
+    original = RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        if request.type == "kubernetes:apps/v1:Deployment":
+            ignored[request.name] = list(request.ignoreChanges)
+        return original(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
+    scaled = dataclasses.replace(ARGS, replicas_managed_externally=True)
+    deploy(lambda: (VllmEngine("scaled", scaled), VllmEngine("fixed", ARGS)))
+    assert ignored == {"scaled-deployment": ["spec.replicas"], "fixed-deployment": []}
+
+
+def test_scale_target_and_selector_match_the_deployment(deploy, k8s_objects) -> None:
+    """`deployment_name` and `selector` name the Deployment and select its pods."""
+    seen: list[str] = []
+    holder: list[VllmEngine] = []
+
+    def build() -> pulumi.Output:
+        holder.append(VllmEngine("llama-8b", ARGS))
+        return holder[0].deployment_name.apply(seen.append)
+
+    deploy(build)
+    (dep,) = k8s_objects("Deployment")
+    assert seen == [dep["metadata"]["name"]] == [holder[0].object_name]
+    assert dep["spec"]["selector"]["matchLabels"] == holder[0].selector

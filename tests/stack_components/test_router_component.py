@@ -125,3 +125,15 @@ def test_endpoint_output_is_the_in_cluster_url(deploy) -> None:
 
     deploy(build)
     assert seen == ["http://router.llm.svc.cluster.local:8080"]
+
+
+def test_router_reads_the_rendered_config_file(deploy, k8s_objects, tmp_path) -> None:
+    """The router's own loader (`router.config.build_settings`) reads the ConfigMap's file as rendered."""
+    from router.config import build_settings
+
+    holder: list[Router] = []
+    deploy(lambda: holder.append(Router("router", ARGS)))
+    (cm,) = k8s_objects("ConfigMap")
+    path = tmp_path / CONFIG_FILE
+    path.write_text(cm["data"][CONFIG_FILE], encoding="utf-8")
+    assert build_settings(str(path)) == holder[0].settings

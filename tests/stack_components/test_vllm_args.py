@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stack_components.errors import ArgsError
 from stack_components.vllm_args import VllmServerConfig, render_vllm_args
@@ -80,3 +82,39 @@ def test_extra_args_colliding_with_managed_flags_are_rejected(extra: str) -> Non
     with pytest.raises(ArgsError, match="manages") as info:
         render_vllm_args(dataclasses.replace(CONFIG, extra_args=(extra, "1")))
     assert info.value.value == extra
+
+
+@given(
+    tp=st.sampled_from([1, 2, 4, 8]),
+    length=st.integers(16, 1_000_000),
+    util=st.floats(0.05, 0.98),
+    lmcache=st.booleans(),
+    prefix=st.booleans(),
+)
+def test_each_managed_flag_appears_once_with_a_value(
+    tp: int, length: int, util: float, lmcache: bool, prefix: bool
+) -> None:
+    """Whatever the settings, each valued flag appears exactly once and is followed by its value."""
+    import dataclasses
+
+    config = dataclasses.replace(
+        CONFIG,
+        tensor_parallel_size=tp,
+        max_model_len=length,
+        gpu_memory_utilization=util,
+        lmcache=lmcache,
+        enable_prefix_caching=prefix,
+    )
+    args = render_vllm_args(config)
+    for flag in (
+        "--model",
+        "--revision",
+        "--served-model-name",
+        "--port",
+        "--tensor-parallel-size",
+        "--max-model-len",
+        "--gpu-memory-utilization",
+    ):
+        assert args.count(flag) == 1 and not args[args.index(flag) + 1].startswith("--")
+    assert float(args[args.index("--gpu-memory-utilization") + 1]) == pytest.approx(util, rel=1e-5)
+    assert ("--kv-transfer-config" in args) == lmcache

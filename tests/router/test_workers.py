@@ -1,0 +1,55 @@
+"""`workers: 2`: two processes share the port (SO_REUSEPORT) and both serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.router.fake_engine import FakeEngine
+from tests.router.harness import run, until
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_two_workers_start_share_the_port_and_both_serve(tmp_path: Path) -> None:
+    """Fresh connections reach two distinct worker pids, and each proxies requests."""
+    async def body() -> None:
+        engine = FakeEngine()
+        await engine.start()
+        port = _free_port()
+        config = tmp_path / "router.json"
+        config.write_text(json.dumps({"engines": [{"url": engine.url}], "models": ["m"], "host": "127.0.0.1",
+                                      "port": port, "workers": 2, "policy": {"kind": "round_robin"},
+                                      "log_level": "warning"}))
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "router", "--config", str(config))
+        pids: set[int] = set()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async def probe() -> bool:
+                conn = aiohttp.TCPConnector(force_close=True)
+                async with aiohttp.ClientSession(connector=conn) as s:
+                    try:
+                        async with s.get(url + "/health") as r:
+                            pids.add((await r.json())["pid"])
+                        async with s.post(url + "/v1/completions", json={"model": "m", "prompt": "x"}) as r:
+                            assert r.status == 200
+                    except aiohttp.ClientConnectionError:
+                        return False
+                return len(pids) >= 2
+            await until(probe, timeout=25)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+            await engine.stop()
+        assert len(pids) == 2 and proc.pid not in pids and engine.requests >= 2
+    run(body(), timeout=45)

@@ -19,6 +19,8 @@ from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.engine import EngineRuntime
 from benchmarks.emulator.faults import Faults
 
+SHUTDOWN_GRACE_S = 0.25  # open streams get this long at stop before their connections are dropped
+
 
 class EngineServer:
     """One engine: runtime + HTTP listener on `host:port`."""
@@ -29,7 +31,8 @@ class EngineServer:
         self.port = port
         self.runtime = EngineRuntime(config)
         self._app = build_app(self.runtime, self.set_faults)
-        self._runner = web.AppRunner(self._app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(self._app, handler_cancellation=True, access_log=None,
+                                     shutdown_timeout=SHUTDOWN_GRACE_S)
         self._site: web.TCPSite | None = None
         self._revive: asyncio.TimerHandle | None = None
         self._revival: asyncio.Task[None] | None = None

@@ -286,3 +286,21 @@ def test_dying_drops_streams_in_flight():
                 broken = True
         assert broken and cluster.servers[0].runtime.scheduler.num_running == 0
     _serve(test, config)
+
+
+def test_stopping_with_a_stream_in_flight_returns_promptly():
+    """Leaving run_emulators while a stream is open drops it instead of waiting for it."""
+    config = EngineConfig(model=MODEL, timing=Timing(time_scale=0.05))
+
+    async def main() -> bool:
+        async with aiohttp.ClientSession() as session:
+            async with run_emulators(config) as cluster:
+                resp = await session.post(cluster.urls[0] + contracts.PATH_CHAT,
+                                          json=_chat(max_tokens=100_000, stream=True))
+                await resp.content.readline()
+            try:
+                await resp.read()
+            except aiohttp.ClientError:
+                return True
+            return False
+    assert asyncio.run(asyncio.wait_for(main(), 10))

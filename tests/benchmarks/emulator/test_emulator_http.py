@@ -304,3 +304,23 @@ def test_stopping_with_a_stream_in_flight_returns_promptly():
                 return True
             return False
     assert asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_cpu_tier_hits_show_in_stats_but_not_in_vllm_hits():
+    """A prompt pushed out of a small GPU tier comes back from the CPU tier: cpu_hit_tokens grow,
+    while vllm:prefix_cache_hits_total (GPU hits only, as in vLLM) does not."""
+    config = EngineConfig(model=MODEL, gpu_cache_tokens=8000, cpu_cache_tokens=50_000,
+                          timing=Timing(time_scale=0.01))
+
+    async def test(cluster: EmulatorCluster, session: aiohttp.ClientSession) -> None:
+        first = {"model": MODEL, "prompt": "a" * 24_000, "max_tokens": 1}
+        other = {"model": MODEL, "prompt": "b" * 24_000, "max_tokens": 1}
+        for body in (first, other, first):
+            async with session.post(cluster.urls[0] + contracts.PATH_COMPLETIONS, json=body) as resp:
+                assert resp.status == 200
+        stats = await _stats(session, cluster.urls[0])
+        async with session.get(cluster.urls[0] + contracts.PATH_METRICS) as resp:
+            _, samples = parse(await resp.text())
+        assert stats["cpu_hit_tokens"] > 0 and stats["cpu_cached_tokens"] > 0
+        assert value(samples, contracts.VLLM_PREFIX_HITS) == stats["gpu_hit_tokens"]
+    _serve(test, config)

@@ -63,6 +63,18 @@ async def _run_with_signals(config: Any, show_progress: bool) -> Any:
         return await run_benchmark(config, stop=stop, progress=progress)
 
 
+def _warn_missing_metrics(config: Any, answered: tuple[str, ...]) -> None:
+    from benchmarks.qa.metrics_scrape import metrics_url
+
+    wanted = [metrics_url(u) for u in (config.metrics_urls or ())]
+    missing = [u for u in wanted if u not in answered]
+    if missing:
+        typer.echo(f"--metrics-url: no vLLM prefix-cache counters at {', '.join(missing)}", err=True)
+    if not answered:
+        typer.echo("cache hit rate: not measured (no engine /metrics with vLLM counters; see --metrics-url)",
+                   err=True)
+
+
 def run_cli(config: Any, out: Path | None, show_progress: bool) -> None:
     """Run, print the table, write the report (also after Ctrl-C)."""
     from benchmarks.qa.errors import BenchError
@@ -74,8 +86,7 @@ def run_cli(config: Any, out: Path | None, show_progress: bool) -> None:
     except BenchError as exc:
         raise _fail(exc) from None
     print_table([p.stats for p in result.points])
-    if not result.metrics_urls:
-        typer.echo("cache hit rate: no vLLM prefix-cache counters found (see --metrics-url)", err=True)
+    _warn_missing_metrics(config, result.metrics_urls)
     if out is not None:
         typer.echo(f"wrote {write_report(result, out)}/{{requests.csv,summary.json}}", err=True)
     if result.interrupted:

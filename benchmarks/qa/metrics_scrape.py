@@ -96,9 +96,11 @@ def run_delta(before: Mapping[str, PrefixCounters], after: Mapping[str, PrefixCo
     return out
 
 
-def metrics_url(root_url: str) -> str:
-    """The /metrics URL of a server root."""
-    return root_url.rstrip("/") + PATH_METRICS
+def metrics_url(url: str) -> str:
+    """The metrics URL to scrape: a bare server root gets `/metrics`; a path is kept."""
+    scheme_end = url.find("://") + 3
+    has_path = "/" in url[scheme_end:].rstrip("/")
+    return url if has_path else url.rstrip("/") + PATH_METRICS
 
 
 async def scrape(session, urls: Sequence[str], timeout_s: float = 5.0) -> dict[str, PrefixCounters]:

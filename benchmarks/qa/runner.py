@@ -161,9 +161,8 @@ async def resolve_model(session: aiohttp.ClientSession, config: BenchConfig) -> 
 
 async def resolve_metrics_urls(session: aiohttp.ClientSession, config: BenchConfig) -> tuple[str, ...]:
     """The metrics URLs that expose vLLM prefix-cache counters now."""
-    candidates = config.metrics_urls
-    if candidates is None:
-        candidates = (metrics_scrape.metrics_url(config.root_url),)
+    given = config.metrics_urls if config.metrics_urls is not None else (config.root_url,)
+    candidates = tuple(metrics_scrape.metrics_url(url) for url in given)
     answered = await metrics_scrape.scrape(session, candidates)
     return tuple(url for url in candidates if url in answered)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.qa.metrics_scrape import PrefixCounters, parse_prefix_counters, run_delta, total
+from benchmarks.qa.metrics_scrape import PrefixCounters, metrics_url, parse_prefix_counters, run_delta, total
 from router.contracts import (
     VLLM_PREFIX_HITS,
     VLLM_PREFIX_HITS_LEGACY,
@@ -43,3 +43,10 @@ def test_run_delta_over_engines_and_restarts():
     assert delta.hit_rate == 170 / 300
     assert PrefixCounters().hit_rate is None
     assert total(after).queries == 1399
+
+
+def test_metrics_url_gets_the_path_only_when_missing():
+    """A bare root gets /metrics; a URL with a path is used as given."""
+    assert metrics_url("http://e:8000") == "http://e:8000/metrics"
+    assert metrics_url("http://e:8000/") == "http://e:8000/metrics"
+    assert metrics_url("http://e:9090/custom/metrics") == "http://e:9090/custom/metrics"

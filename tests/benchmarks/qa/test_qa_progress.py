@@ -1,0 +1,29 @@
+"""The live progress display follows the runner's hooks."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from benchmarks.qa.progress import LiveProgress
+from benchmarks.qa.records import RequestRecord
+from benchmarks.qa.stats import summarize
+
+
+def _rec(i: int, ok: bool) -> RequestRecord:
+    return RequestRecord(request_id=f"r{i}", user_id="u", round=0, qps=4.0, launch_s=0.0, ttft_s=0.123,
+                         e2e_s=0.5 if ok else None, status=200 if ok else 500, error="" if ok else "boom")
+
+
+def test_progress_shows_counts_errors_and_ttft():
+    """After three requests (one failed) the bar shows 3 done, 1 error and the TTFT median."""
+    out = io.StringIO()
+    records = [_rec(0, True), _rec(1, False), _rec(2, True)]
+    with LiveProgress(Console(file=out, force_terminal=True, width=120)) as progress:
+        progress.point_started(4.0, 8, 2.0)
+        for record in records:
+            progress.request_done(record)
+        progress.point_finished(summarize(records, qps=4.0, elapsed_s=2.0))
+    text = out.getvalue()
+    assert "QPS 4" in text and "3/3 req" in text and "err 1" in text and "TTFT p50 123 ms" in text

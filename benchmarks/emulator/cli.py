@@ -49,14 +49,18 @@ def emulate(
     """Serve emulated vLLM engines (OpenAI API, /metrics, prefix cache, batching, faults)."""
     flags = dict(locals())
     from benchmarks.emulator._main import ServeArgs, serve
-    from benchmarks.emulator.errors import ConfigError
+    from benchmarks.emulator.errors import ConfigError, EmulatorError
 
     try:
         args = ServeArgs.from_flags(flags)
     except ConfigError as exc:
         typer.echo(f"error: {_flag(exc.field_name.split('.')[0])}: {exc}", err=True)
         raise typer.Exit(2) from None
-    serve(args, typer.echo)
+    try:
+        serve(args, typer.echo)
+    except EmulatorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

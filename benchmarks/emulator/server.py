@@ -17,6 +17,7 @@ from aiohttp import web
 from benchmarks.emulator.app import TRANSPORTS, build_app
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.engine import EngineRuntime
+from benchmarks.emulator.errors import EmulatorError
 from benchmarks.emulator.faults import Faults
 
 SHUTDOWN_GRACE_S = 0.25  # open streams get this long at stop before their connections are dropped
@@ -73,9 +74,9 @@ class EngineServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise EmulatorError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from exc
         self.port = sock.getsockname()[1]
         site = web.SockSite(self._runner, sock)
         await site.start()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from benchmarks.emulator._main import ServeArgs
 from benchmarks.emulator.config import EngineConfig
-from benchmarks.emulator.errors import ConfigError
+from benchmarks.emulator.errors import ConfigError, EmulatorError
 from benchmarks.emulator.faults import Faults
 from benchmarks.emulator.runner import EmulatorProcess, EmulatorThread, expand_configs
 from benchmarks.emulator.timing import Timing
@@ -75,3 +75,12 @@ def test_process_runner_starts_the_cli_and_stops_it():
     with EmulatorProcess(engines=2, args=["--time-scale", "0.01", "--model", "p"]) as proc:
         statuses = [_get(u + contracts.PATH_HEALTH)[0] for u in proc.urls]
     assert statuses == [200, 200] and proc.returncode is not None
+
+
+def test_busy_port_is_a_clear_error():
+    """Starting on a port already taken fails with the emulator's error naming host and port."""
+    config = EngineConfig(model="m")
+    with EmulatorThread(config) as cluster:
+        port = int(cluster.urls[0].rsplit(":", 1)[1])
+        with pytest.raises(EmulatorError, match=f"cannot listen on 127.0.0.1:{port}"):
+            EmulatorThread(config, base_port=port).__enter__()

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 JSON = b"application/json"
+MAX_HEAD_BYTES = 64 * 1024  # request line plus headers
+MAX_PIPELINED = 16  # queued requests on one connection before it stops being read
 
 
 class Request:
@@ -118,6 +120,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _reset(self) -> None:
         self._url = b""
+        self._head_size = 0
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._size = 0
@@ -155,9 +158,20 @@ class HttpProtocol(asyncio.Protocol):
     # --- parser callbacks ---------------------------------------------------------------
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self._count_head(len(name) + len(value))
+
+    def _count_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEAD_BYTES:
+            raise httptools.HttpParserError("request line and headers are over 64 KiB")
+
+    def on_headers_complete(self) -> None:
+        if self._headers.get("expect", "").lower() == "100-continue" and not self.closed:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -174,6 +188,8 @@ class HttpProtocol(asyncio.Protocol):
             self._start(request)
         else:
             self._pending.append(request)
+            if len(self._pending) >= MAX_PIPELINED:
+                self._transport.pause_reading()  # type: ignore[union-attr]
 
     # --- dispatch -----------------------------------------------------------------------
     def _start(self, request: Request) -> None:
@@ -197,6 +213,8 @@ class HttpProtocol(asyncio.Protocol):
         if not responder.keep_alive:
             self._transport.close()  # type: ignore[union-attr]
         elif self._pending:
+            if len(self._pending) == MAX_PIPELINED:
+                self._transport.resume_reading()  # type: ignore[union-attr]
             self._start(self._pending.popleft())
 
     def _fail(self, status: int, message: str) -> None:

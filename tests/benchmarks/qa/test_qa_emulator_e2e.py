@@ -72,8 +72,9 @@ def test_four_engine_run_reports_percentiles_and_a_hit_rate_matching_the_engines
     result, before, after = asyncio.run(asyncio.wait_for(_scenario(), 60))
     stats = result.points[0].stats
     assert result.model == MODEL and len(result.metrics_urls) == 4
-    assert stats.launched == 36 and stats.finished == 36 and stats.errors == 0
-    assert stats.ttft.p50 <= stats.ttft.p90 <= stats.ttft.p99 and stats.itl.count == 36 * 19
+    # 12 QPS x 3 s offers 36 launches; a late answer may push a user's round out of the window.
+    assert 30 <= stats.launched <= 36 and stats.finished == stats.launched and stats.errors == 0
+    assert stats.ttft.p50 <= stats.ttft.p90 <= stats.ttft.p99 and stats.itl.count == stats.finished * 19
     expected = (after[1] - before[1]) / (after[0] - before[0])
     assert abs(stats.cache_hit_rate - expected) < 1e-9
     assert 0.3 < stats.cache_hit_rate < 1.0

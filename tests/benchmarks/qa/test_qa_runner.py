@@ -76,22 +76,38 @@ def test_sweep_runs_each_point_with_fresh_users(fake_engine):
     assert users[0] and users[1] and not users[0] & users[1]
 
 
+class _StopAfter:
+    """Progress hooks that set `stop` once `count` requests have finished."""
+
+    def __init__(self, stop: asyncio.Event, count: int) -> None:
+        self.stop, self.count = stop, count
+
+    def point_started(self, qps, expected_requests, duration_s):
+        pass
+
+    def request_done(self, record):
+        self.count -= record.ok
+        if self.count <= 0:
+            self.stop.set()
+
+    def point_finished(self, stats):
+        pass
+
+
 def test_stop_event_cuts_the_run_short_and_keeps_records(fake_engine):
-    """Setting `stop` mid-run ends it early, marks it interrupted and keeps what finished."""
-    fake_engine.token_pause_s = 0.05
+    """Setting `stop` mid-run (as Ctrl-C does) ends it at once, marks it interrupted, keeps
+    the finished records and records the requests still streaming as cancelled."""
+    fake_engine.token_pause_s = 0.1
 
     async def main():
         stop = asyncio.Event()
-        config = BenchConfig(base_url=fake_engine.url, **{**SMALL, "duration_s": 30.0, "qps": (20.0, 5.0)})
-        task = asyncio.create_task(run_benchmark(config, stop=stop))
-        await asyncio.sleep(0.5)
-        stop.set()
-        return await asyncio.wait_for(task, 10)
+        config = BenchConfig(base_url=fake_engine.url, **{**SMALL, "duration_s": 60.0, "qps": (20.0, 5.0)})
+        return await asyncio.wait_for(run_benchmark(config, stop=stop, progress=_StopAfter(stop, 2)), 30)
 
     result = asyncio.run(main())
     assert result.interrupted and len(result.points) == 1
     stats = result.points[0].stats
-    assert stats.finished >= 1 and stats.cancelled >= 1 and stats.elapsed_s < 5
+    assert stats.finished >= 2 and stats.cancelled >= 1 and stats.elapsed_s < 30
 
 
 def test_prompt_sizes_follow_the_flags(fake_engine):

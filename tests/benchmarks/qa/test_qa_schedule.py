@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.qa.errors import ConfigError
 from benchmarks.qa.schedule import Pacing, initial_users, joining_users, next_launch, offered_launches
 
 
+@settings(deadline=None, max_examples=60)
 @given(users=st.integers(1, 400), rounds=st.integers(1, 20), qps=st.floats(0.05, 50),
        duration=st.floats(1, 300))
 def test_offered_load_matches_qps(users, rounds, qps, duration):

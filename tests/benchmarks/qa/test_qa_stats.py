@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.qa.records import CANCELLED, RequestRecord
@@ -14,6 +14,7 @@ from benchmarks.qa.stats import distribution, percentile, summarize
 latencies = st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=300)
 
 
+@settings(deadline=None)
 @given(latencies)
 def test_percentiles_are_ordered_and_bounded(values):
     """min <= p50 <= p90 <= p99 <= max, and the mean lies within [min, max]."""
@@ -23,6 +24,7 @@ def test_percentiles_are_ordered_and_bounded(values):
     assert dist.count == len(values)
 
 
+@settings(deadline=None)
 @given(latencies, st.floats(0, 100))
 def test_percentile_splits_the_sample(values, q):
     """At least q% of the values are <= the q-th percentile, and at least (100-q)% are >= it."""

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from infra.errors import NAMESPACE, RenderError
-from infra.mocks import RecordedResource, RecordingMocks
+from infra.mocks import _SIG_KEY, _SIG_SECRET, REDACTED, RecordedResource, RecordingMocks
 
 NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
 """Kubernetes-package types that are not objects of the API (checked by their inputs instead)."""
@@ -49,10 +49,22 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
+def _keep_secret_shape(inputs: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """A field redacted whole (Pulumi marks the containing property secret) keeps its keys,
+    each value redacted: `stringData: {token: "[secret]"}`, so the object still validates."""
+    return {k: _secret_shape(state.get(k)) if v == REDACTED else v for k, v in inputs.items()}
+
+
+def _secret_shape(plain: Any) -> Any:
+    if isinstance(plain, dict) and plain.get(_SIG_KEY) == _SIG_SECRET:
+        plain = plain.get("value")
+    return {key: REDACTED for key in plain} if isinstance(plain, dict) else REDACTED
+
+
 def manifest(resource: RecordedResource) -> dict[str, Any]:
     """The object as the API server would receive it; a missing name takes the resource name
     (the provider would add a random suffix)."""
-    body = _drop_none(dict(resource.inputs))
+    body = _drop_none(_keep_secret_shape(dict(resource.inputs), resource.state))
     metadata = dict(body.get("metadata") or {})
     metadata.setdefault("name", resource.name)
     return body | {"metadata": metadata}

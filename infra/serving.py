@@ -33,6 +33,7 @@ from stack_components import (
 )
 from stack_components.capacity import find_model, weights_bytes
 
+ENGINE_UID = 10001  # a high uid (checkov CKV_K8S_40); the engine's HOME is /tmp, so any uid works
 HF_TOKEN_SECRET = SecretRef(name="hf-token", key="token")
 API_KEYS_SECRET = SecretRef(name="router-api-keys", key="keys")
 NLB_ANNOTATIONS = {
@@ -80,6 +81,7 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngin
         model_cache=ModelCacheVolume(kind="emptyDir", size_gib=max(50, math.ceil(weights_gib * 1.5))),
         shm_size_gib=shm_gib(tp), cpu=float(engine_cpu(instance, tp)),
         memory_gib=engine_memory_gib(lm.cpu_buffer_gb if lm.enabled else 0.0, tp),
+        run_as_user=ENGINE_UID,
         **optional,
     )
 

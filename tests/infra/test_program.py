@@ -1,0 +1,83 @@
+"""The whole program per environment under the recording mocks: what it builds, what it never leaks,
+and that a bad config fails before any resource exists."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import parse_stack_config
+from infra.errors import ConfigError
+from infra.mocks import REDACTED
+from infra.stackfile import parse_stack_yaml, raw_project_config, read_stack_file
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_program_builds_cluster_pools_and_serving(run_program, stack):
+    """Each env: one EKS cluster at the configured version, a node group per pool (GPU pools on the
+    NVIDIA AMI with the GPU taint), an engine Deployment per model, a router, pinned Helm add-ons."""
+    stack_file = read_stack_file(ROOT, stack)
+    config = parse_stack_config(raw_project_config(stack_file))
+    mocks = run_program(stack_file)
+    types = Counter(r.type for r in mocks.resources)
+    (cluster,) = mocks.of_type("aws:eks/cluster:Cluster")
+    assert cluster.inputs["version"] == config.cluster.kubernetes_version
+    groups = {g.inputs["nodeGroupName"]: g.inputs for g in mocks.of_type(NODE_GROUP)}
+    assert set(groups) == set(config.node_pools)
+    inspected = 0
+    for name, pool in config.node_pools.items():
+        gpu = pool.gpus > 0
+        assert (groups[name]["amiType"] == "AL2023_x86_64_NVIDIA") == gpu
+        taint = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+        assert (taint in groups[name]["taints"]) == gpu
+        assert groups[name]["scalingConfig"] == {"minSize": pool.min_size, "desiredSize": pool.desired_size,
+                                                 "maxSize": pool.max_size}
+        inspected += 1
+    assert inspected == len(config.node_pools) >= 2
+    deployments = {r.inputs["metadata"]["name"] for r in mocks.of_type("kubernetes:apps/v1:Deployment")}
+    assert {f"llm-{m}" for m in config.models} | {"llm-router"} <= deployments
+    assert types["kubernetes:helm.sh/v3:Release"] == 2
+    assert types["pulumi:providers:kubernetes"] == 1
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_secret_value_reaches_recorded_inputs(run_program, stack):
+    """Secret placeholders never appear in any recorded input; the kubeconfig and tokens are redacted."""
+    mocks = run_program(read_stack_file(ROOT, stack))
+    dumped = json.dumps([r.inputs for r in mocks.resources])
+    assert "placeholder-secret" not in dumped
+    (provider,) = mocks.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == REDACTED
+    secrets = [r for r in mocks.resources if r.type == "kubernetes:core/v1:Secret"]
+    assert secrets and all(r.inputs["stringData"] == REDACTED for r in secrets)
+
+
+def test_bad_config_fails_before_any_resource(run_program, pulumi_mocks):
+    """A config error raises ConfigError naming the key, and nothing is registered."""
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    document["config"]["llm-stack:models"]["llama70b"]["tensorParallelSize"] = 3
+    before = len(pulumi_mocks.resources)
+    with pytest.raises(ConfigError, match=r"llm-stack:models\.llama70b\.tensorParallelSize"):
+        run_program(parse_stack_yaml(document))
+    assert len(pulumi_mocks.resources) == before == 0
+
+
+def test_existing_cluster_mode_builds_no_aws(run_program):
+    """Mode `existing`: a provider from the secret kubeconfig, the serving stack, and no AWS resource."""
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    config = document["config"]
+    config["llm-stack:cluster"] = {"mode": "existing", "name": "on-prem", "kubernetesVersion": "1.31"}
+    config["llm-stack:kubeconfig"] = {"secure": "v1:a2NmZw==:ZXhpc3Rpbmc="}
+    mocks = run_program(parse_stack_yaml(document))
+    aws = [r for r in mocks.resources if r.type.startswith(("aws:", "pulumi:providers:aws"))]
+    assert aws == []
+    (provider,) = mocks.of_type("pulumi:providers:kubernetes")
+    assert provider.name == "existing" and provider.inputs["kubeconfig"] == REDACTED
+    assert len(mocks.of_type("kubernetes:apps/v1:Deployment")) >= 2

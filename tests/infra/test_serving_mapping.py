@@ -1,0 +1,68 @@
+"""The pure config → `LLMStackArgs` mapping: placement, sizing, secrets, router and benchmark."""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.config import parse_stack_config
+from infra.config.catalog import INSTANCES
+from infra.config.pools import NODE_POOL_LABEL
+from infra.config.sizing import engine_memory_share_gib
+from infra.serving import ServingSecrets, stack_args
+from stack_components import GPU_TOLERATION
+
+
+def _args(raw, stack: str):
+    config = parse_stack_config(raw(stack))
+    return config, stack_args(config, ServingSecrets(hf_token="hf", router_api_keys="k1, k2"))
+
+
+def test_engines_land_on_their_gpu_pool(raw):
+    """Every engine selects its pool by label and tolerates the GPU taint; GPU type from the instance."""
+    config, args = _args(raw, "prod")
+    for name, engine in args.models.items():
+        assert engine.placement.node_selector == {NODE_POOL_LABEL: config.models[name].node_pool}
+        assert GPU_TOLERATION in engine.placement.tolerations
+        assert engine.gpu == "A100-80GB"
+    assert len(args.models) == 2
+
+
+def test_engine_memory_fits_its_share_of_the_node(raw):
+    """On every stack, engines' memory requests fit their GPUs' share of the node's RAM."""
+    checked = 0
+    for stack in ("dev", "staging", "prod"):
+        config, args = _args(raw, stack)
+        for name, engine in args.models.items():
+            instance = INSTANCES[config.node_pools[config.models[name].node_pool].instance_type]
+            assert engine.memory_gib <= engine_memory_share_gib(instance, engine.tensor_parallel_size)
+            assert engine.cpu * (instance.gpus // engine.tensor_parallel_size) <= instance.vcpus
+            checked += 1
+    assert checked == 4
+
+
+def test_lmcache_buffers_follow_the_config(raw):
+    """LMCache CPU and disk tiers come from `llm-stack:lmcache`; the shared server from its section."""
+    _, args = _args(raw, "prod")
+    assert {e.lmcache.cpu_buffer_gb for e in args.models.values()} == {120.0}
+    assert {e.lmcache.disk_buffer_gb for e in args.models.values()} == {500.0}
+    assert args.lmcache_server is not None and args.lmcache_server.memory_gib >= 186
+
+
+def test_router_and_benchmark_use_the_system_pool_and_keys(raw):
+    """Router and benchmark run on the system pool; API keys become one per line, still secret."""
+    _, args = _args(raw, "prod")
+    assert args.router.placement.node_selector == {NODE_POOL_LABEL: "system"}
+    assert args.benchmark.placement.node_selector == {NODE_POOL_LABEL: "system"}
+    assert args.router.api_keys is not None and isinstance(args.router.api_keys.value, pulumi.Output)
+    assert args.router.service_type == "LoadBalancer"
+    annotations = args.router.service_annotations
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    assert args.benchmark.model == "meta-llama/Llama-3.1-8B-Instruct" and args.benchmark.users == 320
+
+
+def test_disabled_parts_are_absent(raw):
+    """dev has no shared cache server; a disabled benchmark is None."""
+    config = raw("dev")
+    config["benchmark"]["enabled"] = False
+    args = stack_args(parse_stack_config(config), ServingSecrets(hf_token="hf", router_api_keys="k"))
+    assert args.lmcache_server is None and args.benchmark is None

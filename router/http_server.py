@@ -98,6 +98,20 @@ class Responder:
             if self._conn.paused:
                 await self._conn.drain()
 
+    def push(self, chunk: bytes) -> None:
+        """One chunk, sent now, without waiting; the caller watches `paused` / `on_resume`."""
+        if chunk:
+            self._conn.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+    @property
+    def paused(self) -> bool:
+        """True while the client's socket buffer is full."""
+        return self._conn.paused
+
+    def on_resume(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once, when the client has drained its buffer."""
+        self._conn.resume_callbacks.append(callback)
+
     def end_stream(self) -> None:
         self._conn.write(b"0\r\n\r\n")
 
@@ -116,6 +130,7 @@ class HttpProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.paused = False
+        self.resume_callbacks: list[Callable[[], None]] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -154,6 +169,9 @@ class HttpProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.paused = False
         self._wake_drain()
+        callbacks, self.resume_callbacks = self.resume_callbacks, []
+        for callback in callbacks:
+            callback()
 
     # --- parser callbacks ---------------------------------------------------------------
     def on_url(self, url: bytes) -> None:

@@ -72,7 +72,7 @@ class RouterMetrics:
                                      ("engine",))
         self.ttft = Histogram(c.ROUTER_TTFT, "Time to first byte of the answer, seen by the router.",
                               ("model", "engine"), TTFT_BUCKETS)
-        self.itl = Histogram(c.ROUTER_ITL, "Time between streamed chunks, seen by the router.",
+        self.itl = Histogram(c.ROUTER_ITL, "Time between pieces of a stream, seen by the router.",
                              ("model", "engine"), ITL_BUCKETS)
 
     def render(self, engines: Iterable[EngineState]) -> bytes:

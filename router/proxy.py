@@ -152,18 +152,14 @@ class Proxy:
     async def _stream(self, resp: UpstreamResponse, responder: Responder, labels: tuple[str, str],
                       start: float) -> int:
         chunk = await resp.next_chunk()  # before any byte reaches the client: still retryable
-        last = time.perf_counter()
-        self.metrics.ttft.observe(labels, last - start)
+        now = time.perf_counter()
+        self.metrics.ttft.observe(labels, now - start)
         responder.start_stream(200, resp.content_type)
-        itl = self.metrics.itl
         try:
-            while chunk is not None:
-                await responder.write(chunk)
-                chunk = await resp.next_chunk()
-                if chunk is not None:
-                    now = time.perf_counter()
-                    itl.observe(labels, now - last)
-                    last = now
+            if chunk is not None:
+                responder.push(chunk)
+                resp.pipe(_Relay(resp, responder, self.metrics, labels, now))
+                await resp.piped()
         except UpstreamError as exc:
             self.metrics.stream_errors.inc((labels[1],))
             await responder.write(sse_error_event(f"engine failed mid-stream: {exc}"))
@@ -171,6 +167,32 @@ class Proxy:
             return 502
         responder.end_stream()
         return 200
+
+
+class _Relay:
+    """The streaming fast path: called by the engine connection for every network read, it
+    writes the bytes to the client at once and records the inter-chunk time; when the client
+    reads slower than the engine writes, it pauses the engine socket until the client drains."""
+
+    __slots__ = ("resp", "responder", "itl", "labels", "last")
+
+    def __init__(self, resp: UpstreamResponse, responder: Responder, metrics: RouterMetrics,
+                 labels: tuple[str, str], last: float) -> None:
+        self.resp = resp
+        self.responder = responder
+        self.itl = metrics.itl
+        self.labels = labels
+        self.last = last
+
+    def __call__(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.itl.observe(self.labels, now - self.last)
+        self.last = now
+        responder = self.responder
+        responder.push(data)
+        if responder.paused:
+            self.resp.pause_reading()
+            responder.on_resume(self.resp.resume_reading)
 
 
 def _unavailable(model: str) -> NoHealthyEngine:

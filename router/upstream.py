@@ -18,6 +18,7 @@ import asyncio
 import socket
 import ssl as ssl_module
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -51,6 +52,14 @@ class UpstreamResponse(Protocol):
 
     async def next_chunk(self) -> bytes | None: ...
 
+    def pipe(self, sink: Callable[[bytes], None]) -> None: ...
+
+    async def piped(self) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
     def release(self) -> None: ...
 
 
@@ -83,6 +92,8 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = True
         self.timeout: float | None = None
         self._reading_paused = False
+        self._sink: Callable[[bytes], None] | None = None
+        self.pieces = 0  # network reads handed to the sink
 
     # --- transport callbacks ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -98,6 +109,16 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError:
             self.keep_alive = False
             self._transport.close()  # type: ignore[union-attr]
+            return
+        if self._sink is not None and self.chunks:
+            self._flush()
+
+    def _flush(self) -> None:
+        chunks = self.chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.pieces += 1
+        self._sink(data)  # type: ignore[misc]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -115,9 +136,10 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
-        if len(self.chunks) >= _READ_HIGH_WATER and not self._reading_paused:
-            self._reading_paused = True
-            self._transport.pause_reading()  # type: ignore[union-attr]
+        if self._sink is not None:
+            return  # handed over once per network read, in data_received
+        if len(self.chunks) >= _READ_HIGH_WATER:
+            self.pause_reading()
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -165,9 +187,38 @@ class _Connection(asyncio.Protocol):
                 return None
             await self._wait("the next chunk")
         if self._reading_paused and len(self.chunks) <= 1:
+            self.resume_reading()
+        return self.chunks.popleft()
+
+    def pipe(self, sink: Callable[[bytes], None]) -> None:
+        """Hand the rest of the body to `sink` as it arrives, one call per network read, with
+        no task wake-up in between (the streaming fast path); then await `piped()`."""
+        self._sink = sink
+        if self.chunks:
+            self._flush()
+        self.resume_reading()
+
+    async def piped(self) -> None:
+        """Until the whole body has gone to the sink. Raises `UpstreamError` if the engine
+        breaks the stream, `UpstreamTimeout` after `timeout` seconds without data."""
+        while not self.done:
+            seen = self.pieces
+            try:
+                await self._wait("the next chunk")
+            except UpstreamTimeout:
+                if self.pieces == seen and not self._reading_paused:
+                    raise
+
+    def pause_reading(self) -> None:
+        """Stop reading the engine's socket (the client reads slower than the engine writes)."""
+        if not self._reading_paused and not self.closed:
+            self._reading_paused = True
+            self._transport.pause_reading()  # type: ignore[union-attr]
+
+    def resume_reading(self) -> None:
+        if self._reading_paused and not self.closed:
             self._reading_paused = False
             self._transport.resume_reading()  # type: ignore[union-attr]
-        return self.chunks.popleft()
 
     async def read(self) -> bytes:
         """The whole body."""

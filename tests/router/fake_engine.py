@@ -19,8 +19,9 @@ OK, CLOSE_BEFORE, CLOSE_MID, HANG, UNAVAILABLE = "ok", "close_before", "close_mi
 
 class FakeEngine:
     def __init__(self, *, model: str = "m", chunks: int = 3, chunk_delay: float = 0.0,
-                 name: str = "") -> None:
+                 name: str = "", pad: int = 0) -> None:
         self.model = model
+        self.pad = "x" * pad
         self.chunks = chunks
         self.chunk_delay = chunk_delay
         self.name = name
@@ -114,7 +115,7 @@ class FakeEngine:
             for i in range(self.chunks):
                 if self.mode == CLOSE_MID and i == 1:
                     return False
-                delta = {"engine": self.name, "choices": [{"delta": {"content": f"t{i}"}}]}
+                delta = {"engine": self.name, "choices": [{"delta": {"content": f"t{i}{self.pad}"}}]}
                 event = b"data: " + orjson.dumps(delta)
                 _chunk(writer, event + b"\n\n")
                 await writer.drain()

@@ -155,3 +155,21 @@ def test_keep_alive_connections_are_reused_upstream() -> None:
         assert engine.requests == 20 and engine.connections <= 4  # health checks may hold one or two
         await engine.stop()
     run(body())
+
+
+def test_slow_client_gets_every_event_intact_while_the_engine_is_held_back() -> None:
+    """A client reading slowly still gets every event, in order; the engine is held back meanwhile."""
+    async def body() -> None:
+        [engine] = await _engines(1, chunks=1000, pad=32_000)
+        async with running(settings_for([engine.url])) as (_, url), aiohttp.ClientSession() as s, \
+                s.post(url + PATH_CHAT, json={**CHAT, "stream": True}) as resp:
+            await until(lambda: engine.chunk_written.is_set())
+            await asyncio.sleep(0.3)  # a client that does not read for a while: buffers fill up
+            held_back = engine.completed == 0
+            data = await resp.read()
+        events = [orjson.loads(e[6:]) for e in data.split(b"\n\n") if e.startswith(b"data: {")]
+        contents = [e["choices"][0]["delta"]["content"] for e in events]
+        assert len(contents) == 1000 and all(c.startswith(f"t{i}x") for i, c in enumerate(contents))
+        assert held_back and engine.completed == 1 and data.endswith(SSE_DONE)
+        await engine.stop()
+    run(body())

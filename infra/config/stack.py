@@ -27,6 +27,7 @@ class SecretRef:
     """Marks a configured secret: its key only, never its value (values stay Pulumi Outputs)."""
 
     key: str
+    """The config key without the `llm-stack:` prefix, e.g. `hfToken`."""
 
 
 @dataclass(frozen=True, kw_only=True)

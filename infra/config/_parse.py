@@ -64,7 +64,7 @@ def convert(hint: Any, value: Any, key: str) -> Any:
         return value
     if origin is tuple:
         return _convert_tuple(hint, value, key)
-    if origin in (dict, Mapping) or origin is typing.get_origin(Mapping[str, str]):
+    if origin in (dict, Mapping):
         return _convert_mapping(hint, value, key)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, key)
@@ -88,7 +88,7 @@ def _convert_tuple(hint: Any, value: Any, key: str) -> tuple:
 def _convert_mapping(hint: Any, value: Any, key: str) -> dict:
     if not isinstance(value, Mapping):
         raise ConfigError(key, value, "must be a mapping")
-    key_type, item = typing.get_args(hint)
+    item = typing.get_args(hint)[1]
     out = {}
     for k, v in value.items():
         if not isinstance(k, str):

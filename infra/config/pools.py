@@ -54,8 +54,8 @@ class NodePoolConfig:
     """Nodes at creation; the node autoscaler owns it afterwards."""
     max_size: int
     """Most nodes; bounds the engines' maximum replicas."""
-    capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
-    """How EC2 capacity is bought."""
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """How EC2 capacity is bought (capacity blocks need a reservation-aware launch template: not yet)."""
     disk_gib: int = 100
     """gp3 root volume size (images and, without NVMe, the model cache)."""
     labels: dict[str, str] = field(default_factory=dict)

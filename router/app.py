@@ -55,6 +55,7 @@ class RouterApp:
         self.health = HealthChecker(self.registry, upstream, settings.health)
         self.scraper = MetricsScraper(self.registry, upstream, interval_s=settings.health.metrics_interval_s,
                                       timeout_s=settings.health.timeout_s)
+        self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._servers: list[asyncio.Server] = []
         self._routes = {PATH_HEALTH: self._health, PATH_METRICS: self._metrics, PATH_MODELS: self._models}
@@ -72,6 +73,17 @@ class RouterApp:
                 default_cpu=s.default_cpu_cache_tokens, environ=self.environ).run())
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(job) for job in jobs]
+
+    async def drain(self, timeout: float) -> None:
+        """Stop accepting connections and wait (up to `timeout` s) for open requests to finish,
+        so a terminating pod does not cut streams short; /health answers 503 meanwhile."""
+        self.draining = True
+        for server in self._servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(s.in_flight for s in self.registry.states.values()) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         """Stop listening, cancel the background tasks, close upstream connections."""
@@ -126,9 +138,10 @@ class RouterApp:
 
     def _health(self, request: Request, responder: Responder) -> None:
         healthy = self.registry.healthy_count()
-        body = {"status": "ok" if healthy else "unavailable", "healthy_engines": healthy,
-                "engines": len(self.registry.states), "pid": os.getpid()}
-        responder.send(200 if healthy else 503, orjson.dumps(body))
+        ok = healthy > 0 and not self.draining
+        body = {"status": "ok" if ok else "draining" if self.draining else "unavailable",
+                "healthy_engines": healthy, "engines": len(self.registry.states), "pid": os.getpid()}
+        responder.send(200 if ok else 503, orjson.dumps(body))
 
     def _metrics(self, request: Request, responder: Responder) -> None:
         responder.send(200, self.metrics.render(self.registry.states.values()), _PROMETHEUS)

@@ -18,6 +18,8 @@ from router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
 
+DRAIN_S = 20.0  # on SIGTERM, open requests get this long to finish (Kubernetes allows 30 s by default)
+
 
 def _runner() -> asyncio.Runner:
     try:
@@ -38,6 +40,7 @@ async def _serve(settings: RouterSettings, reuse_port: bool) -> None:
         port = await app.serve(reuse_port=reuse_port)
         log.info("router listening on %s:%d (policy %s)", settings.host, port, settings.policy.kind)
         await stop.wait()
+        await app.drain(DRAIN_S)
 
 
 def serve_forever(settings: RouterSettings, *, reuse_port: bool = False) -> None:

@@ -173,3 +173,27 @@ def test_slow_client_gets_every_event_intact_while_the_engine_is_held_back() -> 
         assert held_back and engine.completed == 1 and data.endswith(SSE_DONE)
         await engine.stop()
     run(body())
+
+
+def test_drain_lets_open_streams_finish_and_refuses_new_connections() -> None:
+    """On drain, an open stream completes, /health turns 503 and the listener closes."""
+    async def body() -> None:
+        [engine] = await _engines(1, chunks=5, chunk_delay=0.05)
+        async with running(settings_for([engine.url])) as (app, url), aiohttp.ClientSession() as s, \
+                s.post(url + PATH_CHAT, json={**CHAT, "stream": True}) as resp:
+            await resp.content.readuntil(b"\n\n")
+            drain = asyncio.ensure_future(app.drain(timeout=5))
+            await until(lambda: app.draining)
+            data = await resp.read()
+            await drain
+            assert data.endswith(SSE_DONE) and engine.completed == 1
+            async with s.get(url + "/health") as health:  # the kept-alive connection still answers
+                assert health.status == 503 and (await health.json())["status"] == "draining"
+            try:
+                async with aiohttp.ClientSession() as fresh, fresh.get(url + "/health"):
+                    refused = False
+            except aiohttp.ClientConnectionError:
+                refused = True
+            assert refused
+        await engine.stop()
+    run(body())

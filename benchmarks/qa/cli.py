@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         question_tokens: Annotated[int, _opt("Tokens per question.")] = 32,
         answer_tokens: Annotated[int, _opt("max_tokens per answer.")] = 100,
         qps: Annotated[str, _opt("One QPS, a comma sweep (0.5,1,2) or start:stop:step.")] = "1",
-        duration: Annotated[float, _opt("Seconds of launches per QPS point.")] = 60.0,
+        duration: Annotated[str, _opt("Seconds of launches per QPS point (or one per --qps value).")] = "60",
         drain: Annotated[float, _opt("Seconds to wait for answers after the window.")] = 60.0,
         request_timeout: Annotated[float, _opt("Seconds without a byte before a request fails.")] = 600.0,
         seed: Annotated[int, _opt("Workload seed.")] = 0,
@@ -121,6 +121,7 @@ def register(app: typer.Typer) -> None:
         )] = None,
         out: Annotated[Path | None, _opt("Write DIR/requests.csv and DIR/summary.json.")] = None,
         label: Annotated[str, _opt("Name of this run in plots.")] = "",
+        warmup: Annotated[bool, _opt("Send each user's opening conversation once before measuring.")] = True,
         progress: Annotated[bool, _opt("Live progress display on a terminal.")] = True,
     ) -> None:
         """Run the multi-round QA benchmark (or `bench plot RUN_DIR...`)."""
@@ -128,15 +129,17 @@ def register(app: typer.Typer) -> None:
             return
         import sys
 
-        from benchmarks.qa.config import BenchConfig, parse_qps
+        from benchmarks.qa.config import BenchConfig, parse_durations, parse_qps
         from benchmarks.qa.errors import BenchError
 
         try:
+            durations = parse_durations(duration)
             config = BenchConfig(
                 base_url=base_url, model=model, api_key=api_key, users=users, rounds=rounds,
                 system_prompt_tokens=system_prompt_tokens, history_tokens=history_tokens,
                 question_tokens=question_tokens, answer_tokens=answer_tokens, qps=parse_qps(qps),
-                duration_s=duration, drain_s=drain, request_timeout_s=request_timeout, seed=seed,
+                duration_s=durations[0], durations_s=durations if len(durations) > 1 else None,
+                drain_s=drain, warmup=warmup, request_timeout_s=request_timeout, seed=seed,
                 sharegpt=str(sharegpt) if sharegpt else None, metrics_urls=_split(metrics_url), label=label,
             )
         except BenchError as exc:

@@ -16,8 +16,12 @@ _MAX_SWEEP_POINTS = 200
 
 
 def _flag(name: str) -> str:
-    """The CLI flag of a field: `duration_s` -> `--duration`."""
-    return "--" + name.removesuffix("_s").replace("_", "-")
+    """The CLI flag of a field: `duration_s` and `durations_s` -> `--duration`."""
+    return "--" + name.removesuffix("_s").replace("durations", "duration").replace("_", "-")
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
 
 
 def _require(ok: bool, name: str, value: Any, allowed: str) -> None:
@@ -30,7 +34,9 @@ class BenchConfig:
     """A multi-round QA run: the endpoint, the workload shape and the QPS sweep.
 
     `qps` holds one value or several (a sweep, run in order); each point lasts `duration_s`
-    seconds of launches, then waits up to `drain_s` for answers still streaming.
+    seconds of launches (or `durations_s[i]`, one per QPS value), then waits up to `drain_s` for
+    answers still streaming. `warmup` sends each initial user's opening conversation once
+    before the first point (unmeasured), as the original's run.sh does.
     `metrics_urls=None` means: the base URL's /metrics if it exposes vLLM counters.
     """
 
@@ -45,32 +51,44 @@ class BenchConfig:
     answer_tokens: int = 100
     qps: tuple[float, ...] = (1.0,)
     duration_s: float = 60.0
+    durations_s: tuple[float, ...] | None = None
     seed: int = 0
     sharegpt: str | None = None
     metrics_urls: tuple[str, ...] | None = None
     request_timeout_s: float = 600.0
     drain_s: float = 60.0
     label: str = ""
+    warmup: bool = True
+    warmup_concurrency: int = 8
     extra_body: dict[str, Any] = field(default_factory=lambda: {"ignore_eos": True})
 
     def __post_init__(self) -> None:
         _require(self.base_url.startswith(("http://", "https://")), "base_url", self.base_url,
                  "an http:// or https:// URL")
-        for name in ("users", "rounds"):
+        for name in ("users", "rounds", "question_tokens", "answer_tokens", "warmup_concurrency"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "at least 1")
         for name in ("system_prompt_tokens", "history_tokens"):
             _require(getattr(self, name) >= 0, name, getattr(self, name), "0 or more")
-        for name in ("question_tokens", "answer_tokens"):
-            _require(getattr(self, name) >= 1, name, getattr(self, name), "at least 1")
-        _require(1 <= len(self.qps) <= _MAX_SWEEP_POINTS, "qps", self.qps,
-                 f"1 to {_MAX_SWEEP_POINTS} values")
-        for value in self.qps:
-            _require(math.isfinite(value) and value > 0, "qps", value, "a positive number of requests/s")
         for name in ("duration_s", "request_timeout_s"):
             value = getattr(self, name)
-            _require(math.isfinite(value) and value > 0, name, value, "a positive number of seconds")
+            _require(_positive(value), name, value, "a positive number of seconds")
         _require(math.isfinite(self.drain_s) and self.drain_s >= 0, "drain_s", self.drain_s,
                  "0 or more seconds")
+        self._check_sweep()
+
+    def _check_sweep(self) -> None:
+        _require(1 <= len(self.qps) <= _MAX_SWEEP_POINTS, "qps", self.qps, f"1 to {_MAX_SWEEP_POINTS} values")
+        for value in self.qps:
+            _require(_positive(value), "qps", value, "a positive number of requests/s")
+        if self.durations_s is not None:
+            _require(len(self.durations_s) == len(self.qps), "durations_s", self.durations_s,
+                     f"one duration per --qps value ({len(self.qps)})")
+            for value in self.durations_s:
+                _require(_positive(value), "durations_s", value, "a positive number of seconds")
+
+    def duration_for(self, point: int) -> float:
+        """The launch window of QPS point `point`."""
+        return self.duration_s if self.durations_s is None else self.durations_s[point]
 
     @property
     def root_url(self) -> str:
@@ -83,6 +101,7 @@ class BenchConfig:
         out = asdict(self)
         out["api_key"] = "***" if self.api_key else ""
         out["qps"] = list(self.qps)
+        out["durations_s"] = [self.duration_for(i) for i in range(len(self.qps))]
         out["metrics_urls"] = list(self.metrics_urls) if self.metrics_urls is not None else None
         return out
 
@@ -112,3 +131,14 @@ def _qps_range(text: str) -> tuple[float, ...]:
     if count > _MAX_SWEEP_POINTS:
         raise ConfigError(f"--qps: range gives {count} points, at most {_MAX_SWEEP_POINTS} allowed")
     return tuple(round(start + i * step, 9) for i in range(count))
+
+
+def parse_durations(text: str) -> tuple[float, ...]:
+    """`--duration`: one number of seconds, or a comma list (one per --qps value)."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"--duration: must be seconds or a comma list of seconds (got {text!r})") from None
+    if not values:
+        raise ConfigError(f"--duration: must hold at least one value (got {text!r})")
+    return values

@@ -82,14 +82,21 @@ class Conversation:
 
     def ask(self, round_index: int) -> tuple[Message, ...]:
         """Append question `round_index` (0-based) and return the whole conversation."""
+        self._messages.append(self._question(round_index))
+        self._asked += 1
+        return tuple(self._messages)
+
+    def peek(self, round_index: int) -> tuple[Message, ...]:
+        """What `ask(round_index)` would send, without changing the conversation."""
+        return (*self._messages, self._question(round_index))
+
+    def _question(self, round_index: int) -> Message:
         if round_index != self._asked:
             raise ConfigError(f"round: next round is {self._asked} (got {round_index})")
         question = self._workload.question(self.user_id, round_index)
         if round_index == 0:
             question = self._opening + question
-        self._messages.append({"role": "user", "content": question})
-        self._asked += 1
-        return tuple(self._messages)
+        return {"role": "user", "content": question}
 
     def answer(self, text: str) -> None:
         """Append the assistant's reply to the last question."""

@@ -19,7 +19,7 @@ from infra.cli import build_app
 
 SMALL = ["--users", "3", "--rounds", "2", "--system-prompt-tokens", "16", "--history-tokens", "32",
          "--question-tokens", "4", "--answer-tokens", "3", "--duration", "0.5", "--drain", "5",
-         "--no-progress"]
+         "--no-progress", "--no-warmup"]
 
 
 def _bench(*args: str):

@@ -9,7 +9,7 @@ from benchmarks.qa.runner import run_benchmark
 from router.prompt import count_tokens, prompt_text
 
 SMALL = {"users": 4, "rounds": 3, "system_prompt_tokens": 64, "history_tokens": 128, "question_tokens": 8,
-         "answer_tokens": 5, "duration_s": 0.6, "drain_s": 5.0}
+         "answer_tokens": 5, "duration_s": 0.6, "drain_s": 5.0, "warmup": False}
 
 
 def _run(engine, **overrides):
@@ -68,12 +68,13 @@ def test_server_errors_are_counted_not_raised(fake_engine):
     assert stats.errors + stats.finished == stats.launched
 
 
-def test_sweep_runs_each_point_with_fresh_users(fake_engine):
-    """A two-point sweep yields two points at their QPS, with disjoint user ids."""
-    result = _run(fake_engine, qps=(10.0, 20.0))
+def test_sweep_runs_each_point_at_its_qps_and_duration(fake_engine):
+    """A two-point sweep yields two points at their QPS, each launching for its own window."""
+    result = _run(fake_engine, qps=(10.0, 20.0), durations_s=(0.4, 0.8))
     assert [p.stats.qps for p in result.points] == [10.0, 20.0]
-    users = [{r.user_id for r in p.records} for p in result.points]
-    assert users[0] and users[1] and not users[0] & users[1]
+    assert all(max(r.launch_s for r in p.records) < d for p, d in zip(result.points, (0.4, 0.8), strict=True))
+    launched = [len(p.records) for p in result.points]
+    assert 3 <= launched[0] <= 4 and 12 <= launched[1] <= 16  # qps x window, less any late answer
 
 
 class _StopAfter:
@@ -116,3 +117,26 @@ def test_prompt_sizes_follow_the_flags(fake_engine):
     _run(fake_engine, users=1, rounds=2, qps=(2.0,))
     first = prompt_text(fake_engine.seen[0]["body"])
     assert 64 + 128 + 8 <= count_tokens(first) <= 64 + 128 + 8 + 8
+
+
+def test_warmup_sends_each_opening_once_and_warms_the_first_requests(fake_engine):
+    """Warm-up sends one max_tokens=1 request per initial user (same user id, id ending in
+    -warmup) before any measured one, so the point's first requests hit far more cache."""
+    cold = _run(fake_engine, warmup=False).points[0].stats.cache_hit_rate
+    fake_engine.seen.clear()
+    fake_engine.blocks.clear()
+    result = _run(fake_engine, warmup=True)
+    warm = [s for s in fake_engine.seen if s["request_id"].endswith("-warmup")]
+    assert result.warmup.requests == len(warm) == SMALL["users"] and result.warmup.errors == 0
+    assert fake_engine.seen[: len(warm)] == warm and all(s["body"]["max_tokens"] == 1 for s in warm)
+    assert {s["user_id"] for s in warm} <= {r.user_id for r in result.points[0].records}
+    assert result.points[0].stats.cache_hit_rate > cold + 0.1
+
+
+def test_initial_users_come_back_at_every_point(fake_engine):
+    """The initial users keep their ids across the points of one sweep (their context can be
+    warm), while users joining during a point are new to it."""
+    result = _run(fake_engine, qps=(10.0, 20.0), duration_s=1.0)
+    first, second = ({r.user_id for r in p.records} for p in result.points)
+    assert {u for u in first if "-p" not in u} & {u for u in second if "-p" not in u}
+    assert not {u for u in first if "-p0-" in u} & second

@@ -1,0 +1,80 @@
+"""The router with its real policies in front of the vLLM engine emulator (benchmarks/emulator)."""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+
+from benchmarks.emulator.config import EngineConfig
+from benchmarks.emulator.faults import Faults
+from benchmarks.emulator.runner import run_emulators
+from benchmarks.emulator.timing import Timing
+from router.app import create_app
+from router.contracts import PATH_CHAT, SSE_DONE
+from router.settings import HealthSettings, PolicySettings, RouterSettings, StaticEngine
+from tests.router.harness import run, until
+
+MODEL = "emu"
+SYSTEM = "You are a careful assistant. " * 40
+
+
+def _settings(urls: list[str], kind: str) -> RouterSettings:
+    return RouterSettings(engines=tuple(StaticEngine(url=u) for u in urls), models=(MODEL,),
+                          policy=PolicySettings(kind=kind), default_gpu_cache_tokens=50_000, host="127.0.0.1",
+                          health=HealthSettings(interval_s=0.1, timeout_s=0.3, metrics_interval_s=0.1))
+
+
+async def _journal(session: aiohttp.ClientSession, urls: list[str]) -> dict[str, tuple[int, dict]]:
+    """Request id -> (engine index, record), from every engine's journal."""
+    found: dict[str, tuple[int, dict]] = {}
+    for index, url in enumerate(urls):
+        async with session.get(url + "/emulator/requests") as resp:
+            for record in (await resp.json())["requests"]:
+                found[record["request_id"]] = (index, record)
+    return found
+
+
+def test_prefix_policy_keeps_each_conversation_on_one_engine_and_hits_its_cache() -> None:
+    """Multi-round chats through the real `prefix` policy stay on one engine and reuse its KV cache."""
+    async def body() -> None:
+        config = EngineConfig(model=MODEL, gpu_cache_tokens=50_000, timing=Timing(time_scale=0.001))
+        async with run_emulators(config, engines=3) as cluster, \
+                create_app(_settings(cluster.urls, "prefix")) as app, aiohttp.ClientSession() as s:
+            url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
+            ids: dict[int, list[str]] = {}
+            for round_ in range(3):
+                for user in range(5):  # 5 users on 3 engines: round-robin would rotate them
+                    history = [{"role": "system", "content": SYSTEM},
+                               {"role": "user", "content": f"user {user} history " * 60}]
+                    history += [{"role": "user", "content": f"question {r}"} for r in range(round_ + 1)]
+                    chat = {"model": MODEL, "messages": history, "max_tokens": 4, "stream": user % 2 == 0}
+                    async with s.post(url + PATH_CHAT, json=chat) as resp:
+                        assert resp.status == 200
+                        data = await resp.read()
+                    first = data.split(b"\n\n")[0].removeprefix(b"data: ") if chat["stream"] else data
+                    assert not chat["stream"] or data.endswith(SSE_DONE)
+                    ids.setdefault(user, []).append(orjson.loads(first)["id"].removeprefix("chatcmpl-"))
+            journal = await _journal(s, cluster.urls)
+        engines_per_user = {user: {journal[i][0] for i in rounds} for user, rounds in ids.items()}
+        assert all(len(engines) == 1 for engines in engines_per_user.values()), engines_per_user
+        later_hits = [journal[i][1]["gpu_hit_tokens"] for rounds in ids.values() for i in rounds[1:]]
+        assert len(later_hits) == 10 and all(hit > 0 for hit in later_hits)
+    run(body())
+
+
+def test_dead_emulated_engine_is_retried_around_and_evicted() -> None:
+    """A dead engine's requests go elsewhere at once, and it leaves rotation."""
+    async def body() -> None:
+        config = EngineConfig(model=MODEL, timing=Timing(time_scale=0.001))
+        async with run_emulators(config, engines=2) as cluster, \
+                create_app(_settings(cluster.urls, "round_robin")) as app, aiohttp.ClientSession() as s:
+            url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
+            await cluster.set_faults(0, Faults(dead=True))
+            for _ in range(4):
+                chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+                async with s.post(url + PATH_CHAT, json=chat) as resp:
+                    assert resp.status == 200
+            await until(lambda: not app.registry.states[cluster.urls[0]].healthy)
+            await cluster.set_faults(0, Faults())
+            await until(lambda: app.registry.states[cluster.urls[0]].healthy)
+    run(body())

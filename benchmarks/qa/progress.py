@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks.qa.records import RequestRecord
 from benchmarks.qa.stats import PointStats
+from benchmarks.qa.warmup import WarmupResult
 
 _RECENT = 200
 
@@ -36,6 +37,18 @@ class LiveProgress:
 
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
+
+    def warmup_started(self, users: int) -> None:
+        """Say that the unmeasured warm-up is running (it has no per-request hook)."""
+        self._progress.console.print(f"warming up: {users} users send their opening conversation once",
+                                    highlight=False)
+
+    def warmup_finished(self, result: WarmupResult) -> None:
+        """Report the warm-up's size, errors and time."""
+        self._progress.console.print(
+            f"warm-up done: {result.requests} requests, {result.errors} errors, {result.elapsed_s:.1f} s",
+            highlight=False,
+        )
 
     def point_started(self, qps: float, expected_requests: int, duration_s: float) -> None:
         """A new bar for the point."""

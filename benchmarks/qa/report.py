@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def summary(result: BenchResult) -> dict[str, Any]:
         "model": result.model,
         "interrupted": result.interrupted,
         "metrics_urls": list(result.metrics_urls),
+        "warmup": asdict(result.warmup) if result.warmup is not None else None,
         "config": result.config.to_dict(),
         "points": [point.stats.to_dict() for point in result.points],
     }

@@ -33,6 +33,8 @@ from benchmarks.qa.workload import Workload, WorkloadSpec
 class Progress(Protocol):
     """Hooks a live display implements; all are called on the event loop."""
 
+    def warmup_started(self, users: int) -> None: ...
+    def warmup_finished(self, result: WarmupResult) -> None: ...
     def point_started(self, qps: float, expected_requests: int, duration_s: float) -> None: ...
     def request_done(self, record: RequestRecord) -> None: ...
     def point_finished(self, stats: PointStats) -> None: ...
@@ -131,9 +133,7 @@ async def run_benchmark(config: BenchConfig, *, stop: asyncio.Event | None = Non
         urls = await resolve_metrics_urls(session, config)
         client = ChatClient(session, config.root_url, model, config.api_key, config.extra_body)
         if config.warmup:
-            naming = Naming(run_id=run_id, point=0, users=config.users)
-            warmup = await warm_up(client, workload, pacing_for(config, 0), naming,
-                                   concurrency=config.warmup_concurrency, stop=stop)
+            warmup = await _warm_up(client, workload, config, run_id, stop, progress)
         for index in range(len(config.qps)):
             if stop.is_set():
                 break
@@ -142,6 +142,18 @@ async def run_benchmark(config: BenchConfig, *, stop: asyncio.Event | None = Non
                                        stop=stop, progress=progress))
     return BenchResult(config=config, model=model, points=tuple(points), metrics_urls=urls,
                        interrupted=stop.is_set(), warmup=warmup)
+
+
+async def _warm_up(client: ChatClient, workload: Workload, config: BenchConfig, run_id: str,
+                   stop: asyncio.Event, progress: Progress | None) -> WarmupResult:
+    pacing = pacing_for(config, 0)
+    if progress is not None:
+        progress.warmup_started(pacing.users)
+    result = await warm_up(client, workload, pacing, Naming(run_id=run_id, point=0, users=config.users),
+                           concurrency=config.warmup_concurrency, stop=stop)
+    if progress is not None:
+        progress.warmup_finished(result)
+    return result
 
 
 async def _point(session: aiohttp.ClientSession, client: ChatClient, workload: Workload, config: BenchConfig,

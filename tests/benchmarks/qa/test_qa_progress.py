@@ -9,6 +9,7 @@ from rich.console import Console
 from benchmarks.qa.progress import LiveProgress
 from benchmarks.qa.records import RequestRecord
 from benchmarks.qa.stats import summarize
+from benchmarks.qa.warmup import WarmupResult
 
 
 def _rec(i: int, ok: bool) -> RequestRecord:
@@ -17,13 +18,17 @@ def _rec(i: int, ok: bool) -> RequestRecord:
 
 
 def test_progress_shows_counts_errors_and_ttft():
-    """After three requests (one failed) the bar shows 3 done, 1 error and the TTFT median."""
+    """The warm-up is announced and summed up; after three requests (one failed) the bar
+    shows 3 done, 1 error and the TTFT median."""
     out = io.StringIO()
     records = [_rec(0, True), _rec(1, False), _rec(2, True)]
     with LiveProgress(Console(file=out, force_terminal=True, width=120)) as progress:
+        progress.warmup_started(5)
+        progress.warmup_finished(WarmupResult(requests=5, errors=0, elapsed_s=1.25))
         progress.point_started(4.0, 8, 2.0)
         for record in records:
             progress.request_done(record)
         progress.point_finished(summarize(records, qps=4.0, elapsed_s=2.0))
     text = out.getvalue()
+    assert "warm-up done: 5 requests, 0 errors, 1.2 s" in text
     assert "QPS 4" in text and "3/3 req" in text and "err 1" in text and "TTFT p50 123 ms" in text

@@ -83,6 +83,12 @@ class _StopAfter:
     def __init__(self, stop: asyncio.Event, count: int) -> None:
         self.stop, self.count = stop, count
 
+    def warmup_started(self, users):
+        pass
+
+    def warmup_finished(self, result):
+        pass
+
     def point_started(self, qps, expected_requests, duration_s):
         pass
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from router.contracts import PATH_METRICS, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY, VLLM_RUNNING, VLLM_WAITING
 from router.engines import EngineRegistry
-from router.upstream import Upstream, UpstreamError
+from router.errors import UpstreamError
+from router.upstream import Upstream
 
 _WANTED = frozenset((VLLM_WAITING, VLLM_RUNNING, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY))
 

@@ -1,8 +1,12 @@
-"""The router's one exception tree and its OpenAI-style JSON rendering.
+"""The router's exceptions and their OpenAI-style JSON rendering.
 
 Every error a client can cause, or an engine can cause, is a `RouterError` with an HTTP
 status, an OpenAI error `type` and `code`, and a message safe to show (never a key, never
 a traceback). The proxy raises them; the HTTP boundary renders them with `error_body`.
+
+`UpstreamError` and its two kinds are what the upstream client raises about an engine; the
+proxy translates them (retry elsewhere, or a 502 / 504 `RouterError`) and never lets one
+reach a client.
 """
 
 from __future__ import annotations
@@ -70,3 +74,20 @@ def error_body(message: str, type_: str, code: str | int) -> bytes:
 def sse_error_event(message: str, code: str | int = "upstream_error") -> bytes:
     """One SSE event carrying an error, written when a stream fails after its first byte."""
     return b"data: " + error_body(message, "upstream_error", code) + b"\n\n"
+
+
+class UpstreamError(Exception):
+    """The engine could not be reached or broke the exchange."""
+
+    def __init__(self, message: str, *, engine: str, started: bool) -> None:
+        super().__init__(message)
+        self.engine = engine
+        self.started = started  # the engine had begun answering
+
+
+class UpstreamConnectError(UpstreamError):
+    """No connection could be opened (refused, unreachable, connect timeout)."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The engine did not answer (or send the next chunk) within the read timeout."""

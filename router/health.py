@@ -18,8 +18,9 @@ import orjson
 
 from router.contracts import PATH_HEALTH, PATH_MODELS
 from router.engines import EngineRegistry
+from router.errors import UpstreamError
 from router.settings import HealthSettings
-from router.upstream import Upstream, UpstreamError
+from router.upstream import Upstream
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,18 @@ from router.errors import (
     PayloadTooLarge,
     RateLimited,
     RouterError,
+    UpstreamConnectError,
+    UpstreamError,
     UpstreamFailed,
     UpstreamTimedOut,
+    UpstreamTimeout,
     sse_error_event,
 )
 from router.http_server import Request, Responder
 from router.metrics import RouterMetrics
 from router.policies.base import Decision, EngineState, NoEngineError, RouteRequest, RoutingPolicy
 from router.ratelimit import RateLimiter
-from router.upstream import Upstream, UpstreamConnectError, UpstreamError, UpstreamResponse, UpstreamTimeout
+from router.upstream import Upstream, UpstreamResponse
 from router.validate import parse_body, prompt_bytes
 
 _RETRY_STATUSES = frozenset((502, 503, 504))

@@ -93,71 +93,80 @@ def run_cli(config: Any, out: Path | None, show_progress: bool) -> None:
         raise typer.Exit(130)
 
 
+def _config(flags: dict[str, Any]) -> Any:
+    """The BenchConfig the flags describe (ConfigError names the bad flag)."""
+    from benchmarks.qa.config import BenchConfig, parse_durations, parse_qps
+
+    durations = parse_durations(flags["duration"])
+    return BenchConfig(
+        base_url=flags["base_url"], model=flags["model"], api_key=flags["api_key"], users=flags["users"],
+        rounds=flags["rounds"], system_prompt_tokens=flags["system_prompt_tokens"],
+        history_tokens=flags["history_tokens"], question_tokens=flags["question_tokens"],
+        answer_tokens=flags["answer_tokens"], qps=parse_qps(flags["qps"]), duration_s=durations[0],
+        durations_s=durations if len(durations) > 1 else None, drain_s=flags["drain"],
+        warmup=flags["warmup"], request_timeout_s=flags["request_timeout"], seed=flags["seed"],
+        sharegpt=str(flags["sharegpt"]) if flags["sharegpt"] else None,
+        metrics_urls=_split(flags["metrics_url"]), label=flags["label"],
+    )
+
+
+def bench_command(
+    ctx: typer.Context,
+    base_url: Annotated[str, _opt("Endpoint root (router or engine).")] = "http://127.0.0.1:8000",
+    model: Annotated[str, _opt("Model to ask for; default: the first the endpoint serves.")] = "",
+    api_key: Annotated[str, typer.Option(envvar="LLM_STACK_API_KEY", help="Bearer token.")] = "",
+    users: Annotated[int, _opt("Concurrent users.")] = 320,
+    rounds: Annotated[int, _opt("Rounds (questions) per user.")] = 10,
+    system_prompt_tokens: Annotated[int, _opt("System prompt shared by all users.")] = 1000,
+    history_tokens: Annotated[int, _opt("Private history per user.")] = 20000,
+    question_tokens: Annotated[int, _opt("Tokens per question.")] = 32,
+    answer_tokens: Annotated[int, _opt("max_tokens per answer.")] = 100,
+    qps: Annotated[str, _opt("One QPS, a comma sweep (0.5,1,2) or start:stop:step.")] = "1",
+    duration: Annotated[str, _opt("Seconds of launches per QPS point (or one per --qps value).")] = "60",
+    drain: Annotated[float, _opt("Seconds to wait for answers after the window.")] = 60.0,
+    request_timeout: Annotated[float, _opt("Seconds without a byte before a request fails.")] = 600.0,
+    seed: Annotated[int, _opt("Workload seed.")] = 0,
+    sharegpt: Annotated[Path | None, _opt("ShareGPT JSON: questions and answer lengths.")] = None,
+    metrics_url: Annotated[str | None, _opt(
+        "Engine /metrics URLs (comma list); default: the base URL's, if it has vLLM counters."
+    )] = None,
+    out: Annotated[Path | None, _opt("Write DIR/requests.csv and DIR/summary.json.")] = None,
+    label: Annotated[str, _opt("Name of this run in plots.")] = "",
+    warmup: Annotated[bool, _opt("Send each user's opening conversation once before measuring.")] = True,
+    progress: Annotated[bool, _opt("Live progress display on a terminal.")] = True,
+) -> None:
+    """Run the multi-round QA benchmark (or `bench plot RUN_DIR...`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import sys
+
+    from benchmarks.qa.errors import BenchError
+
+    try:
+        config = _config(dict(locals()))
+    except BenchError as exc:
+        raise _fail(exc) from None
+    run_cli(config, out, progress and sys.stderr.isatty())
+
+
+def plot_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `bench --out`.")],
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("bench.png"),
+) -> None:
+    """Draw TTFT-vs-QPS and ITL-vs-QPS curves of several runs into one PNG."""
+    from benchmarks.qa.errors import BenchError
+    from benchmarks.qa.plot import plot_runs
+
+    try:
+        typer.echo(f"wrote {plot_runs(run_dirs, out)}")
+    except BenchError as exc:
+        raise _fail(exc) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the `bench` group (its callback runs the benchmark) and `bench plot`."""
     bench = typer.Typer(help="Multi-round QA benchmark against an OpenAI-compatible endpoint.",
                         invoke_without_command=True, no_args_is_help=False)
-
-    @bench.callback()
-    def bench_command(
-        ctx: typer.Context,
-        base_url: Annotated[str, _opt("Endpoint root (router or engine).")] = "http://127.0.0.1:8000",
-        model: Annotated[str, _opt("Model to ask for; default: the first the endpoint serves.")] = "",
-        api_key: Annotated[str, typer.Option(envvar="LLM_STACK_API_KEY", help="Bearer token.")] = "",
-        users: Annotated[int, _opt("Concurrent users.")] = 320,
-        rounds: Annotated[int, _opt("Rounds (questions) per user.")] = 10,
-        system_prompt_tokens: Annotated[int, _opt("System prompt shared by all users.")] = 1000,
-        history_tokens: Annotated[int, _opt("Private history per user.")] = 20000,
-        question_tokens: Annotated[int, _opt("Tokens per question.")] = 32,
-        answer_tokens: Annotated[int, _opt("max_tokens per answer.")] = 100,
-        qps: Annotated[str, _opt("One QPS, a comma sweep (0.5,1,2) or start:stop:step.")] = "1",
-        duration: Annotated[str, _opt("Seconds of launches per QPS point (or one per --qps value).")] = "60",
-        drain: Annotated[float, _opt("Seconds to wait for answers after the window.")] = 60.0,
-        request_timeout: Annotated[float, _opt("Seconds without a byte before a request fails.")] = 600.0,
-        seed: Annotated[int, _opt("Workload seed.")] = 0,
-        sharegpt: Annotated[Path | None, _opt("ShareGPT JSON: questions and answer lengths.")] = None,
-        metrics_url: Annotated[str | None, _opt(
-            "Engine /metrics URLs (comma list); default: the base URL's, if it has vLLM counters."
-        )] = None,
-        out: Annotated[Path | None, _opt("Write DIR/requests.csv and DIR/summary.json.")] = None,
-        label: Annotated[str, _opt("Name of this run in plots.")] = "",
-        warmup: Annotated[bool, _opt("Send each user's opening conversation once before measuring.")] = True,
-        progress: Annotated[bool, _opt("Live progress display on a terminal.")] = True,
-    ) -> None:
-        """Run the multi-round QA benchmark (or `bench plot RUN_DIR...`)."""
-        if ctx.invoked_subcommand is not None:
-            return
-        import sys
-
-        from benchmarks.qa.config import BenchConfig, parse_durations, parse_qps
-        from benchmarks.qa.errors import BenchError
-
-        try:
-            durations = parse_durations(duration)
-            config = BenchConfig(
-                base_url=base_url, model=model, api_key=api_key, users=users, rounds=rounds,
-                system_prompt_tokens=system_prompt_tokens, history_tokens=history_tokens,
-                question_tokens=question_tokens, answer_tokens=answer_tokens, qps=parse_qps(qps),
-                duration_s=durations[0], durations_s=durations if len(durations) > 1 else None,
-                drain_s=drain, warmup=warmup, request_timeout_s=request_timeout, seed=seed,
-                sharegpt=str(sharegpt) if sharegpt else None, metrics_urls=_split(metrics_url), label=label,
-            )
-        except BenchError as exc:
-            raise _fail(exc) from None
-        run_cli(config, out, progress and sys.stderr.isatty())
-
-    @bench.command("plot")
-    def plot_command(
-        run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `bench --out`.")],
-        out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("bench.png"),
-    ) -> None:
-        """Draw TTFT-vs-QPS and ITL-vs-QPS curves of several runs into one PNG."""
-        from benchmarks.qa.errors import BenchError
-        from benchmarks.qa.plot import plot_runs
-
-        try:
-            typer.echo(f"wrote {plot_runs(run_dirs, out)}")
-        except BenchError as exc:
-            raise _fail(exc) from None
-
+    bench.callback()(bench_command)
+    bench.command("plot")(plot_command)
     app.add_typer(bench, name="bench")

@@ -37,6 +37,7 @@ def _closed_port() -> int:
     (["--qps", "1,fast"], "--qps: must be a number, a comma list or start:stop:step (got '1,fast')"),
     (["--users", "0"], "--users: must be at least 1 (got 0)"),
     (["--duration", "0"], "--duration: must be a positive number of seconds (got 0.0)"),
+    (["--qps", "1,2", "--duration", "5,6,7"], "--duration: must be one duration per --qps value (2)"),
 ])
 def test_bad_flags_fail_before_any_request(args, message):
     """Invalid values exit with status 2 and a message naming flag, value and allowed range."""

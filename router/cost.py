@@ -87,15 +87,22 @@ def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks:
     prefill, cpu_load = model.prefill_s_per_token, model.cpu_load_s_per_token
     slots, queued_s, running_s = model.max_running, model.queued_request_s, model.running_request_s
     get = matched_blocks.get
-    best: tuple[float, str] | None = None
-    chosen = engines[0]
+    best, best_id, chosen = 0.0, "", engines[0]
     for e in engines:
-        cached = min(max(get(e.id, 0) * block_tokens, 0), prompt_tokens)
+        cached = get(e.id, 0) * block_tokens
+        cached = prompt_tokens if cached > prompt_tokens else (cached if cached > 0 else 0)
         total = e.gpu_cache_tokens + e.cpu_cache_tokens
         share = e.cpu_cache_tokens / total if total > 0 else 0.0
-        estimate = (max(e.waiting, e.in_flight - slots, 0) * queued_s
-                    + min(max(e.in_flight, e.running), slots) * running_s
-                    + (prompt_tokens - cached) * prefill + cached * share * cpu_load)
-        if best is None or (estimate, e.id) < best:
-            best, chosen = (estimate, e.id), e
+        estimate = _queue_s(e, slots, queued_s, running_s) + (
+            (prompt_tokens - cached) * prefill + cached * share * cpu_load)
+        if chosen is e or estimate < best or (estimate == best and e.id < best_id):
+            best, best_id, chosen = estimate, e.id, e
     return chosen
+
+
+def _queue_s(e: EngineState, slots: int, queued_s: float, running_s: float) -> float:
+    """`queue_wait_s` without the model lookups."""
+    in_flight, waiting = e.in_flight, e.waiting
+    queued = in_flight - slots if in_flight - slots > waiting else waiting
+    busy = in_flight if in_flight > e.running else e.running
+    return (queued if queued > 0 else 0) * queued_s + (busy if busy < slots else slots) * running_s

@@ -7,7 +7,7 @@ worker and replica computes the same placement from the same inputs.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import xxhash
 
@@ -42,6 +42,12 @@ def rendezvous_score(engine_id: str, key: int) -> int:
 def rendezvous_order(engines: Sequence[EngineState], key: int) -> list[EngineState]:
     """Engines by falling rendezvous score: the first is the key's home, then its fallbacks."""
     return sorted(engines, key=lambda e: rendezvous_score(e.id, key), reverse=True)
+
+
+def rendezvous_home(engines: Sequence[EngineState], key: int, encoded: Mapping[str, bytes]) -> EngineState:
+    """The engine with the highest `rendezvous_score` for `key`; `encoded` maps each id to its
+    UTF-8 bytes (kept by the caller so the hot path does not re-encode)."""
+    return max(engines, key=lambda e: _hash(encoded[e.id], key))
 
 
 def key_hash(key: str) -> int:

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from router.contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
 from router.cost import CostModel, cheapest
-from router.policies._hashing import bytes_hash, load_limit, rendezvous_score
+from router.policies._hashing import bytes_hash, load_limit, rendezvous_home
 from router.policies._params import require_int, require_number
 from router.policies.base import Decision, EngineState, NoEngineError, RouteRequest
 from router.prefix_index import PrefixIndex
@@ -105,6 +105,7 @@ class PrefixPolicy:
         self._block_bytes = self.config.block_bytes
         self._placement = self.config.placement_blocks
         self._min_hit = self.config.min_hit_blocks
+        self._encoded: dict[str, bytes] = {}  # engine id -> UTF-8, for rendezvous hashing
 
     def select(self, request: RouteRequest, engines: Sequence[EngineState]) -> Decision:
         """The engine for `request` (see the module docstring), recorded in the index."""
@@ -127,7 +128,7 @@ class PrefixPolicy:
             outcome = OUTCOME_CACHE_HIT if matched >= max(hits) else OUTCOME_LOAD_FALLBACK
         else:
             key = self.placement_key(hashes, request.prompt, common)
-            engine = max(roomy, key=lambda e: rendezvous_score(e.id, key))
+            engine = rendezvous_home(roomy, key, self._encoded)
             matched, outcome = matches.get(engine.id, 0), OUTCOME_NEW
         self.index.insert(engine.id, hashes)
         return Decision(engine=engine, outcome=outcome,
@@ -153,6 +154,7 @@ class PrefixPolicy:
             blocks = (engine.gpu_cache_tokens + engine.cpu_cache_tokens) // block_tokens
             if index.capacity(engine.id) != blocks:
                 index.set_capacity(engine.id, blocks)
+                self._encoded[engine.id] = engine.id.encode()
 
     def on_complete(self, request: RouteRequest, engine_id: str, ok: bool) -> None:
         """Nothing to learn: what was sent is recorded at `select`."""
@@ -160,3 +162,5 @@ class PrefixPolicy:
     def on_engines_changed(self, engine_ids: Collection[str]) -> None:
         """Forget the index of engines that are gone."""
         self.index.retain(engine_ids)
+        keep = set(engine_ids)
+        self._encoded = {i: b for i, b in self._encoded.items() if i in keep}

@@ -184,12 +184,16 @@ def test_index_capacity_mirrors_engine_capacity_and_bounds_memory() -> None:
 
 
 def test_engines_changed_drops_the_index_of_removed_engines() -> None:
-    """An engine that left is forgotten; the others keep their cache."""
+    """An engine that left is forgotten; the others keep their cache; one coming back starts cold."""
     pool, policy = engines(3), PrefixPolicy()
     for user in range(12):
         policy.select(request(conversation(user, 1)[0]), pool)
     policy.on_engines_changed([pool[0].id, pool[1].id])
     assert sorted(policy.index.engine_ids()) == sorted([pool[0].id, pool[1].id])
+    assert policy.index.size(pool[0].id) + policy.index.size(pool[1].id) > 0
+    decision = policy.select(request(b"fresh prompt " * 40), pool)
+    assert any(decision.engine is e for e in pool)
+    assert pool[2].id in policy.index.engine_ids()
 
 
 def test_placement_key_ignores_everything_past_the_window() -> None:

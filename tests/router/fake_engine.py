@@ -37,6 +37,7 @@ class FakeEngine:
         self.chunk_written = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task] = set()
         self.url = ""
 
     async def start(self) -> str:
@@ -50,10 +51,14 @@ class FakeEngine:
             self._server.close()
             for writer in list(self._writers):
                 writer.transport.abort()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self._tasks.add(asyncio.current_task())  # type: ignore[arg-type]
         self.connections += 1
         try:
             while await self._one(reader, writer):
@@ -62,6 +67,7 @@ class FakeEngine:
             pass
         finally:
             self._writers.discard(writer)
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
             writer.transport.abort()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:

@@ -212,3 +212,15 @@ def test_no_engine_raises() -> None:
     """An empty candidate list raises NoEngineError."""
     with pytest.raises(NoEngineError):
         PrefixPolicy().select(request(b"p"), [])
+
+
+def test_a_cache_on_an_engine_out_of_rotation_does_not_count() -> None:
+    """When the engine holding the conversation is not a candidate, the next round is placed
+    as new, where any replica would place it."""
+    pool, policy = engines(4), PrefixPolicy()
+    prompts = conversation(9, 2)
+    home = policy.select(request(prompts[0]), pool).engine
+    others = [e for e in pool if e is not home]
+    decision = policy.select(request(prompts[1]), others)
+    assert decision.outcome == OUTCOME_NEW
+    assert decision.engine is PrefixPolicy().select(request(prompts[1]), others).engine

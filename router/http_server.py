@@ -27,6 +27,7 @@ _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in
 JSON = b"application/json"
 MAX_HEAD_BYTES = 64 * 1024  # request line plus headers
 MAX_PIPELINED = 16  # queued requests on one connection before it stops being read
+IDLE_TIMEOUT_S = 75.0  # a connection must deliver its next whole request within this (keep-alive, slowloris)
 
 
 class Request:
@@ -119,9 +120,11 @@ class Responder:
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parse, dispatch to the handler, answer in order."""
 
-    def __init__(self, handler: Handler, max_body_bytes: int) -> None:
+    def __init__(self, handler: Handler, max_body_bytes: int, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
         self._handler = handler
         self._max_body = max_body_bytes
+        self._idle_timeout = idle_timeout
+        self._idle_timer: asyncio.TimerHandle | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client = ""
@@ -148,6 +151,21 @@ class HttpProtocol(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
         self._client = peer[0] if isinstance(peer, tuple) else ""
+        self._arm_idle()
+
+    def _arm_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(self._idle_timeout, self._close_idle)
+
+    def _disarm_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _close_idle(self) -> None:
+        self._idle_timer = None
+        if self._task is None and self._transport is not None:
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -159,6 +177,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._disarm_idle()
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._wake_drain()
@@ -197,6 +216,7 @@ class HttpProtocol(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._disarm_idle()
         parser = self._parser
         body = None if self._size > self._max_body else b"".join(self._body)
         request = Request(parser.get_method().decode("latin-1"), self._url, self._headers, body,
@@ -234,6 +254,8 @@ class HttpProtocol(asyncio.Protocol):
             if len(self._pending) == MAX_PIPELINED:
                 self._transport.resume_reading()  # type: ignore[union-attr]
             self._start(self._pending.popleft())
+        else:
+            self._arm_idle()
 
     def _fail(self, status: int, message: str) -> None:
         if self._task is None and self._transport is not None and not self.closed:
@@ -260,12 +282,13 @@ class HttpProtocol(asyncio.Protocol):
 
 
 async def start_server(handler: Handler, *, host: str, port: int, max_body_bytes: int,
-                       reuse_port: bool = False, sock: socket.socket | None = None) -> asyncio.Server:
+                       reuse_port: bool = False, sock: socket.socket | None = None,
+                       idle_timeout: float = IDLE_TIMEOUT_S) -> asyncio.Server:
     """Listen and serve `handler`; `port=0` picks a free port (see `bound_port`)."""
     loop = asyncio.get_running_loop()
 
     def factory() -> HttpProtocol:
-        return HttpProtocol(handler, max_body_bytes)
+        return HttpProtocol(handler, max_body_bytes, idle_timeout)
 
     if sock is not None:
         return await loop.create_server(factory, sock=sock, backlog=2048)

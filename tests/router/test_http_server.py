@@ -7,6 +7,7 @@ import asyncio
 import orjson
 
 from router.contracts import PATH_COMPLETIONS
+from router.http_server import Request, Responder, bound_port, start_server
 from tests.router.fake_engine import FakeEngine
 from tests.router.harness import run, running, settings_for
 
@@ -81,3 +82,22 @@ def test_connection_close_is_honoured() -> None:
         assert (await _read_response(reader))[0] == 200
         assert await reader.read() == b""
     run(_with_router(check))
+
+
+def test_idle_and_dribbling_connections_are_closed() -> None:
+    """A connection that sends nothing, or never finishes its request, is closed after the idle
+    timeout; one that finished a request gets the same grace for the next."""
+    async def handler(request: Request, responder: Responder) -> None:
+        responder.send(200, b"{}")
+
+    async def body() -> None:
+        server = await start_server(handler, host="127.0.0.1", port=0, max_body_bytes=100, idle_timeout=0.2)
+        port = bound_port(server)
+        for first in (b"", b"GET /x HTTP/1.1\r\nhost:", b"GET /x HTTP/1.1\r\nhost: x\r\n\r\n"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(first)
+            rest = await asyncio.wait_for(reader.read(), 5)  # EOF: the server closed it
+            assert rest.startswith(b"HTTP/1.1 200") == first.endswith(b"\r\n\r\n")
+            writer.close()
+        server.close()
+    run(body())

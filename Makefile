@@ -33,7 +33,7 @@ promtool:
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 demo: install
 	$(BIN)/llm-stack demo --out demo-out

@@ -58,9 +58,11 @@ def _error_message(body: bytes) -> str:
 
 def _content(chunk: Mapping[str, Any]) -> str:
     choices = chunk.get("choices")
-    if not choices:
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], Mapping):
         return ""
-    delta = choices[0].get("delta") or {}
+    delta = choices[0].get("delta")
+    if not isinstance(delta, Mapping):
+        return ""
     return delta.get("content") or delta.get("reasoning_content") or ""
 
 
@@ -99,6 +101,8 @@ class ChatClient:
                 await _read_stream(resp, result)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except orjson.JSONDecodeError as exc:
+            result.error = f"malformed SSE chunk: {exc}"
         return result
 
 
@@ -113,6 +117,8 @@ async def _read_stream(resp: aiohttp.ClientResponse, result: StreamResult) -> No
             result.done = now
             break
         chunk = orjson.loads(payload)
+        if not isinstance(chunk, dict):
+            raise orjson.JSONDecodeError("SSE data is not a JSON object", payload.decode(errors="replace"), 0)
         if "error" in chunk:
             result.error = str((chunk["error"] or {}).get("message", "error in stream"))
         text = _content(chunk)

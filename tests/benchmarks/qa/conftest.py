@@ -29,6 +29,7 @@ class FakeEngine:
     tokens: int = 5
     token_pause_s: float = 0.001
     fail_every: int = 0
+    stream_fault: str = ""  # "garbage" | "error_event" | "truncated": break every stream that way
     url: str = ""
     seen: list[dict[str, Any]] = field(default_factory=list)
     blocks: set[int] = field(default_factory=set)
@@ -64,6 +65,13 @@ def _chunk(content: str | None = None, usage: dict[str, int] | None = None) -> b
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
+_FAULTS = {
+    "garbage": b"data: {not json\n\n",
+    "error_event": b'data: {"error": {"message": "engine died mid-stream", "code": 500}}\n\ndata: [DONE]\n\n',
+    "truncated": b"",
+}
+
+
 def _app(engine: FakeEngine) -> web.Application:
     async def models(_: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
@@ -85,6 +93,9 @@ def _app(engine: FakeEngine) -> web.Application:
         for _ in range(min(engine.tokens, body["max_tokens"])):
             await asyncio.sleep(engine.token_pause_s)
             await resp.write(_chunk("tok "))
+        if engine.stream_fault:
+            await resp.write(_FAULTS[engine.stream_fault])
+            return resp
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": min(engine.tokens, body["max_tokens"])}
         await resp.write(_chunk(usage=usage))
         await resp.write(b"data: [DONE]\n\n")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from benchmarks.qa.config import BenchConfig
 from benchmarks.qa.runner import run_benchmark
 from router.prompt import count_tokens, prompt_text
@@ -66,6 +68,18 @@ def test_server_errors_are_counted_not_raised(fake_engine):
     stats = _run(fake_engine).points[0].stats
     assert stats.errors >= 2 and stats.finished >= 4
     assert stats.errors + stats.finished == stats.launched
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("garbage", "malformed SSE chunk"), ("error_event", "engine died mid-stream"),
+    ("truncated", "stream ended before [DONE]"),
+])
+def test_broken_streams_are_errors_with_their_cause(fake_engine, fault, message):
+    """A non-JSON chunk, an error event or a stream cut before [DONE] makes an error record
+    naming the cause (never a finished request, never an exception out of the run)."""
+    fake_engine.stream_fault = fault
+    records = _run(fake_engine).points[0].records
+    assert records and all(not r.ok and message in r.error for r in records)
 
 
 def test_sweep_runs_each_point_at_its_qps_and_duration(fake_engine):

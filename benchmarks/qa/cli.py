@@ -37,14 +37,14 @@ def _event_loop_runner() -> Any:
     return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
-async def _run_with_signals(config: Any, show_progress: bool) -> Any:
-    """Run the benchmark; the first Ctrl-C stops it and keeps what was measured, a second
-    one aborts."""
+async def _run_with_signals(config: Any, display: str) -> Any:
+    """Run the benchmark with a `live` bar, `log` lines or no (`none`) progress display; the
+    first Ctrl-C stops it and keeps what was measured, a second one aborts."""
     import asyncio
     import contextlib
     import signal
 
-    from benchmarks.qa.progress import LiveProgress
+    from benchmarks.qa.progress import LiveProgress, LogProgress
     from benchmarks.qa.runner import run_benchmark
 
     stop = asyncio.Event()
@@ -57,10 +57,11 @@ async def _run_with_signals(config: Any, show_progress: bool) -> Any:
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, first_interrupt)
-    if not show_progress:
-        return await run_benchmark(config, stop=stop)
-    with LiveProgress() as progress:
-        return await run_benchmark(config, stop=stop, progress=progress)
+    if display == "live":
+        with LiveProgress() as progress:
+            return await run_benchmark(config, stop=stop, progress=progress)
+    progress = LogProgress(lambda line: typer.echo(line, err=True)) if display == "log" else None
+    return await run_benchmark(config, stop=stop, progress=progress)
 
 
 def _warn_missing_metrics(config: Any, answered: tuple[str, ...]) -> None:
@@ -75,14 +76,14 @@ def _warn_missing_metrics(config: Any, answered: tuple[str, ...]) -> None:
                    err=True)
 
 
-def run_cli(config: Any, out: Path | None, show_progress: bool) -> None:
+def run_cli(config: Any, out: Path | None, display: str) -> None:
     """Run, print the table, write the report (also after Ctrl-C)."""
     from benchmarks.qa.errors import BenchError
     from benchmarks.qa.report import print_table, write_report
 
     try:
         with _event_loop_runner() as runner:
-            result = runner.run(_run_with_signals(config, show_progress))
+            result = runner.run(_run_with_signals(config, display))
     except BenchError as exc:
         raise _fail(exc) from None
     print_table([p.stats for p in result.points])
@@ -133,7 +134,7 @@ def bench_command(
     out: Annotated[Path | None, _opt("Write DIR/requests.csv and DIR/summary.json.")] = None,
     label: Annotated[str, _opt("Name of this run in plots.")] = "",
     warmup: Annotated[bool, _opt("Send each user's opening conversation once before measuring.")] = True,
-    progress: Annotated[bool, _opt("Live progress display on a terminal.")] = True,
+    progress: Annotated[bool, _opt("Progress: a live bar on a terminal, else a line per point.")] = True,
 ) -> None:
     """Run the multi-round QA benchmark (or `bench plot RUN_DIR...`)."""
     if ctx.invoked_subcommand is not None:
@@ -146,7 +147,7 @@ def bench_command(
         config = _config(dict(locals()))
     except BenchError as exc:
         raise _fail(exc) from None
-    run_cli(config, out, progress and sys.stderr.isatty())
+    run_cli(config, out, ("live" if sys.stderr.isatty() else "log") if progress else "none")
 
 
 def plot_command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -73,3 +74,33 @@ class LiveProgress:
         if self._task is not None:
             self._progress.update(self._task, total=stats.launched, completed=stats.launched)
         self._task = None
+
+
+class LogProgress:
+    """Plain lines for logs (a Kubernetes Job, a pipe): one per warm-up and per QPS point."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self._echo = echo
+
+    def warmup_started(self, users: int) -> None:
+        """Announce the warm-up."""
+        self._echo(f"warm-up: {users} users")
+
+    def warmup_finished(self, result: WarmupResult) -> None:
+        """Sum the warm-up up."""
+        self._echo(f"warm-up done: {result.requests} requests, {result.errors} errors, "
+                   f"{result.elapsed_s:.1f} s")
+
+    def point_started(self, qps: float, expected_requests: int, duration_s: float) -> None:
+        """Announce a point."""
+        self._echo(f"QPS {qps:g}: ~{expected_requests} requests over {duration_s:g} s")
+
+    def request_done(self, record: RequestRecord) -> None:
+        """Nothing per request in logs."""
+
+    def point_finished(self, stats: PointStats) -> None:
+        """One line with the point's headline figures."""
+        ttft = "-" if stats.ttft is None else f"{stats.ttft.p50 * 1000:.0f}/{stats.ttft.p99 * 1000:.0f} ms"
+        hit = "-" if stats.cache_hit_rate is None else f"{stats.cache_hit_rate:.1%}"
+        self._echo(f"QPS {stats.qps:g} done: {stats.finished} finished, {stats.errors} errors, "
+                   f"TTFT p50/p99 {ttft}, cache hit {hit}")

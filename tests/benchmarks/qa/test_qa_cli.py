@@ -19,7 +19,7 @@ from infra.cli import build_app
 
 SMALL = ["--users", "3", "--rounds", "2", "--system-prompt-tokens", "16", "--history-tokens", "32",
          "--question-tokens", "4", "--answer-tokens", "3", "--duration", "0.5", "--drain", "5",
-         "--no-progress", "--no-warmup"]
+         "--no-warmup"]
 
 
 def _bench(*args: str):
@@ -69,6 +69,7 @@ def test_run_writes_csv_and_summary_then_plots(fake_engine, tmp_path):
     result = _bench("--base-url", fake_engine.url + "/v1", "--qps", "6,10", "--out", str(out),
                     "--api-key", "sk-test", "--label", "fake", *SMALL)
     assert result.exit_code == 0, result.output
+    assert "QPS 6 done:" in result.output and "QPS 10 done:" in result.output  # log-line progress
     rows = list(csv.DictReader((out / "requests.csv").open()))
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert len(rows) == len(fake_engine.seen) == sum(p["launched"] for p in summary["points"]) >= 6

@@ -238,7 +238,9 @@ class HttpProtocol(asyncio.Protocol):
         try:
             await self._handler(request, responder)
         except RouterError as err:
-            if not responder.started:
+            if responder.started:
+                responder.keep_alive = False  # a half-sent answer: only closing can end it
+            else:
                 responder.send_error(err)
         except Exception:
             log.exception("unhandled error answering %s %s", request.method, request.path)

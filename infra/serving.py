@@ -36,6 +36,7 @@ from stack_components.capacity import find_model, weights_bytes
 ENGINE_UID = 10001  # a high uid (checkov CKV_K8S_40); the engine's HOME is /tmp, so any uid works
 HF_TOKEN_SECRET = SecretRef(name="hf-token", key="token")
 API_KEYS_SECRET = SecretRef(name="router-api-keys", key="keys")
+BENCHMARK_KEY_SECRET = SecretRef(name="benchmark-api-key", key="key")
 NLB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
@@ -56,6 +57,11 @@ def keys_per_line(keys: pulumi.Input[str]) -> pulumi.Output[str]:
     """Comma-separated API keys as the router reads them: one per line (stays secret)."""
     return pulumi.Output.from_input(keys).apply(
         lambda text: "\n".join(k.strip() for k in text.split(",") if k.strip()))
+
+
+def first_key(keys: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The first of the comma-separated API keys: the one the benchmark Job sends (stays secret)."""
+    return pulumi.Output.from_input(keys).apply(lambda text: text.split(",")[0].strip())
 
 
 def system_placement(config: StackConfig) -> Placement:
@@ -105,7 +111,14 @@ def _api_keys(config: StackConfig, secrets: ServingSecrets) -> SecretRef | None:
                      value=keys_per_line(secrets.router_api_keys))
 
 
-def benchmark_args(config: StackConfig) -> BenchmarkJobArgs | None:
+def _benchmark_key(config: StackConfig, secrets: ServingSecrets) -> SecretRef | None:
+    if not config.router.require_api_keys or secrets.router_api_keys is None:
+        return None
+    return SecretRef(name=BENCHMARK_KEY_SECRET.name, key=BENCHMARK_KEY_SECRET.key,
+                     value=first_key(secrets.router_api_keys))
+
+
+def benchmark_args(config: StackConfig, secrets: ServingSecrets) -> BenchmarkJobArgs | None:
     """The post-deploy benchmark Job, or None when disabled."""
     bench = config.benchmark
     if not bench.enabled:
@@ -115,7 +128,7 @@ def benchmark_args(config: StackConfig) -> BenchmarkJobArgs | None:
         model=config.served_name(bench.model) if bench.model else None,
         users=bench.users, rounds=bench.rounds, system_prompt_tokens=bench.system_prompt_tokens,
         history_tokens=bench.history_tokens, answer_tokens=bench.answer_tokens, qps=bench.qps,
-        api_key=API_KEYS_SECRET if config.router.require_api_keys else None,
+        api_key=_benchmark_key(config, secrets),
         placement=system_placement(config),
     )
 
@@ -139,6 +152,6 @@ def stack_args(config: StackConfig, secrets: ServingSecrets,
         namespace=config.namespace,
         hf_token=SecretRef(name=HF_TOKEN_SECRET.name, key=HF_TOKEN_SECRET.key, value=hf) if hf else None,
         lmcache_server=cache_server_args(config),
-        benchmark=benchmark_args(config),
+        benchmark=benchmark_args(config, secrets),
         **dict(extensions or {}),
     )

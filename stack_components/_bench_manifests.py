@@ -55,9 +55,14 @@ def publish_command(config_map: str, args: BenchmarkJobArgs) -> list[str]:
 
 
 def build_bench_manifests(name: str, config_map: str, args: BenchmarkJobArgs) -> dict[str, dict]:
-    """ServiceAccount, (ConfigMap mode) Role + RoleBinding, and the Job."""
+    """ServiceAccount, the API-key Secret when given a value, (ConfigMap mode) Role +
+    RoleBinding, and the Job."""
     labels = object_labels(ROLE_BENCHMARK, name, args.model, args.labels)
-    out: dict[str, dict] = {
+    out: dict[str, dict] = {}
+    key = args.api_key
+    if key is not None and key.value is not None:
+        out["secret"] = _k8s.secret_manifest(key.name, args.namespace, labels, key.key, key.value)
+    out |= {
         "service-account": {
             "apiVersion": "v1",
             "kind": "ServiceAccount",

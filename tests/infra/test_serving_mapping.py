@@ -66,3 +66,19 @@ def test_disabled_parts_are_absent(raw):
     config["benchmark"]["enabled"] = False
     args = stack_args(parse_stack_config(config), ServingSecrets(hf_token="hf", router_api_keys="k"))
     assert args.lmcache_server is None and args.benchmark is None
+
+
+@pulumi.runtime.test
+def test_benchmark_sends_exactly_one_router_key(raw):
+    """The benchmark Job's key Secret holds the first router key alone, never the whole list."""
+    _, args = _args(raw, "prod")
+    ref = args.benchmark.api_key
+    assert (ref.name, ref.key) == ("benchmark-api-key", "key")
+    assert ref.name != args.router.api_keys.name
+
+    def check(values):
+        bench_key, router_keys = values
+        assert bench_key == "k1"
+        assert router_keys == "k1\nk2"
+
+    return pulumi.Output.all(ref.value, args.router.api_keys.value).apply(check)

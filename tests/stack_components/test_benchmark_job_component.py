@@ -111,3 +111,14 @@ def test_standalone_job_needs_a_target(deploy) -> None:
     """Outside LLMStack a missing base_url is an ArgsError naming it."""
     with pytest.raises(ArgsError, match="base_url"):
         deploy(lambda: BenchmarkJob("bench", dataclasses.replace(ARGS, base_url=None)))
+
+
+def test_a_key_with_a_value_gets_its_own_secret(deploy, k8s_objects) -> None:
+    """Given a key value, the Job's Secret is created beside it and the Job reads from it."""
+    args = dataclasses.replace(ARGS, api_key=SecretRef(name="bench-key", key="key", value="k1"))
+    deploy(lambda: BenchmarkJob("bench", args))
+    secrets = k8s_objects("Secret")
+    assert [s["metadata"]["name"] for s in secrets] == ["bench-key"]
+    env = _pod(k8s_objects)["initContainers"][0]["env"]
+    ref = {"secretKeyRef": {"name": "bench-key", "key": "key"}}
+    assert {"name": "LLM_STACK_API_KEY", "valueFrom": ref} in env

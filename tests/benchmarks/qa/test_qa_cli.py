@@ -63,8 +63,7 @@ def test_model_not_served_fails_fast(fake_engine):
 
 
 def test_run_writes_csv_and_summary_then_plots(fake_engine, tmp_path):
-    """A two-point sweep writes one CSV row per request and one summary point per QPS, sends
-    the API key, and `bench plot` draws both runs into one PNG."""
+    """A sweep writes a CSV row per request, a summary point per QPS, and `bench plot` draws it."""
     out = tmp_path / "run"
     result = _bench("--base-url", fake_engine.url + "/v1", "--qps", "6,10", "--out", str(out),
                     "--api-key", "sk-test", "--label", "fake", *SMALL)
@@ -92,8 +91,7 @@ def test_plot_of_a_missing_run_dir_names_it(tmp_path):
 
 
 def test_ctrl_c_stops_the_run_and_writes_what_it_has(fake_engine, tmp_path):
-    """SIGINT mid-run ends the process within seconds (exit 130) with requests.csv and a
-    summary.json marked interrupted."""
+    """SIGINT ends the run within seconds (exit 130) and writes the results marked interrupted."""
     fake_engine.token_pause_s = 0.02
     out = tmp_path / "cut"
     args = [*SMALL, "--duration", "60", "--qps", "10", "--base-url", fake_engine.url, "--out", str(out)]

@@ -33,8 +33,7 @@ def test_legacy_names_read_when_current_absent_and_never_both():
 
 
 def test_run_delta_over_engines_and_restarts():
-    """The run's rate is over counter deltas of engines seen before and after; a restarted
-    engine (counter went down) counts from zero; an engine missing before is left out."""
+    """Rates use deltas; a restarted engine counts from zero; one unseen before is left out."""
     before = {"a": PrefixCounters(queries=100, hits=50), "b": PrefixCounters(queries=500, hits=400)}
     after = {"a": PrefixCounters(queries=300, hits=200), "b": PrefixCounters(queries=100, hits=20),
              "c": PrefixCounters(queries=999, hits=999)}

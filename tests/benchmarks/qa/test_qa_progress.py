@@ -18,8 +18,7 @@ def _rec(i: int, ok: bool) -> RequestRecord:
 
 
 def test_progress_shows_counts_errors_and_ttft():
-    """The warm-up is announced and summed up; after three requests (one failed) the bar
-    shows 3 done, 1 error and the TTFT median."""
+    """The display announces the warm-up and shows requests done, errors and the TTFT median."""
     out = io.StringIO()
     records = [_rec(0, True), _rec(1, False), _rec(2, True)]
     with LiveProgress(Console(file=out, force_terminal=True, width=120)) as progress:

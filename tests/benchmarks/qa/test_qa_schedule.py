@@ -22,8 +22,7 @@ def test_offered_load_matches_qps(users, rounds, qps, duration):
 
 
 def test_seed_shape_offers_a_launch_every_quarter_second():
-    """320 users, 10 rounds at 4 QPS: 80 s between a user's rounds, a new user every 2.5 s,
-    and launches spaced 0.25 s apart on average from the very start."""
+    """The seed's shape: 80 s user gap, a join every 2.5 s, 40 launches in the first 10 s."""
     pacing = Pacing(users=320, rounds=10, qps=4.0, duration_s=60.0)
     assert (pacing.user_gap_s, pacing.join_gap_s) == (80.0, 2.5)
     launches = offered_launches(pacing)
@@ -32,16 +31,14 @@ def test_seed_shape_offers_a_launch_every_quarter_second():
 
 
 def test_launches_are_evenly_spaced():
-    """The offered launches are exactly 1/qps apart: no bursts even when users and rounds
-    share a factor (320 and 10)."""
+    """Offered launches are exactly 1/qps apart, even when users and rounds share a factor."""
     launches = offered_launches(Pacing(users=320, rounds=10, qps=4.0, duration_s=30.0))
     gaps = {round(b - a, 9) for a, b in zip(launches, launches[1:], strict=False)}
     assert gaps == {0.25}
 
 
 def test_ramp_places_users_at_staggered_rounds():
-    """The initial population covers every round evenly; each user's first launch falls
-    within one user gap of the start."""
+    """The initial population covers every round evenly and starts within one user gap."""
     pacing = Pacing(users=20, rounds=5, qps=2.0, duration_s=100.0)
     starts = initial_users(pacing)
     assert [sum(s.first_round == r for s in starts) for r in range(5)] == [4] * 5
@@ -49,8 +46,7 @@ def test_ramp_places_users_at_staggered_rounds():
 
 
 def test_users_join_gradually_within_the_window():
-    """New users arrive one by one at the join rate (qps / rounds), start at round 0, take
-    over a slot whose user just finished, and stop at the window's end."""
+    """Joiners arrive one by one at round 0, each taking over a slot whose user has finished."""
     pacing = Pacing(users=8, rounds=4, qps=4.0, duration_s=20.0)
     joins = joining_users(pacing)
     times = [s.first_launch for s in joins]

@@ -4,6 +4,7 @@
     python -m benchmarks.router_bench --quick         # smoke-sized (about a minute)
     python -m benchmarks.router_bench --only ours     # skip the peers
     python -m benchmarks.router_bench --vllm-router   # add vllm-router (own venv)
+    python -m benchmarks.router_bench --skip-speed --only ours --memory-prompts 1000000
 
 Prints the side-by-side table, the memory table and the verdict on each target, and writes
 every raw measurement to `--out` (JSON).
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 from benchmarks.router_bench import report, routers
-from benchmarks.router_bench.plan import Plan
+from benchmarks.router_bench.plan import Plan, checkpoints
 from benchmarks.router_bench.procs import BenchError, processes
 from benchmarks.router_bench.run import Results, execute, save
 from benchmarks.router_bench.venvs import ensure_venv
@@ -67,15 +68,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, help="override the plan's repeats")
     p.add_argument("--only", choices=("all", "ours", "peers"), default="all")
     p.add_argument("--vllm-router", action="store_true", help="also benchmark vllm-router")
+    p.add_argument("--skip-speed", action="store_true", help="only the memory phase")
+    p.add_argument("--memory-prompts", type=int,
+                   help="distinct prompts for the memory phase (checkpoints at 1%%, 10%%, 100%%)")
     p.add_argument("--out", type=Path, default=ROOT / "out" / "router_bench" / "results.json")
     args = p.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
     if args.repeats:
         plan = dataclasses.replace(plan, repeats=args.repeats)
+    if args.memory_prompts:
+        plan = dataclasses.replace(plan, memory_checkpoints=checkpoints(args.memory_prompts))
     specs, memory = _specs(args, plan)
+    if args.skip_speed:
+        specs = []
     began = time.monotonic()
     try:
-        _install(specs)
+        _install(specs + memory)
         with processes(args.out.parent / "logs") as procs:
             results = execute(plan, procs, specs, memory, progress=lambda m: print(m, flush=True))
     except BenchError as exc:

@@ -46,12 +46,13 @@ class Plan:
     gpu_cache_tokens: int = 400_000  # per engine (DESIGN.md, A100-80GB at 0.9 utilisation)
     cpu_cache_tokens: int = 920_000  # per engine (DESIGN.md, LMCache 120 GB CPU buffer)
     scenarios: tuple[Scenario, ...] = (
-        Scenario(name=LATENCY, n=1000, c=1),
+        Scenario(name=LATENCY, n=2000, c=1),
         Scenario(name=PLAIN, n=4000, c=16),
         Scenario(name=STREAM, n=480, c=16, stream=True),
     )
     memory_checkpoints: tuple[int, ...] = (2_000, 10_000, 30_000)
     memory_concurrency: int = 16
+    memory_timeout_s: float = 900.0  # per checkpoint (1M prompts take minutes)
     ready_deadline_s: float = 60.0
     loadgen_timeout_s: float = 300.0
     names: tuple[str, ...] = field(default_factory=tuple)  # only these routers (empty: all)
@@ -79,3 +80,9 @@ class Plan:
             Scenario(name=PLAIN, n=400, c=16),
             Scenario(name=STREAM, n=64, c=16, stream=True),
         ), memory_checkpoints=(500,))
+
+
+def checkpoints(prompts: int) -> tuple[int, ...]:
+    """Memory checkpoints for `prompts` distinct prompts: at 1 %, 10 % and all of them."""
+    _require(prompts > 0, "memory_prompts", prompts, "must be > 0")
+    return tuple(sorted({max(1, prompts // 100), max(1, prompts // 10), prompts}))

@@ -84,7 +84,7 @@ class Bench:
         return argv + (["--stream"] if s.stream else [])
 
     def load(self, url: str, s: Scenario, router_pid: int | None, prompts: str = "conversations",
-             start: int = 0) -> tuple[LoadResult, float, float]:
+             start: int = 0, timeout_s: float | None = None) -> tuple[LoadResult, float, float]:
         """One load-generator run; returns its result and the router's and engines' CPU seconds."""
         gen = subprocess.Popen(self._loadgen_argv(url, s, prompts, start), stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -92,7 +92,7 @@ class Bench:
             if gen.stdout.readline().strip() != b"ready":
                 raise BenchError(f"load generator did not start: {gen.stderr.read()[-2000:]!r}")
             r0, e0 = (cpu_seconds(router_pid) if router_pid else 0.0), cpu_seconds(self.engine_pid)
-            out, err = gen.communicate(b"go\n", timeout=self.plan.loadgen_timeout_s)
+            out, err = gen.communicate(b"go\n", timeout=timeout_s or self.plan.loadgen_timeout_s)
             r1, e1 = (cpu_seconds(router_pid) if router_pid else 0.0), cpu_seconds(self.engine_pid)
         finally:
             if gen.poll() is None:
@@ -150,7 +150,8 @@ class Bench:
             sent = 0
             for checkpoint in self.plan.memory_checkpoints:
                 s = Scenario(name="memory", n=checkpoint - sent, c=self.plan.memory_concurrency)
-                load, _, _ = self.load(url, s, proc.pid, prompts="distinct", start=sent)
+                load, _, _ = self.load(url, s, proc.pid, prompts="distinct", start=sent,
+                                       timeout_s=self.plan.memory_timeout_s)
                 sent = checkpoint
                 points.append(MemoryPoint(target=spec.name, prompts=sent, rss_bytes=rss_bytes(proc.pid),
                                           errors=load.errors))
@@ -166,7 +167,7 @@ def execute(plan: Plan, procs: Processes, specs: list[RouterSpec], memory_specs:
     bench = Bench(plan, procs)
     bench.start_engines()
     results = Results()
-    for repeat in range(plan.repeats):
+    for repeat in range(plan.repeats if specs else 0):
         progress(f"repeat {repeat + 1}/{plan.repeats}: {DIRECT}")
         results.measurements += bench.run_direct(repeat)
         for spec in specs:

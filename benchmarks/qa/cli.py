@@ -133,7 +133,7 @@ def bench_command(
     )] = None,
     out: Annotated[Path | None, _opt("Write DIR/requests.csv and DIR/summary.json.")] = None,
     label: Annotated[str, _opt("Name of this run in plots.")] = "",
-    warmup: Annotated[bool, _opt("Send each user's opening conversation once before measuring.")] = True,
+    warmup: Annotated[bool, _opt("Resend each user's previous round once before measuring.")] = True,
     progress: Annotated[bool, _opt("Progress: a live bar on a terminal, else a line per point.")] = True,
 ) -> None:
     """Run the multi-round QA benchmark (or `bench plot RUN_DIR...`)."""

@@ -35,8 +35,8 @@ class BenchConfig:
 
     `qps` holds one value or several (a sweep, run in order); each point lasts `duration_s`
     seconds of launches (or `durations_s[i]`, one per QPS value), then waits up to `drain_s` for
-    answers still streaming. `warmup` sends each initial user's opening conversation once
-    before the first point (unmeasured), as the original's run.sh does.
+    answers still streaming. `warmup` resends each initial user's previous round once before
+    the first point (unmeasured), as the original's run.sh warms up before its sweep.
     `metrics_urls=None` means: the base URL's /metrics if it exposes vLLM counters.
     """
 

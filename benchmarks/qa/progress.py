@@ -41,8 +41,8 @@ class LiveProgress:
 
     def warmup_started(self, users: int) -> None:
         """Say that the unmeasured warm-up is running (it has no per-request hook)."""
-        self._progress.console.print(f"warming up: {users} users send their opening conversation once",
-                                    highlight=False)
+        self._progress.console.print(f"warming up: {users} users resend their previous round",
+                                     highlight=False)
 
     def warmup_finished(self, result: WarmupResult) -> None:
         """Report the warm-up's size, errors and time."""

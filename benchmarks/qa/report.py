@@ -98,4 +98,7 @@ def print_table(points: Sequence[PointStats], title: str = "multi-round QA (late
         table.add_column(header, justify="right")
     for row in table_rows(points):
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # logs and pipes: never squeeze the columns to 80 characters
+        console = Console(width=200)
+    console.print(table)

@@ -90,6 +90,14 @@ class Conversation:
         """What `ask(round_index)` would send, without changing the conversation."""
         return (*self._messages, self._question(round_index))
 
+    def previous_request(self) -> tuple[Message, ...] | None:
+        """What the last round sent (every message but its answer), None before any round:
+        what a steady-state engine would hold cached for this user."""
+        if not self._asked:
+            return None
+        last = len(self._messages) - 1 if self._messages[-1]["role"] == "assistant" else len(self._messages)
+        return tuple(self._messages[:last])
+
     def _question(self, round_index: int) -> Message:
         if round_index != self._asked:
             raise ConfigError(f"round: next round is {self._asked} (got {round_index})")

@@ -135,17 +135,20 @@ def test_prompt_sizes_follow_the_flags(fake_engine):
     assert 64 + 128 + 8 <= count_tokens(first) <= 64 + 128 + 8 + 8
 
 
-def test_warmup_sends_each_opening_once_and_warms_the_first_requests(fake_engine):
-    """Warm-up sends each initial user's opening once, first, and raises the point's hit rate."""
+def test_warmup_resends_the_previous_round_of_users_past_round_0(fake_engine):
+    """Warm-up first resends each mid-conversation user's previous round: a prefix of its next."""
     cold = _run(fake_engine, warmup=False).points[0].stats.cache_hit_rate
     fake_engine.seen.clear()
     fake_engine.blocks.clear()
     result = _run(fake_engine, warmup=True)
     warm = [s for s in fake_engine.seen if s["request_id"].endswith("-warmup")]
-    assert result.warmup.requests == len(warm) == SMALL["users"] and result.warmup.errors == 0
-    assert fake_engine.seen[: len(warm)] == warm and all(s["body"]["max_tokens"] == 1 for s in warm)
-    assert {s["user_id"] for s in warm} <= {r.user_id for r in result.points[0].records}
-    assert result.points[0].stats.cache_hit_rate > cold + 0.1
+    assert result.warmup.requests == len(warm) == 2 and result.warmup.errors == 0  # rounds 1 and 2 of 0,0,1,2
+    assert fake_engine.seen[: len(warm)] == warm
+    for sent in warm:
+        assert sent["body"]["max_tokens"] == 1 and sent["body"]["messages"][-1]["role"] == "user"
+        first = next(s for s in fake_engine.seen if s["user_id"] == sent["user_id"] and s not in warm)
+        assert prompt_text(first["body"]).startswith(prompt_text(sent["body"]).rstrip("\n"))
+    assert result.points[0].stats.cache_hit_rate > cold
 
 
 def test_initial_users_come_back_at_every_point(fake_engine):

@@ -105,3 +105,13 @@ def test_spec_rejects_nonsense_sizes():
         WorkloadSpec(history_tokens=-1)
     with pytest.raises(ConfigError, match=r"answer_tokens: must be at least 1 \(got 0\)"):
         WorkloadSpec(answer_tokens=0)
+
+
+def test_previous_request_is_the_last_round_without_its_answer():
+    """A fresh user has no previous request; after two rounds it is round 1's prompt (no answer)."""
+    workload = Workload(SPEC)
+    assert workload.conversation("new").previous_request() is None
+    conv = workload.conversation("late", start_round=2)
+    previous = conv.previous_request()
+    assert [m["role"] for m in previous] == ["system", "user", "assistant", "user"]
+    assert conv.ask(2)[: len(previous)] == previous

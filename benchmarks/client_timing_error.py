@@ -75,6 +75,9 @@ def _report(result: BenchResult, journal: dict[str, dict], cpu_s: float, wall_s:
     ttft_err = distribution(r.ttft_s - j["ttft_s"] for r, j in matched if j.get("ttft_s") is not None)
     e2e_err = distribution(r.e2e_s - j["e2e_s"] for r, j in matched if j.get("e2e_s") is not None)
     stats = result.points[0].stats
+    if result.warmup is not None:
+        print(f"warm-up (not measured): {result.warmup.requests} requests, {result.warmup.errors} errors, "
+              f"{result.warmup.elapsed_s:.1f} s")
     print(f"requests: {stats.launched} launched, {stats.finished} finished, {stats.errors} errors, "
           f"{len(matched)} matched in the engines' journals")
     print(f"client TTFT (mean / p50 / p99): {stats.ttft.mean * 1e3:.1f} / {stats.ttft.p50 * 1e3:.1f} / "

@@ -3,8 +3,11 @@
 Python API (loaded lazily so `llm-stack --help` stays fast)::
 
     from benchmarks.qa import BenchConfig, run_benchmark, write_report, plot_runs
-    result = await run_benchmark(BenchConfig(base_url=..., qps=(0.5, 1.0, 2.0), label="prefix"))
-    write_report(result, "out/prefix"); plot_runs(["out/prefix", "out/rr"], "ttft.png")
+    config = BenchConfig(base_url=router_url, qps=(0.5, 1.0, 2.0), durations_s=(60, 40, 30),
+                         metrics_urls=tuple(f"{u}/metrics" for u in engine_urls), label="prefix")
+    result = await run_benchmark(config)          # BenchResult: .points[i].stats / .records
+    write_report(result, "out/prefix")            # requests.csv + summary.json
+    plot_runs(["out/prefix", "out/round_robin"], "ttft.png")
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ _EXPORTS = {
     "PointResult": "benchmarks.qa.runner",
     "run_benchmark": "benchmarks.qa.runner",
     "PointStats": "benchmarks.qa.stats",
+    "RequestRecord": "benchmarks.qa.records",
+    "WarmupResult": "benchmarks.qa.warmup",
     "write_report": "benchmarks.qa.report",
     "print_table": "benchmarks.qa.report",
     "plot_runs": "benchmarks.qa.plot",

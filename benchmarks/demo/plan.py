@@ -10,11 +10,12 @@ ratios on 4 engines with a scaled-down workload (the defaults below; `capacity` 
                                   + 4 template tokens x 41 messages                  = 14,084
     users in flight          U  = 7 (a new one joins whenever one finishes its 20 rounds)
     affinity, per engine     A  = system 1,000 + ceil(U / 4 engines) = 2 users x P    = 29,168
-    capacity per engine      T  = headroom 1.6 x A                                    = 46,669
+    capacity per engine      T  = headroom 2.0 x A                                    = 58,336
       of which GPU tier      G  = max(T / 2, 2 longest prompts = 2 x 15,084)          = 30,168
-      and LMCache CPU tier       T - G                                                = 16,501
-    round-robin, per engine  W  = system + U x P = 99,588 = 2.13 x T      -> LRU thrashes
-    prefix/session, per eng. A  = 0.62 x T, room for a 3rd user (placement is by hash) -> fits
+      and LMCache CPU tier       T - G                                                = 28,168
+    round-robin, per engine  W  = system + U x P = 99,588 = 1.71 x T      -> LRU thrashes
+    prefix/session, per eng. A  = 0.5 x T; even 4 users on one engine (placement is by
+                                  hash, so lumpy) need 57,336 <= T                   -> fits
 
 Under LRU a block survives only while less than T tokens of other traffic pass through its
 engine. With affinity a user's next round comes back after ~A tokens (hit); round-robin
@@ -77,7 +78,7 @@ class DemoPlan:
     drain_s: float = 8.0
     time_scale: float = 0.5
     chunk_tokens: int = 2048  # vLLM's max_num_batched_tokens: the chunked-prefill budget per step
-    headroom: float = 1.6  # engine capacity / what affinity puts on one engine
+    headroom: float = 2.0  # engine capacity / what affinity puts on one engine
     thrash_margin: float = 1.5  # round-robin working set per engine / capacity, at least
     policies: tuple[str, ...] = POLICIES
     seed: int = 0
@@ -101,7 +102,7 @@ class DemoPlan:
     @classmethod
     def quick(cls) -> DemoPlan:
         """A few seconds end to end: two policies, one QPS point, a fast time-scale."""
-        return cls(users=5, rounds=12, system_prompt_tokens=200, history_tokens=4000, answer_tokens=16,
+        return cls(users=7, rounds=12, system_prompt_tokens=200, history_tokens=4000, answer_tokens=16,
                    qps=(12.0,), durations_s=(2.5,), drain_s=3.0, time_scale=0.1,
                    policies=("round_robin", "prefix"))
 

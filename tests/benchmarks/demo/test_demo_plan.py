@@ -15,8 +15,8 @@ def test_default_capacity_matches_the_documented_arithmetic() -> None:
     """The module docstring's table is what `capacity` computes for the defaults."""
     cap = capacity(DemoPlan())
     assert (cap.user_tokens, cap.affinity_tokens, cap.round_robin_tokens) == (14_084, 29_168, 99_588)
-    assert (cap.gpu_tokens, cap.cpu_tokens, cap.total_tokens) == (30_168, 16_501, 46_669)
-    for figure in ("14,084", "29,168", "46,669", "30,168", "16,501", "99,588"):
+    assert (cap.gpu_tokens, cap.cpu_tokens, cap.total_tokens) == (30_168, 28_168, 58_336)
+    for figure in ("14,084", "29,168", "58,336", "30,168", "28,168", "99,588"):
         assert figure in demo_plan.__doc__
 
 
@@ -56,7 +56,8 @@ def test_bad_plans_name_the_field(change: dict, field: str) -> None:
 
 def test_user_tokens_counts_history_turns_and_template() -> None:
     """P = history + rounds x (question + answer) + template tokens per message."""
-    plan = DemoPlan(history_tokens=100, rounds=2, question_tokens=10, answer_tokens=20, users=40)
+    plan = DemoPlan(system_prompt_tokens=0, history_tokens=100, rounds=2, question_tokens=10,
+                    answer_tokens=20, users=40)
     assert user_tokens(plan) == 100 + 2 * 30 + 4 * 5
 
 

@@ -40,7 +40,7 @@ class LiveProgress:
         self._progress.stop()
 
     def warmup_started(self, users: int) -> None:
-        """Say that the unmeasured warm-up is running (it has no per-request hook)."""
+        """Say that the unmeasured warm-up is running for `users` users (no per-request hook)."""
         self._progress.console.print(f"warming up: {users} users resend their previous round",
                                      highlight=False)
 
@@ -84,7 +84,7 @@ class LogProgress:
 
     def warmup_started(self, users: int) -> None:
         """Announce the warm-up."""
-        self._echo(f"warm-up: {users} users")
+        self._echo(f"warm-up: {users} users resend their previous round")
 
     def warmup_finished(self, result: WarmupResult) -> None:
         """Sum the warm-up up."""

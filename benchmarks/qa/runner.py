@@ -23,7 +23,7 @@ from benchmarks.qa.config import BenchConfig
 from benchmarks.qa.errors import ConfigError, EndpointError
 from benchmarks.qa.point import Naming, PointRun
 from benchmarks.qa.records import RequestRecord
-from benchmarks.qa.schedule import Pacing
+from benchmarks.qa.schedule import Pacing, initial_users
 from benchmarks.qa.sharegpt import read_sharegpt
 from benchmarks.qa.stats import PointStats, summarize
 from benchmarks.qa.warmup import WarmupResult, warm_up
@@ -148,7 +148,7 @@ async def _warm_up(client: ChatClient, workload: Workload, config: BenchConfig, 
                    stop: asyncio.Event, progress: Progress | None) -> WarmupResult:
     pacing = pacing_for(config, 0)
     if progress is not None:
-        progress.warmup_started(pacing.users)
+        progress.warmup_started(sum(s.first_round > 0 for s in initial_users(pacing)))
     result = await warm_up(client, workload, pacing, Naming(run_id=run_id, point=0, users=config.users),
                            concurrency=config.warmup_concurrency, stop=stop)
     if progress is not None:

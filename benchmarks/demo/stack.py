@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from benchmarks.router_bench.procs import BenchError, Processes, free_ports, pro
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 _ROUTER_READY_S = 30.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,8 +112,20 @@ async def _sweep(plan: DemoPlan, policy: str, ports: Ports):
     not only the first; one combined result."""
     from benchmarks.qa import run_benchmark
 
-    results = [await run_benchmark(_bench_config(plan, policy, ports, (q,), d))
-               for q, d in zip(plan.qps, plan.durations_s, strict=True)]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = _STOP_SIGNALS if threading.current_thread() is threading.main_thread() else ()
+    for sig in signals:  # the benchmark returns what it has on `stop`; the demo then ends
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        results = []
+        for q, d in zip(plan.qps, plan.durations_s, strict=True):
+            results.append(await run_benchmark(_bench_config(plan, policy, ports, (q,), d), stop=stop))
+            if stop.is_set():
+                raise KeyboardInterrupt
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
     config = dataclasses.replace(results[0].config, qps=plan.qps, durations_s=plan.durations_s)
     return dataclasses.replace(results[0], config=config,
                                points=tuple(p for r in results for p in r.points))
@@ -169,6 +184,21 @@ def run_all(plan: DemoPlan, out: Path, say: Callable[[str], None]) -> tuple[dict
     Prometheus (None when it did not run)."""
     began = time.monotonic()
     ports = pick_ports(plan.engines)
+    main = threading.current_thread() is threading.main_thread()  # signals only work there
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    try:
+        stats, prom_note = _policies(plan, ports, out, say)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+    return stats, time.monotonic() - began, prom_note
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _policies(plan: DemoPlan, ports: Ports, out: Path, say: Callable[[str], None]) -> tuple[dict, str | None]:
     stats: dict[str, list[dict]] = {}
     prom_note = None
     with processes(out / "logs") as procs, _prometheus(procs, ports, say) as prom:
@@ -179,4 +209,4 @@ def run_all(plan: DemoPlan, out: Path, say: Callable[[str], None]) -> tuple[dict
             stats[policy] = [p.stats.to_dict() for p in result.points]
         if prom is not None:
             prom_note = f"{prom.url}: {prometheus.targets_seen_up(prom.url)} targets scraped successfully"
-    return stats, time.monotonic() - began, prom_note
+    return stats, prom_note

@@ -133,16 +133,15 @@ async def _sweep(plan: DemoPlan, policy: str, ports: Ports):
 
 @contextlib.contextmanager
 def _engines(plan: DemoPlan, ports: Ports) -> Iterator[list[str]]:
+    from benchmarks.emulator.errors import EmulatorError
     from benchmarks.emulator.runner import EmulatorProcess
 
     try:
         with EmulatorProcess(engines=plan.engines, base_port=ports.engine_base,
                              args=["--model", MODEL, *emulator_flags(plan)]) as emu:
             yield emu.urls
-    except Exception as exc:  # the emulator's own error type, translated at this boundary
-        if type(exc).__name__ == "EmulatorError":
-            raise DemoError(f"emulated engines: {exc}") from exc
-        raise
+    except EmulatorError as exc:
+        raise DemoError(f"emulated engines: {exc}") from exc
 
 
 def run_policy(plan: DemoPlan, policy: str, ports: Ports, procs: Processes, run_dir: Path):

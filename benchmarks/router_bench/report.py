@@ -23,6 +23,7 @@ class Row:
     target: str
     cpu_c1_us: float
     cpu_c16_us: float
+    cpu_c16_range_us: tuple[float, float]  # min and max over the repeats: how noisy it was
     cpu_token_us: float
     p50_c1_ms: float
     added_p50_ms: float
@@ -45,8 +46,12 @@ def _of(ms: Sequence[Measurement], target: str, scenario: str) -> list[Measureme
     return [m for m in ms if m.target == target and m.scenario == scenario]
 
 
+def _cpu_each_us(ms: Sequence[Measurement]) -> list[float]:
+    return [cpu_per_request_us(m.router_cpu_s, max(m.load.ok, 1)) for m in ms]
+
+
 def _cpu_us(ms: Sequence[Measurement]) -> float:
-    return median([cpu_per_request_us(m.router_cpu_s, max(m.load.ok, 1)) for m in ms])
+    return median(_cpu_each_us(ms))
 
 
 def row(results: Results, target: str, plan: Plan) -> Row:
@@ -58,6 +63,7 @@ def row(results: Results, target: str, plan: Plan) -> Row:
     cpu_c16 = _cpu_us(c16)
     return Row(
         target=target, cpu_c1_us=_cpu_us(c1), cpu_c16_us=cpu_c16,
+        cpu_c16_range_us=(min(_cpu_each_us(c16), default=0.0), max(_cpu_each_us(c16), default=0.0)),
         cpu_token_us=cpu_per_token_us(_cpu_us(st), cpu_c16, plan.max_tokens),
         p50_c1_ms=p50, added_p50_ms=p50 - direct,
         rps_c16=median([m.load.rps for m in c16]),
@@ -141,18 +147,23 @@ def targets(results: Results, plan: Plan) -> list[Target]:
 
 def table(results: Results, plan: Plan) -> str:
     """The side-by-side table (markdown)."""
-    head = ("| target | CPU/req c=1 (us) | CPU/req c=16 (us) | CPU/streamed token (us) | p50 c=1 (ms) "
-            "| added p50 (ms) | req/s c=16 | router cores c=16 | engine CPU/req (us) | errors |")
+    head = ("| target | CPU/req c=1 (us) | CPU/req c=16 (us, min-max) | CPU/streamed token (us) "
+            "| p50 c=1 (ms) | added p50 (ms) | req/s c=16 | router cores c=16 | engine CPU/req (us) | errors |")
     lines = [head, "|" + "---|" * 10]
     for t in targets_in(results):
         r = row(results, t, plan)
         router = t != DIRECT
         lines.append(
-            f"| {t} | {_fmt(r.cpu_c1_us, router)} | {_fmt(r.cpu_c16_us, router)} "
+            f"| {t} | {_fmt(r.cpu_c1_us, router)} | {_spread(r, router)} "
             f"| {_fmt(r.cpu_token_us, router, 1)} | {r.p50_c1_ms:.3f} | {_fmt(r.added_p50_ms, router, 3)} "
             f"| {r.rps_c16:.0f} | {_fmt(r.router_cores_c16, router, 2)} | {r.engine_cpu_c16_us:.0f} "
             f"| {r.errors} |")
     return "\n".join(lines)
+
+
+def _spread(r: Row, show: bool) -> str:
+    low, high = r.cpu_c16_range_us
+    return f"{r.cpu_c16_us:.0f} ({low:.0f}-{high:.0f})" if show else "-"
 
 
 def _fmt(value: float, show: bool, digits: int = 0) -> str:

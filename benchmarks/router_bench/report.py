@@ -148,7 +148,8 @@ def targets(results: Results, plan: Plan) -> list[Target]:
 def table(results: Results, plan: Plan) -> str:
     """The side-by-side table (markdown)."""
     head = ("| target | CPU/req c=1 (us) | CPU/req c=16 (us, min-max) | CPU/streamed token (us) "
-            "| p50 c=1 (ms) | added p50 (ms) | req/s c=16 | router cores c=16 | engine CPU/req (us) | errors |")
+            "| p50 c=1 (ms) | added p50 (ms) | req/s c=16 | router cores c=16 | engine CPU/req (us) "
+            "| errors |")
     lines = [head, "|" + "---|" * 10]
     for t in targets_in(results):
         r = row(results, t, plan)

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.settings import ROOT
 
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SIG_SECRET = "1b47061264138c4ac30d75fd1eb44270"
@@ -120,7 +121,11 @@ class RecordingMonitor(MockMonitor):
 
 
 def install(mocks: RecordingMocks, project: str, stack: str) -> None:
-    """Point the Pulumi SDK at the recording mocks (preview=False, so outputs are known)."""
+    """Point the Pulumi SDK at the recording mocks (preview=False, so outputs are known).
+
+    The SDK keeps its root Stack resource across `set_mocks` calls, with futures bound to the
+    event loop it was made on; drop it so each run gets a root on its own, current loop."""
+    ROOT.set(None)
     pulumi.runtime.set_mocks(
         mocks, project=project, stack=stack, preview=False, monitor=RecordingMonitor(mocks)
     )

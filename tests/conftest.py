@@ -1,17 +1,30 @@
-"""Suite-wide fixtures. The Pulumi mock runtime is installed per test by an autouse fixture
-(never at import time), with preview=False so every output is known and checks can chain."""
+"""Suite-wide fixtures. The Pulumi mock runtime is installed per test (never at import time),
+with preview=False so every output is known and checks can chain; `tests/infra` and
+`tests/stack_components` make it autouse in their own conftest."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+
+import pulumi
 import pytest
 
 from infra.mocks import RecordingMocks, install
 
 
-@pytest.fixture(autouse=True)
-def pulumi_mocks() -> RecordingMocks:
-    """A fresh recording mock runtime for every test; tests that build resources use it to
-    find what was registered (and assert how many they inspected)."""
+@pytest.fixture
+def pulumi_mocks() -> Iterator[RecordingMocks]:
+    """A fresh recording mock runtime on a fresh event loop; tests that build resources use it
+    to find what was registered (and assert how many they inspected).
+
+    The loop is the test's own (asyncio tests elsewhere leave the main thread with none), and
+    it is drained of the SDK's pending RPCs before it closes, so nothing leaks into the next test."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     mocks = RecordingMocks()
     install(mocks, project="llm-stack", stack="test")
-    return mocks
+    yield mocks
+    loop.run_until_complete(asyncio.wait_for(pulumi.runtime.stack.wait_for_rpcs(), timeout=30))
+    asyncio.set_event_loop(None)
+    loop.close()

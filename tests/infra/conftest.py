@@ -20,6 +20,11 @@ from infra.stackfile import STACKS, StackFile, parse_stack_yaml, raw_project_con
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 
+@pytest.fixture(autouse=True)
+def _mock_runtime(pulumi_mocks: RecordingMocks) -> RecordingMocks:
+    """Every test here runs under the suite's recording Pulumi mocks."""
+    return pulumi_mocks
+
 
 def stack_raw(stack: str) -> dict[str, Any]:
     """The `llm-stack:` keys of a shipped stack, as `parse_stack_config` takes them (a fresh copy)."""

@@ -12,6 +12,12 @@ import pytest
 from infra.mocks import REDACTED, RecordingMocks
 
 
+@pytest.fixture(autouse=True)
+def _mock_runtime(pulumi_mocks: RecordingMocks) -> RecordingMocks:
+    """Every test here runs under the suite's recording Pulumi mocks."""
+    return pulumi_mocks
+
+
 def _manifest(inputs: dict[str, Any]) -> dict[str, Any]:
     """A recorded input set as a manifest; a redacted Secret payload becomes an empty map."""
     obj = dict(inputs)

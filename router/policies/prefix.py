@@ -91,9 +91,11 @@ class PrefixConfig:
 def _common_blocks(matches: dict[str, int], engines: Sequence[EngineState], long_prompt: bool) -> int:
     """What the candidates share: for long prompts the match every candidate has, for short
     ones the longest match held by at least two candidates."""
-    found = sorted((matches.get(e.id, 0) for e in engines), reverse=True)
     if long_prompt:
-        return found[-1]
+        if len(matches) < len(engines):  # some candidate holds nothing
+            return 0
+        return min(matches.get(e.id, 0) for e in engines)
+    found = sorted((matches.get(e.id, 0) for e in engines), reverse=True)
     return found[1] if len(found) > 1 else 0
 
 
@@ -109,6 +111,7 @@ class PrefixPolicy:
         self._placement = self.config.placement_blocks
         self._min_hit = self.config.min_hit_blocks
         self._encoded: dict[str, bytes] = {}  # engine id -> UTF-8, for rendezvous hashing
+        self._capacity_tokens: dict[str, int] = {}  # engine id -> cache tokens last mirrored
 
     def select(self, request: RouteRequest, engines: Sequence[EngineState]) -> Decision:
         """The engine for `request` (see the module docstring), recorded in the index."""
@@ -152,11 +155,12 @@ class PrefixPolicy:
 
     def _sync(self, engines: Sequence[EngineState]) -> None:
         """Mirror each candidate's KV capacity (GPU plus CPU tier) in the index."""
-        index, block_tokens = self.index, self.config.block_tokens
+        known = self._capacity_tokens
         for engine in engines:
-            blocks = (engine.gpu_cache_tokens + engine.cpu_cache_tokens) // block_tokens
-            if index.capacity(engine.id) != blocks:
-                index.set_capacity(engine.id, blocks)
+            tokens = engine.gpu_cache_tokens + engine.cpu_cache_tokens
+            if known.get(engine.id) != tokens or engine.id not in self._encoded:
+                self.index.set_capacity(engine.id, tokens // self.config.block_tokens)
+                known[engine.id] = tokens
                 self._encoded[engine.id] = engine.id.encode()
 
     def on_complete(self, request: RouteRequest, engine_id: str, ok: bool) -> None:
@@ -167,3 +171,4 @@ class PrefixPolicy:
         self.index.retain(engine_ids)
         keep = set(engine_ids)
         self._encoded = {i: b for i, b in self._encoded.items() if i in keep}
+        self._capacity_tokens = {i: t for i, t in self._capacity_tokens.items() if i in keep}

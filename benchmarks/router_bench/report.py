@@ -27,6 +27,8 @@ class Row:
     cpu_token_us: float
     p50_c1_ms: float
     added_p50_ms: float
+    stream_ttfb_ms: float  # c=16 streamed: first byte p50 (a stall here is a missing TCP_NODELAY)
+    stream_p50_ms: float  # c=16 streamed: whole 64-token stream p50
     rps_c16: float
     router_cores_c16: float  # router CPU seconds per wall second during the c=16 run
     engine_cpu_c16_us: float
@@ -66,6 +68,8 @@ def row(results: Results, target: str, plan: Plan) -> Row:
         cpu_c16_range_us=(min(_cpu_each_us(c16), default=0.0), max(_cpu_each_us(c16), default=0.0)),
         cpu_token_us=cpu_per_token_us(_cpu_us(st), cpu_c16, plan.max_tokens),
         p50_c1_ms=p50, added_p50_ms=p50 - direct,
+        stream_ttfb_ms=median([m.load.ttfb_p50_s * 1e3 for m in st]),
+        stream_p50_ms=median([m.load.p50_s * 1e3 for m in st]),
         rps_c16=median([m.load.rps for m in c16]),
         router_cores_c16=median([m.router_cpu_s / m.load.wall_s for m in c16 if m.load.wall_s > 0]),
         engine_cpu_c16_us=median([cpu_per_request_us(m.engine_cpu_s, max(m.load.ok, 1)) for m in c16]),
@@ -148,17 +152,17 @@ def targets(results: Results, plan: Plan) -> list[Target]:
 def table(results: Results, plan: Plan) -> str:
     """The side-by-side table (markdown)."""
     head = ("| target | CPU/req c=1 (us) | CPU/req c=16 (us, min-max) | CPU/streamed token (us) "
-            "| p50 c=1 (ms) | added p50 (ms) | req/s c=16 | router cores c=16 | engine CPU/req (us) "
-            "| errors |")
-    lines = [head, "|" + "---|" * 10]
+            "| p50 c=1 (ms) | added p50 (ms) | stream first byte / whole p50 (ms) | req/s c=16 "
+            "| router cores c=16 | engine CPU/req (us) | errors |")
+    lines = [head, "|" + "---|" * 11]
     for t in targets_in(results):
         r = row(results, t, plan)
         router = t != DIRECT
         lines.append(
             f"| {t} | {_fmt(r.cpu_c1_us, router)} | {_spread(r, router)} "
             f"| {_fmt(r.cpu_token_us, router, 1)} | {r.p50_c1_ms:.3f} | {_fmt(r.added_p50_ms, router, 3)} "
-            f"| {r.rps_c16:.0f} | {_fmt(r.router_cores_c16, router, 2)} | {r.engine_cpu_c16_us:.0f} "
-            f"| {r.errors} |")
+            f"| {r.stream_ttfb_ms:.2f} / {r.stream_p50_ms:.1f} | {r.rps_c16:.0f} "
+            f"| {_fmt(r.router_cores_c16, router, 2)} | {r.engine_cpu_c16_us:.0f} | {r.errors} |")
     return "\n".join(lines)
 
 

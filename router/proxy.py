@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from router.auth import ApiKeys
+from router.contracts import HEADER_REQUEST_ID
 from router.engines import EngineRegistry
 from router.errors import (
     NoHealthyEngine,
@@ -83,7 +84,8 @@ class Proxy:
         status = 502
         engine_id = ""
         try:
-            status, engine_id = await self._forward(request.path, body, route, responder)
+            status, engine_id = await self._forward(request.path, body, route, responder,
+                                                    forwarded_headers(request.headers))
         except RouterError as err:
             status = err.status
             raise
@@ -94,7 +96,7 @@ class Proxy:
             self.metrics.requests.inc((model, engine_id, str(status)))
 
     async def _forward(self, path: str, body: bytes, route: RouteRequest,
-                       responder: Responder) -> tuple[int, str]:
+                       responder: Responder, headers: bytes) -> tuple[int, str]:
         tried: set[str] = set()
         last: UpstreamError | None = None
         for attempt in range(self.max_retries + 1):
@@ -103,7 +105,7 @@ class Proxy:
             engine.in_flight += 1
             ok = False
             try:
-                status = await self._attempt(engine, path, body, route.model, responder, final)
+                status = await self._attempt(engine, (path, body, headers), route.model, responder, final)
                 ok = status < 500
                 return status, engine.id
             except UpstreamError as exc:
@@ -135,10 +137,11 @@ class Proxy:
         if isinstance(exc, UpstreamConnectError):
             self.registry.set_healthy(engine.id, False)  # health checks bring it back
 
-    async def _attempt(self, engine: EngineState, path: str, body: bytes, model: str,
+    async def _attempt(self, engine: EngineState, call: tuple[str, bytes, bytes], model: str,
                        responder: Responder, final: bool) -> int:
+        path, body, headers = call
         start = time.perf_counter()
-        resp = await self.upstream.request(engine.id, "POST", path, body)
+        resp = await self.upstream.request(engine.id, "POST", path, body, headers=headers)
         try:
             if resp.status in _RETRY_STATUSES and not final:
                 await resp.read()
@@ -196,6 +199,19 @@ class _Relay:
         if responder.paused:
             self.resp.pause_reading()
             responder.on_resume(self.resp.resume_reading)
+
+
+# Client headers passed on to the engine: request correlation (vLLM logs and echoes
+# x-request-id) and W3C trace context. Everything else stays at the router.
+FORWARDED_HEADERS = (HEADER_REQUEST_ID, "traceparent", "tracestate")
+
+
+def forwarded_headers(headers: Mapping[str, str]) -> bytes:
+    """The forwarded headers as raw header lines (httptools has already refused CR/LF in values)."""
+    return b"".join(
+        f"{name}: {headers[name]}\r\n".encode("latin-1", "replace")
+        for name in FORWARDED_HEADERS if name in headers
+    )
 
 
 def _unavailable(model: str) -> NoHealthyEngine:

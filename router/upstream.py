@@ -48,7 +48,7 @@ class UpstreamResponse(Protocol):
 
 class Upstream(Protocol):
     async def request(self, base_url: str, method: str, path: str, body: bytes = b"",
-                      *, timeout: float | None = None) -> UpstreamResponse: ...
+                      *, timeout: float | None = None, headers: bytes = b"") -> UpstreamResponse: ...
 
     async def close(self) -> None: ...
 
@@ -77,10 +77,11 @@ class UpstreamPool:
         self._ssl: ssl_module.SSLContext | None = None
 
     async def request(self, base_url: str, method: str, path: str, body: bytes = b"",
-                      *, timeout: float | None = None) -> UpstreamConnection:
-        """Send one request; returns once the response head is in."""
+                      *, timeout: float | None = None, headers: bytes = b"") -> UpstreamConnection:
+        """Send one request (`headers`: extra header lines, each ending in CRLF); returns once
+        the response head is in."""
         target = self._targets.get(base_url) or self._target(base_url)
-        data = _encode(method, path, target.host_header, body)
+        data = _encode(method, path, target.host_header, body, headers)
         read_timeout = timeout if timeout is not None else self.read_timeout
         conn = self._take(base_url)
         if conn is not None:
@@ -150,8 +151,8 @@ class UpstreamPool:
             self.drop(key)
 
 
-def _encode(method: str, path: str, host: bytes, body: bytes) -> bytes:
-    head = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (method.encode(), path.encode(), host)
+def _encode(method: str, path: str, host: bytes, body: bytes, headers: bytes = b"") -> bytes:
+    head = b"%s %s HTTP/1.1\r\nhost: %s\r\n%s" % (method.encode(), path.encode(), host, headers)
     if body or method == "POST":
         return b"%scontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (head, len(body), body)
     return head + b"\r\n"

@@ -78,3 +78,31 @@ def test_dead_emulated_engine_is_retried_around_and_evicted() -> None:
             await cluster.set_faults(0, Faults())
             await until(lambda: app.registry.states[cluster.urls[0]].healthy)
     run(body())
+
+
+def test_request_ids_reach_the_engine_and_other_client_headers_do_not() -> None:
+    """x-request-id passes through to the engine (its journal finds it); api keys stay at the router."""
+    async def body() -> None:
+        config = EngineConfig(model=MODEL, timing=Timing(time_scale=0.001))
+        async with run_emulators(config, engines=2) as cluster, \
+                create_app(_settings(cluster.urls, "round_robin")) as app, aiohttp.ClientSession() as s:
+            url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
+            sent = [f"bench-{i}" for i in range(4)]
+            for request_id in sent:
+                chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+                headers = {"x-request-id": request_id, "x-private": "no"}
+                async with s.post(url + PATH_CHAT, json=chat, headers=headers) as resp:
+                    assert resp.status == 200
+            journal = await _journal(s, cluster.urls)
+        assert set(sent) <= set(journal)
+        assert {journal[i][0] for i in sent} == {0, 1}
+    run(body())
+
+
+def test_forwarded_headers_are_only_the_allowlisted_ones() -> None:
+    """Only request-id and trace-context headers become upstream header lines."""
+    from router.proxy import forwarded_headers
+
+    lines = forwarded_headers({"x-request-id": "r1", "traceparent": "00-a-b-01", "authorization": "k"})
+    assert lines == b"x-request-id: r1\r\ntraceparent: 00-a-b-01\r\n"
+    assert forwarded_headers({"authorization": "Bearer k"}) == b""

@@ -34,19 +34,10 @@ def has_room(engine: EngineState, limit: float) -> bool:
     return engine.in_flight + engine.waiting + 1 <= limit
 
 
-def rendezvous_score(engine_id: str, key: int) -> int:
-    """Highest-random-weight score of an engine for a 64-bit placement key."""
-    return _hash(engine_id.encode(), key)
-
-
-def rendezvous_order(engines: Sequence[EngineState], key: int) -> list[EngineState]:
-    """Engines by falling rendezvous score: the first is the key's home, then its fallbacks."""
-    return sorted(engines, key=lambda e: rendezvous_score(e.id, key), reverse=True)
-
-
 def rendezvous_home(engines: Sequence[EngineState], key: int, encoded: Mapping[str, bytes]) -> EngineState:
-    """The engine with the highest `rendezvous_score` for `key`; `encoded` maps each id to its
-    UTF-8 bytes (kept by the caller so the hot path does not re-encode)."""
+    """Rendezvous (highest-random-weight) hashing: the engine whose id, hashed with `key` as the
+    seed, scores highest. Removing an engine moves only the keys it held. `encoded` maps each
+    id to its UTF-8 bytes (kept by the caller so the hot path does not re-encode)."""
     return max(engines, key=lambda e: _hash(encoded[e.id], key))
 
 

@@ -45,11 +45,20 @@ def _specs(args: argparse.Namespace, plan: Plan) -> tuple[list[routers.RouterSpe
     return specs, memory
 
 
-def _install(specs: list[routers.RouterSpec]) -> None:
+def _installed(specs: list[routers.RouterSpec]) -> list[routers.RouterSpec]:
+    """`specs` whose tool venv exists or could be installed; a peer that cannot be installed
+    (no network, no wheel for this platform) is left out with a message, not a failure."""
+    kept = []
     for spec in specs:
         if spec.venv and spec.package:
             print(f"ensuring {spec.package} in {spec.venv} ...", flush=True)
-            ensure_venv(ROOT, spec.venv, spec.package)
+            try:
+                ensure_venv(ROOT, spec.venv, spec.package)
+            except BenchError as exc:
+                print(f"leaving out {spec.name}: {exc}", file=sys.stderr)
+                continue
+        kept.append(spec)
+    return kept
 
 
 def _print(results: Results, plan: Plan, elapsed_s: float) -> None:
@@ -82,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_speed:
         specs = []
     began = time.monotonic()
+    specs, memory = _installed(specs), _installed(memory)
     try:
-        _install(specs + memory)
         with processes(args.out.parent / "logs") as procs:
             results = execute(plan, procs, specs, memory, progress=lambda m: print(m, flush=True))
     except BenchError as exc:

@@ -224,3 +224,14 @@ def test_a_cache_on_an_engine_out_of_rotation_does_not_count() -> None:
     decision = policy.select(request(prompts[1]), others)
     assert decision.outcome == OUTCOME_NEW
     assert decision.engine is PrefixPolicy().select(request(prompts[1]), others).engine
+
+
+def test_an_engine_leaving_moves_only_the_new_conversations_it_would_have_taken() -> None:
+    """Rendezvous placement: with one engine gone, every other conversation keeps its engine."""
+    pool = engines(5)
+    prompts = [conversation(u, 1)[0] for u in range(60)]
+    before = [PrefixPolicy().select(request(p), pool).engine.id for p in prompts]
+    after = [PrefixPolicy().select(request(p), pool[1:]).engine.id for p in prompts]
+    moved = [i for i in range(60) if before[i] != after[i]]
+    assert moved
+    assert all(before[i] == pool[0].id for i in moved)

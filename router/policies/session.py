@@ -63,11 +63,6 @@ class SessionPolicy:
                 return Decision(engine=engine, outcome=outcome)
         return Decision(engine=least_loaded(engines), outcome=OUTCOME_LOAD_FALLBACK)
 
-    def home(self, session_key: str, engines: Sequence[EngineState]) -> EngineState:
-        """The key's home engine among `engines`, ignoring load."""
-        by_id = {e.id: e for e in engines}
-        return by_id[next(self._ring(by_id).walk(key_hash(session_key)))]
-
     def _ring(self, by_id: dict[str, EngineState]) -> HashRing:
         ids = tuple(sorted(by_id))
         ring = self._rings.get(ids)

@@ -11,6 +11,8 @@ from benchmarks.demo.plan import Capacity, DemoPlan, cold_capacity_qps
 
 BASELINE = "round_robin"
 CHALLENGER = "prefix"
+HIT_RATE_IS = ("GPU prefix-cache hits / queried prompt tokens over each point, from the engines' "
+               "vllm:prefix_cache_* counters (LMCache CPU-tier hits not included)")
 FINDING_RATIO = 3.0  # the seed: prefix-aware routing >= 3x lower mean TTFT at the highest QPS
 
 
@@ -65,6 +67,7 @@ def build_summary(plan: DemoPlan, cap: Capacity, stats: Mapping[str, Sequence[Ma
         "plan": {**dataclasses.asdict(plan), "cold_capacity_qps": cold_capacity_qps(plan)},
         "capacity_tokens_per_engine": dataclasses.asdict(cap),
         "policies": policies,
+        "cache_hit_rate_is": HIT_RATE_IS,
         "finding": finding(policies),
         "elapsed_s": elapsed_s,
         "prometheus": prometheus,

@@ -50,8 +50,8 @@ def test_summary_table_and_line() -> None:
     plan = DemoPlan()
     stats = {"round_robin": [_stats(6.0, 0.8)], "session": [_stats(6.0, 0.2)], "prefix": [_stats(6.0, 0.1)]}
     doc = build_summary(plan, capacity(plan), stats, elapsed_s=100.0, prometheus=None)
-    assert set(doc) == {"plan", "capacity_tokens_per_engine", "policies", "finding", "elapsed_s",
-                        "prometheus"}
+    assert set(doc) == {"plan", "capacity_tokens_per_engine", "policies", "cache_hit_rate_is", "finding",
+                        "elapsed_s", "prometheus"}
     assert list(doc["policies"]) == ["round_robin", "session", "prefix"]
     rows = table(doc).splitlines()
     assert len(rows) == 2 + 3 and rows[2].startswith("| round_robin | 6 | 800 |")

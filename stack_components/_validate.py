@@ -59,6 +59,12 @@ def non_empty(field_name: str, value: Any) -> None:
     require(isinstance(value, str) and bool(value.strip()), field_name, value, "must be a non-empty string")
 
 
+def strings(field_name: str, value: Any) -> None:
+    """A non-empty sequence of strings (a container command)."""
+    require(bool(value) and all(isinstance(c, str) for c in value), field_name, value,
+            "must be a non-empty tuple of strings")
+
+
 def labels(field_name: str, value: Mapping[str, str]) -> None:
     """Kubernetes label keys (optional DNS prefix + name) and values."""
     require(isinstance(value, Mapping), field_name, value, "must be a mapping of label key to value")

@@ -109,12 +109,7 @@ class VllmEngineArgs:
         )
         v.dns_label("namespace", self.namespace)
         v.non_empty("image", self.image)
-        v.require(
-            bool(self.command) and all(isinstance(c, str) for c in self.command),
-            "command",
-            self.command,
-            "must be a non-empty tuple of strings",
-        )
+        v.strings("command", self.command)
         v.int_in("replicas", self.replicas, 0, 1000)
         v.one_of("tensor_parallel_size", self.tensor_parallel_size, (1, 2, 4, 8))
         v.int_in("max_model_len", self.max_model_len, 16, 10_000_000)

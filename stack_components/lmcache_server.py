@@ -46,12 +46,7 @@ class LMCacheServerArgs:
     def __post_init__(self) -> None:
         v.dns_label("namespace", self.namespace)
         v.non_empty("image", self.image)
-        v.require(
-            bool(self.command) and all(isinstance(c, str) for c in self.command),
-            "command",
-            self.command,
-            "must be a non-empty tuple of strings",
-        )
+        v.strings("command", self.command)
         v.int_in("port", self.port, 1, 65535)
         v.positive("cpu", self.cpu)
         v.int_in("memory_gib", self.memory_gib, 1, 4096)

@@ -144,7 +144,8 @@ class RouterApp:
         responder.send(200 if ok else 503, orjson.dumps(body))
 
     def _metrics(self, request: Request, responder: Responder) -> None:
-        responder.send(200, self.metrics.render(self.registry.states.values()), _PROMETHEUS)
+        text = self.metrics.render(self.registry.states.values(), self.scraper.loads)
+        responder.send(200, text, _PROMETHEUS)
 
     def _models(self, request: Request, responder: Responder) -> None:
         if self.proxy.keys.enabled:

@@ -1,9 +1,10 @@
 """Scraping the engines' own load figures from their Prometheus `/metrics`.
 
 `parse_load` is pure: it sums `vllm:num_requests_waiting` / `running` over label sets and
-reads the KV-cache usage under its current or legacy name. `MetricsScraper` is the thin
-loop that fetches `/metrics` from each healthy engine and writes the figures into the
-engines' live state, where the load-aware policies read them.
+reads the KV-cache usage and prefix-cache counters under their current or legacy names.
+`MetricsScraper` is the thin loop that fetches `/metrics` from each healthy engine, writes
+the load into the engines' live state (where the load-aware policies read it) and keeps the
+last figures per engine for the router's own `/metrics` to mirror.
 """
 
 from __future__ import annotations
@@ -11,12 +12,23 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from router.contracts import PATH_METRICS, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY, VLLM_RUNNING, VLLM_WAITING
+from router.contracts import (
+    PATH_METRICS,
+    VLLM_KV_USAGE,
+    VLLM_KV_USAGE_LEGACY,
+    VLLM_PREFIX_HITS,
+    VLLM_PREFIX_HITS_LEGACY,
+    VLLM_PREFIX_QUERIES,
+    VLLM_PREFIX_QUERIES_LEGACY,
+    VLLM_RUNNING,
+    VLLM_WAITING,
+)
 from router.engines import EngineRegistry
 from router.errors import UpstreamError
 from router.upstream import Upstream
 
-_WANTED = frozenset((VLLM_WAITING, VLLM_RUNNING, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY))
+_WANTED = frozenset((VLLM_WAITING, VLLM_RUNNING, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY, VLLM_PREFIX_QUERIES,
+                     VLLM_PREFIX_HITS, VLLM_PREFIX_QUERIES_LEGACY, VLLM_PREFIX_HITS_LEGACY))
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +36,8 @@ class EngineLoad:
     waiting: int = 0
     running: int = 0
     kv_usage: float | None = None  # 0..1; None when the engine exports neither name
+    prefix_queries: float | None = None  # prefix-cache tokens looked up (counter); None: not exported
+    prefix_hits: float = 0.0  # prefix-cache tokens found (counter)
 
 
 def _sample(line: str) -> tuple[str, float] | None:
@@ -50,8 +64,11 @@ def parse_load(text: str) -> EngineLoad:
         if sample is not None:
             sums[sample[0]] = sums.get(sample[0], 0.0) + sample[1]
     kv = sums.get(VLLM_KV_USAGE, sums.get(VLLM_KV_USAGE_LEGACY))
+    current = VLLM_PREFIX_QUERIES in sums  # never mix current and legacy names: double counting
+    queries = sums.get(VLLM_PREFIX_QUERIES if current else VLLM_PREFIX_QUERIES_LEGACY)
+    hits = sums.get(VLLM_PREFIX_HITS if current else VLLM_PREFIX_HITS_LEGACY, 0.0)
     return EngineLoad(waiting=int(sums.get(VLLM_WAITING, 0)), running=int(sums.get(VLLM_RUNNING, 0)),
-                      kv_usage=kv)
+                      kv_usage=kv, prefix_queries=queries, prefix_hits=hits)
 
 
 class MetricsScraper:
@@ -61,7 +78,7 @@ class MetricsScraper:
         self.upstream = upstream
         self.interval_s = interval_s
         self.timeout_s = timeout_s
-        self.kv_usage: dict[str, float] = {}
+        self.loads: dict[str, EngineLoad] = {}  # last figures per engine, mirrored on /metrics
 
     async def run(self) -> None:
         """Scrape forever, one round every `interval_s` (cancelled by the app)."""
@@ -70,7 +87,10 @@ class MetricsScraper:
             await asyncio.sleep(self.interval_s)
 
     async def scrape_all(self) -> None:
-        healthy = [url for url, state in self.registry.states.items() if state.healthy]
+        states = self.registry.states
+        for gone in [url for url in self.loads if url not in states]:
+            del self.loads[gone]  # discovery removed it: stop mirroring its figures
+        healthy = [url for url, state in states.items() if state.healthy]
         await asyncio.gather(*(self._scrape(url) for url in healthy))
 
     async def _scrape(self, url: str) -> None:
@@ -88,5 +108,4 @@ class MetricsScraper:
             return
         load = parse_load(body.decode("utf-8", "replace"))
         state.waiting, state.running = load.waiting, load.running
-        if load.kv_usage is not None:
-            self.kv_usage[url] = load.kv_usage
+        self.loads[url] = load

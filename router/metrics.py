@@ -8,9 +8,10 @@ in-flight) are not stored: they are read from the engines when `/metrics` is ren
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from router import contracts as c
+from router.engine_metrics import EngineLoad
 from router.policies.base import EngineState
 
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -75,8 +76,9 @@ class RouterMetrics:
         self.itl = Histogram(c.ROUTER_ITL, "Time between pieces of a stream, seen by the router.",
                              ("model", "engine"), ITL_BUCKETS)
 
-    def render(self, engines: Iterable[EngineState]) -> bytes:
-        """Prometheus text exposition (version 0.0.4)."""
+    def render(self, engines: Iterable[EngineState], loads: Mapping[str, EngineLoad] | None = None) -> bytes:
+        """Prometheus text exposition (version 0.0.4); `loads` are the engines' last scraped
+        figures, mirrored for clients that can reach only the router."""
         engines = list(engines)
         parts: list[str] = []
         for metric in (self.requests, self.decisions, self.retries, self.stream_errors, self.ttft, self.itl):
@@ -85,12 +87,31 @@ class RouterMetrics:
                             ((e.id, int(e.healthy)) for e in engines)))
         parts.append(_gauge(c.ROUTER_IN_FLIGHT, "Requests this router process has open to the engine.",
                             ((e.id, e.in_flight) for e in engines)))
+        parts.extend(_engine_mirrors(loads or {}))
         return "".join(parts).encode()
 
 
-def _gauge(name: str, help_: str, rows: Iterable[tuple[str, int]]) -> str:
+def _engine_mirrors(loads: Mapping[str, EngineLoad]) -> list[str]:
+    kv = [(url, load.kv_usage) for url, load in loads.items() if load.kv_usage is not None]
+    cached = [(url, load) for url, load in loads.items() if load.prefix_queries is not None]
+    return [
+        _gauge(c.ROUTER_ENGINE_KV_USAGE, "The engine's KV-cache usage (0..1), as last scraped.", kv),
+        _mirror(c.ROUTER_ENGINE_PREFIX_QUERIES, "The engine's prefix-cache tokens queried, as last scraped.",
+                [(url, load.prefix_queries or 0.0) for url, load in cached]),
+        _mirror(c.ROUTER_ENGINE_PREFIX_HITS, "The engine's prefix-cache tokens hit, as last scraped.",
+                [(url, load.prefix_hits) for url, load in cached]),
+    ]
+
+
+def _mirror(name: str, help_: str, rows: Iterable[tuple[str, float]]) -> str:
+    lines = [f"# HELP {name} {help_}\n# TYPE {name} counter\n"]
+    lines.extend(f'{name}{{engine="{_escape(engine)}"}} {_num(value)}\n' for engine, value in rows)
+    return "".join(lines)
+
+
+def _gauge(name: str, help_: str, rows: Iterable[tuple[str, float]]) -> str:
     lines = [f"# HELP {name} {help_}\n# TYPE {name} gauge\n"]
-    lines.extend(f'{name}{{engine="{_escape(engine)}"}} {value}\n' for engine, value in rows)
+    lines.extend(f'{name}{{engine="{_escape(engine)}"}} {_num(value)}\n' for engine, value in rows)
     return "".join(lines)
 
 

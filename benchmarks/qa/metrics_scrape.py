@@ -4,7 +4,10 @@
 HTTP shell. vLLM counts prefix-cache *tokens*: queries_total = prompt tokens looked up,
 hits_total = tokens found cached; the rate over a run is the ratio of the deltas. Current
 names are preferred; an engine that only exports the legacy `gpu_prefix_cache_*` names is
-read through those (never both for one engine, which would double count).
+read through those (never both for one engine, which would double count). A router's
+`/metrics` mirrors every engine's counters under its own names
+(`llmstack_router_engine_prefix_cache_*`, as last scraped, ≤ one scrape interval old), so a
+run that can reach only the router (the post-deploy Job) still gets its hit rate.
 """
 
 from __future__ import annotations
@@ -15,13 +18,21 @@ from dataclasses import dataclass
 
 from router.contracts import (
     PATH_METRICS,
+    ROUTER_ENGINE_PREFIX_HITS,
+    ROUTER_ENGINE_PREFIX_QUERIES,
     VLLM_PREFIX_HITS,
     VLLM_PREFIX_HITS_LEGACY,
     VLLM_PREFIX_QUERIES,
     VLLM_PREFIX_QUERIES_LEGACY,
 )
 
-_NAMES = (VLLM_PREFIX_QUERIES, VLLM_PREFIX_HITS, VLLM_PREFIX_QUERIES_LEGACY, VLLM_PREFIX_HITS_LEGACY)
+# (queries, hits) name pairs in order of preference: current vLLM, legacy vLLM, router mirror.
+_PAIRS = (
+    (VLLM_PREFIX_QUERIES, VLLM_PREFIX_HITS),
+    (VLLM_PREFIX_QUERIES_LEGACY, VLLM_PREFIX_HITS_LEGACY),
+    (ROUTER_ENGINE_PREFIX_QUERIES, ROUTER_ENGINE_PREFIX_HITS),
+)
+_NAMES = frozenset(name for pair in _PAIRS for name in pair)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,18 +71,16 @@ def _sample(line: str) -> tuple[str, float] | None:
 
 
 def parse_prefix_counters(text: str) -> PrefixCounters | None:
-    """The prefix-cache counters in one engine's exposition text, or None if it has none."""
+    """The prefix-cache counters in one exposition text (an engine's, or a router's mirror of
+    all its engines), or None if it has none."""
     sums: dict[str, float] = {}
     for line in text.splitlines():
         sample = _sample(line.strip())
         if sample is not None:
             sums[sample[0]] = sums.get(sample[0], 0.0) + sample[1]
-    if VLLM_PREFIX_QUERIES in sums:
-        return PrefixCounters(queries=sums[VLLM_PREFIX_QUERIES], hits=sums.get(VLLM_PREFIX_HITS, 0.0))
-    if VLLM_PREFIX_QUERIES_LEGACY in sums:
-        return PrefixCounters(
-            queries=sums[VLLM_PREFIX_QUERIES_LEGACY], hits=sums.get(VLLM_PREFIX_HITS_LEGACY, 0.0)
-        )
+    for queries, hits in _PAIRS:
+        if queries in sums:
+            return PrefixCounters(queries=sums[queries], hits=sums.get(hits, 0.0))
     return None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import orjson
 
@@ -106,3 +108,37 @@ def test_forwarded_headers_are_only_the_allowlisted_ones() -> None:
     lines = forwarded_headers({"x-request-id": "r1", "traceparent": "00-a-b-01", "authorization": "k"})
     assert lines == b"x-request-id: r1\r\ntraceparent: 00-a-b-01\r\n"
     assert forwarded_headers({"authorization": "Bearer k"}) == b""
+
+
+def test_router_metrics_mirror_the_engines_prefix_cache_counters() -> None:
+    """The router's /metrics carries each engine's prefix-cache counters, equal to the engine's own."""
+    from benchmarks.qa.metrics_scrape import parse_prefix_counters, total
+
+    async def body() -> None:
+        config = EngineConfig(model=MODEL, timing=Timing(time_scale=0.001))
+        async with run_emulators(config, engines=2) as cluster, \
+                create_app(_settings(cluster.urls, "round_robin")) as app, aiohttp.ClientSession() as s:
+            url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
+            for i in range(6):
+                chat = {"model": MODEL, "messages": [{"role": "system", "content": SYSTEM},
+                                                     {"role": "user", "content": f"q{i}"}], "max_tokens": 2}
+                async with s.post(url + PATH_CHAT, json=chat) as resp:
+                    assert resp.status == 200
+            engines = {}
+            for engine_url in cluster.urls:
+                async with s.get(engine_url + "/metrics") as resp:
+                    engines[engine_url] = parse_prefix_counters(await resp.text())
+            expected = total(engines)
+            assert expected.queries > 0 and expected.hits > 0
+
+            async def mirrored():
+                async with s.get(url + "/metrics") as resp:
+                    return parse_prefix_counters(await resp.text())
+            found = None
+            for _ in range(50):  # the router scrapes every 0.1 s here; poll with a bound
+                found = await mirrored()
+                if found == expected:
+                    break
+                await asyncio.sleep(0.1)
+            assert found == expected
+    run(body())

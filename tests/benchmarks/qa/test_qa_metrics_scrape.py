@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from benchmarks.qa.metrics_scrape import PrefixCounters, metrics_url, parse_prefix_counters, run_delta, total
 from router.contracts import (
+    ROUTER_ENGINE_PREFIX_HITS,
+    ROUTER_ENGINE_PREFIX_QUERIES,
     VLLM_PREFIX_HITS,
     VLLM_PREFIX_HITS_LEGACY,
     VLLM_PREFIX_QUERIES,
@@ -30,6 +32,19 @@ def test_legacy_names_read_when_current_absent_and_never_both():
     both = legacy + f"{VLLM_PREFIX_QUERIES} 20\n{VLLM_PREFIX_HITS} 5\n"
     assert parse_prefix_counters(both) == PrefixCounters(queries=20, hits=5)
     assert parse_prefix_counters("llmstack_router_requests_total 5\n") is None
+
+
+def test_router_mirror_read_when_no_engine_names():
+    """A router's /metrics mirrors its engines' counters; they are summed over engines."""
+    text = (
+        f'{ROUTER_ENGINE_PREFIX_QUERIES}{{engine="http://e0"}} 100\n'
+        f'{ROUTER_ENGINE_PREFIX_QUERIES}{{engine="http://e1"}} 300\n'
+        f'{ROUTER_ENGINE_PREFIX_HITS}{{engine="http://e0"}} 40\n'
+        f'{ROUTER_ENGINE_PREFIX_HITS}{{engine="http://e1"}} 200\n'
+    )
+    assert parse_prefix_counters(text) == PrefixCounters(queries=400, hits=240)
+    direct = text + f"{VLLM_PREFIX_QUERIES} 7\n{VLLM_PREFIX_HITS} 1\n"
+    assert parse_prefix_counters(direct) == PrefixCounters(queries=7, hits=1)
 
 
 def test_run_delta_over_engines_and_restarts():

@@ -8,14 +8,17 @@ ratios on 4 engines with a scaled-down workload (the defaults below; `capacity` 
 
     tokens one user adds     P  = history 12,000 + rounds 20 x (question 32 + answer 64)
                                   + 4 template tokens x 41 messages                  = 14,084
-    users in flight          U  = 7 (a new one joins whenever one finishes its 20 rounds)
-    affinity, per engine     A  = system 1,000 + ceil(U / 4 engines) = 2 users x P    = 29,168
-    capacity per engine      T  = headroom 2.0 x A                                    = 58,336
-      of which GPU tier      G  = max(T / 2, 2 longest prompts = 2 x 15,084)          = 30,168
-      and LMCache CPU tier       T - G                                                = 28,168
-    round-robin, per engine  W  = system + U x P = 99,588 = 1.71 x T      -> LRU thrashes
-    prefix/session, per eng. A  = 0.5 x T; even 4 users on one engine (placement is by
-                                  hash, so lumpy) need 57,336 <= T                   -> fits
+    users in flight          U  = 15 (a new one joins whenever one finishes its 20 rounds)
+    affinity, per engine     A  = system 1,000 + ceil(U / 4 engines) = 4 users x P    = 57,336
+    capacity per engine      T  = headroom 2.0 x A                                    = 114,672
+      of which GPU tier      G  = max(T / 2, 2 longest prompts = 2 x 15,084)          = 57,336
+      and LMCache CPU tier       T - G                                                = 57,336
+    round-robin, per engine  W  = system + U x P = 212,260 = 1.85 x T     -> LRU thrashes
+    prefix/session, per eng. A  = 0.5 x T; even 8 users on one engine (placement is by
+                                  hash, so lumpy) need 113,672 <= T                  -> fits
+
+U is odd on purpose: with a multiple of 4 users in a stable order, round-robin would hand
+user i to engine i mod 4 every round, which is affinity by accident.
 
 Under LRU a block survives only while less than T tokens of other traffic pass through its
 engine. With affinity a user's next round comes back after ~A tokens (hit); round-robin
@@ -67,7 +70,7 @@ class DemoPlan:
     """Everything the demo runs; `quick()` is the test-sized variant."""
 
     engines: int = 4
-    users: int = 7
+    users: int = 15
     rounds: int = 20
     system_prompt_tokens: int = 1000
     history_tokens: int = 12_000
@@ -87,6 +90,8 @@ class DemoPlan:
         _require(self.engines >= 2, "engines", self.engines, "must be >= 2")
         _require(self.users >= 1 and self.rounds >= 2, "users/rounds", (self.users, self.rounds),
                  "need >= 1 user and >= 2 rounds (reuse needs a second round)")
+        _require(self.users % self.engines != 0, "users", self.users,
+                 f"must not be a multiple of engines={self.engines} (round-robin would pin users to engines)")
         _require(bool(self.qps) and all(q > 0 for q in self.qps) and list(self.qps) == sorted(self.qps),
                  "qps", self.qps, "must be increasing positive values")
         _require(len(self.durations_s) == len(self.qps) and all(d > 0 for d in self.durations_s),

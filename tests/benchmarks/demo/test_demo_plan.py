@@ -14,9 +14,9 @@ from benchmarks.demo.plan import DemoPlan, capacity, cold_capacity_qps, emulator
 def test_default_capacity_matches_the_documented_arithmetic() -> None:
     """The module docstring's table is what `capacity` computes for the defaults."""
     cap = capacity(DemoPlan())
-    assert (cap.user_tokens, cap.affinity_tokens, cap.round_robin_tokens) == (14_084, 29_168, 99_588)
-    assert (cap.gpu_tokens, cap.cpu_tokens, cap.total_tokens) == (30_168, 28_168, 58_336)
-    for figure in ("14,084", "29,168", "58,336", "30,168", "28,168", "99,588"):
+    assert (cap.user_tokens, cap.affinity_tokens, cap.round_robin_tokens) == (14_084, 57_336, 212_260)
+    assert (cap.gpu_tokens, cap.cpu_tokens, cap.total_tokens) == (57_336, 57_336, 114_672)
+    for figure in ("14,084", "57,336", "212,260", "114,672"):
         assert figure in demo_plan.__doc__
 
 
@@ -27,6 +27,12 @@ def test_affinity_fits_and_round_robin_thrashes(plan: DemoPlan) -> None:
     assert cap.affinity_tokens <= cap.total_tokens
     assert cap.round_robin_tokens >= plan.thrash_margin * cap.total_tokens
     assert cap.gpu_tokens >= demo_plan.longest_prompt_tokens(plan)  # the engine can run the last round
+
+
+@pytest.mark.parametrize("plan", [DemoPlan(), DemoPlan.quick()], ids=["default", "quick"])
+def test_user_count_is_not_a_multiple_of_the_engines(plan: DemoPlan) -> None:
+    """Round-robin must not pin users to engines by accident (users % engines != 0)."""
+    assert plan.users % plan.engines != 0
 
 
 def test_top_qps_overloads_round_robin_only() -> None:
@@ -47,6 +53,7 @@ def test_too_few_users_to_thrash_is_rejected() -> None:
     ({"policies": ("random",)}, "policies"),
     ({"time_scale": 0.0}, "time_scale"),
     ({"headroom": 0.5}, "headroom"),
+    ({"users": 16}, "users"),
 ])
 def test_bad_plans_name_the_field(change: dict, field: str) -> None:
     """Invalid plans fail with the field's name in the message."""
@@ -57,7 +64,7 @@ def test_bad_plans_name_the_field(change: dict, field: str) -> None:
 def test_user_tokens_counts_history_turns_and_template() -> None:
     """P = history + rounds x (question + answer) + template tokens per message."""
     plan = DemoPlan(system_prompt_tokens=0, history_tokens=100, rounds=2, question_tokens=10,
-                    answer_tokens=20, users=40)
+                    answer_tokens=20, users=41)
     assert user_tokens(plan) == 100 + 2 * 30 + 4 * 5
 
 

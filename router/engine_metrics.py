@@ -12,23 +12,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from router.contracts import (
-    PATH_METRICS,
-    VLLM_KV_USAGE,
-    VLLM_KV_USAGE_LEGACY,
-    VLLM_PREFIX_HITS,
-    VLLM_PREFIX_HITS_LEGACY,
-    VLLM_PREFIX_QUERIES,
-    VLLM_PREFIX_QUERIES_LEGACY,
-    VLLM_RUNNING,
-    VLLM_WAITING,
-)
+from router.contracts import PATH_METRICS, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY, VLLM_RUNNING, VLLM_WAITING
 from router.engines import EngineRegistry
 from router.errors import UpstreamError
+from router.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
 from router.upstream import Upstream
 
-_WANTED = frozenset((VLLM_WAITING, VLLM_RUNNING, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY, VLLM_PREFIX_QUERIES,
-                     VLLM_PREFIX_HITS, VLLM_PREFIX_QUERIES_LEGACY, VLLM_PREFIX_HITS_LEGACY))
+_WANTED = frozenset((VLLM_WAITING, VLLM_RUNNING, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY,
+                     *(name for pair in ENGINE_PREFIX_PAIRS for name in pair)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,33 +31,11 @@ class EngineLoad:
     prefix_hits: float = 0.0  # prefix-cache tokens found (counter)
 
 
-def _sample(line: str) -> tuple[str, float] | None:
-    brace = line.find("{")
-    if brace >= 0:
-        name, rest = line[:brace], line[line.rfind("}") + 1 :]
-    else:
-        name, _, rest = line.partition(" ")
-    if name not in _WANTED:
-        return None
-    try:
-        return name, float(rest.split()[0])
-    except (IndexError, ValueError):
-        return None
-
-
 def parse_load(text: str) -> EngineLoad:
     """Load figures from a vLLM `/metrics` page (summed over label sets)."""
-    sums: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line.startswith("vllm:"):
-            continue
-        sample = _sample(line)
-        if sample is not None:
-            sums[sample[0]] = sums.get(sample[0], 0.0) + sample[1]
+    sums = sum_samples(text, _WANTED)
     kv = sums.get(VLLM_KV_USAGE, sums.get(VLLM_KV_USAGE_LEGACY))
-    current = VLLM_PREFIX_QUERIES in sums  # never mix current and legacy names: double counting
-    queries = sums.get(VLLM_PREFIX_QUERIES if current else VLLM_PREFIX_QUERIES_LEGACY)
-    hits = sums.get(VLLM_PREFIX_HITS if current else VLLM_PREFIX_HITS_LEGACY, 0.0)
+    queries, hits = counter_pair(sums, ENGINE_PREFIX_PAIRS) or (None, 0.0)
     return EngineLoad(waiting=int(sums.get(VLLM_WAITING, 0)), running=int(sums.get(VLLM_RUNNING, 0)),
                       kv_usage=kv, prefix_queries=queries, prefix_hits=hits)
 

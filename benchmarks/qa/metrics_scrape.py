@@ -16,22 +16,11 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from router.contracts import (
-    PATH_METRICS,
-    ROUTER_ENGINE_PREFIX_HITS,
-    ROUTER_ENGINE_PREFIX_QUERIES,
-    VLLM_PREFIX_HITS,
-    VLLM_PREFIX_HITS_LEGACY,
-    VLLM_PREFIX_QUERIES,
-    VLLM_PREFIX_QUERIES_LEGACY,
-)
+from router.contracts import PATH_METRICS, ROUTER_ENGINE_PREFIX_HITS, ROUTER_ENGINE_PREFIX_QUERIES
+from router.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
 
 # (queries, hits) name pairs in order of preference: current vLLM, legacy vLLM, router mirror.
-_PAIRS = (
-    (VLLM_PREFIX_QUERIES, VLLM_PREFIX_HITS),
-    (VLLM_PREFIX_QUERIES_LEGACY, VLLM_PREFIX_HITS_LEGACY),
-    (ROUTER_ENGINE_PREFIX_QUERIES, ROUTER_ENGINE_PREFIX_HITS),
-)
+_PAIRS = (*ENGINE_PREFIX_PAIRS, (ROUTER_ENGINE_PREFIX_QUERIES, ROUTER_ENGINE_PREFIX_HITS))
 _NAMES = frozenset(name for pair in _PAIRS for name in pair)
 
 
@@ -54,34 +43,11 @@ class PrefixCounters:
         return self.hits / self.queries if self.queries > 0 else None
 
 
-def _sample(line: str) -> tuple[str, float] | None:
-    if not line or line.startswith("#"):
-        return None
-    name_end = min((i for i in (line.find("{"), line.find(" ")) if i >= 0), default=-1)
-    if name_end < 0:
-        return None
-    name = line[:name_end]
-    if name not in _NAMES:
-        return None
-    value_text = line.rsplit("}", 1)[-1].split()[0] if "}" in line else line.split()[1]
-    try:
-        return name, float(value_text)
-    except ValueError:
-        return None
-
-
 def parse_prefix_counters(text: str) -> PrefixCounters | None:
     """The prefix-cache counters in one exposition text (an engine's, or a router's mirror of
     all its engines), or None if it has none."""
-    sums: dict[str, float] = {}
-    for line in text.splitlines():
-        sample = _sample(line.strip())
-        if sample is not None:
-            sums[sample[0]] = sums.get(sample[0], 0.0) + sample[1]
-    for queries, hits in _PAIRS:
-        if queries in sums:
-            return PrefixCounters(queries=sums[queries], hits=sums.get(hits, 0.0))
-    return None
+    pair = counter_pair(sum_samples(text, _NAMES), _PAIRS)
+    return None if pair is None else PrefixCounters(queries=pair[0], hits=pair[1])
 
 
 def total(per_url: Mapping[str, PrefixCounters]) -> PrefixCounters:

@@ -8,7 +8,7 @@ else runs on the system pool.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -53,15 +53,9 @@ class ServingSecrets:
     """`llm-stack:routerApiKeys`, comma-separated."""
 
 
-def keys_per_line(keys: pulumi.Input[str]) -> pulumi.Output[str]:
-    """Comma-separated API keys as the router reads them: one per line (stays secret)."""
-    return pulumi.Output.from_input(keys).apply(
-        lambda text: "\n".join(k.strip() for k in text.split(",") if k.strip()))
-
-
-def first_key(keys: pulumi.Input[str]) -> pulumi.Output[str]:
-    """The first of the comma-separated API keys: the one the benchmark Job sends (stays secret)."""
-    return pulumi.Output.from_input(keys).apply(lambda text: text.split(",")[0].strip())
+def split_keys(text: str) -> list[str]:
+    """The comma-separated API keys of `llm-stack:routerApiKeys`, trimmed, empties dropped."""
+    return [k.strip() for k in text.split(",") if k.strip()]
 
 
 def system_placement(config: StackConfig) -> Placement:
@@ -104,18 +98,24 @@ def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
     )
 
 
-def _api_keys(config: StackConfig, secrets: ServingSecrets) -> SecretRef | None:
+def _key_secret(ref: SecretRef, config: StackConfig, secrets: ServingSecrets,
+                render: Callable[[list[str]], str]) -> SecretRef | None:
+    """A Secret made from the router's API keys (rendered by `render`, still a Pulumi secret),
+    or None when the router does not require keys."""
     if not config.router.require_api_keys or secrets.router_api_keys is None:
         return None
-    return SecretRef(name=API_KEYS_SECRET.name, key=API_KEYS_SECRET.key,
-                     value=keys_per_line(secrets.router_api_keys))
+    value = pulumi.Output.from_input(secrets.router_api_keys).apply(lambda text: render(split_keys(text)))
+    return SecretRef(name=ref.name, key=ref.key, value=value)
+
+
+def _api_keys(config: StackConfig, secrets: ServingSecrets) -> SecretRef | None:
+    """Every key, one per line, as the router reads its keys file."""
+    return _key_secret(API_KEYS_SECRET, config, secrets, "\n".join)
 
 
 def _benchmark_key(config: StackConfig, secrets: ServingSecrets) -> SecretRef | None:
-    if not config.router.require_api_keys or secrets.router_api_keys is None:
-        return None
-    return SecretRef(name=BENCHMARK_KEY_SECRET.name, key=BENCHMARK_KEY_SECRET.key,
-                     value=first_key(secrets.router_api_keys))
+    """The first key alone: the one the benchmark Job sends."""
+    return _key_secret(BENCHMARK_KEY_SECRET, config, secrets, lambda keys: keys[0] if keys else "")
 
 
 def benchmark_args(config: StackConfig, secrets: ServingSecrets) -> BenchmarkJobArgs | None:

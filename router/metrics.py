@@ -96,21 +96,16 @@ def _engine_mirrors(loads: Mapping[str, EngineLoad]) -> list[str]:
     cached = [(url, load) for url, load in loads.items() if load.prefix_queries is not None]
     return [
         _gauge(c.ROUTER_ENGINE_KV_USAGE, "The engine's KV-cache usage (0..1), as last scraped.", kv),
-        _mirror(c.ROUTER_ENGINE_PREFIX_QUERIES, "The engine's prefix-cache tokens queried, as last scraped.",
-                [(url, load.prefix_queries or 0.0) for url, load in cached]),
-        _mirror(c.ROUTER_ENGINE_PREFIX_HITS, "The engine's prefix-cache tokens hit, as last scraped.",
-                [(url, load.prefix_hits) for url, load in cached]),
+        _gauge(c.ROUTER_ENGINE_PREFIX_QUERIES, "The engine's prefix-cache tokens queried, as last scraped.",
+               [(url, load.prefix_queries or 0.0) for url, load in cached], kind="counter"),
+        _gauge(c.ROUTER_ENGINE_PREFIX_HITS, "The engine's prefix-cache tokens hit, as last scraped.",
+               [(url, load.prefix_hits) for url, load in cached], kind="counter"),
     ]
 
 
-def _mirror(name: str, help_: str, rows: Iterable[tuple[str, float]]) -> str:
-    lines = [f"# HELP {name} {help_}\n# TYPE {name} counter\n"]
-    lines.extend(f'{name}{{engine="{_escape(engine)}"}} {_num(value)}\n' for engine, value in rows)
-    return "".join(lines)
-
-
-def _gauge(name: str, help_: str, rows: Iterable[tuple[str, float]]) -> str:
-    lines = [f"# HELP {name} {help_}\n# TYPE {name} gauge\n"]
+def _gauge(name: str, help_: str, rows: Iterable[tuple[str, float]], kind: str = "gauge") -> str:
+    """One value per engine; `kind` "counter" for mirrored engine counters."""
+    lines = [f"# HELP {name} {help_}\n# TYPE {name} {kind}\n"]
     lines.extend(f'{name}{{engine="{_escape(engine)}"}} {_num(value)}\n' for engine, value in rows)
     return "".join(lines)
 

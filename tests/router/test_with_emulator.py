@@ -36,6 +36,17 @@ async def _journal(session: aiohttp.ClientSession, urls: list[str]) -> dict[str,
     return found
 
 
+async def _chat_ok(session: aiohttp.ClientSession, url: str, messages: list[dict],
+                   headers: dict[str, str] | None = None) -> None:
+    """One short chat through the router; it must succeed."""
+    chat = {"model": MODEL, "messages": messages, "max_tokens": 2}
+    async with session.post(url + PATH_CHAT, json=chat, headers=headers) as resp:
+        assert resp.status == 200
+
+
+HI = [{"role": "user", "content": "hi"}]
+
+
 def test_prefix_policy_keeps_each_conversation_on_one_engine_and_hits_its_cache() -> None:
     """Multi-round chats through the real `prefix` policy stay on one engine and reuse its KV cache."""
     async def body() -> None:
@@ -73,9 +84,7 @@ def test_dead_emulated_engine_is_retried_around_and_evicted() -> None:
             url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
             await cluster.set_faults(0, Faults(dead=True))
             for _ in range(4):
-                chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
-                async with s.post(url + PATH_CHAT, json=chat) as resp:
-                    assert resp.status == 200
+                await _chat_ok(s, url, HI)
             await until(lambda: not app.registry.states[cluster.urls[0]].healthy)
             await cluster.set_faults(0, Faults())
             await until(lambda: app.registry.states[cluster.urls[0]].healthy)
@@ -91,10 +100,7 @@ def test_request_ids_reach_the_engine_and_other_client_headers_do_not() -> None:
             url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
             sent = [f"bench-{i}" for i in range(4)]
             for request_id in sent:
-                chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
-                headers = {"x-request-id": request_id, "x-private": "no"}
-                async with s.post(url + PATH_CHAT, json=chat, headers=headers) as resp:
-                    assert resp.status == 200
+                await _chat_ok(s, url, HI, {"x-request-id": request_id, "x-private": "no"})
             journal = await _journal(s, cluster.urls)
         assert set(sent) <= set(journal)
         assert {journal[i][0] for i in sent} == {0, 1}
@@ -120,10 +126,8 @@ def test_router_metrics_mirror_the_engines_prefix_cache_counters() -> None:
                 create_app(_settings(cluster.urls, "round_robin")) as app, aiohttp.ClientSession() as s:
             url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
             for i in range(6):
-                chat = {"model": MODEL, "messages": [{"role": "system", "content": SYSTEM},
-                                                     {"role": "user", "content": f"q{i}"}], "max_tokens": 2}
-                async with s.post(url + PATH_CHAT, json=chat) as resp:
-                    assert resp.status == 200
+                question = {"role": "user", "content": f"q{i}"}
+                await _chat_ok(s, url, [{"role": "system", "content": SYSTEM}, question])
             engines = {}
             for engine_url in cluster.urls:
                 async with s.get(engine_url + "/metrics") as resp:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.autoscaling import autoscaling_extension
 from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.config import StackConfig, load_stack_config
 from infra.errors import NAMESPACE
@@ -34,7 +35,8 @@ def main() -> None:
     secrets = read_secrets(config)
     cluster = build_cluster(config, secrets)
     args = stack_args(config, ServingSecrets(hf_token=secrets.get("hfToken"),
-                                             router_api_keys=secrets.get("routerApiKeys")))
+                                             router_api_keys=secrets.get("routerApiKeys")),
+                      extensions={"autoscaling": autoscaling_extension(config)})
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready))
     stack = LLMStack("llm", args, opts)
     export_outputs(config, cluster, stack)

@@ -28,6 +28,7 @@ def run_autoscale(out: str, quick: bool = False, say=print) -> dict:
     with processes(out_dir / "logs") as procs:
         run = run_loop(plan, out_dir / "work", procs)
     doc = summarize(plan, run.samples, run.changes, run.sent)
+    doc["trigger_queries_max"] = run.trigger_max
     doc["plot"] = str(plot(run.samples, run.sent, plan.ttft_objective_s, out_dir / "autoscale.png"))
     doc["samples"] = [s.__dict__ for s in run.samples]
     (out_dir / "autoscale.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))

@@ -9,6 +9,7 @@ processes. Everything listens on loopback, is bounded by the plan, and stops at 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import sys
@@ -26,6 +27,7 @@ from benchmarks.demo.prometheus import ROUTER_JOB
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.router_bench.procs import Processes, free_ports
 from policies.autoscaling.activation import ScalerState, decide
+from policies.autoscaling.policy import METRICS
 
 ENGINE_JOB = "llm-stack-engines"
 _READY_S = 40.0
@@ -37,7 +39,7 @@ class LoopError(RuntimeError):
 
 def prometheus_config(targets_file: Path, router: str, interval_s: float) -> str:
     """prometheus.yml: engines from the targets file (file_sd), the router statically."""
-    every = f"{interval_s:g}s"
+    every = f"{round(interval_s * 1000)}ms"  # Prometheus durations take integer units
     doc = {"global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
            "scrape_configs": [
                {"job_name": ENGINE_JOB,
@@ -85,6 +87,8 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     sent: list[loadgen.Sent] = field(default_factory=list)
+    trigger_max: dict[str, float] = field(default_factory=dict)
+    """Highest value each metric kind's rendered trigger query returned during the run."""
 
 
 async def _ok(session: aiohttp.ClientSession, url: str) -> bool:
@@ -101,12 +105,23 @@ async def _scaler(plan: AutoscalePlan, pool: EnginePool, session: aiohttp.Client
         value = await query(session, prom, policy.query())
         demand = await query(session, prom, policy.demand_query())
         last.update(queue=value, demand=demand)
+        await _other_triggers(session, prom, plan, run)
         desired, state = decide(state, policy, now=t / plan.time_scale, current=pool.replicas, value=value,
                                 demand=demand)
         if desired != pool.replicas:
             run.changes.append(Change(round(t, 2), pool.replicas, desired))
             await pool.scale_to(desired, t)
         await asyncio.sleep(every)
+
+
+async def _other_triggers(session: aiohttp.ClientSession, prom: str, plan: AutoscalePlan, run: Run) -> None:
+    """Evaluate every metric kind's rendered query too, so the run proves each returns data."""
+    for metric in METRICS:
+        policy = dataclasses.replace(plan.policy(), metric=metric, target=0.8 if metric == "kvCache" else 1.0)
+        value = await query(session, prom, policy.query())
+        run.trigger_max[metric] = max(run.trigger_max.get(metric, 0.0), value)
+    demand = await query(session, prom, plan.policy().demand_query())
+    run.trigger_max["demand"] = max(run.trigger_max.get("demand", 0.0), demand)
 
 
 async def _sampler(plan: AutoscalePlan, pool: EnginePool, t0: float, run: Run, last: dict) -> None:

@@ -5,10 +5,11 @@ Policy times are the real ones a cluster would use (an engine that takes 120 s t
 The emulated engines run at A100 speed (`engine_time_scale` 1.0), so TTFT figures are what an
 A100 engine would show; only the policy's clock (windows, load time, polling) is compressed.
 
-Capacity: an emulated engine here runs at most `max_num_seqs` requests at once, and a request
-(a `prompt_tokens` prefill and `max_tokens` decode steps at the emulator's A100 timing) lasts
-`request_seconds`; one engine serves about `max_num_seqs / request_seconds` requests/s. The
-ramp's peak is `peak_engines` times that, so the loop must add engines to keep up.
+Capacity: every request brings a cold `prompt_tokens` prefill, which holds a whole scheduler
+step (the running sequences wait for it), and `max_tokens` decode steps shared by up to
+`max_num_seqs` sequences; one engine serves about 1 / (prefill + decode / max_num_seqs)
+requests/s (`engine_rps`). The ramp's peak is `peak_engines` times that, so the loop must add
+engines to keep up.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class AutoscalePlan:
     max_engines: int = 4
     max_num_seqs: int = 4
     """Concurrent requests per emulated engine (the rest wait: `vllm:num_requests_waiting`)."""
-    prompt_tokens: int = 1500
+    prompt_tokens: int = 1000
     max_tokens: int = 48
     base_rps_share: float = 0.4
     """Load before and after the step, as a share of one engine's capacity."""
@@ -75,24 +76,20 @@ class AutoscalePlan:
 
     @classmethod
     def quick(cls) -> AutoscalePlan:
-        """About 50 seconds: the suite's version."""
-        return cls(phases_s=(6.0, 2.0, 16.0, 2.0, 22.0), load_time_s=80, peak_engines=2.2)
+        """About a minute: the suite's version."""
+        return cls(phases_s=(6.0, 2.0, 18.0, 2.0, 30.0), load_time_s=80, peak_engines=2.2)
 
     @property
     def timing(self) -> Timing:
         return Timing(time_scale=self.engine_time_scale)
 
     @property
-    def request_seconds(self) -> float:
-        """Wall seconds one request takes on an idle emulated engine (prefill + decode)."""
-        t = self.timing
-        return t.cold_prefill_seconds(self.prompt_tokens, 8192) + self.max_tokens * t.decode_step_seconds(
-            self.max_num_seqs, self.prompt_tokens)
-
-    @property
     def engine_rps(self) -> float:
-        """Requests/s one emulated engine sustains."""
-        return self.max_num_seqs / self.request_seconds
+        """Requests/s one emulated engine sustains (see the module docstring)."""
+        t = self.timing
+        prefill = t.cold_prefill_seconds(self.prompt_tokens, 8192)
+        decode = self.max_tokens * t.decode_step_seconds(self.max_num_seqs, self.prompt_tokens)
+        return 1.0 / (prefill + decode / self.max_num_seqs)
 
     def phases(self) -> tuple[Phase, ...]:
         base, peak = self.base_rps_share * self.engine_rps, self.peak_engines * self.engine_rps

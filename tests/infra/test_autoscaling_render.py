@@ -66,7 +66,8 @@ def test_prod_has_the_router_hpa_and_a_ttft_objective(rendered):
     hpas = _kinds(rendered["prod"], "HorizontalPodAutoscaler")
     assert len(hpas) == 1
     spec = hpas[0]["spec"]
-    assert spec["scaleTargetRef"]["name"] == "llm-router" and (spec["minReplicas"], spec["maxReplicas"]) == (3, 8)
+    assert spec["scaleTargetRef"]["name"] == "llm-router"
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (3, 8)
     assert spec["metrics"][0]["resource"]["name"] == "cpu"
     big = next(o for o in _kinds(rendered["prod"], "ScaledObject") if o["metadata"]["name"] == "llm-llama70b")
     trigger = big["spec"]["triggers"][0]

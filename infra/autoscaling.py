@@ -62,3 +62,18 @@ def autoscaling_extension(config: StackConfig) -> AutoscalingExtension | None:
         keda_node_selector={NODE_POOL_LABEL: config.cluster.system_node_pool},
         router=router,
     ))
+
+
+def pool_limits(config: StackConfig) -> dict[str, dict[str, int]]:
+    """Per GPU pool: its maxSize (the node autoscaler's limit, and so the pool's cost cap), the
+    GPUs that gives, and the GPUs its models need at their maxReplicas (never more: the config
+    rule `nodePools.<pool>.maxSize` refuses a stack where they do not fit)."""
+    limits = {}
+    for name, pool in sorted(config.node_pools.items()):
+        if pool.gpus == 0:
+            continue
+        need = sum(m.max_replicas * m.tensor_parallel_size for m in config.models.values()
+                   if m.node_pool == name)
+        limits[name] = {"maxNodes": pool.max_size, "gpusAtMaxNodes": pool.max_size * pool.gpus,
+                        "gpusAtMaxReplicas": need}
+    return limits

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.autoscaling import autoscaling_extension
+from infra.autoscaling import autoscaling_extension, pool_limits
 from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.config import StackConfig, load_stack_config
 from infra.errors import NAMESPACE
@@ -51,5 +51,6 @@ def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -
     pulumi.export("engineGpuCacheTokens", stack.gpu_cache_tokens)
     pulumi.export("engineCpuCacheTokens", stack.cpu_cache_tokens)
     pulumi.export("benchmarkResults", stack.benchmark_results_hint)
+    pulumi.export("gpuPoolLimits", pool_limits(config))
     if cluster.endpoint is not None:
         pulumi.export("clusterEndpoint", cluster.endpoint)

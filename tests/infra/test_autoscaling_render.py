@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.autoscaling import autoscaling_extension, engine_policy, estimated_load_time_s
+from infra.autoscaling import autoscaling_extension, engine_policy, estimated_load_time_s, pool_limits
 from infra.config import parse_stack_config
 from infra.config.catalog import INSTANCES
+from infra.serving import engine_args
 from policies.autoscaling.keda import KEDA_CHART, KEDA_CHART_VERSION, KEDA_REPO
 from tests.infra.conftest import stack_raw
 
@@ -94,5 +95,12 @@ def test_mapping_defaults_and_disabled():
     policy = engine_policy(config, "llama8b")
     assert policy.metric == "queue" and policy.target == config.autoscaling.target_waiting_per_engine
     assert policy.load_time_s == estimated_load_time_s(config.models["llama8b"]) > 60
+    assert engine_args(config, "llama8b", config.models["llama8b"]).replicas_managed_externally
     raw["autoscaling"]["enabled"] = False
     assert autoscaling_extension(parse_stack_config(raw)) is None
+
+
+def test_pool_limits_show_the_node_cap_and_what_the_models_need():
+    """prod's A100 pool: 6 nodes give 48 GPUs, exactly what 24 × 1 + 6 × 4 engines need."""
+    limits = pool_limits(parse_stack_config(stack_raw("prod")))
+    assert limits == {"a100": {"maxNodes": 6, "gpusAtMaxNodes": 48, "gpusAtMaxReplicas": 48}}

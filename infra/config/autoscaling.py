@@ -71,7 +71,8 @@ class AutoscalingConfig:
     models: dict[str, ModelScalingConfig] = field(default_factory=dict)
     """Per-model policy keyed by model key; models not listed scale on queue depth."""
     prometheus_url: str = "http://prometheus-operated.monitoring.svc.cluster.local:9090"
-    """Prometheus the triggers query."""
+    """Prometheus the triggers query (default: the `prometheus-operated` Service prometheus-operator
+    creates beside each Prometheus, in namespace `monitoring`)."""
     prometheus_token_secret: str | None = None
     """Existing Secret (key `token`) with a bearer token for Prometheus; None: no auth."""
     polling_interval_seconds: int = 15

@@ -77,6 +77,9 @@ class Autoscaling(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AutoscalingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:components:Autoscaling", name, None, opts)
+        for key, policy in args.policies.items():
+            v.dns_label(f"policies[{key!r}].deployment", policy.deployment)
+            v.non_empty(f"policies[{key!r}].served_name", policy.served_name)
         child = child_opts(self, opts)
         after = child
         if args.install_keda:

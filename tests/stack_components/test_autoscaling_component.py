@@ -76,3 +76,10 @@ def test_every_public_field_is_documented():
                 assert documented, (cls, stmt.target.id)
                 checked += 1
     assert checked >= 20
+
+
+def test_standalone_needs_deployment_names(deploy):
+    """Used alone, every policy must name its Deployment (the seam fills it inside a stack)."""
+    args = AutoscalingArgs(policies={"a": EnginePolicy(served_name="m")}, prometheus_url=PROM)
+    with pytest.raises(ArgsError, match=r"policies\['a'\].deployment"):
+        deploy(lambda: Autoscaling("as", args))

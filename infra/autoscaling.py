@@ -4,12 +4,15 @@
 
 from __future__ import annotations
 
+import pulumi
+
 from infra.config.autoscaling import ModelScalingConfig
 from infra.config.models import ModelConfig
 from infra.config.pools import NODE_POOL_LABEL
 from infra.config.stack import StackConfig
 from policies.autoscaling.keda import PrometheusAuth
 from policies.autoscaling.policy import EnginePolicy
+from router.contracts import LABEL_ROLE, ROLE_ROUTER
 from stack_components.autoscaling import AutoscalingArgs, AutoscalingExtension, RouterScaling
 from stack_components.capacity import find_model, weights_bytes
 
@@ -77,3 +80,24 @@ def pool_limits(config: StackConfig) -> dict[str, dict[str, int]]:
         limits[name] = {"maxNodes": pool.max_size, "gpusAtMaxNodes": pool.max_size * pool.gpus,
                         "gpusAtMaxReplicas": need}
     return limits
+
+
+def ignore_router_replicas(
+        args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """A transformation for the stack: the router Deployment's `spec.replicas` belongs to its
+    HPA, so Pulumi must not reset it on the next `up` (engines get the same through
+    `replicas_managed_externally`)."""
+    if args.type_ != "kubernetes:apps/v1:Deployment":
+        return None
+    metadata = args.props.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
+    if not isinstance(labels, dict) or labels.get(LABEL_ROLE) != ROLE_ROUTER:
+        return None
+    ignore = pulumi.ResourceOptions(ignore_changes=["spec.replicas"])
+    return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, ignore))
+
+
+def stack_transformations(config: StackConfig) -> list:
+    """Transformations for the `LLMStack` component (inherited by its children)."""
+    scaled = config.autoscaling.enabled and config.autoscaling.router_max_replicas is not None
+    return [ignore_router_replicas] if scaled else []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.autoscaling import autoscaling_extension, pool_limits
+from infra.autoscaling import autoscaling_extension, pool_limits, stack_transformations
 from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.config import StackConfig, load_stack_config
 from infra.errors import NAMESPACE
@@ -37,7 +37,8 @@ def main() -> None:
     args = stack_args(config, ServingSecrets(hf_token=secrets.get("hfToken"),
                                              router_api_keys=secrets.get("routerApiKeys")),
                       extensions={"autoscaling": autoscaling_extension(config)})
-    opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready))
+    opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready),
+                                  transformations=stack_transformations(config))
     stack = LLMStack("llm", args, opts)
     export_outputs(config, cluster, stack)
 

@@ -104,3 +104,30 @@ def test_pool_limits_show_the_node_cap_and_what_the_models_need():
     """prod's A100 pool: 6 nodes give 48 GPUs, exactly what 24 × 1 + 6 × 4 engines need."""
     limits = pool_limits(parse_stack_config(stack_raw("prod")))
     assert limits == {"a100": {"maxNodes": 6, "gpusAtMaxNodes": 48, "gpusAtMaxReplicas": 48}}
+
+
+def test_router_replicas_left_to_its_hpa(run_program):
+    """With a router HPA (prod), the stack's transformation makes Pulumi ignore the router
+    Deployment's replicas, and only that Deployment's."""
+    from infra import autoscaling
+    from infra.stackfile import read_stack_file
+    from tests.infra.conftest import ROOT
+
+    seen: dict[str, bool] = {}
+    original = autoscaling.ignore_router_replicas
+
+    def spy(args):
+        result = original(args)
+        if args.type_ == "kubernetes:apps/v1:Deployment":
+            seen[args.name] = result is not None and "spec.replicas" in (result.opts.ignore_changes or [])
+        return result
+
+    autoscaling.ignore_router_replicas = spy
+    try:
+        assert autoscaling.stack_transformations(parse_stack_config(stack_raw("prod")))[0] is spy
+        run_program(read_stack_file(ROOT, "prod"))
+    finally:
+        autoscaling.ignore_router_replicas = original
+    assert seen.pop("llm-router-deployment") is True
+    assert len(seen) >= 2 and not any(seen.values()), seen
+    assert autoscaling.stack_transformations(parse_stack_config(stack_raw("dev"))) == []

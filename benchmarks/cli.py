@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-_MODULES = ("benchmarks.emulator.cli", "benchmarks.qa.cli", "benchmarks.demo.cli")
+_MODULES = ("benchmarks.emulator.cli", "benchmarks.qa.cli", "benchmarks.demo.cli", "benchmarks.autoscale.cli")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.autoscaling import autoscaling_extension, pool_limits, stack_transformations
 from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.config import StackConfig, load_stack_config
 from infra.errors import NAMESPACE
@@ -34,8 +35,10 @@ def main() -> None:
     secrets = read_secrets(config)
     cluster = build_cluster(config, secrets)
     args = stack_args(config, ServingSecrets(hf_token=secrets.get("hfToken"),
-                                             router_api_keys=secrets.get("routerApiKeys")))
-    opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready))
+                                             router_api_keys=secrets.get("routerApiKeys")),
+                      extensions={"autoscaling": autoscaling_extension(config)})
+    opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready),
+                                  transformations=stack_transformations(config))
     stack = LLMStack("llm", args, opts)
     export_outputs(config, cluster, stack)
 
@@ -49,5 +52,6 @@ def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -
     pulumi.export("engineGpuCacheTokens", stack.gpu_cache_tokens)
     pulumi.export("engineCpuCacheTokens", stack.cpu_cache_tokens)
     pulumi.export("benchmarkResults", stack.benchmark_results_hint)
+    pulumi.export("gpuPoolLimits", pool_limits(config))
     if cluster.endpoint is not None:
         pulumi.export("clusterEndpoint", cluster.endpoint)

@@ -82,6 +82,7 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngin
         shm_size_gib=shm_gib(tp), cpu=float(engine_cpu(instance, tp)),
         memory_gib=engine_memory_gib(lm.cpu_buffer_gb if lm.enabled else 0.0, tp),
         run_as_user=ENGINE_UID,
+        replicas_managed_externally=config.autoscaling.enabled,  # KEDA owns spec.replicas
         **optional,
     )
 

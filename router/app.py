@@ -17,6 +17,7 @@ import orjson
 
 from router.auth import load_keys
 from router.contracts import PATH_HEALTH, PATH_METRICS, PATH_MODELS, PROXIED_PATHS
+from router.discovery.file import FileWatcher
 from router.discovery.kubernetes import KubernetesWatcher
 from router.discovery.static import static_specs
 from router.engine_metrics import MetricsScraper
@@ -64,10 +65,14 @@ class RouterApp:
     async def start(self) -> None:
         """Load the engines and launch the background tasks."""
         jobs: list[Coroutine[Any, Any, None]] = [self.health.run(), self.scraper.run()]
-        if self.settings.discovery is None:
+        s = self.settings
+        if s.file_discovery is not None:
+            jobs.append(FileWatcher(s.file_discovery, self.apply_engines,
+                                    default_gpu=s.default_gpu_cache_tokens,
+                                    default_cpu=s.default_cpu_cache_tokens).run())
+        elif s.discovery is None:
             self.apply_engines(static_specs(self.settings))
         else:
-            s = self.settings
             jobs.append(KubernetesWatcher(
                 s.discovery, self.apply_engines, default_gpu=s.default_gpu_cache_tokens,
                 default_cpu=s.default_cpu_cache_tokens, environ=self.environ).run())

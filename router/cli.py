@@ -17,6 +17,8 @@ def register(app: typer.Typer) -> None:
     @app.command(name="router")
     def router_command(
         engines: Annotated[str | None, _opt("Engine base URLs, comma-separated.", "ENGINES")] = None,
+        engines_file: Annotated[str | None, _opt("File of engine targets (Prometheus file_sd shape), "
+                                                 "re-read when it changes.", "ENGINES_FILE")] = None,
         model: Annotated[str | None, _opt("Served model name(s), comma-separated.", "MODEL")] = None,
         policy: Annotated[str | None, _opt("Routing policy: prefix, session, least_load, round_robin.",
                                            "POLICY")] = None,
@@ -36,8 +38,9 @@ def register(app: typer.Typer) -> None:
         from router.workers import run, setup_logging
 
         try:
-            settings = build_settings(config, engines=engines, model=model, policy=policy, host=host,
-                                      port=port, workers=workers, api_keys_file=api_keys_file,
+            settings = build_settings(config, engines=engines, engines_file=engines_file, model=model,
+                                      policy=policy, host=host, port=port, workers=workers,
+                                      api_keys_file=api_keys_file,
                                       engine_capacity_tokens=engine_capacity_tokens)
             _check_policy(settings.policy)
         except SettingsError as exc:

@@ -38,12 +38,15 @@ def _split(value: str) -> list[str]:
 def apply_overrides(data: Mapping[str, Any], *, engines: str | None = None, model: str | None = None,
                     policy: str | None = None, host: str | None = None, port: int | None = None,
                     workers: int | None = None, engine_capacity_tokens: int | None = None,
-                    api_keys_file: str | None = None) -> dict[str, Any]:
+                    api_keys_file: str | None = None, engines_file: str | None = None) -> dict[str, Any]:
     """`data` with the given (non-None) command-line values laid over it."""
     out = dict(data)
     if engines is not None:
         out["engines"] = [{"url": url} for url in _split(engines)]
-        out["discovery"] = None
+        out["discovery"] = out["file_discovery"] = None
+    if engines_file is not None:
+        out["engines"], out["discovery"] = [], None
+        out["file_discovery"] = {**(out.get("file_discovery") or {}), "path": engines_file}
     if model is not None:
         out["models"] = _split(model)
     if policy is not None:

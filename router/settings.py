@@ -66,6 +66,22 @@ class KubernetesDiscovery:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FileDiscovery:
+    """Engines are the targets of a Prometheus file_sd-style file, re-read when it changes
+    (see `router.discovery.file`)."""
+
+    path: str
+    interval_s: float = 0.5  # how often the file's identity is checked
+    scheme: str = "http"  # unless a group's `__scheme__` label says otherwise
+
+    def __post_init__(self) -> None:
+        _require(bool(self.path), "file_discovery.path", self.path, "must be non-empty")
+        _require(self.interval_s > 0, "file_discovery.interval_s", self.interval_s, "must be > 0")
+        _require(self.scheme in ("http", "https"), "file_discovery.scheme", self.scheme,
+                 "must be http or https")
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicySettings:
     """The routing policy by kind, with its parameters (validated by the policy's config)."""
 
@@ -113,6 +129,7 @@ class RouterSettings:
 
     engines: tuple[StaticEngine, ...] = ()
     discovery: KubernetesDiscovery | None = None
+    file_discovery: FileDiscovery | None = None
     models: tuple[str, ...] = ()  # served model names; empty: whatever the engines serve
     policy: PolicySettings = field(default_factory=PolicySettings)
     default_gpu_cache_tokens: int = 400_000
@@ -128,8 +145,9 @@ class RouterSettings:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
-        _require(bool(self.engines) != (self.discovery is not None), "engines", len(self.engines),
-                 "needs exactly one of a static engine list or Kubernetes discovery")
+        sources = bool(self.engines) + (self.discovery is not None) + (self.file_discovery is not None)
+        _require(sources == 1, "engines", len(self.engines),
+                 "needs exactly one of a static engine list, Kubernetes discovery or file discovery")
         _require(0 < self.port < 65536, "port", self.port, "must be in 1..65535")
         _require(1 <= self.workers <= 64, "workers", self.workers, "must be in 1..64")
         _require(self.default_gpu_cache_tokens > 0, "default_gpu_cache_tokens",
@@ -155,6 +173,7 @@ def _plain(value: Any) -> Any:
 
 _NESTED: dict[str, type] = {
     "discovery": KubernetesDiscovery,
+    "file_discovery": FileDiscovery,
     "policy": PolicySettings,
     "limits": Limits,
     "health": HealthSettings,

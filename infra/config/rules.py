@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from infra.config.autoscaling import check_autoscaling
 from infra.config.catalog import INSTANCES, InstanceType
 from infra.config.models import ModelConfig
 from infra.config.sizing import (
@@ -162,5 +163,5 @@ def instance_of(config: StackConfig, model: ModelConfig) -> InstanceType:
 
 RULES: tuple[Callable[[StackConfig], None], ...] = (
     _system_pool, _model_pools, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity, _served_names,
-    _cache_server, _benchmark, _secrets,
+    _cache_server, _benchmark, check_autoscaling, _secrets,
 )

@@ -110,24 +110,6 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AutoscalingConfig:
-    """Engine autoscaling on engine queue depth (the node pool follows the pods)."""
-
-    enabled: bool = True
-    """Scale engines between each model's minReplicas and maxReplicas."""
-    target_waiting_per_engine: float = 4.0
-    """Waiting requests per engine (`vllm:num_requests_waiting`) the autoscaler aims at."""
-    scale_down_stabilization_seconds: int = 600
-    """How long load must stay low before an engine is removed (engines load slowly)."""
-
-    def __post_init__(self) -> None:
-        require(self.target_waiting_per_engine > 0, "targetWaitingPerEngine", self.target_waiting_per_engine,
-                "must be > 0")
-        require(0 <= self.scale_down_stabilization_seconds <= 3600, "scaleDownStabilizationSeconds",
-                self.scale_down_stabilization_seconds, "must be in 0..3600")
-
-
-@dataclass(frozen=True, kw_only=True)
 class BenchmarkConfig:
     """The post-deploy multi-round QA benchmark Job (the seed's workload shape by default)."""
 

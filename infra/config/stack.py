@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from infra.config.autoscaling import AutoscalingConfig
 from infra.config.cluster import ClusterConfig, dns_label
 from infra.config.models import ModelConfig
 from infra.config.pools import NodePoolConfig
 from infra.config.services import (
-    AutoscalingConfig,
     BenchmarkConfig,
     LmcacheConfig,
     MonitoringConfig,

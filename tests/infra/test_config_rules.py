@@ -111,6 +111,10 @@ CASES = [
     ("dev", _set("benchmark.qps", [1.0, 0.5]), "benchmark.qps", "ascending", "QPS sweep ascending"),
     ("dev", _set("nodePools.gpu.labels", {"kubernetes.io/arch": "amd64"}),
      "nodePools.gpu.labels.kubernetes.io/arch", "reserved prefix", "no reserved node labels"),
+    ("prod", _set("autoscaling.models.llama405b", {"metric": "queue"}), "autoscaling.models.llama405b",
+     "must name a model in llm-stack:models (llama70b, llama8b)", "autoscaling policy names a model"),
+    ("prod", _set("autoscaling.models.llama70b", {"metric": "ttft"}), "autoscaling.models.llama70b.target",
+     "must be set (seconds) for metric ttft", "TTFT policy needs an objective"),
 ]
 
 

@@ -1,0 +1,97 @@
+"""Pure renderers: a KEDA ScaledObject (Prometheus triggers) per model, the optional
+TriggerAuthentication, and the KEDA Helm release's pinned chart and values.
+
+Field names follow KEDA's CRDs (kedacore/charts `keda/templates/crds/crd-scaledobjects.yaml`
+and `crd-triggerauthentications.yaml` at chart 2.20.2); trigger metadata values are strings,
+as the CRD requires. The Prometheus scaler's `threshold` is the per-engine target
+(`metricType: AverageValue`) or the objective (`Value`); `activationThreshold` is the value
+above which a ScaledObject at zero replicas activates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from policies.autoscaling.errors import require
+from policies.autoscaling.policy import EnginePolicy
+
+KEDA_API = "keda.sh/v1alpha1"
+KEDA_CHART = "keda"
+KEDA_CHART_VERSION = "2.20.2"
+"""Pinned chart (= KEDA app) version, kedacore/charts `keda/Chart.yaml`."""
+KEDA_REPO = "https://kedacore.github.io/charts"
+KEDA_NAMESPACE = "keda"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrometheusAuth:
+    """Bearer-token access to Prometheus through a TriggerAuthentication (when it needs one)."""
+
+    secret_name: str
+    """Secret in the stack's namespace holding the token."""
+    secret_key: str = "token"
+    """Key of the token inside the Secret."""
+
+    def __post_init__(self) -> None:
+        require(bool(self.secret_name), "prometheusAuth.secretName", self.secret_name, "must be non-empty")
+        require(bool(self.secret_key), "prometheusAuth.secretKey", self.secret_key, "must be non-empty")
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _trigger(name: str, query: str, server: str, threshold: float, activation: float, metric_type: str,
+             auth: str | None) -> dict[str, Any]:
+    meta = {"serverAddress": server, "query": query, "threshold": _num(threshold),
+            "activationThreshold": _num(activation), "ignoreNullValues": "true"}
+    trigger: dict[str, Any] = {"type": "prometheus", "name": name, "metricType": metric_type,
+                               "metadata": meta}
+    if auth is not None:
+        meta["authModes"] = "bearer"
+        trigger["authenticationRef"] = {"name": auth}
+    return trigger
+
+
+def triggers(policy: EnginePolicy, server: str, auth: str | None = None) -> list[dict[str, Any]]:
+    """The model's load trigger, plus the router-demand trigger that wakes it from zero."""
+    kind = "AverageValue" if policy.average else "Value"
+    out = [_trigger(policy.metric.lower(), policy.query(), server, policy.target, 0.0, kind, auth)]
+    if policy.scales_to_zero:
+        # Never drives the replica count above the load trigger's (1e6 req/s per engine);
+        # only its activation threshold matters: any demand wakes the model.
+        out.append(_trigger("demand", policy.demand_query(), server, 1e6, policy.activation_rps,
+                            "AverageValue", auth))
+    return out
+
+
+def scaled_object(name: str, namespace: str, policy: EnginePolicy, *, prometheus_url: str,
+                  labels: Mapping[str, str], auth: str | None = None) -> dict[str, Any]:
+    """The ScaledObject scaling `policy.deployment` between its min and max replicas."""
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": policy.deployment},
+        "pollingInterval": policy.polling_interval_s,
+        "cooldownPeriod": policy.down_window_s,
+        "minReplicaCount": policy.min_replicas,
+        "maxReplicaCount": policy.max_replicas,
+        "advanced": {"horizontalPodAutoscalerConfig": {"behavior": policy.behavior().to_manifest()}},
+        "triggers": triggers(policy, prometheus_url, auth),
+    }
+    return {"apiVersion": KEDA_API, "kind": "ScaledObject",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}, "spec": spec}
+
+
+def trigger_authentication(name: str, namespace: str, auth: PrometheusAuth,
+                           labels: Mapping[str, str]) -> dict[str, Any]:
+    """A TriggerAuthentication handing the Prometheus scaler a bearer token from a Secret."""
+    return {"apiVersion": KEDA_API, "kind": "TriggerAuthentication",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"secretTargetRef": [{"parameter": "bearerToken", "name": auth.secret_name,
+                                          "key": auth.secret_key}]}}
+
+
+def keda_values(node_selector: Mapping[str, str]) -> dict[str, Any]:
+    """Helm values for the KEDA release: on the system pool, CRDs installed by the chart."""
+    return {"crds": {"install": True}, "nodeSelector": dict(node_selector)}

@@ -1,0 +1,45 @@
+"""The PromQL each trigger evaluates, from the shared metric names (`router.contracts`).
+
+Every query returns exactly one sample, even before any engine exists (`or vector(0)`), as
+KEDA's Prometheus scaler requires a single-element result. Older vLLM releases export
+`vllm:gpu_cache_usage_perc`; the KV query reads both (binary operators match on labels
+without the metric name, so an engine exporting both is counted once)."""
+
+from __future__ import annotations
+
+from router.contracts import (
+    ENGINE_MODEL_LABEL,
+    ROUTER_REQUESTS,
+    VLLM_KV_USAGE,
+    VLLM_KV_USAGE_LEGACY,
+    VLLM_TTFT,
+    VLLM_WAITING,
+)
+
+
+def _sel(model: str, label: str = ENGINE_MODEL_LABEL) -> str:
+    escaped = model.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{{{label}="{escaped}"}}'
+
+
+def queue_query(model: str) -> str:
+    """Requests waiting across the model's engines (an AverageValue target divides by engines)."""
+    return f"sum({VLLM_WAITING}{_sel(model)}) or vector(0)"
+
+
+def kv_cache_query(model: str) -> str:
+    """KV-cache usage (0..1) summed over the model's engines."""
+    sel = _sel(model)
+    return f"sum({VLLM_KV_USAGE}{sel} or {VLLM_KV_USAGE_LEGACY}{sel}) or vector(0)"
+
+
+def ttft_query(model: str, quantile: float, window: str) -> str:
+    """The model's TTFT percentile over `window` from the engines' histograms; 0 when idle."""
+    inner = f"sum by (le) (rate({VLLM_TTFT}_bucket{_sel(model)}[{window}]))"
+    return f"(histogram_quantile({quantile:g}, {inner}) > 0) or vector(0)"
+
+
+def demand_query(model: str, window: str) -> str:
+    """Requests per second the router received for the model (answered or refused): what
+    wakes a model scaled to zero, whose engines export nothing."""
+    return f'sum(rate({ROUTER_REQUESTS}{_sel(model, "model")}[{window}])) or vector(0)'

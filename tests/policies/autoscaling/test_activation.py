@@ -1,0 +1,31 @@
+"""KEDA's activation layer: zero until demand, never below one while active, back to zero
+only after the cooldown."""
+
+from __future__ import annotations
+
+from policies.autoscaling.activation import ScalerState, decide
+from policies.autoscaling.policy import EnginePolicy
+
+POLICY = EnginePolicy(deployment="d", served_name="m", min_replicas=0, max_replicas=3, load_time_s=60,
+                      scale_down_window_s=120, activation_rps=0.0)
+
+
+def test_wakes_on_demand_and_sleeps_after_cooldown():
+    """0 → 1 on router demand; held while active; 0 again after 2 × load time idle."""
+    state = ScalerState()
+    n, state = decide(state, POLICY, now=0, current=0, value=0, demand=0)
+    assert n == 0
+    n, state = decide(state, POLICY, now=15, current=0, value=0, demand=0.5)
+    assert n == 1
+    n, state = decide(state, POLICY, now=30, current=1, value=0, demand=0)
+    assert n == 1
+    n, state = decide(state, POLICY, now=15 + POLICY.down_window_s - 1, current=1, value=0, demand=0)
+    assert n == 1
+    n, state = decide(state, POLICY, now=15 + POLICY.down_window_s, current=1, value=0, demand=0)
+    assert n == 0
+
+
+def test_never_below_one_while_active():
+    """An active model with min 0 keeps at least one engine."""
+    n, _ = decide(ScalerState(), POLICY, now=0, current=2, value=0.1, demand=5)
+    assert n >= 1

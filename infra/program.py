@@ -33,8 +33,10 @@ def main() -> None:
     config = load_stack_config()
     secrets = read_secrets(config)
     cluster = build_cluster(config, secrets)
-    args = stack_args(config, ServingSecrets(hf_token=secrets.get("hfToken"),
-                                             router_api_keys=secrets.get("routerApiKeys")))
+    args = stack_args(config, ServingSecrets(
+        hf_token=secrets.get("hfToken"), router_api_keys=secrets.get("routerApiKeys"),
+        grafana_admin_password=secrets.get("grafanaAdminPassword"),
+        alert_receiver_secrets=secrets.get("alertReceiverSecrets")))
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready))
     stack = LLMStack("llm", args, opts)
     export_outputs(config, cluster, stack)

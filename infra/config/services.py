@@ -93,8 +93,28 @@ class RouterConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReceiverConfig:
+    """One Alertmanager receiver; its URL or key is the entry named like the receiver in the
+    secret `llm-stack:alertReceiverSecrets` (a JSON object)."""
+
+    kind: Literal["slack", "webhook", "pagerduty"]
+    """Slack incoming webhook, a generic webhook, or a PagerDuty Events v2 routing key."""
+    channel: str | None = None
+    """Slack channel (slack only)."""
+    severities: tuple[str, ...] = ("critical", "warning")
+    """Alert severities routed to this receiver."""
+
+    def __post_init__(self) -> None:
+        require(self.channel is None or self.kind == "slack", "channel", self.channel,
+                "is only allowed with kind slack")
+        for sev in self.severities:
+            require(sev in ("critical", "warning", "info"), "severities", sev,
+                    "must be critical, warning or info")
+
+
+@dataclass(frozen=True, kw_only=True)
 class MonitoringConfig:
-    """Prometheus scraping of engines and router, dashboards and alert rules."""
+    """Prometheus scraping of engines, router, cache server and GPUs; dashboards and alert rules."""
 
     enabled: bool = True
     """Deploy monitoring."""
@@ -102,11 +122,27 @@ class MonitoringConfig:
     """Prometheus scrape interval."""
     retention_days: int = 15
     """Prometheus retention."""
+    storage_gib: int = 50
+    """Prometheus volume (a PVC of the cluster's default StorageClass)."""
+    ttft_objective_seconds: float = 2.0
+    """p95 time to first token the TTFT alert holds the engines to."""
+    max_waiting_per_engine: int = 32
+    """Waiting requests per engine beyond which the queueing alert fires."""
+    receivers: dict[str, ReceiverConfig] = field(default_factory=dict)
+    """Alertmanager receivers keyed by name (none: alerts stay in Alertmanager's UI)."""
 
     def __post_init__(self) -> None:
         require(5 <= self.scrape_interval_seconds <= 300, "scrapeIntervalSeconds",
                 self.scrape_interval_seconds, "must be in 5..300")
         require(1 <= self.retention_days <= 365, "retentionDays", self.retention_days, "must be in 1..365")
+        require(1 <= self.storage_gib <= 16384, "storageGiB", self.storage_gib, "must be in 1..16384")
+        require(0 < self.ttft_objective_seconds <= 600, "ttftObjectiveSeconds", self.ttft_objective_seconds,
+                "must be in (0, 600]")
+        require(1 <= self.max_waiting_per_engine <= 10_000, "maxWaitingPerEngine",
+                self.max_waiting_per_engine, "must be in 1..10000")
+        for name in self.receivers:
+            require(bool(re.fullmatch(r"[a-z][a-z0-9-]{0,40}", name)), "receivers", name,
+                    "must be a lowercase name (letters, digits, '-')")
 
 
 @dataclass(frozen=True, kw_only=True)

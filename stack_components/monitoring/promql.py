@@ -44,13 +44,19 @@ def hit_ratio(hits: str, queries: str, by: str = "") -> str:
     return f"{rate(hits, by)} / ({rate(queries, by)} > 0)"
 
 
+def gpu_hit_ratio(by: str) -> str:
+    """GPU prefix-cache hit ratio from vLLM's current counters, or its older names where only
+    those exist."""
+    hits = f"({rate(c.VLLM_PREFIX_HITS, by)} or {rate(c.VLLM_PREFIX_HITS_LEGACY, by)})"
+    queries = f"({rate(c.VLLM_PREFIX_QUERIES, by)} or {rate(c.VLLM_PREFIX_QUERIES_LEGACY, by)})"
+    return f"{hits} / ({queries} > 0)"
+
+
 def either(current: str, legacy: str) -> str:
     """A gauge under vLLM's current name, or its older name on engines that still export it."""
     return f"({current} or {legacy})"
 
 
 KV_USAGE = either(c.VLLM_KV_USAGE, c.VLLM_KV_USAGE_LEGACY)
-PREFIX_HITS_GPU = c.VLLM_PREFIX_HITS
-PREFIX_QUERIES_GPU = c.VLLM_PREFIX_QUERIES
 ENGINES_UP = f'up{{job="{c.JOB_ENGINES}"}}'
 ROUTER_UP = f'up{{job="{c.JOB_ROUTER}"}}'

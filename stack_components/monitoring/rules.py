@@ -76,7 +76,7 @@ def _engine_rules(o: RuleObjectives) -> list[AlertRule]:
                      "warning", "KV cache of {{ $labels.pod }} is {{ $value | humanizePercentage }} full.",
                      "Requests are being preempted: add replicas or lower max-num-seqs / max-model-len."),
         _thresholded("LLMPrefixCacheHitRateCollapsed",
-                     q.hit_ratio(c.VLLM_PREFIX_HITS, c.VLLM_PREFIX_QUERIES, "model_name"), "< 0.1", "15m",
+                     q.gpu_hit_ratio("model_name"), "< 0.1", "15m",
                      "warning", "GPU prefix-cache hit rate of {{ $labels.model_name }} is {{ $value }}.",
                      "Check the router policy is prefix/session and engines are not thrashing (KV usage)."),
     ]

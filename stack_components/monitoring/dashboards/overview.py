@@ -42,7 +42,7 @@ def _engines() -> list[PanelSpec]:
               (f"sum by (model_name, pod) ({c.VLLM_WAITING})", "{{pod}} waiting")),
         panel("KV-cache usage", "percentunit", (f"max by (model_name, pod) ({q.KV_USAGE})", "{{pod}}")),
         panel("Prefix-cache hit rate (GPU and LMCache tiers)", "percentunit",
-              (q.hit_ratio(c.VLLM_PREFIX_HITS, c.VLLM_PREFIX_QUERIES, "model_name"), "{{model_name}} GPU"),
+              (q.gpu_hit_ratio("model_name"), "{{model_name}} GPU"),
               (q.hit_ratio(c.LMCACHE_HIT_TOKENS, c.LMCACHE_REQUESTED_TOKENS, "model_name"),
                "{{model_name}} LMCache")),
         panel("Routing decisions by outcome", "reqps",

@@ -41,8 +41,10 @@ CASES: dict[str, tuple[dict[str, str], str, list[dict[str, str]], dict[str, str]
         {'vllm:kv_cache_usage_perc{model_name="m",pod="e0"}': "0.6x20"}),
     "LLMPrefixCacheHitRateCollapsed": (
         {'vllm:prefix_cache_hits_total{model_name="m"}': "0+1x30",
-         'vllm:prefix_cache_queries_total{model_name="m"}': "0+100x30"},
-        "25m", [{"model_name": "m"}],
+         'vllm:prefix_cache_queries_total{model_name="m"}': "0+100x30",
+         'vllm:gpu_prefix_cache_hits_total{model_name="old"}': "0+2x30",
+         'vllm:gpu_prefix_cache_queries_total{model_name="old"}': "0+100x30"},
+        "25m", [{"model_name": "m"}, {"model_name": "old"}],
         {'vllm:prefix_cache_hits_total{model_name="m"}': "0+70x30",
          'vllm:prefix_cache_queries_total{model_name="m"}': "0+100x30"}),
     "LLMRouterErrorRate": (

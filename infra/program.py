@@ -28,7 +28,7 @@ def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -
 
 def main() -> None:
     """Validate the config (failing before any resource), then build everything."""
-    from stack_components import LLMStack
+    from stack_components import LLMStack, MonitoringExtension
 
     config = load_stack_config()
     secrets = read_secrets(config)
@@ -40,6 +40,8 @@ def main() -> None:
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready))
     stack = LLMStack("llm", args, opts)
     export_outputs(config, cluster, stack)
+    if isinstance(args.monitoring, MonitoringExtension):
+        pulumi.export("grafanaDashboards", args.monitoring.dashboard_paths())
 
 
 def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -> None:

@@ -110,3 +110,7 @@ class MonitoringExtension:
     def build(self, ctx: StackContext) -> None:
         """Create the `Monitoring` component with the stack's options."""
         Monitoring(self.name, dataclasses.replace(self.args, stack_namespace=ctx.namespace), ctx.opts)
+
+    def dashboard_paths(self) -> list[str]:
+        """Grafana paths of the dashboards (`/d/<uid>`), known before deploy."""
+        return [f"/d/{spec.uid}" for spec in dashboards(self.args)]

@@ -58,6 +58,8 @@ def test_prod_monitoring_args_follow_the_config(raw):
     assert {k: p.gpus_per_node for k, p in mon.pools.items()} == {"a100": 8, "system": 0}
     args = stack_args(config, secrets)
     assert isinstance(args.monitoring, MonitoringExtension) and args.trusted_namespaces == ("monitoring",)
+    paths = ["/d/llm-stack-serving", "/d/llm-stack-gpus", "/d/llm-stack-capacity"]
+    assert args.monitoring.dashboard_paths() == paths
 
 
 def test_disabled_monitoring_builds_nothing(raw):

@@ -4,27 +4,33 @@
 from __future__ import annotations
 
 from router import contracts as c
-from stack_components.monitoring.dashboards.spec import DashboardSpec, panel
+from stack_components.monitoring.dashboards.spec import DashboardSpec, PanelSpec, panel
 
 UID = "llm-stack-gpus"
 NODE = c.DCGM_NODE_LABEL
+IN_POD = '{pod!=""}'
+
+
+def _node_and_pod(title: str, unit: str, agg: str, metric: str) -> PanelSpec:
+    """One panel, one series per node and one per engine pod."""
+    return panel(title, unit,
+                 (f"{agg} by ({NODE}) ({metric})", f"node {{{{{NODE}}}}}"),
+                 (f"{agg} by (pod) ({metric}{IN_POD})", "pod {{pod}}"))
+
+
+def _memory_share() -> str:
+    used, free = (f"sum by (pod) ({m}{IN_POD})" for m in (c.DCGM_FB_USED, c.DCGM_FB_FREE))
+    return f"{used} / ({used} + {free})"
 
 
 def dashboard() -> DashboardSpec:
     """The GPU dashboard."""
-    in_pod = '{pod!=""}'
     return DashboardSpec(uid=UID, title="LLM Stack / GPUs", panels=(
-        panel("GPU utilisation per node", "percent",
-              (f"avg by ({NODE}) ({c.DCGM_GPU_UTIL})", f"{{{{{NODE}}}}}")),
-        panel("GPU utilisation per engine pod", "percent",
-              (f"avg by (pod) ({c.DCGM_GPU_UTIL}{in_pod})", "{{pod}}")),
-        panel("GPU memory used per node", "decmbytes",
-              (f"sum by ({NODE}) ({c.DCGM_FB_USED})", f"{{{{{NODE}}}}}")),
-        panel("GPU memory used per engine pod", "percentunit",
-              (f"sum by (pod) ({c.DCGM_FB_USED}{in_pod}) / (sum by (pod) ({c.DCGM_FB_USED}{in_pod}) "
-               f"+ sum by (pod) ({c.DCGM_FB_FREE}{in_pod}))", "{{pod}}")),
-        panel("Power per node", "watt", (f"sum by ({NODE}) ({c.DCGM_POWER})", f"{{{{{NODE}}}}}")),
-        panel("Hottest GPU per node", "celsius", (f"max by ({NODE}) ({c.DCGM_TEMP})", f"{{{{{NODE}}}}}")),
+        _node_and_pod("GPU utilisation (mean)", "percent", "avg", c.DCGM_GPU_UTIL),
+        _node_and_pod("GPU memory used", "decmbytes", "sum", c.DCGM_FB_USED),
+        panel("GPU memory share used per engine pod", "percentunit", (_memory_share(), "{{pod}}")),
+        _node_and_pod("Power", "watt", "sum", c.DCGM_POWER),
+        _node_and_pod("Hottest GPU", "celsius", "max", c.DCGM_TEMP),
         panel("Last XID error per GPU", "short",
-              (f"max by ({NODE}, gpu) ({c.DCGM_XID})", f"{{{{{NODE}}}}} gpu {{{{gpu}}}}")),
+              (f"max by ({NODE}, gpu, pod) ({c.DCGM_XID})", f"{{{{{NODE}}}}} gpu {{{{gpu}}}} {{{{pod}}}}")),
     ))

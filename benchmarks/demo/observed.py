@@ -72,6 +72,18 @@ class ObservedStack:
             self.wait_for(f"sum(rate({ROUTER_REQUESTS}[5m])) > 0", deadline_s)
         return ok
 
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """The rule groups Prometheus loaded (its `/api/v1/rules`)."""
+        return prometheus.rules(self.prometheus_url)
+
+    def set_faults(self, engine: int, faults: Mapping[str, Any]) -> None:
+        """Replace engine `engine`'s emulated fault set (`{}` clears it)."""
+        url = f"{self.engine_urls[engine]}/emulator/faults"
+        req = urllib.request.Request(url, data=json.dumps(faults).encode(),
+                                     headers={"content-type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10.0) as resp:
+            resp.read()
+
     def drive(self, requests: int = 24, users: int = 6, concurrency: int = 4, max_tokens: int = 12) -> int:
         """Send `requests` streamed chats through the router (users repeat, so prefixes hit);
         returns how many answered 200."""
@@ -106,9 +118,11 @@ def _router_argv(urls: list[str], port: int) -> list[str]:
 
 @contextlib.contextmanager
 def observed_stack(workdir: Path, *, engines: int = 2, pools: Mapping[str, int] | None = None,
-                   namespace: str = prometheus.NAMESPACE) -> Iterator[ObservedStack]:
+                   namespace: str = prometheus.NAMESPACE,
+                   rule_groups: list[dict[str, Any]] | None = None) -> Iterator[ObservedStack]:
     """Start everything, yield the handles, stop everything. `pools`: pool name -> GPUs per
-    node (the engines' nodes join the first GPU pool)."""
+    node (the engines' nodes join the first GPU pool); `rule_groups`: alerting/recording rules
+    Prometheus evaluates (read back as `ALERTS`)."""
     from benchmarks.emulator.runner import EmulatorProcess
 
     binary = prometheus.find_binary()
@@ -121,19 +135,20 @@ def observed_stack(workdir: Path, *, engines: int = 2, pools: Mapping[str, int] 
         kube.start()
         prom = prometheus.PrometheusProcess(binary, procs, prom_port)
         try:
-            yield _start(procs, prom, emu.urls, kube.url, router_port, namespace)
+            yield _start(procs, prom, emu.urls, kube.url, router_port, namespace, rule_groups)
         finally:
             prom.stop()
             kube.stop()
 
 
 def _start(procs: Processes, prom: prometheus.PrometheusProcess, urls: list[str], kube_url: str,
-           router_port: int, namespace: str) -> ObservedStack:
+           router_port: int, namespace: str, rule_groups: list[dict[str, Any]] | None) -> ObservedStack:
     router = procs.start("router", _router_argv(urls, router_port))
     router_url = f"http://127.0.0.1:{router_port}"
     wait_http(f"{router_url}/health", 30.0, router)
     targets = prometheus.ScrapeTargets(engine_urls=urls, router_url=router_url, kube_state_url=kube_url,
                                        namespace=namespace)
-    prom.start(prometheus.render_config(targets))
+    rules = None if rule_groups is None else json.dumps({"groups": rule_groups})
+    prom.start(prometheus.render_config(targets, with_rules=rules is not None), rules_text=rules)
     return ObservedStack(prometheus_url=prom.url, router_url=router_url, engine_urls=list(urls),
                          namespace=namespace)

@@ -70,8 +70,11 @@ def _engine_groups(t: ScrapeTargets, with_node: bool) -> list[dict[str, Any]]:
     return groups
 
 
-def render_config(targets: ScrapeTargets, interval_s: float = 1.0) -> str:
-    """prometheus.yml for `targets` (JSON is valid YAML)."""
+RULES_FILE = "rules.yml"
+
+
+def render_config(targets: ScrapeTargets, interval_s: float = 1.0, with_rules: bool = False) -> str:
+    """prometheus.yml for `targets` (JSON is valid YAML); `with_rules` loads `RULES_FILE` beside it."""
     def job(name: str, groups: list[dict[str, Any]], path: str = PATH_METRICS, **extra: Any) -> dict:
         return {"job_name": name, "metrics_path": path, "static_configs": groups, **extra}
 
@@ -84,6 +87,8 @@ def render_config(targets: ScrapeTargets, interval_s: float = 1.0) -> str:
         jobs.append(job(KUBE_STATE_JOB, kube, honor_labels=True))
     doc = {"global": {"scrape_interval": f"{interval_s:g}s", "evaluation_interval": f"{interval_s:g}s"},
            "scrape_configs": jobs}
+    if with_rules:
+        doc["rule_files"] = [RULES_FILE]
     return json.dumps(doc, indent=2)
 
 
@@ -112,6 +117,11 @@ def query_range(base_url: str, expr: str, start: float, end: float, step_s: floa
     return _api(base_url, "/api/v1/query_range", params)["result"]
 
 
+def rules(base_url: str) -> list[dict[str, Any]]:
+    """The rule groups Prometheus loaded, with each rule's state."""
+    return _api(base_url, "/api/v1/rules", {})["groups"]
+
+
 def targets_seen_up(base_url: str) -> int:
     """How many scrape targets Prometheus saw up at least once in the last hour."""
     return sum(1 for r in query(base_url, "max_over_time(up[1h])") if r["value"][1] == "1")
@@ -126,9 +136,11 @@ class PrometheusProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="llm-stack-prometheus-")
         self._proc: subprocess.Popen | None = None
 
-    def start(self, config_text: str, ready_deadline_s: float = 30.0) -> None:
+    def start(self, config_text: str, ready_deadline_s: float = 30.0, rules_text: str | None = None) -> None:
         root = Path(self._tmp.name)
         (root / "prometheus.yml").write_text(config_text)
+        if rules_text is not None:
+            (root / RULES_FILE).write_text(rules_text)
         self._proc = self.procs.start("prometheus", [
             self.binary, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"])

@@ -220,7 +220,8 @@ class EngineRuntime:
     def gpu_metrics_text(self) -> str:
         """The emulated dcgm-exporter body for this engine's GPU, from its running batch."""
         spec = gpu.GpuSpec()
-        return gpu.render(spec, gpu.sample(spec, running=self.scheduler.num_running))
+        reading = gpu.sample(spec, running=self.scheduler.num_running, last_xid=self.faults.xid)
+        return gpu.render(spec, reading)
 
     def stats(self) -> dict[str, Any]:
         """The `/emulator/stats` body."""

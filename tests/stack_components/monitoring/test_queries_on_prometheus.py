@@ -14,7 +14,8 @@ from infra.config import parse_stack_config
 from infra.serving import ServingSecrets, monitoring_args
 from infra.stackfile import raw_project_config, read_stack_file
 from stack_components.monitoring.args import MonitoringArgs
-from stack_components.monitoring.manifests import shipped_queries
+from stack_components.monitoring.manifests import rules, shipped_queries
+from stack_components.monitoring.rules import rule_groups
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -31,8 +32,9 @@ def prod_monitoring() -> MonitoringArgs:
 def live(prod_monitoring, tmp_path_factory) -> ObservedStack:
     """The observed local stack, loaded until every counter has moved between two scrapes."""
     pools = {name: p.gpus_per_node for name, p in prod_monitoring.pools.items()}
+    groups = rule_groups(rules(prod_monitoring))  # the shipped rule file, evaluated live
     with observed_stack(tmp_path_factory.mktemp("observed"), pools=pools,
-                        namespace=prod_monitoring.stack_namespace) as stack:
+                        namespace=prod_monitoring.stack_namespace, rule_groups=groups) as stack:
         assert stack.load() == 32
         yield stack
 
@@ -59,3 +61,18 @@ def test_gpu_series_follow_the_engine_pods(live) -> None:
     assert {r["metric"]["pod"] for r in rows} == {"engine-0", "engine-1"}
     assert {r["metric"]["Hostname"] for r in rows} == {"node-0", "node-1"}
     assert all(float(r["value"][1]) == 73728 for r in rows)  # 90 % of 80 GiB, in MiB
+
+
+def test_shipped_rules_load_and_an_xid_pages(live, prod_monitoring) -> None:
+    """The shipped rule file loads in Prometheus with every alert; nothing fires on the healthy
+    stack; an XID on engine 0's emulated GPU fires GPUXidError for its node, pod and GPU."""
+    loaded = {r["name"] for g in live.rule_groups() for r in g["rules"]}
+    assert loaded == {r.name for r in rules(prod_monitoring)}
+    assert live.query('ALERTS{alertstate="firing"}') == []
+    live.set_faults(0, {"xid": 79})
+    try:
+        (alert,) = live.wait_for('ALERTS{alertname="GPUXidError",alertstate="firing"}', deadline_s=30)
+    finally:
+        live.set_faults(0, {})
+    labels = alert["metric"]
+    assert (labels["Hostname"], labels["gpu"], labels["severity"]) == ("node-0", "0", "critical")

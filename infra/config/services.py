@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from infra.config._parse import camel
 from infra.errors import require
+from stack_components.errors import ArgsError
+from stack_components.monitoring.helm import Receiver
 
 ROUTING_POLICY_KINDS = ("prefix", "session", "least_load", "round_robin")
 """The router's policy registry (see router/policies)."""
@@ -105,11 +107,11 @@ class ReceiverConfig:
     """Alert severities routed to this receiver."""
 
     def __post_init__(self) -> None:
-        require(self.channel is None or self.kind == "slack", "channel", self.channel,
-                "is only allowed with kind slack")
-        for sev in self.severities:
-            require(sev in ("critical", "warning", "info"), "severities", sev,
-                    "must be critical, warning or info")
+        """The component's `Receiver` holds the rules; its errors come back under this key."""
+        try:
+            Receiver(kind=self.kind, channel=self.channel, severities=self.severities)
+        except ArgsError as err:
+            require(False, camel(err.field_name.rsplit(".", 1)[-1]), err.value, err.allowed)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,8 +143,8 @@ class MonitoringConfig:
         require(1 <= self.max_waiting_per_engine <= 10_000, "maxWaitingPerEngine",
                 self.max_waiting_per_engine, "must be in 1..10000")
         for name in self.receivers:
-            require(bool(re.fullmatch(r"[a-z][a-z0-9-]{0,40}", name)), "receivers", name,
-                    "must be a lowercase name (letters, digits, '-')")
+            require(bool(re.fullmatch(r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?", name)), "receivers", name,
+                    "must be a DNS label (lowercase letters, digits, inner '-')")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router import contracts as c
+from stack_components import _validate as v
 from stack_components.common import Placement
 
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
 """The label Grafana's sidecar loads dashboards from (the chart's sidecar.dashboards default)."""
 NULL_RECEIVER = "null"
+RECEIVER_KINDS = ("slack", "webhook", "pagerduty")
+SEVERITIES = ("critical", "warning", "info")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +50,11 @@ class Receiver:
     """Severities routed to it."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("slack", "webhook", "pagerduty"):
-            raise ValueError(f"receiver kind must be slack, webhook or pagerduty (got {self.kind!r})")
+        v.one_of("receiver.kind", self.kind, RECEIVER_KINDS)
+        v.require(self.channel is None or self.kind == "slack", "receiver.channel", self.channel,
+                  "is only allowed with kind slack")
+        for severity in self.severities:
+            v.one_of("receiver.severities", severity, SEVERITIES)
 
 
 def _placement(p: Placement) -> dict[str, Any]:
@@ -138,7 +143,3 @@ def dcgm_exporter_values(gpu: Placement, scrape_interval_s: int) -> dict[str, An
         "serviceMonitor": {"enabled": True, "interval": f"{scrape_interval_s}s", "honorLabels": True},
     }
 
-
-def gpu_metric_names() -> tuple[str, ...]:
-    """The DCGM fields the dashboards and rules read (all in dcgm-exporter's default counters)."""
-    return (c.DCGM_GPU_UTIL, c.DCGM_FB_USED, c.DCGM_FB_FREE, c.DCGM_POWER, c.DCGM_TEMP, c.DCGM_XID)

@@ -59,4 +59,3 @@ def either(current: str, legacy: str) -> str:
 
 KV_USAGE = either(c.VLLM_KV_USAGE, c.VLLM_KV_USAGE_LEGACY)
 ENGINES_UP = f'up{{job="{c.JOB_ENGINES}"}}'
-ROUTER_UP = f'up{{job="{c.JOB_ROUTER}"}}'

@@ -128,3 +128,14 @@ def test_invalid_args_name_the_field(change, field) -> None:
     """Each invalid value fails at construction naming its field."""
     with pytest.raises(ArgsError, match=field.replace("[", r"\[")):
         MonitoringArgs(**change)
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"kind": "email"}, "receiver.kind"),
+    ({"kind": "webhook", "channel": "#x"}, "receiver.channel"),
+    ({"kind": "slack", "severities": ("page",)}, "receiver.severities"),
+])
+def test_invalid_receiver_names_the_field(kwargs, field) -> None:
+    """A receiver with an unknown kind, a misplaced channel or an unknown severity names the field."""
+    with pytest.raises(ArgsError, match=field):
+        Receiver(**kwargs)

@@ -29,18 +29,22 @@ def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -
 
 def main() -> None:
     """Validate the config (failing before any resource), then build everything."""
-    from stack_components import LLMStack
+    from stack_components import LLMStack, MonitoringExtension
 
     config = load_stack_config()
     secrets = read_secrets(config)
     cluster = build_cluster(config, secrets)
-    args = stack_args(config, ServingSecrets(hf_token=secrets.get("hfToken"),
-                                             router_api_keys=secrets.get("routerApiKeys")),
-                      extensions={"autoscaling": autoscaling_extension(config)})
+    args = stack_args(config, ServingSecrets(
+        hf_token=secrets.get("hfToken"), router_api_keys=secrets.get("routerApiKeys"),
+        grafana_admin_password=secrets.get("grafanaAdminPassword"),
+        alert_receiver_secrets=secrets.get("alertReceiverSecrets")),
+        extensions={"autoscaling": autoscaling_extension(config)})
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready),
                                   transformations=stack_transformations(config))
     stack = LLMStack("llm", args, opts)
     export_outputs(config, cluster, stack)
+    if isinstance(args.monitoring, MonitoringExtension):
+        pulumi.export("grafanaDashboards", args.monitoring.dashboard_paths())
 
 
 def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -> None:

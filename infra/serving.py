@@ -7,6 +7,7 @@ else runs on the system pool.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ from stack_components import (
     VllmEngineArgs,
 )
 from stack_components.capacity import find_model, weights_bytes
+from stack_components.monitoring import (
+    MonitoringArgs,
+    MonitoringExtension,
+    PoolLimit,
+    Receiver,
+    ReplicaBounds,
+)
 
 ENGINE_UID = 10001  # a high uid (checkov CKV_K8S_40); the engine's HOME is /tmp, so any uid works
 HF_TOKEN_SECRET = SecretRef(name="hf-token", key="token")
@@ -51,6 +59,10 @@ class ServingSecrets:
     """`llm-stack:hfToken`."""
     router_api_keys: pulumi.Input[str] | None = None
     """`llm-stack:routerApiKeys`, comma-separated."""
+    grafana_admin_password: pulumi.Input[str] | None = None
+    """`llm-stack:grafanaAdminPassword`."""
+    alert_receiver_secrets: pulumi.Input[str] | None = None
+    """`llm-stack:alertReceiverSecrets`: a JSON object, receiver name -> URL or routing key."""
 
 
 def split_keys(text: str) -> list[str]:
@@ -143,6 +155,35 @@ def cache_server_args(config: StackConfig) -> LMCacheServerArgs | None:
                              placement=system_placement(config))
 
 
+MONITORING_NAMESPACE = "monitoring"
+
+
+def monitoring_args(config: StackConfig, secrets: ServingSecrets) -> MonitoringArgs | None:
+    """Monitoring from `llm-stack:monitoring` (None when disabled): thresholds, receivers, the
+    models' replica bounds and the pools' limits for the Capacity dashboard and pool alert."""
+    mon = config.monitoring
+    if not mon.enabled:
+        return None
+    receiver_secrets = None
+    if mon.receivers and secrets.alert_receiver_secrets is not None:
+        receiver_secrets = pulumi.Output.from_input(secrets.alert_receiver_secrets).apply(json.loads)
+    return MonitoringArgs(
+        namespace=MONITORING_NAMESPACE, stack_namespace=config.namespace,
+        scrape_interval_s=mon.scrape_interval_seconds, retention_days=mon.retention_days,
+        storage_gib=mon.storage_gib, ttft_objective_s=mon.ttft_objective_seconds,
+        max_waiting_per_engine=mon.max_waiting_per_engine,
+        models={config.served_name(k): ReplicaBounds(min=m.min_replicas, max=m.max_replicas)
+                for k, m in config.models.items()},
+        pools={k: PoolLimit(max_nodes=p.max_size, gpus_per_node=INSTANCES[p.instance_type].gpus)
+               for k, p in config.node_pools.items()},
+        node_pool_label=NODE_POOL_LABEL, placement=system_placement(config),
+        grafana_admin_password=secrets.grafana_admin_password,
+        receivers={k: Receiver(kind=r.kind, channel=r.channel, severities=r.severities)
+                   for k, r in mon.receivers.items()},
+        receiver_secrets=receiver_secrets,
+    )
+
+
 def stack_args(config: StackConfig, secrets: ServingSecrets,
                extensions: Mapping[str, object] | None = None) -> LLMStackArgs:
     """Everything `LLMStack` needs, from the config and the secret inputs."""
@@ -154,5 +195,14 @@ def stack_args(config: StackConfig, secrets: ServingSecrets,
         hf_token=SecretRef(name=HF_TOKEN_SECRET.name, key=HF_TOKEN_SECRET.key, value=hf) if hf else None,
         lmcache_server=cache_server_args(config),
         benchmark=benchmark_args(config, secrets),
+        **_monitoring(config, secrets),
         **dict(extensions or {}),
     )
+
+
+def _monitoring(config: StackConfig, secrets: ServingSecrets) -> dict[str, object]:
+    """The monitoring seam and the namespace the engines must trust for scraping, when enabled."""
+    mon = monitoring_args(config, secrets)
+    if mon is None:
+        return {}
+    return {"monitoring": MonitoringExtension(mon), "trusted_namespaces": (mon.namespace,)}

@@ -36,6 +36,26 @@ VLLM_KV_USAGE_LEGACY: Final = "vllm:gpu_cache_usage_perc"
 VLLM_PREFIX_QUERIES_LEGACY: Final = "vllm:gpu_prefix_cache_queries_total"
 VLLM_PREFIX_HITS_LEGACY: Final = "vllm:gpu_prefix_cache_hits_total"
 
+# LMCache's own counters, exported from the engine process (LMCache's prometheus_client
+# registry: `lmcache:num_hit_tokens` / `lmcache:num_requested_tokens`, counters, so `_total`).
+LMCACHE_HIT_TOKENS: Final = "lmcache:num_hit_tokens_total"
+LMCACHE_REQUESTED_TOKENS: Final = "lmcache:num_requested_tokens_total"
+
+# --- GPU exporter metrics (NVIDIA dcgm-exporter, etc/default-counters.csv) ---------------
+# Labels: gpu, UUID, device, modelName, Hostname (the node), and with Kubernetes mapping the
+# pod/namespace/container using the GPU.
+DCGM_GPU_UTIL: Final = "DCGM_FI_DEV_GPU_UTIL"  # percent
+DCGM_FB_USED: Final = "DCGM_FI_DEV_FB_USED"  # MiB
+DCGM_FB_FREE: Final = "DCGM_FI_DEV_FB_FREE"  # MiB
+DCGM_POWER: Final = "DCGM_FI_DEV_POWER_USAGE"  # W
+DCGM_TEMP: Final = "DCGM_FI_DEV_GPU_TEMP"  # degrees C
+DCGM_XID: Final = "DCGM_FI_DEV_XID_ERRORS"  # gauge: value of the last XID error (0: none)
+DCGM_NODE_LABEL: Final = "Hostname"
+
+# --- Prometheus scrape jobs (ServiceMonitor/PodMonitor relabel `job` to these) -----------
+JOB_ENGINES: Final = "llm-stack-engines"
+JOB_ROUTER: Final = "llm-stack-router"
+
 # --- Router metrics (own prefix; never an engine name) ----------------------------------
 ROUTER_PREFIX: Final = "llmstack_router_"
 ROUTER_REQUESTS: Final = ROUTER_PREFIX + "requests_total"  # model, engine, status

@@ -1,5 +1,6 @@
 """Cloud-agnostic Pulumi components for LLM Stack: vLLM + LMCache engines, the shared LMCache
-server, the prefix-aware router, the post-deploy benchmark Job, and `LLMStack` composing them.
+server, the prefix-aware router, the post-deploy benchmark Job, `LLMStack` composing them, and
+`Monitoring` (Prometheus, GPU metrics, dashboards, alerts) for its monitoring seam.
 Each takes one frozen Args dataclass and any Kubernetes provider through its resource options."""
 
 from stack_components.benchmark_job import BenchmarkJob, BenchmarkJobArgs
@@ -16,6 +17,7 @@ from stack_components.engine import EngineCapacity, VllmEngine, VllmEngineArgs, 
 from stack_components.errors import ArgsError, CapacityError, ComponentError
 from stack_components.lmcache import LMCacheArgs
 from stack_components.lmcache_server import LMCacheServer, LMCacheServerArgs
+from stack_components.monitoring import Monitoring, MonitoringArgs, MonitoringExtension
 from stack_components.router import Router, RouterArgs
 from stack_components.stack import LLMStack, LLMStackArgs, StackContext, StackExtension
 
@@ -38,6 +40,9 @@ __all__ = [
     "LMCacheServerArgs",
     "ModelCacheVolume",
     "ModelSpec",
+    "Monitoring",
+    "MonitoringArgs",
+    "MonitoringExtension",
     "Placement",
     "Router",
     "RouterArgs",

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.demo import prometheus
+from benchmarks.demo.dashboard_png import write_dashboard_png
 from benchmarks.demo.errors import DemoError
 from benchmarks.demo.plan import DemoPlan, capacity, emulator_flags
 from benchmarks.router_bench.procs import BenchError, Processes, free_ports, processes, wait_http
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+DASHBOARD_PNG = "dashboard.png"
 _ROUTER_READY_S = 30.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -171,7 +173,8 @@ def _prometheus(procs: Processes, ports: Ports, say: Callable[[str], None]) -> I
         return
     prom = prometheus.PrometheusProcess(binary, procs, ports.prometheus)
     try:
-        prom.start(prometheus.render_config(ports.engine_urls, ports.router_url))
+        prom.start(prometheus.render_config(prometheus.ScrapeTargets(engine_urls=ports.engine_urls,
+                                                                     router_url=ports.router_url)))
         say(f"prometheus scraping engines and router at {prom.url}")
         yield prom
     finally:
@@ -200,6 +203,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 def _policies(plan: DemoPlan, ports: Ports, out: Path, say: Callable[[str], None]) -> tuple[dict, str | None]:
     stats: dict[str, list[dict]] = {}
     prom_note = None
+    began = time.time()
     with processes(out / "logs") as procs, _prometheus(procs, ports, say) as prom:
         for policy in plan.policies:
             sweep = ", ".join(f"{q:g}" for q in plan.qps)
@@ -208,4 +212,6 @@ def _policies(plan: DemoPlan, ports: Ports, out: Path, say: Callable[[str], None
             stats[policy] = [p.stats.to_dict() for p in result.points]
         if prom is not None:
             prom_note = f"{prom.url}: {prometheus.targets_seen_up(prom.url)} targets scraped successfully"
+            drawn = write_dashboard_png(prom.url, began, time.time(), out / DASHBOARD_PNG)
+            say(f"dashboard picture: {out / DASHBOARD_PNG} ({drawn} panels with data)")
     return stats, prom_note

@@ -168,6 +168,12 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
+async def gpu_metrics(request: web.Request) -> web.Response:
+    """`GET /emulator/dcgm`: emulated dcgm-exporter series for this engine's GPU."""
+    return web.Response(body=request.app[RUNTIME].gpu_metrics_text().encode(),
+                        headers={"Content-Type": CONTENT_TYPE})
+
+
 async def stats(request: web.Request) -> web.Response:
     """`GET /emulator/stats`: cache and scheduler counters as JSON."""
     return _json(orjson.dumps(request.app[RUNTIME].stats()))
@@ -228,6 +234,7 @@ def build_app(runtime: EngineRuntime, set_faults: FaultsSetter) -> web.Applicati
     app.router.add_get(PATH_HEALTH, health)
     app.router.add_get(PATH_METRICS, metrics)
     app.router.add_get(ADMIN_PREFIX + "stats", stats)
+    app.router.add_get(ADMIN_PREFIX + "dcgm", gpu_metrics)
     app.router.add_get(ADMIN_PREFIX + "requests", recent_requests)
     app.router.add_get(ADMIN_PREFIX + "faults", get_faults)
     app.router.add_post(ADMIN_PREFIX + "faults", post_faults)

@@ -15,6 +15,7 @@ import random
 import time
 from typing import Any
 
+from benchmarks.emulator import gpu
 from benchmarks.emulator.cache import Lookup, PrefixCache
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.faults import Faults
@@ -212,8 +213,15 @@ class EngineRuntime:
         """The `/metrics` body."""
         gauges = Gauges(running=self.scheduler.num_running, waiting=self.scheduler.num_waiting,
                         kv_usage=self.scheduler.kv_usage)
-        return self.metrics.render(gauges, queried_tokens=self.cache.queried_tokens,
-                                   hit_tokens=self.cache.gpu_hit_tokens)
+        cache = self.cache
+        return self.metrics.render(gauges, queried_tokens=cache.queried_tokens,
+                                   hit_tokens=cache.gpu_hit_tokens, cpu_hit_tokens=cache.cpu_hit_tokens)
+
+    def gpu_metrics_text(self) -> str:
+        """The emulated dcgm-exporter body for this engine's GPU, from its running batch."""
+        spec = gpu.GpuSpec()
+        reading = gpu.sample(spec, running=self.scheduler.num_running, last_xid=self.faults.xid)
+        return gpu.render(spec, reading)
 
     def stats(self) -> dict[str, Any]:
         """The `/emulator/stats` body."""

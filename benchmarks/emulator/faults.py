@@ -8,6 +8,8 @@
   after that many tokens with an error event (then `[DONE]`, as vLLM); non-streamed: HTTP 500.
 - `stall`: generation and embedding requests are accepted and never answered (until the
   client gives up); `/health`, `/metrics` and `/v1/models` still answer.
+- `xid`: the engine's emulated GPU reports this XID error (dcgm-exporter's
+  `DCGM_FI_DEV_XID_ERRORS`, the last XID seen); requests are still served.
 - `dead`: the engine stops listening and drops its open connections (clients see connection
   refused / reset); with `revive_after_s` it comes back after that many seconds.
 
@@ -36,6 +38,7 @@ class Faults:
     stall: bool = False
     dead: bool = False
     revive_after_s: float | None = None
+    xid: int = 0
 
     def __post_init__(self) -> None:
         require(self.status is None or (_is_int(self.status) and 400 <= self.status <= 599), "status",
@@ -48,6 +51,7 @@ class Faults:
         require(isinstance(self.dead, bool), "dead", self.dead, "must be true or false")
         require(self.revive_after_s is None or (_is_num(self.revive_after_s) and self.revive_after_s > 0),
                 "revive_after_s", self.revive_after_s, "must be null or a number > 0")
+        require(_is_int(self.xid) and 0 <= self.xid <= 1000, "xid", self.xid, "must be an integer in 0..1000")
 
     @property
     def healthy(self) -> bool:
@@ -79,7 +83,8 @@ def _is_num(value: Any) -> bool:
     return (isinstance(value, int | float) and not isinstance(value, bool)) and math.isfinite(value)
 
 
-_FLAG_TYPES = {"status": int, "fail_rate": float, "fail_after_tokens": int, "revive_after_s": float}
+_FLAG_TYPES = {"status": int, "fail_rate": float, "fail_after_tokens": int, "revive_after_s": float,
+               "xid": int}
 _FLAG_SWITCHES = ("stall", "dead")
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from router.contracts import (
     ENGINE_MODEL_LABEL,
+    LMCACHE_HIT_TOKENS,
+    LMCACHE_REQUESTED_TOKENS,
     VLLM_E2E,
     VLLM_GENERATION_TOKENS,
     VLLM_ITL,
@@ -85,8 +87,9 @@ class EngineMetrics:
         self.itl = Histogram(ITL_BUCKETS)
         self.e2e = Histogram(E2E_BUCKETS)
 
-    def render(self, gauges: Gauges, *, queried_tokens: int, hit_tokens: int) -> str:
-        """The whole `/metrics` body."""
+    def render(self, gauges: Gauges, *, queried_tokens: int, hit_tokens: int, cpu_hit_tokens: int = 0) -> str:
+        """The whole `/metrics` body. LMCache's counters ride along, as in a vLLM process with
+        LMCache: the tokens it was asked for (those the GPU prefix cache missed) and those it had."""
         lines: list[str] = []
         self._scalar(lines, VLLM_RUNNING, "gauge", "Requests in the running batch.", gauges.running)
         self._scalar(lines, VLLM_WAITING, "gauge", "Requests waiting to be scheduled.", gauges.waiting)
@@ -95,6 +98,9 @@ class EngineMetrics:
         self._scalar(lines, VLLM_PREFIX_QUERIES, "counter", "Prefix cache queries, in tokens.",
                      queried_tokens)
         self._scalar(lines, VLLM_PREFIX_HITS, "counter", "Prefix cache hits, in tokens.", hit_tokens)
+        self._scalar(lines, LMCACHE_REQUESTED_TOKENS, "counter", "Tokens requested from LMCache.",
+                     queried_tokens - hit_tokens)
+        self._scalar(lines, LMCACHE_HIT_TOKENS, "counter", "Tokens hit in LMCache.", cpu_hit_tokens)
         self._scalar(lines, VLLM_PROMPT_TOKENS, "counter", "Prefill tokens processed.", self.prompt_tokens)
         self._scalar(lines, VLLM_GENERATION_TOKENS, "counter", "Generation tokens processed.",
                      self.generation_tokens)

@@ -135,6 +135,8 @@ def _secrets(config: StackConfig) -> None:
         required["routerApiKeys"] = "the router's API keys (router.requireApiKeys is true)"
     if config.cluster.mode == "existing":
         required["kubeconfig"] = "the kubeconfig of the existing cluster (cluster.mode is 'existing')"
+    if config.monitoring.enabled and config.monitoring.receivers:
+        required["alertReceiverSecrets"] = "each Alertmanager receiver's URL or key (monitoring.receivers)"
     for name, why in required.items():
         require(name in config.secret_keys, key(name), None,
                 f"must be set as a secret ({why}): pulumi config set --secret {NAMESPACE}:{name} ...")

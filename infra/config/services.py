@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from infra.config._parse import camel
 from infra.errors import require
+from stack_components.errors import ArgsError
+from stack_components.monitoring.helm import Receiver
 
 ROUTING_POLICY_KINDS = ("prefix", "session", "least_load", "round_robin")
 """The router's policy registry (see router/policies)."""
@@ -93,8 +95,28 @@ class RouterConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReceiverConfig:
+    """One Alertmanager receiver; its URL or key is the entry named like the receiver in the
+    secret `llm-stack:alertReceiverSecrets` (a JSON object)."""
+
+    kind: Literal["slack", "webhook", "pagerduty"]
+    """Slack incoming webhook, a generic webhook, or a PagerDuty Events v2 routing key."""
+    channel: str | None = None
+    """Slack channel (slack only)."""
+    severities: tuple[str, ...] = ("critical", "warning")
+    """Alert severities routed to this receiver."""
+
+    def __post_init__(self) -> None:
+        """The component's `Receiver` holds the rules; its errors come back under this key."""
+        try:
+            Receiver(kind=self.kind, channel=self.channel, severities=self.severities)
+        except ArgsError as err:
+            require(False, camel(err.field_name.rsplit(".", 1)[-1]), err.value, err.allowed)
+
+
+@dataclass(frozen=True, kw_only=True)
 class MonitoringConfig:
-    """Prometheus scraping of engines and router, dashboards and alert rules."""
+    """Prometheus scraping of engines, router, cache server and GPUs; dashboards and alert rules."""
 
     enabled: bool = True
     """Deploy monitoring."""
@@ -102,11 +124,27 @@ class MonitoringConfig:
     """Prometheus scrape interval."""
     retention_days: int = 15
     """Prometheus retention."""
+    storage_gib: int = 50
+    """Prometheus volume (a PVC of the cluster's default StorageClass)."""
+    ttft_objective_seconds: float = 2.0
+    """p95 time to first token the TTFT alert holds the engines to."""
+    max_waiting_per_engine: int = 32
+    """Waiting requests per engine beyond which the queueing alert fires."""
+    receivers: dict[str, ReceiverConfig] = field(default_factory=dict)
+    """Alertmanager receivers keyed by name (none: alerts stay in Alertmanager's UI)."""
 
     def __post_init__(self) -> None:
         require(5 <= self.scrape_interval_seconds <= 300, "scrapeIntervalSeconds",
                 self.scrape_interval_seconds, "must be in 5..300")
         require(1 <= self.retention_days <= 365, "retentionDays", self.retention_days, "must be in 1..365")
+        require(1 <= self.storage_gib <= 16384, "storageGiB", self.storage_gib, "must be in 1..16384")
+        require(0 < self.ttft_objective_seconds <= 600, "ttftObjectiveSeconds", self.ttft_objective_seconds,
+                "must be in (0, 600]")
+        require(1 <= self.max_waiting_per_engine <= 10_000, "maxWaitingPerEngine",
+                self.max_waiting_per_engine, "must be in 1..10000")
+        for name in self.receivers:
+            require(bool(re.fullmatch(r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?", name)), "receivers", name,
+                    "must be a DNS label (lowercase letters, digits, inner '-')")
 
 
 @dataclass(frozen=True, kw_only=True)

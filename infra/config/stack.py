@@ -16,10 +16,11 @@ from infra.config.services import (
 )
 from infra.errors import require
 
-SECRET_KEYS = ("hfToken", "routerApiKeys", "kubeconfig")
+SECRET_KEYS = ("hfToken", "routerApiKeys", "kubeconfig", "grafanaAdminPassword", "alertReceiverSecrets")
 """Top-level keys that must be Pulumi secrets (`pulumi config set --secret llm-stack:KEY ...`):
-the Hugging Face token, the router's API keys (comma-separated) and, with mode `existing`,
-the cluster's kubeconfig."""
+the Hugging Face token, the router's API keys (comma-separated), with mode `existing` the
+cluster's kubeconfig, Grafana's admin password, and the Alertmanager receivers' URLs/keys (a
+JSON object keyed by receiver name)."""
 
 
 @dataclass(frozen=True, kw_only=True)

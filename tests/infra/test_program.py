@@ -43,7 +43,9 @@ def test_program_builds_cluster_pools_and_serving(run_program, stack):
     assert inspected == len(config.node_pools) >= 2
     deployments = {r.inputs["metadata"]["name"] for r in mocks.of_type("kubernetes:apps/v1:Deployment")}
     assert {f"llm-{m}" for m in config.models} | {"llm-router"} <= deployments
-    assert types["kubernetes:helm.sh/v3:Release"] == 2 + config.autoscaling.enabled  # + KEDA
+    monitoring_releases = 2 if config.monitoring.enabled else 0  # kube-prometheus-stack, dcgm-exporter
+    keda = 1 if config.autoscaling.enabled else 0
+    assert types["kubernetes:helm.sh/v3:Release"] == 2 + monitoring_releases + keda
     assert types["pulumi:providers:kubernetes"] == 1
 
 

@@ -3,6 +3,7 @@ benchmark; summary.json and the plot are written and prefix beats round_robin.""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import orjson
@@ -26,4 +27,7 @@ def test_quick_demo_writes_summary_and_prefix_beats_round_robin(tmp_path: Path) 
     assert px["ttft_s"]["mean"] < rr["ttft_s"]["mean"]
     assert px["cache_hit_rate"] > rr["cache_hit_rate"]
     assert (tmp_path / "ttft_vs_qps.png").stat().st_size > 10_000
+    if shutil.which("prometheus"):  # make install provides it; the picture needs its data
+        assert (tmp_path / "dashboard.png").stat().st_size > 50_000
+        assert any(line.startswith("dashboard picture:") for line in lines)
     assert any(line.startswith("finding at") for line in lines)

@@ -17,7 +17,7 @@ def test_default_is_healthy_and_round_trips():
 
 @pytest.mark.parametrize(("data", "field"), [({"status": 200}, "status"), ({"fail_rate": 2}, "fail_rate"),
                                              ({"dead": "yes"}, "dead"), ({"bogus": 1}, "faults"),
-                                             ({"revive_after_s": 0}, "revive_after_s")])
+                                             ({"revive_after_s": 0}, "revive_after_s"), ({"xid": -1}, "xid")])
 def test_invalid_faults_name_the_field(data, field):
     """Bad values and unknown keys raise ConfigError naming the field."""
     with pytest.raises(ConfigError) as info:
@@ -33,8 +33,8 @@ def test_fail_rate_draws():
 
 def test_flags_build_one_fault_set_per_engine():
     """Repeated --fault flags accumulate per engine index."""
-    sets = faults_from_flags(["1:dead", "0:status=503", "1:revive_after_s=2.5"], engines=3)
-    assert sets == [Faults(status=503), Faults(dead=True, revive_after_s=2.5), Faults()]
+    sets = faults_from_flags(["1:dead", "0:status=503", "1:revive_after_s=2.5", "2:xid=79"], engines=3)
+    assert sets == [Faults(status=503), Faults(dead=True, revive_after_s=2.5), Faults(xid=79)]
 
 
 @pytest.mark.parametrize("flag", ["dead", "5:dead", "0:explode", "0:status", "0:status=abc", "x:dead"])

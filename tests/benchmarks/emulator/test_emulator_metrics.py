@@ -9,7 +9,8 @@ from router import contracts
 
 
 def _render(metrics: EngineMetrics) -> str:
-    return metrics.render(Gauges(running=3, waiting=2, kv_usage=0.25), queried_tokens=1000, hit_tokens=640)
+    return metrics.render(Gauges(running=3, waiting=2, kv_usage=0.25), queried_tokens=1000, hit_tokens=640,
+                          cpu_hit_tokens=200)
 
 
 def test_every_engine_metric_of_the_contract_is_exported_with_its_type():
@@ -20,6 +21,7 @@ def test_every_engine_metric_of_the_contract_is_exported_with_its_type():
         contracts.VLLM_PREFIX_QUERIES: "counter", contracts.VLLM_PREFIX_HITS: "counter",
         contracts.VLLM_PROMPT_TOKENS: "counter", contracts.VLLM_GENERATION_TOKENS: "counter",
         contracts.VLLM_TTFT: "histogram", contracts.VLLM_ITL: "histogram", contracts.VLLM_E2E: "histogram",
+        contracts.LMCACHE_REQUESTED_TOKENS: "counter", contracts.LMCACHE_HIT_TOKENS: "counter",
     }
     assert types == expected
     assert {lab[contracts.ENGINE_MODEL_LABEL] for _, lab, _ in samples} == {"m/x"}
@@ -36,6 +38,8 @@ def test_gauges_and_counters_carry_the_given_values():
     assert value(samples, contracts.VLLM_PREFIX_QUERIES) == 1000
     assert value(samples, contracts.VLLM_PREFIX_HITS) == 640
     assert value(samples, contracts.VLLM_GENERATION_TOKENS) == 7
+    assert value(samples, contracts.LMCACHE_REQUESTED_TOKENS) == 360  # what the GPU tier missed
+    assert value(samples, contracts.LMCACHE_HIT_TOKENS) == 200
 
 
 def test_histogram_buckets_are_cumulative_and_le_inclusive():

@@ -1,0 +1,126 @@
+"""Alert rules as pure values, rendered into one PrometheusRule. Every rule carries a runbook
+line; each alert's data-bearing part (`signals`) is what the query-proof harness evaluates on
+a real Prometheus, the threshold logic is covered by `promtool test rules`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from router import contracts as c
+from stack_components.monitoring import promql as q
+
+RUNBOOK = "runbook"
+NODE_POOL_LABEL_METRIC = "label_llmstack_io_node_pool"
+"""kube-state-metrics' label for the `llmstack.io/node-pool` node label (allow-listed in its values)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRule:
+    """One alert: `expr` fires; `signals` are the sub-queries that return data on a healthy stack."""
+
+    name: str
+    """Alert name (CamelCase)."""
+    expr: str
+    """The alerting expression."""
+    signals: tuple[str, ...]
+    """The expressions under the threshold (proven to return data)."""
+    for_: str
+    """How long the condition must hold."""
+    severity: str
+    """critical | warning."""
+    summary: str
+    """One line for the page."""
+    runbook: str
+    """What the operator does first."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleObjectives:
+    """Thresholds from `llm-stack:monitoring`."""
+
+    ttft_p95_seconds: float
+    """TTFT objective."""
+    max_waiting_per_engine: int
+    """Queue bound per engine."""
+    engine_namespace: str
+    """Namespace of the engine pods (for the pending-pods alert)."""
+    pool_max_nodes: Mapping[str, int]
+    """Node pools by name with their maximum size."""
+
+
+def _thresholded(name: str, signal: str, cond: str, for_: str, severity: str, summary: str,
+                 runbook: str) -> AlertRule:
+    return AlertRule(name=name, expr=f"{signal} {cond}", signals=(signal,), for_=for_, severity=severity,
+                     summary=summary, runbook=runbook)
+
+
+def _engine_rules(o: RuleObjectives) -> list[AlertRule]:
+    return [
+        _thresholded("LLMEngineDown", q.ENGINES_UP, "== 0", "2m", "critical",
+                     "Engine {{ $labels.pod }} does not answer /metrics.",
+                     "kubectl describe pod {{ $labels.pod }}; check its logs for GPU, OOM, model download."),
+        _thresholded("LLMEngineFlapping", f"changes({q.ENGINES_UP}[15m])", "> 2", "0m", "warning",
+                     "Engine {{ $labels.pod }} went up/down {{ $value }} times in 15m.",
+                     "Look for restarts and failing readiness probes; cordon the node on XID errors."),
+        _thresholded("LLMRequestsQueueing", f"max by (model_name, pod) ({c.VLLM_WAITING})",
+                     f"> {o.max_waiting_per_engine}", "5m", "warning",
+                     "{{ $labels.pod }} has {{ $value }} requests waiting.",
+                     "Check the autoscaler hit maxReplicas and the node pool can grow; shed load if not."),
+        _thresholded("LLMTimeToFirstTokenHigh", q.quantile(0.95, c.VLLM_TTFT, "model_name"),
+                     f"> {o.ttft_p95_seconds:g}", "10m", "warning",
+                     "p95 TTFT of {{ $labels.model_name }} is {{ $value }}s.",
+                     "Compare queueing and prefix-cache hit rate; add replicas or check the router policy."),
+        _thresholded("LLMKVCacheSaturated", f"max by (model_name, pod) ({q.KV_USAGE})", "> 0.95", "10m",
+                     "warning", "KV cache of {{ $labels.pod }} is {{ $value | humanizePercentage }} full.",
+                     "Requests are being preempted: add replicas or lower max-num-seqs / max-model-len."),
+        _thresholded("LLMPrefixCacheHitRateCollapsed",
+                     q.gpu_hit_ratio("model_name"), "< 0.1", "15m",
+                     "warning", "GPU prefix-cache hit rate of {{ $labels.model_name }} is {{ $value }}.",
+                     "Check the router policy is prefix/session and engines are not thrashing (KV usage)."),
+    ]
+
+
+def _router_5xx() -> str:
+    total = q.rate(c.ROUTER_REQUESTS, "model")
+    errors = q.rate(c.ROUTER_REQUESTS, "model", 'status=~"5.."')
+    return f"({errors} or {total} * 0) / ({total} > 0)"
+
+
+def _platform_rules(o: RuleObjectives) -> list[AlertRule]:
+    rules = [
+        _thresholded("LLMRouterErrorRate", _router_5xx(), "> 0.05", "5m", "critical",
+                     "{{ $value | humanizePercentage }} of {{ $labels.model }} requests end in 5xx.",
+                     "Check llmstack_router_engine_healthy and the engines' logs; roll back a bad deploy."),
+        _thresholded("GPUXidError", f"max by ({c.DCGM_NODE_LABEL}, gpu) ({c.DCGM_XID})", "> 0", "0m",
+                     "critical", "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}.",
+                     "Drain and replace the node (XIDs 48/63/64/79: a failing GPU); see NVIDIA's XID table."),
+    ]
+    pending = f'sum(kube_pod_status_phase{{namespace="{o.engine_namespace}",phase="Pending"}})'
+    for pool, max_nodes in sorted(o.pool_max_nodes.items()):
+        nodes = f'count(kube_node_labels{{{NODE_POOL_LABEL_METRIC}="{pool}"}})'
+        rules.append(AlertRule(
+            name=f"NodePoolAtMaxWithPendingPods{_camel(pool)}",
+            expr=f"({nodes} >= {max_nodes}) and on() ({pending} > 0)", signals=(nodes, pending),
+            for_="10m", severity="warning",
+            summary=f"Node pool {pool} is at its maximum ({max_nodes} nodes) with pods pending.",
+            runbook=f"Raise nodePools.{pool}.maxSize (and the GPU quota) or lower the models' maxReplicas."))
+    return rules
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-"))
+
+
+def alert_rules(objectives: RuleObjectives) -> list[AlertRule]:
+    """Every alert the stack ships."""
+    return _engine_rules(objectives) + _platform_rules(objectives)
+
+
+def rule_groups(rules: list[AlertRule]) -> list[dict[str, Any]]:
+    """The `groups` of a Prometheus rule file / PrometheusRule spec."""
+    return [{"name": "llm-stack", "rules": [
+        {"alert": r.name, "expr": r.expr, "for": r.for_, "labels": {"severity": r.severity},
+         "annotations": {"summary": r.summary, RUNBOOK: r.runbook}}
+        for r in rules]}]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.aws.eks_stack import ClusterHandle, build_eks
+from infra.aws.versions import extended_support_warning
 from infra.config import StackConfig, load_stack_config
 from infra.errors import NAMESPACE
 from infra.existing_cluster import use_existing
@@ -31,6 +32,9 @@ def main() -> None:
     from stack_components import LLMStack
 
     config = load_stack_config()
+    warning = extended_support_warning(config.cluster.kubernetes_version or "", config.today)
+    if warning and config.cluster.mode == "eks":
+        pulumi.log.warn(warning)
     secrets = read_secrets(config)
     cluster = build_cluster(config, secrets)
     args = stack_args(config, ServingSecrets(hf_token=secrets.get("hfToken"),

@@ -91,10 +91,12 @@ def kubernetes_documents(resources: Iterable[RecordedResource]) -> dict[str, str
 
 
 def resource_records(resources: Iterable[RecordedResource]) -> list[dict[str, Any]]:
-    """Every resource (type, name, parent, custom, inputs with secrets redacted), sorted by URN."""
+    """Every resource (type, name, parent, custom, inputs with secrets redacted, and the URNs it
+    waits for: its `depends_on`, components expanded to their children, plus the resources its
+    inputs reference), sorted by URN."""
     return [
         {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
-         "inputs": r.inputs}
+         "inputs": r.inputs, "dependsOn": list(r.depends_on)}
         for r in sorted(resources, key=lambda r: r.urn)
     ]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from infra.aws.load_balancer import service_annotations
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
 from infra.config.pools import NODE_POOL_LABEL
@@ -31,16 +32,13 @@ from stack_components import (
     SecretRef,
     VllmEngineArgs,
 )
+from stack_components._router_manifests import PORT_NAME as ROUTER_PORT_NAME
 from stack_components.capacity import find_model, weights_bytes
 
 ENGINE_UID = 10001  # a high uid (checkov CKV_K8S_40); the engine's HOME is /tmp, so any uid works
 HF_TOKEN_SECRET = SecretRef(name="hf-token", key="token")
 API_KEYS_SECRET = SecretRef(name="router-api-keys", key="keys")
 BENCHMARK_KEY_SECRET = SecretRef(name="benchmark-api-key", key="key")
-NLB_ANNOTATIONS = {
-    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,14 +85,16 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngin
 
 
 def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
-    """The router: policy, replicas, API keys and exposure from the config."""
+    """The router: policy, replicas, API keys and exposure from the config (a load balancer Service
+    only for `internal`/`public` exposure, annotated for the AWS Load Balancer Controller)."""
     router = config.router
-    load_balanced = router.service_type == "LoadBalancer" and config.cluster.mode == "eks"
+    exposure = router.exposure
     return RouterArgs(
         image=router.image, replicas=router.replicas,
         policy=PolicySettings(kind=router.policy.kind, params=dict(router.policy.params)),
         api_keys=_api_keys(config, secrets), placement=system_placement(config),
-        service_type=router.service_type, service_annotations=NLB_ANNOTATIONS if load_balanced else {},
+        service_type="ClusterIP" if exposure.kind == "cluster" else "LoadBalancer",
+        service_annotations=service_annotations(exposure, ROUTER_PORT_NAME),
     )
 
 

@@ -43,7 +43,7 @@ def test_program_builds_cluster_pools_and_serving(run_program, stack):
     assert inspected == len(config.node_pools) >= 2
     deployments = {r.inputs["metadata"]["name"] for r in mocks.of_type("kubernetes:apps/v1:Deployment")}
     assert {f"llm-{m}" for m in config.models} | {"llm-router"} <= deployments
-    assert types["kubernetes:helm.sh/v3:Release"] == 2
+    assert types["kubernetes:helm.sh/v3:Release"] == 4  # device plugin, metrics-server, autoscaler, LBC
     assert types["pulumi:providers:kubernetes"] == 1
 
 

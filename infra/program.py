@@ -7,6 +7,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.aws.eks_stack import ClusterHandle, build_eks
+from infra.aws.prices import pool_capacity
 from infra.aws.versions import extended_support_warning
 from infra.config import StackConfig, load_stack_config
 from infra.errors import NAMESPACE
@@ -44,6 +45,17 @@ def main() -> None:
     export_outputs(config, cluster, stack)
 
 
+def capacity_output(config: StackConfig) -> dict[str, dict[str, object]]:
+    """Per pool: instance type, GPUs and on-demand USD/hour at min and max size, and the price's source."""
+    out: dict[str, dict[str, object]] = {}
+    for name, pool in config.node_pools.items():
+        cap = pool_capacity(pool)
+        out[name] = {"instanceType": pool.instance_type, "gpusMin": cap.gpus_min, "gpusMax": cap.gpus_max,
+                     "usdPerHourMin": cap.usd_per_hour_min, "usdPerHourMax": cap.usd_per_hour_max,
+                     "priceSource": cap.price_source}
+    return out
+
+
 def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -> None:
     """Stack outputs: the router endpoint, the kubeconfig (secret), engine capacities, benchmark."""
     pulumi.export("clusterName", cluster.name)
@@ -53,5 +65,6 @@ def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -
     pulumi.export("engineGpuCacheTokens", stack.gpu_cache_tokens)
     pulumi.export("engineCpuCacheTokens", stack.cpu_cache_tokens)
     pulumi.export("benchmarkResults", stack.benchmark_results_hint)
+    pulumi.export("capacity", capacity_output(config))
     if cluster.endpoint is not None:
         pulumi.export("clusterEndpoint", cluster.endpoint)

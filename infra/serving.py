@@ -7,12 +7,14 @@ else runs on the system pool.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pulumi
 
+from infra.aws.addons import SERVING_PRIORITY_CLASS
 from infra.aws.load_balancer import service_annotations
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
@@ -30,6 +32,7 @@ from stack_components import (
     Placement,
     RouterArgs,
     SecretRef,
+    TopologySpread,
     VllmEngineArgs,
 )
 from stack_components._router_manifests import PORT_NAME as ROUTER_PORT_NAME
@@ -56,9 +59,35 @@ def split_keys(text: str) -> list[str]:
     return [k.strip() for k in text.split(",") if k.strip()]
 
 
+ZONE_KEY = "topology.kubernetes.io/zone"
+HOST_KEY = "kubernetes.io/hostname"
+
+
 def system_placement(config: StackConfig) -> Placement:
     """Where the router, cache server and benchmark run."""
     return Placement(node_selector={NODE_POOL_LABEL: config.cluster.system_node_pool})
+
+
+def serving_priority(config: StackConfig) -> str | None:
+    """The serving PriorityClass, which mode `eks` creates (an existing cluster may lack it)."""
+    return SERVING_PRIORITY_CLASS if config.cluster.mode == "eks" else None
+
+
+def router_placement(config: StackConfig) -> Placement:
+    """Routers on the system pool, spread over its zones (one zone's loss keeps the endpoint up),
+    at the serving priority."""
+    return dataclasses.replace(
+        system_placement(config), priority_class_name=serving_priority(config),
+        topology_spread=(TopologySpread(topology_key=ZONE_KEY, when_unsatisfiable="DoNotSchedule"),
+                         TopologySpread(topology_key=HOST_KEY)))
+
+
+def engine_placement(config: StackConfig, model: ModelConfig) -> Placement:
+    """Engines on their GPU pool, spread over its nodes where room allows (a node's loss takes the
+    fewest engines), at the serving priority so batch work never preempts them."""
+    return Placement(node_selector={NODE_POOL_LABEL: model.node_pool}, tolerations=(GPU_TOLERATION,),
+                     topology_spread=(TopologySpread(topology_key=HOST_KEY),),
+                     priority_class_name=serving_priority(config))
 
 
 def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngineArgs:
@@ -75,7 +104,7 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngin
         extra_args=model.extra_args,
         lmcache=LMCacheArgs(chunk_size=lm.chunk_size, cpu_buffer_gb=lm.cpu_buffer_gb,
                             disk_buffer_gb=lm.disk_buffer_gb) if lm.enabled else None,
-        placement=Placement(node_selector={NODE_POOL_LABEL: model.node_pool}, tolerations=(GPU_TOLERATION,)),
+        placement=engine_placement(config, model),
         model_cache=ModelCacheVolume(kind="emptyDir", size_gib=max(50, math.ceil(weights_gib * 1.5))),
         shm_size_gib=shm_gib(tp), cpu=float(engine_cpu(instance, tp)),
         memory_gib=engine_memory_gib(lm.cpu_buffer_gb if lm.enabled else 0.0, tp),
@@ -92,7 +121,7 @@ def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
     return RouterArgs(
         image=router.image, replicas=router.replicas,
         policy=PolicySettings(kind=router.policy.kind, params=dict(router.policy.params)),
-        api_keys=_api_keys(config, secrets), placement=system_placement(config),
+        api_keys=_api_keys(config, secrets), placement=router_placement(config),
         service_type="ClusterIP" if exposure.kind == "cluster" else "LoadBalancer",
         service_annotations=service_annotations(exposure, ROUTER_PORT_NAME),
     )

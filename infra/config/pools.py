@@ -62,6 +62,9 @@ class NodePoolConfig:
     """Zones the pool's nodes run in, a subset of `cluster.eks.availabilityZones`. Empty: a GPU
     pool gets the first cluster zone (scarce p4d/p4de capacity is often in one zone, and LMCache
     traffic across zones is billed); a CPU pool gets every zone."""
+    hourly_price_usd: float | None = None
+    """On-demand price of one node per hour for the capacity/cost output; None: the dated table in
+    `infra/aws/prices.py` (us-east-1)."""
     capacity_reservation_id: str | None = None
     """An EC2 capacity reservation (`cr-...`) or Capacity Block the nodes launch into; the pool's
     zones must be the reservation's one zone."""
@@ -80,6 +83,8 @@ class NodePoolConfig:
         require(self.max_size >= 1, "maxSize", self.max_size, "must be >= 1")
         require(20 <= self.disk_gib <= 16384, "diskGiB", self.disk_gib, "must be in 20..16384")
         self._check_capacity()
+        require(self.hourly_price_usd is None or self.hourly_price_usd > 0, "hourlyPriceUsd",
+                self.hourly_price_usd, "must be > 0 (USD per node-hour)")
         for key, value in self.labels.items():
             require(not key.startswith(RESERVED_LABEL_PREFIXES), f"labels.{key}", value,
                     f"must not use a reserved prefix ({', '.join(RESERVED_LABEL_PREFIXES)})")

@@ -145,3 +145,39 @@ def test_public_exposure_terminates_tls_and_limits_sources():
     assert public[prefix + "aws-load-balancer-ssl-ports"] == "http"
     assert public[prefix + "load-balancer-source-ranges"] == "198.18.0.0/15,10.0.0.0/8"
     assert service_annotations(ExposureConfig(), "http") == {}
+
+
+def test_engines_and_routers_spread_at_serving_priority(prod):
+    """Engines spread over nodes and routers over zones (hard) and nodes, both at the serving
+    PriorityClass that mode eks creates."""
+    (priority,) = prod.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
+    deployments = {r.inputs["metadata"]["name"]: r.inputs["spec"]["template"]["spec"]
+                   for r in prod.of_type("kubernetes:apps/v1:Deployment")}
+    checked = 0
+    for name in ("llm-llama8b", "llm-llama70b", "llm-router"):
+        pod = deployments[name]
+        assert pod["priorityClassName"] == priority.inputs["metadata"]["name"] == "llm-serving"
+        keys = {c["topologyKey"]: c["whenUnsatisfiable"] for c in pod["topologySpreadConstraints"]}
+        assert keys["kubernetes.io/hostname"] == "ScheduleAnyway"
+        checked += 1
+    router = {c["topologyKey"]: c for c in deployments["llm-router"]["topologySpreadConstraints"]}
+    assert router["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == "DoNotSchedule"
+    zone = router["topology.kubernetes.io/zone"]
+    assert zone["labelSelector"]["matchLabels"]["llmstack.io/role"] == "router"
+    assert checked == 3
+
+
+def test_existing_cluster_pods_name_no_priority_class(run_program):
+    """Mode existing creates no PriorityClass, so no pod names one (it would be refused)."""
+    import yaml
+
+    from infra.stackfile import parse_stack_yaml
+
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["llm-stack:cluster"] = {"mode": "existing", "name": "on-prem",
+                                               "kubernetesVersion": "1.34"}
+    document["config"]["llm-stack:kubeconfig"] = {"secure": "v1:a2NmZw==:ZXhpc3Rpbmc="}
+    mocks = run_program(parse_stack_yaml(document))
+    pods = [r.inputs["spec"]["template"]["spec"] for r in mocks.of_type("kubernetes:apps/v1:Deployment")]
+    assert len(pods) >= 2 and not any("priorityClassName" in pod for pod in pods)
+    assert not mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")

@@ -12,6 +12,7 @@ from infra.aws.addons import Addons, AddonsArgs
 from infra.aws.cluster import EksCluster, EksClusterArgs
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.node_pools import NodePools, NodePoolsArgs
+from infra.aws.registry import docker_hub_cache
 from infra.aws.tags import base_tags
 from infra.config.stack import StackConfig
 
@@ -48,6 +49,9 @@ def build_eks(config: StackConfig, stack: str) -> ClusterHandle:
         cluster_name=cluster.name, kubernetes_version=version, pools=config.node_pools,
         subnets_by_zone=network.private_subnets_by_zone, cluster_ready=[*cluster.ready, *network.ready]),
         on_aws)
+    if eks.docker_hub_credential_arn:
+        docker_hub_cache("docker-hub-cache", region=eks.region, credential_arn=eks.docker_hub_credential_arn,
+                         node_role=pools.node_role, parent=pools)
     provider = k8s.Provider("eks", kubeconfig=cluster.kubeconfig,
                             opts=pulumi.ResourceOptions(depends_on=cluster.ready))
     system_nodes = pools.node_groups[cluster_cfg.system_node_pool]

@@ -101,12 +101,15 @@ class NodePools(pulumi.ComponentResource):
     """The node role and one managed node group per pool."""
 
     node_groups: dict[str, aws.eks.NodeGroup]
+    node_role: aws.iam.Role
+    """The nodes' role (add-ons grant it more, e.g. filling the image cache)."""
 
     def __init__(self, name: str, args: NodePoolsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-stack:aws:NodePools", name, None, opts)
         node_role = role(f"{name}-node", service_trust_policy("ec2.amazonaws.com"), NODE_POLICIES,
                          description="EKS worker nodes of llm-stack", parent=self)
         self._zones = tuple(args.subnets_by_zone)
+        self.node_role = node_role.role
         self.node_groups = {
             pool_name: self._pool(name, pool_name, pool, args, node_role)
             for pool_name, pool in args.pools.items()

@@ -29,6 +29,8 @@ DOCUMENTATION_CIDRS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 EXAMPLE_ACCOUNT = "123456789012"
 """The account id AWS's documentation uses in example ARNs."""
 SET_HINT = "pulumi config set --path 'llm-stack:"
+_PTC_SECRET = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/[\w/+=.@-]+$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
@@ -66,6 +68,10 @@ class EksConfig:
     """Control-plane log types sent to CloudWatch."""
     log_retention_days: int = 90
     """Days CloudWatch keeps the control-plane logs (one of CloudWatch's retention periods)."""
+    docker_hub_credential_arn: str | None = None
+    """A Secrets Manager secret `ecr-pullthroughcache/...` holding Docker Hub credentials: creates
+    an ECR pull-through cache (`<account>.dkr.ecr.<region>.amazonaws.com/docker-hub/...`) so image
+    pulls avoid Docker Hub's anonymous rate limits. None: no cache."""
 
     def __post_init__(self) -> None:
         require(bool(_REGION.match(self.region)), "region", self.region,
@@ -77,6 +83,9 @@ class EksConfig:
         for i, log in enumerate(self.enabled_log_types):
             require(log in CLUSTER_LOG_TYPES, f"enabledLogTypes[{i}]", log,
                     f"must be one of {', '.join(CLUSTER_LOG_TYPES)}")
+        cache = self.docker_hub_credential_arn
+        require(cache is None or bool(_PTC_SECRET.match(cache)), "dockerHubCredentialArn", cache,
+                "must be a Secrets Manager secret ARN named ecr-pullthroughcache/... (ECR's rule)")
         require(self.log_retention_days in LOG_RETENTION_DAYS, "logRetentionDays", self.log_retention_days,
                 f"must be one of CloudWatch's periods ({', '.join(map(str, LOG_RETENTION_DAYS))})")
 

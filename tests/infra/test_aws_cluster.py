@@ -181,3 +181,57 @@ def test_existing_cluster_pods_name_no_priority_class(run_program):
     pods = [r.inputs["spec"]["template"]["spec"] for r in mocks.of_type("kubernetes:apps/v1:Deployment")]
     assert len(pods) >= 2 and not any("priorityClassName" in pod for pod in pods)
     assert not mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
+
+
+def test_docker_hub_pull_through_cache_is_opt_in(run_program):
+    """With a Docker Hub credential secret, an ECR pull-through cache rule for registry-1.docker.io
+    exists and the node role may fill it; without one, none."""
+    import yaml
+
+    from infra.stackfile import parse_stack_yaml
+
+    secret = "arn:aws:secretsmanager:us-west-2:111122223333:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["llm-stack:cluster"]["eks"]["dockerHubCredentialArn"] = secret
+    mocks = run_program(parse_stack_yaml(document))
+    (rule,) = mocks.of_type("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
+    assert rule.inputs == {"credentialArn": secret, "ecrRepositoryPrefix": "docker-hub",
+                           "upstreamRegistryUrl": "registry-1.docker.io"}
+    (fill,) = mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+    statement = json.loads(fill.inputs["policy"])["Statement"][0]
+    assert statement["Action"] == ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"]
+    assert statement["Resource"] == "arn:aws:ecr:us-west-2:*:repository/docker-hub/*"
+
+
+def test_docker_hub_cache_secret_must_follow_ecr_naming(raw):
+    """The credential must be a Secrets Manager secret named ecr-pullthroughcache/..."""
+    from infra.config import parse_stack_config
+    from infra.errors import ConfigError
+
+    config = raw("dev")
+    config["cluster"]["eks"]["dockerHubCredentialArn"] = (
+        "arn:aws:secretsmanager:us-west-2:111122223333:secret:dockerhub")
+    with pytest.raises(ConfigError, match=r"llm-stack:cluster\.eks\.dockerHubCredentialArn must be"):
+        parse_stack_config(config)
+
+
+def test_capacity_block_pool_launches_into_its_reservation(run_program):
+    """A Capacity Block pool: the launch template targets the reservation with the capacity-block
+    market and carries the instance type; the node group is CAPACITY_BLOCK in the block's zone."""
+    import yaml
+
+    from infra.stackfile import parse_stack_yaml
+
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    document["config"]["llm-stack:nodePools"]["a100"] |= {
+        "capacityType": "CAPACITY_BLOCK", "capacityReservationId": "cr-0123456789abcdef0",
+        "availabilityZones": ["us-east-1b"]}
+    mocks = run_program(parse_stack_yaml(document))
+    template = _one(mocks, "aws:ec2/launchTemplate:LaunchTemplate", "pools-a100").inputs
+    assert template["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    assert template["capacityReservationSpecification"] == {
+        "capacityReservationTarget": {"capacityReservationId": "cr-0123456789abcdef0"}}
+    assert template["instanceType"] == "p4de.24xlarge"
+    group = _one(mocks, "aws:eks/nodeGroup:NodeGroup", "pools-a100").inputs
+    assert group["capacityType"] == "CAPACITY_BLOCK" and "instanceTypes" not in group
+    assert group["subnetIds"] == ["vpc-private-us-east-1b-id"]

@@ -75,10 +75,12 @@ def serving_priority(config: StackConfig) -> str | None:
 
 def router_placement(config: StackConfig) -> Placement:
     """Routers on the system pool, spread over its zones (one zone's loss keeps the endpoint up),
-    at the serving priority."""
+    at the serving priority. The zone spread is a hard rule on EKS, whose nodes all carry the
+    zone label; elsewhere a preference (a node without the label would refuse a hard rule's pods)."""
+    hard = "DoNotSchedule" if config.cluster.mode == "eks" else "ScheduleAnyway"
     return dataclasses.replace(
         system_placement(config), priority_class_name=serving_priority(config),
-        topology_spread=(TopologySpread(topology_key=ZONE_KEY, when_unsatisfiable="DoNotSchedule"),
+        topology_spread=(TopologySpread(topology_key=ZONE_KEY, when_unsatisfiable=hard),
                          TopologySpread(topology_key=HOST_KEY)))
 
 

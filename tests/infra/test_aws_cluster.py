@@ -180,6 +180,8 @@ def test_existing_cluster_pods_name_no_priority_class(run_program):
     mocks = run_program(parse_stack_yaml(document))
     pods = [r.inputs["spec"]["template"]["spec"] for r in mocks.of_type("kubernetes:apps/v1:Deployment")]
     assert len(pods) >= 2 and not any("priorityClassName" in pod for pod in pods)
+    spreads = [c["whenUnsatisfiable"] for pod in pods for c in pod.get("topologySpreadConstraints", [])]
+    assert spreads and set(spreads) == {"ScheduleAnyway"}  # nodes there may lack the zone label
     assert not mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
 
 

@@ -127,3 +127,23 @@ def test_capacity_block_pool_is_accepted(raw):
                                     "capacityReservationId": "cr-0123456789abcdef0"}
     pool = parse_stack_config(config, today=TODAY).node_pools["a100"]
     assert (pool.capacity_type, pool.availability_zones) == ("CAPACITY_BLOCK", ("us-east-1b",))
+
+
+def test_upgrade_policy_follows_the_support_window():
+    """A version past standard support gets the EXTENDED upgrade policy (STANDARD would make EKS
+    upgrade it), one in standard support STANDARD."""
+    from infra.aws.cluster import access_config, support_type
+
+    assert (support_type("1.33", TODAY), support_type("1.35", TODAY)) == ("EXTENDED", "STANDARD")
+    assert access_config()["bootstrap_cluster_creator_admin_permissions"] is False
+
+
+def test_load_balancer_policy_is_aws_published_file():
+    """The vendored controller policy is docs/install/iam_policy.json of v3.5.0, byte for byte."""
+    import hashlib
+
+    from infra.aws.load_balancer import POLICY_FILE
+
+    data = (ROOT / "infra" / "aws" / "policies" / POLICY_FILE).read_bytes()
+    published = "16f232c9d9f79366fe949c4550ad517a202380058a9e48d45a4e215044a20a6a"
+    assert hashlib.sha256(data).hexdigest() == published

@@ -3,8 +3,9 @@
 Sources, read on 2026-11-25 (dates are UTC, as AWS gives them):
 - AWS's "Amazon EKS Kubernetes release calendar" (awsdocs/amazon-eks-user-guide,
   latest/ug/versioning/kubernetes-versions.adoc, commit 8596db85): 1.27-1.33.
-- endoflife.date/amazon-eks (which mirrors that calendar) for 1.34 and 1.35, released after the
-  docs commit above; check both rows against `aws eks describe-cluster-versions` when refreshing.
+- endoflife.date/amazon-eks (which mirrors that calendar) for the support ends of 1.34 and 1.35,
+  released after the docs commit above; their EKS release dates here are those ends less 14
+  months. Check both rows against `aws eks describe-cluster-versions` when refreshing.
 A version is in standard support for 14 months after its EKS release, then in extended support
 (billed per cluster-hour on top) for 12 more; after that EKS creates no cluster on it and
 upgrades existing ones. Refresh this table (and `TABLE_DATE`) when AWS releases a version.

@@ -36,6 +36,7 @@ class RecordedResource:
     custom: bool
     inputs: dict[str, Any]  # secrets replaced by REDACTED
     state: dict[str, Any] = field(default_factory=dict)  # inputs + invented outputs (unredacted)
+    depends_on: tuple[str, ...] = ()  # URNs it waits for: `depends_on` (components expanded) + input refs
 
 
 def _redact(value: Any) -> Any:
@@ -115,7 +116,7 @@ class RecordingMonitor(MockMonitor):
             self.recording.record(RecordedResource(
                 type=request.type, name=request.name, urn=response.urn,
                 parent=request.parent or None, custom=bool(request.custom),
-                inputs=inputs, state=dict(state),
+                inputs=inputs, state=dict(state), depends_on=tuple(sorted(request.dependencies)),
             ))
         return response
 

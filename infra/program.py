@@ -8,6 +8,8 @@ import pulumi
 
 from infra.autoscaling import autoscaling_extension, pool_limits, stack_transformations
 from infra.aws.eks_stack import ClusterHandle, build_eks
+from infra.aws.prices import pool_capacity
+from infra.aws.versions import extended_support_warning
 from infra.config import StackConfig, load_stack_config
 from infra.errors import NAMESPACE
 from infra.existing_cluster import use_existing
@@ -32,6 +34,9 @@ def main() -> None:
     from stack_components import LLMStack, MonitoringExtension
 
     config = load_stack_config()
+    warning = extended_support_warning(config.cluster.kubernetes_version or "", config.today)
+    if warning and config.cluster.mode == "eks":
+        pulumi.log.warn(warning)
     secrets = read_secrets(config)
     cluster = build_cluster(config, secrets)
     args = stack_args(config, ServingSecrets(
@@ -47,6 +52,17 @@ def main() -> None:
         pulumi.export("grafanaDashboards", args.monitoring.dashboard_paths())
 
 
+def capacity_output(config: StackConfig) -> dict[str, dict[str, object]]:
+    """Per pool: instance type, GPUs and on-demand USD/hour at min and max size, and the price's source."""
+    out: dict[str, dict[str, object]] = {}
+    for name, pool in config.node_pools.items():
+        cap = pool_capacity(pool)
+        out[name] = {"instanceType": pool.instance_type, "gpusMin": cap.gpus_min, "gpusMax": cap.gpus_max,
+                     "usdPerHourMin": cap.usd_per_hour_min, "usdPerHourMax": cap.usd_per_hour_max,
+                     "priceSource": cap.price_source}
+    return out
+
+
 def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -> None:
     """Stack outputs: the router endpoint, the kubeconfig (secret), engine capacities, benchmark."""
     pulumi.export("clusterName", cluster.name)
@@ -57,5 +73,6 @@ def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -
     pulumi.export("engineCpuCacheTokens", stack.cpu_cache_tokens)
     pulumi.export("benchmarkResults", stack.benchmark_results_hint)
     pulumi.export("gpuPoolLimits", pool_limits(config))
+    pulumi.export("capacity", capacity_output(config))
     if cluster.endpoint is not None:
         pulumi.export("clusterEndpoint", cluster.endpoint)

@@ -33,6 +33,8 @@ class RenderSummary:
     """Files under `kubernetes/`."""
     resources: int
     """Entries in `resources.json`."""
+    notes: tuple[str, ...] = ()
+    """Lines for the reader: each pool's capacity and cost range, the offline stand-ins used."""
 
 
 def is_manifest(resource: RecordedResource) -> bool:
@@ -91,10 +93,12 @@ def kubernetes_documents(resources: Iterable[RecordedResource]) -> dict[str, str
 
 
 def resource_records(resources: Iterable[RecordedResource]) -> list[dict[str, Any]]:
-    """Every resource (type, name, parent, custom, inputs with secrets redacted), sorted by URN."""
+    """Every resource (type, name, parent, custom, inputs with secrets redacted, and the URNs it
+    waits for: its `depends_on`, components expanded to their children, plus the resources its
+    inputs reference), sorted by URN."""
     return [
         {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
-         "inputs": r.inputs}
+         "inputs": r.inputs, "dependsOn": list(r.depends_on)}
         for r in sorted(resources, key=lambda r: r.urn)
     ]
 
@@ -128,8 +132,25 @@ def run_stack(project_dir: Path, stack: str) -> RecordingMocks:
 
 
 def render_stack(project_dir: Path, stack: str, out: Path) -> RenderSummary:
-    """Render one stack into `out`."""
-    return write_render(run_stack(project_dir, stack), out)
+    """Render one stack into `out`; the summary's notes give each pool's capacity and cost range."""
+    import dataclasses
+
+    summary = write_render(run_stack(project_dir, stack), out)
+    return dataclasses.replace(summary, notes=stack_notes(project_dir, stack))
+
+
+def stack_notes(project_dir: Path, stack: str) -> tuple[str, ...]:
+    """`capacity <pool>: ...` per pool, and which per-account values were offline stand-ins."""
+    from infra.aws.prices import capacity_line
+    from infra.config import parse_stack_config
+    from infra.stackfile import raw_project_config, read_stack_file
+
+    stack_file = read_stack_file(project_dir, stack)
+    config = parse_stack_config(raw_project_config(stack_file))
+    notes = [f"capacity {capacity_line(name, pool)}" for name, pool in config.node_pools.items()]
+    if stack_file.standins:
+        notes.append(f"offline stand-ins (set them before `pulumi up`): {', '.join(stack_file.standins)}")
+    return tuple(notes)
 
 
 def find_project_dir(start: Path) -> Path:

@@ -27,3 +27,5 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         typer.echo(f"rendered stack {stack}: {summary.kubernetes_objects} Kubernetes objects, "
                    f"{summary.resources} resources -> {out}")
+        for line in summary.notes:
+            typer.echo(f"  {line}")

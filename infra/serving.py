@@ -7,6 +7,7 @@ else runs on the system pool.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from infra.aws.addons import SERVING_PRIORITY_CLASS
+from infra.aws.load_balancer import service_annotations
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
 from infra.config.pools import NODE_POOL_LABEL
@@ -30,8 +33,10 @@ from stack_components import (
     Placement,
     RouterArgs,
     SecretRef,
+    TopologySpread,
     VllmEngineArgs,
 )
+from stack_components._router_manifests import PORT_NAME as ROUTER_PORT_NAME
 from stack_components.capacity import find_model, weights_bytes
 from stack_components.monitoring import (
     MonitoringArgs,
@@ -45,10 +50,6 @@ ENGINE_UID = 10001  # a high uid (checkov CKV_K8S_40); the engine's HOME is /tmp
 HF_TOKEN_SECRET = SecretRef(name="hf-token", key="token")
 API_KEYS_SECRET = SecretRef(name="router-api-keys", key="keys")
 BENCHMARK_KEY_SECRET = SecretRef(name="benchmark-api-key", key="key")
-NLB_ANNOTATIONS = {
-    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,9 +71,37 @@ def split_keys(text: str) -> list[str]:
     return [k.strip() for k in text.split(",") if k.strip()]
 
 
+ZONE_KEY = "topology.kubernetes.io/zone"
+HOST_KEY = "kubernetes.io/hostname"
+
+
 def system_placement(config: StackConfig) -> Placement:
     """Where the router, cache server and benchmark run."""
     return Placement(node_selector={NODE_POOL_LABEL: config.cluster.system_node_pool})
+
+
+def serving_priority(config: StackConfig) -> str | None:
+    """The serving PriorityClass, which mode `eks` creates (an existing cluster may lack it)."""
+    return SERVING_PRIORITY_CLASS if config.cluster.mode == "eks" else None
+
+
+def router_placement(config: StackConfig) -> Placement:
+    """Routers on the system pool, spread over its zones (one zone's loss keeps the endpoint up),
+    at the serving priority. The zone spread is a hard rule on EKS, whose nodes all carry the
+    zone label; elsewhere a preference (a node without the label would refuse a hard rule's pods)."""
+    hard = "DoNotSchedule" if config.cluster.mode == "eks" else "ScheduleAnyway"
+    return dataclasses.replace(
+        system_placement(config), priority_class_name=serving_priority(config),
+        topology_spread=(TopologySpread(topology_key=ZONE_KEY, when_unsatisfiable=hard),
+                         TopologySpread(topology_key=HOST_KEY)))
+
+
+def engine_placement(config: StackConfig, model: ModelConfig) -> Placement:
+    """Engines on their GPU pool, spread over its nodes where room allows (a node's loss takes the
+    fewest engines), at the serving priority so batch work never preempts them."""
+    return Placement(node_selector={NODE_POOL_LABEL: model.node_pool}, tolerations=(GPU_TOLERATION,),
+                     topology_spread=(TopologySpread(topology_key=HOST_KEY),),
+                     priority_class_name=serving_priority(config))
 
 
 def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngineArgs:
@@ -89,7 +118,7 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngin
         extra_args=model.extra_args,
         lmcache=LMCacheArgs(chunk_size=lm.chunk_size, cpu_buffer_gb=lm.cpu_buffer_gb,
                             disk_buffer_gb=lm.disk_buffer_gb) if lm.enabled else None,
-        placement=Placement(node_selector={NODE_POOL_LABEL: model.node_pool}, tolerations=(GPU_TOLERATION,)),
+        placement=engine_placement(config, model),
         model_cache=ModelCacheVolume(kind="emptyDir", size_gib=max(50, math.ceil(weights_gib * 1.5))),
         shm_size_gib=shm_gib(tp), cpu=float(engine_cpu(instance, tp)),
         memory_gib=engine_memory_gib(lm.cpu_buffer_gb if lm.enabled else 0.0, tp),
@@ -100,14 +129,16 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngin
 
 
 def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
-    """The router: policy, replicas, API keys and exposure from the config."""
+    """The router: policy, replicas, API keys and exposure from the config (a load balancer Service
+    only for `internal`/`public` exposure, annotated for the AWS Load Balancer Controller)."""
     router = config.router
-    load_balanced = router.service_type == "LoadBalancer" and config.cluster.mode == "eks"
+    exposure = router.exposure
     return RouterArgs(
         image=router.image, replicas=router.replicas,
         policy=PolicySettings(kind=router.policy.kind, params=dict(router.policy.params)),
-        api_keys=_api_keys(config, secrets), placement=system_placement(config),
-        service_type=router.service_type, service_annotations=NLB_ANNOTATIONS if load_balanced else {},
+        api_keys=_api_keys(config, secrets), placement=router_placement(config),
+        service_type="ClusterIP" if exposure.kind == "cluster" else "LoadBalancer",
+        service_annotations=service_annotations(exposure, ROUTER_PORT_NAME),
     )
 
 

@@ -1,6 +1,12 @@
 """Read a `Pulumi.<stack>.yaml` the way the Pulumi CLI hands it to a program: every value as
 text (structured values as JSON), `secure:` values as secrets. No decryption happens here:
-secret values become placeholders, so a render never sees a real credential."""
+secret values become placeholders, so a render never sees a real credential.
+
+Account-specific values the shipped stack files leave out on purpose (each deployer sets them
+with `pulumi config set --path`: the API endpoint's allowed CIDRs, the admin principals) get
+offline stand-ins here when missing, so `llm-stack render` and the tests run the whole program.
+The stand-ins cannot reach a real account: account 000000000000 does not exist, and
+198.18.0.0/15 (RFC 2544) is never routed on the internet."""
 
 from __future__ import annotations
 
@@ -18,6 +24,12 @@ from infra.errors import RenderError
 
 STACKS = ("dev", "staging", "prod")
 """The environments this project ships a `Pulumi.<stack>.yaml` for."""
+CLUSTER_KEY = f"{PREFIX}cluster"
+OFFLINE_STANDINS: dict[str, Any] = {
+    "adminPrincipalArns": ["arn:aws:iam::000000000000:role/offline-render-admin"],
+    "publicAccessCidrs": ["198.18.0.0/15"],
+}
+"""Stand-ins for the account-specific `cluster.eks` keys, used only in offline runs when unset."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +40,8 @@ class StackFile:
     """Every key (`llm-stack:cluster`, `aws:region`) to its text value."""
     secret_keys: tuple[str, ...]
     """Keys whose values are secrets (placeholders here)."""
+    standins: tuple[str, ...] = ()
+    """`cluster.eks` keys that were unset and got an offline stand-in."""
 
 
 def placeholder(key: str) -> str:
@@ -42,7 +56,10 @@ def config_text(value: Any) -> str:
 
 def parse_stack_yaml(document: Mapping[str, Any]) -> StackFile:
     """The runtime view of a parsed `Pulumi.<stack>.yaml` document (pure)."""
-    entries = document.get("config") or {}
+    entries = dict(document.get("config") or {})
+    standins: tuple[str, ...] = ()
+    if isinstance(entries.get(CLUSTER_KEY), Mapping):
+        entries[CLUSTER_KEY], standins = with_offline_standins(entries[CLUSTER_KEY])
     config: dict[str, str] = {}
     secrets: list[str] = []
     for key, value in sorted(entries.items()):
@@ -51,7 +68,19 @@ def parse_stack_yaml(document: Mapping[str, Any]) -> StackFile:
             secrets.append(key)
         else:
             config[key] = config_text(value)
-    return StackFile(config=config, secret_keys=tuple(secrets))
+    return StackFile(config=config, secret_keys=tuple(secrets), standins=standins)
+
+
+def with_offline_standins(cluster: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The `llm-stack:cluster` section with the account-specific `eks` keys that are unset filled
+    with `OFFLINE_STANDINS`, and the keys filled."""
+    eks = cluster.get("eks")
+    if not isinstance(eks, Mapping):
+        return dict(cluster), ()
+    needed = [k for k in OFFLINE_STANDINS
+              if k not in eks and (k != "publicAccessCidrs" or eks.get("endpointPublicAccess", True))]
+    filled = dict(eks) | {k: OFFLINE_STANDINS[k] for k in needed}
+    return dict(cluster) | {"eks": filled}, tuple(f"cluster.eks.{k}" for k in needed)
 
 
 def raw_project_config(stack: StackFile) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from stack_components.common import (
     Placement,
     SecretRef,
     Toleration,
+    TopologySpread,
 )
 from stack_components.engine import EngineCapacity, VllmEngine, VllmEngineArgs, engine_capacity
 from stack_components.errors import ArgsError, CapacityError, ComponentError
@@ -50,6 +51,7 @@ __all__ = [
     "StackContext",
     "StackExtension",
     "Toleration",
+    "TopologySpread",
     "VllmEngine",
     "VllmEngineArgs",
     "cpu_cache_tokens",

@@ -139,7 +139,7 @@ def build_pod_spec(name: str, args: VllmEngineArgs) -> dict[str, Any]:
     }
     if args.placement.node_selector:
         spec["nodeSelector"] = dict(args.placement.node_selector)
-    return spec
+    return spec | args.placement.pod_fields(_selector(name, args))
 
 
 def build_container(args: VllmEngineArgs) -> dict[str, Any]:

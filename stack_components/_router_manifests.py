@@ -155,7 +155,7 @@ def build_pod_spec(name: str, args: RouterArgs) -> dict[str, Any]:
     }
     if args.placement.node_selector:
         spec["nodeSelector"] = dict(args.placement.node_selector)
-    return spec
+    return spec | args.placement.pod_fields(_selector(name))
 
 
 def build_container(args: RouterArgs, mounts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -76,13 +76,36 @@ GPU_TOLERATION = Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoS
 
 
 @dataclass(frozen=True, kw_only=True)
+class TopologySpread:
+    """Spread a component's pods over a topology domain (zones, nodes)."""
+
+    topology_key: str
+    """Node label that names the domain: `topology.kubernetes.io/zone`, `kubernetes.io/hostname`."""
+    max_skew: int = 1
+    """Most pods one domain may hold beyond the emptiest."""
+    when_unsatisfiable: str = "ScheduleAnyway"
+    """`DoNotSchedule` (a hard rule) or `ScheduleAnyway` (a preference)."""
+
+    def __post_init__(self) -> None:
+        v.non_empty("topology_spread.topology_key", self.topology_key)
+        v.int_in("topology_spread.max_skew", self.max_skew, 1, 100)
+        v.one_of("topology_spread.when_unsatisfiable", self.when_unsatisfiable,
+                 ("DoNotSchedule", "ScheduleAnyway"))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Placement:
-    """Where pods run: a node selector plus tolerations (a node pool, keyed by its labels)."""
+    """Where pods run: a node selector plus tolerations (a node pool, keyed by its labels), how
+    they spread, and their priority."""
 
     node_selector: Mapping[str, str] = field(default_factory=dict)
     """Node labels the pod requires, e.g. {"llmstack.io/pool": "a100"}."""
     tolerations: tuple[Toleration, ...] = ()
     """Taints the pod tolerates."""
+    topology_spread: tuple[TopologySpread, ...] = ()
+    """How the component's pods spread (over zones, nodes)."""
+    priority_class_name: str | None = None
+    """PriorityClass of the pods (e.g. so batch work never preempts engines); None: the default."""
 
     def __post_init__(self) -> None:
         v.labels("placement.node_selector", self.node_selector)
@@ -92,6 +115,20 @@ class Placement:
             self.tolerations,
             "must be a tuple of Toleration",
         )
+        if self.priority_class_name is not None:
+            v.dns_label("placement.priority_class_name", self.priority_class_name)
+
+    def pod_fields(self, selector: Mapping[str, str]) -> dict[str, Any]:
+        """Pod-spec fields for the spread (over pods matching `selector`) and the priority."""
+        fields: dict[str, Any] = {}
+        if self.topology_spread:
+            fields["topologySpreadConstraints"] = [
+                {"topologyKey": t.topology_key, "maxSkew": t.max_skew,
+                 "whenUnsatisfiable": t.when_unsatisfiable, "labelSelector": {"matchLabels": dict(selector)}}
+                for t in self.topology_spread]
+        if self.priority_class_name:
+            fields["priorityClassName"] = self.priority_class_name
+        return fields
 
 
 GPU_PLACEMENT = Placement(tolerations=(GPU_TOLERATION,))

@@ -1,9 +1,14 @@
-"""Cluster add-ons: EKS-managed ones (VPC CNI, kube-proxy, CoreDNS, EBS CSI with IRSA), the
-NVIDIA device plugin and metrics-server as Helm releases with pinned chart versions, and the
-default gp3 StorageClass."""
+"""Cluster add-ons: EKS-managed ones (VPC CNI with network policy enforcement, kube-proxy,
+CoreDNS, EBS CSI with IRSA), Helm releases with pinned chart versions (NVIDIA device plugin,
+metrics-server, cluster autoscaler, AWS Load Balancer Controller), the default gp3
+StorageClass and the serving PriorityClass.
+
+Add-ons whose pods must run wait for the system pool only: a GPU pool that cannot get capacity
+never blocks them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,23 +17,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.aws.iam import EBS_CSI_POLICY, irsa_trust_policy, role
+from infra.aws.autoscaler import CLUSTER_AUTOSCALER, autoscaler_policy, autoscaler_values
+from infra.aws.autoscaler import SERVICE_ACCOUNT as AUTOSCALER_ACCOUNT
+from infra.aws.helm import HelmChart, release
+from infra.aws.iam import EBS_CSI_POLICY, AttachedRole, irsa_trust_policy, role
+from infra.aws.load_balancer import LOAD_BALANCER_CONTROLLER, controller_policy, controller_values
+from infra.aws.load_balancer import SERVICE_ACCOUNT as LBC_ACCOUNT
 from infra.aws.node_pools import GPU_PRESENT_LABEL
-
-
-@dataclass(frozen=True, kw_only=True)
-class HelmChart:
-    """A pinned Helm chart."""
-
-    name: str
-    """Chart name."""
-    version: str
-    """Exact chart version (never a range)."""
-    repo: str
-    """Chart repository URL."""
-    namespace: str = "kube-system"
-    """Release namespace."""
-
+from infra.config.pools import NODE_POOL_LABEL
 
 NVIDIA_DEVICE_PLUGIN = HelmChart(name="nvidia-device-plugin", version="0.17.1",
                                  repo="https://nvidia.github.io/k8s-device-plugin")
@@ -37,6 +33,15 @@ METRICS_SERVER = HelmChart(name="metrics-server", version="3.12.2",
 MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
 NEED_NODES = ("coredns", "aws-ebs-csi-driver")  # their pods must schedule before the add-on is ACTIVE
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
+SERVING_PRIORITY_CLASS = "llm-serving"
+"""PriorityClass of engines and routers: above default (0) and batch work, below system-*."""
+
+
+def addon_configuration(addon: str) -> str | None:
+    """EKS add-on configuration values: the VPC CNI enforces NetworkPolicies only with its network
+    policy agent enabled (EKS user guide, "Configure your cluster for Kubernetes network policies":
+    `{"enableNetworkPolicy": "true"}`); without it the engines' policies are accepted and ignored."""
+    return json.dumps({"enableNetworkPolicy": "true"}) if addon == "vpc-cni" else None
 
 
 def device_plugin_values() -> dict[str, Any]:
@@ -51,9 +56,10 @@ def device_plugin_values() -> dict[str, Any]:
     }
 
 
-def metrics_server_values() -> dict[str, Any]:
-    """Two metrics-server replicas with a disruption budget (HPA's resource metrics)."""
-    return {"replicas": 2, "podDisruptionBudget": {"enabled": True, "minAvailable": 1}}
+def metrics_server_values(system_pool: str) -> dict[str, Any]:
+    """Two metrics-server replicas with a disruption budget (HPA's resource metrics), on the system pool."""
+    return {"replicas": 2, "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+            "nodeSelector": {NODE_POOL_LABEL: system_pool}}
 
 
 def gp3_storage_class() -> dict[str, Any]:
@@ -68,20 +74,37 @@ def gp3_storage_class() -> dict[str, Any]:
     }
 
 
+def serving_priority_class() -> dict[str, Any]:
+    """Engines and routers outrank default-priority (batch) pods, so those never preempt them."""
+    return {"metadata": {"name": SERVING_PRIORITY_CLASS}, "value": 100000, "global_default": False,
+            "preemption_policy": "PreemptLowerPriority",
+            "description": "llm-stack serving: vLLM engines and the router"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class AddonsArgs:
     """Where the add-ons go."""
 
-    cluster_name: pulumi.Input[str]
-    """EKS cluster name."""
+    cluster_name: str
+    """EKS cluster name (configured, so it is known to the Helm values)."""
+    cluster: pulumi.Resource
+    """The EKS cluster (managed add-ons wait for it)."""
+    region: str
+    """AWS region (given to controllers that would otherwise ask IMDS)."""
+    vpc_id: pulumi.Input[str]
+    """The cluster's VPC (for the load balancer controller)."""
+    kubernetes_version: str
+    """Control-plane minor version (the autoscaler's image follows it)."""
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IRSA OIDC provider."""
     oidc_issuer: pulumi.Input[str]
     """The cluster's OIDC issuer URL."""
     provider: k8s.Provider
-    """Kubernetes provider of the cluster (for Helm releases and the StorageClass)."""
-    node_groups: Sequence[pulumi.Resource]
-    """Node groups the workload add-ons wait for."""
+    """Kubernetes provider of the cluster (for Helm releases and cluster objects)."""
+    system_pool: str
+    """Name of the system node pool (controllers run there)."""
+    system_nodes: Sequence[pulumi.Resource]
+    """The system pool's node group: add-ons with pods wait for it, and for nothing else."""
 
 
 class Addons(pulumi.ComponentResource):
@@ -89,26 +112,51 @@ class Addons(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-stack:aws:Addons", name, None, opts)
-        ebs_role = role(f"{name}-ebs-csi", pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-            lambda v: irsa_trust_policy(v[0], v[1], *EBS_CSI_SERVICE_ACCOUNT)), [EBS_CSI_POLICY],
-            description="EBS CSI controller (IRSA)", parent=self)
-        nodes = list(args.node_groups)
-        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=nodes)
-        first = pulumi.ResourceOptions(parent=self)
+        self._name, self._args = name, args
+        ebs_role = self._irsa_role("ebs-csi", EBS_CSI_SERVICE_ACCOUNT, EBS_CSI_POLICY, "EBS CSI controller")
+        nodes = list(args.system_nodes)
         for addon in MANAGED_ADDONS:
             aws.eks.Addon(
                 f"{name}-{addon}", cluster_name=args.cluster_name, addon_name=addon,
                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                configuration_values=addon_configuration(addon),
                 service_account_role_arn=ebs_role.arn if addon == "aws-ebs-csi-driver" else None,
-                opts=after_nodes if addon in NEED_NODES else first)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=nodes)
-        self._release(NVIDIA_DEVICE_PLUGIN, device_plugin_values(), on_cluster)
-        self._release(METRICS_SERVER, metrics_server_values(), on_cluster)
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                    args.cluster, *ebs_role.ready, *(nodes if addon in NEED_NODES else [])]))
+        self._helm(nodes)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
         k8s.storage.v1.StorageClass(f"{name}-gp3", **gp3_storage_class(), opts=on_cluster)
+        k8s.scheduling.v1.PriorityClass(f"{name}-serving-priority", **serving_priority_class(),
+                                        opts=on_cluster)
         self.register_outputs({})
 
-    def _release(self, chart: HelmChart, values: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
-        k8s.helm.v3.Release(
-            chart.name, name=chart.name, chart=chart.name, version=chart.version, namespace=chart.namespace,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo), values=values, atomic=True,
-            timeout=600, opts=opts)
+    def _helm(self, nodes: list[pulumi.Resource]) -> None:
+        args = self._args
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        release(NVIDIA_DEVICE_PLUGIN, device_plugin_values(), on_cluster)  # GPU nodes only: waits for none
+        on_system = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=nodes)
+        release(METRICS_SERVER, metrics_server_values(args.system_pool), on_system)
+        scaler_policy = self._policy("cluster-autoscaler", autoscaler_policy())
+        scaler = self._irsa_role("cluster-autoscaler", AUTOSCALER_ACCOUNT, scaler_policy, "autoscaler")
+        release(CLUSTER_AUTOSCALER, autoscaler_values(
+            cluster_name=args.cluster_name, region=args.region,
+            kubernetes_version=args.kubernetes_version, role_arn=scaler.arn, system_pool=args.system_pool),
+            pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[*nodes, *scaler.ready]))
+        lbc = self._irsa_role("load-balancer-controller", LBC_ACCOUNT,
+                              self._policy("load-balancer-controller", controller_policy()),
+                              "AWS Load Balancer Controller")
+        release(LOAD_BALANCER_CONTROLLER, controller_values(
+            cluster_name=args.cluster_name, region=args.region, vpc_id=args.vpc_id, role_arn=lbc.arn,
+            system_pool=args.system_pool),
+            pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[*nodes, *lbc.ready]))
+
+    def _policy(self, short: str, document: str) -> pulumi.Output[str]:
+        return aws.iam.Policy(f"{self._name}-{short}", policy=document, description=f"llm-stack {short}",
+                              opts=pulumi.ResourceOptions(parent=self)).arn
+
+    def _irsa_role(self, short: str, account: tuple[str, str], policy: pulumi.Input[str],
+                   what: str) -> AttachedRole:
+        args = self._args
+        trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
+            lambda v: irsa_trust_policy(v[0], v[1], *account))
+        return role(f"{self._name}-{short}", trust, [policy], description=f"{what} (IRSA)", parent=self)

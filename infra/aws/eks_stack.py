@@ -12,6 +12,7 @@ from infra.aws.addons import Addons, AddonsArgs
 from infra.aws.cluster import EksCluster, EksClusterArgs
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.node_pools import NodePools, NodePoolsArgs
+from infra.aws.registry import docker_hub_cache
 from infra.aws.tags import base_tags
 from infra.config.stack import StackConfig
 
@@ -29,27 +30,35 @@ class ClusterHandle:
     endpoint: pulumi.Input[str] | None = None
     """API server URL (EKS only)."""
     ready: tuple[pulumi.Resource, ...] = ()
-    """Resources the serving stack must wait for (node pools, add-ons)."""
+    """Resources the serving stack must wait for: the system pool and the add-ons (not the GPU
+    pools: engines wait for GPU nodes as Pending pods, which the autoscaler answers)."""
 
 
 def build_eks(config: StackConfig, stack: str) -> ClusterHandle:
     """A new EKS cluster with its VPC, node pools and add-ons, and a provider for it."""
     cluster_cfg, eks = config.cluster, config.cluster.eks
     assert eks is not None  # mode 'eks' is checked by the config model
+    version = cluster_cfg.kubernetes_version or ""
     tags = base_tags(stack=stack, cluster=cluster_cfg.name, extra=cluster_cfg.tags)
     aws_provider = aws.Provider("aws", region=eks.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
     on_aws = pulumi.ResourceOptions(provider=aws_provider)
     network = Network("vpc", NetworkArgs(cluster_name=cluster_cfg.name, eks=eks), on_aws)
-    subnets = network.private_subnet_ids
-    cluster = EksCluster("eks", EksClusterArgs(cluster=cluster_cfg, subnet_ids=subnets), on_aws)
+    cluster = EksCluster("eks", EksClusterArgs(cluster=cluster_cfg, subnet_ids=network.private_subnet_ids,
+                                               today=config.today, network_ready=network.ready), on_aws)
     pools = NodePools("pools", NodePoolsArgs(
-        cluster_name=cluster.name, kubernetes_version=cluster_cfg.kubernetes_version,
-        pools=config.node_pools, subnet_ids=subnets), on_aws)
+        cluster_name=cluster.name, kubernetes_version=version, pools=config.node_pools,
+        subnets_by_zone=network.private_subnets_by_zone, cluster_ready=[*cluster.ready, *network.ready]),
+        on_aws)
+    if eks.docker_hub_credential_arn:
+        docker_hub_cache("docker-hub-cache", region=eks.region, credential_arn=eks.docker_hub_credential_arn,
+                         node_role=pools.node_role, parent=pools)
     provider = k8s.Provider("eks", kubeconfig=cluster.kubeconfig,
-                            opts=pulumi.ResourceOptions(depends_on=[cluster]))
+                            opts=pulumi.ResourceOptions(depends_on=cluster.ready))
+    system_nodes = pools.node_groups[cluster_cfg.system_node_pool]
     addons = Addons("addons", AddonsArgs(
-        cluster_name=cluster.name, oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer=cluster.oidc_issuer,
-        provider=provider, node_groups=tuple(pools.node_groups.values())), on_aws)
+        cluster_name=cluster_cfg.name, cluster=cluster.ready[0], region=eks.region, vpc_id=network.vpc_id,
+        kubernetes_version=version, oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer=cluster.oidc_issuer, provider=provider, system_pool=cluster_cfg.system_node_pool,
+        system_nodes=(system_nodes,)), on_aws)
     return ClusterHandle(provider=provider, kubeconfig=cluster.kubeconfig, name=cluster.name,
-                         endpoint=cluster.endpoint, ready=(pools, addons))
+                         endpoint=cluster.endpoint, ready=(system_nodes, addons))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -46,12 +47,39 @@ def irsa_trust_policy(provider_arn: str, issuer_url: str, namespace: str, servic
     }, sort_keys=True)
 
 
-def role(name: str, trust_policy: pulumi.Input[str], policies: Sequence[str], *, description: str,
-         parent: pulumi.Resource) -> aws.iam.Role:
-    """A role with its managed policies attached (one attachment per policy, named after it)."""
+@dataclass(frozen=True)
+class AttachedRole:
+    """A role and its policy attachments: whatever uses the role's permissions depends on `ready`
+    (Pulumi expands `depends_on` into children only for components, so the role alone is not enough)."""
+
+    role: aws.iam.Role
+    """The role."""
+    attachments: tuple[aws.iam.RolePolicyAttachment, ...]
+    """One attachment per policy."""
+
+    @property
+    def arn(self) -> pulumi.Output[str]:
+        """The role's ARN."""
+        return self.role.arn
+
+    @property
+    def ready(self) -> list[pulumi.Resource]:
+        """The role and every attachment: the `depends_on` of the role's users."""
+        return [self.role, *self.attachments]
+
+
+def role(name: str, trust_policy: pulumi.Input[str], policies: Sequence[pulumi.Input[str]], *,
+         description: str, parent: pulumi.Resource) -> AttachedRole:
+    """A role with its policies attached (one attachment per policy, named after the managed
+    policy's name, or `-inline-N` for a policy given as an Output)."""
     created = aws.iam.Role(name, assume_role_policy=trust_policy, description=description,
                            opts=pulumi.ResourceOptions(parent=parent))
-    for arn in policies:
-        aws.iam.RolePolicyAttachment(f"{name}-{arn.rsplit('/', 1)[-1]}", role=created.name, policy_arn=arn,
+    attachments = tuple(
+        aws.iam.RolePolicyAttachment(_attachment_name(name, arn, i), role=created.name, policy_arn=arn,
                                      opts=pulumi.ResourceOptions(parent=created))
-    return created
+        for i, arn in enumerate(policies))
+    return AttachedRole(created, attachments)
+
+
+def _attachment_name(role_name: str, arn: pulumi.Input[str], index: int) -> str:
+    return f"{role_name}-{arn.rsplit('/', 1)[-1]}" if isinstance(arn, str) else f"{role_name}-policy-{index}"

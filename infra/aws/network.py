@@ -28,6 +28,11 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
+    private_subnets_by_zone: dict[str, pulumi.Output[str]]
+    """Private subnet id per availability zone (node pools pinned to zones pick theirs)."""
+    ready: list[pulumi.Resource]
+    """Routes and route-table associations: nodes need them to join (through NAT), and on destroy
+    they must outlive the nodes and the cluster's network interfaces."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-stack:aws:Network", name, None, opts)
@@ -39,13 +44,14 @@ class Network(pulumi.ComponentResource):
         igw = aws.ec2.InternetGateway(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
         plans = plan_subnets(args.eks.vpc_cidr, args.eks.availability_zones)
         public = [self._subnet(vpc, plan, public=True) for plan in plans]
-        self._public_routes(vpc, igw, public)
-        nats = self._nat_gateways(public)
+        self.ready = self._public_routes(vpc, igw, public)
+        nats = self._nat_gateways(public, igw)
         private = [self._subnet(vpc, plan, public=False) for plan in plans]
         for i, (plan, subnet) in enumerate(zip(plans, private, strict=True)):
-            self._private_route(vpc, plan.zone, subnet, nats[min(i, len(nats) - 1)])
+            self.ready += self._private_route(vpc, plan.zone, subnet, nats[min(i, len(nats) - 1)])
         self.public_subnet_ids = [s.id for s in public]
         self.private_subnet_ids = [s.id for s in private]
+        self.private_subnets_by_zone = {plan.zone: s.id for plan, s in zip(plans, private, strict=True)}
         self.register_outputs({"vpcId": vpc.id, "privateSubnetIds": self.private_subnet_ids})
 
     def _subnet(self, vpc: aws.ec2.Vpc, plan: SubnetPlan, *, public: bool) -> aws.ec2.Subnet:
@@ -58,33 +64,39 @@ class Network(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
 
     def _public_routes(self, vpc: aws.ec2.Vpc, igw: aws.ec2.InternetGateway,
-                       subnets: list[aws.ec2.Subnet]) -> None:
+                       subnets: list[aws.ec2.Subnet]) -> list[pulumi.Resource]:
         child = pulumi.ResourceOptions(parent=self)
         name = f"{self._name}-public"
         table = aws.ec2.RouteTable(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
-        aws.ec2.Route(f"{name}-internet", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
-                      gateway_id=igw.id, opts=child)
+        made: list[pulumi.Resource] = [
+            aws.ec2.Route(f"{name}-internet", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
+                          gateway_id=igw.id, opts=child)]
         for zone, subnet in zip(self._args.eks.availability_zones, subnets, strict=True):
-            aws.ec2.RouteTableAssociation(f"{self._name}-public-{zone}", route_table_id=table.id,
-                                          subnet_id=subnet.id, opts=child)
+            made.append(aws.ec2.RouteTableAssociation(f"{self._name}-public-{zone}", route_table_id=table.id,
+                                                      subnet_id=subnet.id, opts=child))
+        return made
 
-    def _nat_gateways(self, public: list[aws.ec2.Subnet]) -> list[aws.ec2.NatGateway]:
+    def _nat_gateways(self, public: list[aws.ec2.Subnet],
+                      igw: aws.ec2.InternetGateway) -> list[aws.ec2.NatGateway]:
+        """NAT gateways and their EIPs depend on the internet gateway, as the SDK's `aws.ec2.Eip`
+        docs ask ("EIP may require IGW to exist prior to association"): created after it, deleted
+        before it."""
         zones = self._args.eks.availability_zones
         count = len(zones) if self._args.eks.nat_gateways == "perAz" else 1
-        child = pulumi.ResourceOptions(parent=self)
+        after_igw = pulumi.ResourceOptions(parent=self, depends_on=[igw])
         nats = []
         for zone, subnet in list(zip(zones, public, strict=True))[:count]:
             eip_name = f"{self._name}-nat-{zone}"
-            eip = aws.ec2.Eip(eip_name, domain="vpc", tags={"Name": eip_name}, opts=child)
+            eip = aws.ec2.Eip(eip_name, domain="vpc", tags={"Name": eip_name}, opts=after_igw)
             nats.append(aws.ec2.NatGateway(f"{self._name}-{zone}", allocation_id=eip.id, subnet_id=subnet.id,
-                                           tags={"Name": f"{self._name}-{zone}"}, opts=child))
+                                           tags={"Name": f"{self._name}-{zone}"}, opts=after_igw))
         return nats
 
     def _private_route(self, vpc: aws.ec2.Vpc, zone: str, subnet: aws.ec2.Subnet,
-                       nat: aws.ec2.NatGateway) -> None:
+                       nat: aws.ec2.NatGateway) -> list[pulumi.Resource]:
         child = pulumi.ResourceOptions(parent=self)
         name = f"{self._name}-private-{zone}"
         table = aws.ec2.RouteTable(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
-        aws.ec2.Route(f"{name}-nat", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
-                      nat_gateway_id=nat.id, opts=child)
-        aws.ec2.RouteTableAssociation(name, route_table_id=table.id, subnet_id=subnet.id, opts=child)
+        return [aws.ec2.Route(f"{name}-nat", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
+                              nat_gateway_id=nat.id, opts=child),
+                aws.ec2.RouteTableAssociation(name, route_table_id=table.id, subnet_id=subnet.id, opts=child)]

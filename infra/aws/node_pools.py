@@ -1,21 +1,31 @@
 """GPU and system node pools: one EKS managed node group (with its launch template) per
-`llm-stack:nodePools` key. GPU pools run the AL2023 NVIDIA AMI and carry the GPU taint."""
+`llm-stack:nodePools` key. GPU pools run the AL2023 NVIDIA AMI and carry the GPU taint; each
+pool runs in its zones only (a GPU pool in one zone by default) and may launch into a capacity
+reservation or Capacity Block. The cluster autoscaler (`autoscaler.py`) moves each group between
+its min and max size."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.iam import NODE_POLICIES, role, service_trust_policy
+from infra.aws.iam import NODE_POLICIES, AttachedRole, role, service_trust_policy
 from infra.aws.user_data import user_data
 from infra.config.catalog import INSTANCES
-from infra.config.pools import NODE_POOL_LABEL, NodePoolConfig
+from infra.config.pools import NODE_POOL_LABEL, NodePoolConfig, pool_zones
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # the NVIDIA device plugin chart's default node affinity
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+"""Set before the device plugin reports GPUs, so the cluster autoscaler does not scale out twice
+(kubernetes/autoscaler, cluster-autoscaler/cloudprovider/aws/README.md, "Special note on GPU instances")."""
+IMDS_HOP_LIMIT = 1
+"""IMDSv2 response hop limit 1: pods (one hop further) cannot read the node role's credentials;
+everything that needs AWS uses IRSA, and host-network pods (VPC CNI) are not a hop away."""
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
 
@@ -29,15 +39,19 @@ class NodePoolsArgs:
     """Kubelet version of every pool."""
     pools: Mapping[str, NodePoolConfig]
     """Pools keyed by name (resource names derive from the key)."""
-    subnet_ids: Sequence[pulumi.Input[str]]
-    """Private subnets the nodes run in."""
+    subnets_by_zone: Mapping[str, pulumi.Input[str]]
+    """Private subnet of each cluster zone; a pool gets those of its zones."""
+    cluster_ready: Sequence[pulumi.Resource] = ()
+    """What nodes need before they can join (the cluster, NAT routes) and must outlive them."""
 
 
 def node_labels(name: str, pool: NodePoolConfig) -> dict[str, str]:
     """Labels of a pool's nodes: the pool name, GPU presence, and the configured extras."""
     labels = {NODE_POOL_LABEL: name}
-    if pool.gpus:
+    instance = INSTANCES[pool.instance_type]
+    if instance.gpus:
         labels[GPU_PRESENT_LABEL] = "true"
+        labels[ACCELERATOR_LABEL] = f"nvidia-{(instance.gpu or 'gpu').split('-')[0].lower()}"
     return labels | dict(pool.labels)
 
 
@@ -48,7 +62,8 @@ def node_taints(pool: NodePoolConfig) -> list[dict[str, str]]:
 
 
 def launch_template_args(name: str, pool: NodePoolConfig) -> dict:
-    """Launch-template inputs: encrypted gp3 root disk, IMDSv2 only, nodeadm user data."""
+    """Launch-template inputs: encrypted gp3 root disk, IMDSv2 only (hop limit 1), nodeadm user
+    data, and the capacity reservation or Capacity Block when the pool names one."""
     instance = INSTANCES[pool.instance_type]
     return {
         "description": f"llm-stack node pool {name} ({pool.instance_type})",
@@ -56,21 +71,45 @@ def launch_template_args(name: str, pool: NodePoolConfig) -> dict:
             "volume_size": pool.disk_gib, "volume_type": "gp3", "iops": 3000,
             "throughput": 250 if pool.gpus else 125, "encrypted": "true", "delete_on_termination": "true"}}],
         "metadata_options": {"http_endpoint": "enabled", "http_tokens": "required",
-                             "http_put_response_hop_limit": 2},
+                             "http_put_response_hop_limit": IMDS_HOP_LIMIT},
         "user_data": user_data(nvme=instance.nvme_gb > 0),
         "update_default_version": True,
-    }
+    } | reservation_args(pool)
+
+
+def reservation_args(pool: NodePoolConfig) -> dict[str, Any]:
+    """Launch-template inputs for a capacity reservation; a Capacity Block also needs the
+    `capacity-block` market type and the instance type in the template (EKS user guide,
+    "Create a managed node group with Capacity Blocks for ML")."""
+    if pool.capacity_reservation_id is None:
+        return {}
+    target = {"capacity_reservation_target": {"capacity_reservation_id": pool.capacity_reservation_id}}
+    args: dict[str, Any] = {"capacity_reservation_specification": target}
+    if pool.capacity_type == "CAPACITY_BLOCK":
+        args |= {"instance_market_options": {"market_type": "capacity-block"},
+                 "instance_type": pool.instance_type}
+    return args
+
+
+def scaling_config(pool: NodePoolConfig) -> dict[str, int]:
+    """The node group's size bounds: the autoscaler keeps it within min..max (max is the pool's cost
+    cap, and the bound the config's node-fit rule checks the models' max replicas against)."""
+    return {"min_size": pool.min_size, "desired_size": pool.desired_size, "max_size": pool.max_size}
 
 
 class NodePools(pulumi.ComponentResource):
     """The node role and one managed node group per pool."""
 
     node_groups: dict[str, aws.eks.NodeGroup]
+    node_role: aws.iam.Role
+    """The nodes' role (add-ons grant it more, e.g. filling the image cache)."""
 
     def __init__(self, name: str, args: NodePoolsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-stack:aws:NodePools", name, None, opts)
         node_role = role(f"{name}-node", service_trust_policy("ec2.amazonaws.com"), NODE_POLICIES,
                          description="EKS worker nodes of llm-stack", parent=self)
+        self._zones = tuple(args.subnets_by_zone)
+        self.node_role = node_role.role
         self.node_groups = {
             pool_name: self._pool(name, pool_name, pool, args, node_role)
             for pool_name, pool in args.pools.items()
@@ -78,19 +117,20 @@ class NodePools(pulumi.ComponentResource):
         self.register_outputs({"nodeGroups": {k: g.node_group_name for k, g in self.node_groups.items()}})
 
     def _pool(self, prefix: str, name: str, pool: NodePoolConfig, args: NodePoolsArgs,
-              node_role: aws.iam.Role) -> aws.eks.NodeGroup:
+              node_role: AttachedRole) -> aws.eks.NodeGroup:
         child = pulumi.ResourceOptions(parent=self)
         template = aws.ec2.LaunchTemplate(f"{prefix}-{name}", **launch_template_args(name, pool), opts=child)
+        zones = pool_zones(pool, self._zones)
+        in_template = pool.capacity_type == "CAPACITY_BLOCK"  # the instance type is the template's
         return aws.eks.NodeGroup(
             f"{prefix}-{name}", cluster_name=args.cluster_name, node_group_name=name,
-            version=args.kubernetes_version, node_role_arn=node_role.arn, subnet_ids=list(args.subnet_ids),
+            version=args.kubernetes_version, node_role_arn=node_role.arn,
+            subnet_ids=[args.subnets_by_zone[zone] for zone in zones],
             ami_type="AL2023_x86_64_NVIDIA" if pool.gpus else "AL2023_x86_64_STANDARD",
-            instance_types=[pool.instance_type], capacity_type=pool.capacity_type,
-            scaling_config={"min_size": pool.min_size, "desired_size": pool.desired_size,
-                            "max_size": pool.max_size},
-            update_config={"max_unavailable": 1},
+            instance_types=None if in_template else [pool.instance_type], capacity_type=pool.capacity_type,
+            scaling_config=scaling_config(pool), update_config={"max_unavailable": 1},
             labels=node_labels(name, pool), taints=node_taints(pool),
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
-            tags={"k8s.io/cluster-autoscaler/enabled": "true", "llm-stack/node-pool": name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_role],
+            tags={"llm-stack/node-pool": name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_role.ready, *args.cluster_ready],
                                         ignore_changes=["scalingConfig.desiredSize"]))

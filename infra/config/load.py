@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
+from infra.aws.versions import newest_standard
 from infra.config._parse import build
 from infra.config.rules import check_rules
 from infra.config.stack import SECRET_KEYS, SecretRef, StackConfig
@@ -16,9 +18,11 @@ from infra.errors import NAMESPACE, ConfigError
 PREFIX = f"{NAMESPACE}:"
 
 
-def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+def parse_stack_config(raw: Mapping[str, Any], *, today: date | None = None) -> StackConfig:
     """The validated `StackConfig` from the `llm-stack:` keys (without the prefix) and their
-    values: plain YAML/JSON values, and `SecretRef` for keys set as secrets.
+    values: plain YAML/JSON values, and `SecretRef` for keys set as secrets, judged on `today`
+    (EKS version support; default: the current date). An unset `cluster.kubernetesVersion`
+    becomes the newest version in EKS standard support on that date.
     Raises `ConfigError` naming the full key on the first invalid value."""
     plain: dict[str, Any] = {}
     for key, value in raw.items():
@@ -31,7 +35,12 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         else:
             plain[key] = value
     config = build(StackConfig, plain, PREFIX)
-    config = dataclasses.replace(config, secret_keys=frozenset(k for k in raw if k in SECRET_KEYS))
+    day = today or date.today()
+    cluster = config.cluster
+    if cluster.kubernetes_version is None:
+        cluster = dataclasses.replace(cluster, kubernetes_version=newest_standard(day))
+    config = dataclasses.replace(config, cluster=cluster, today=day,
+                                 secret_keys=frozenset(k for k in raw if k in SECRET_KEYS))
     check_rules(config)
     return config
 

@@ -21,6 +21,7 @@ NODE_POOL_LABEL = "llmstack.io/node-pool"
 """Label carrying the pool's name on every node; engines select their pool with it (in mode
 `existing`, label the cluster's nodes with it)."""
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_RESERVATION = re.compile(r"^cr-[0-9a-f]{8,17}$")
 _LABEL = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/", "llmstack.io/")
 
@@ -54,8 +55,19 @@ class NodePoolConfig:
     """Nodes at creation; the node autoscaler owns it afterwards."""
     max_size: int
     """Most nodes; bounds the engines' maximum replicas."""
-    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
-    """How EC2 capacity is bought (capacity blocks need a reservation-aware launch template: not yet)."""
+    capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
+    """How EC2 capacity is bought: on demand, spot (EKS drains nodes on interruption and rebalance
+    notices), or a Capacity Block for ML (needs `capacityReservationId` and one zone)."""
+    availability_zones: tuple[str, ...] = ()
+    """Zones the pool's nodes run in, a subset of `cluster.eks.availabilityZones`. Empty: a GPU
+    pool gets the first cluster zone (scarce p4d/p4de capacity is often in one zone, and LMCache
+    traffic across zones is billed); a CPU pool gets every zone."""
+    hourly_price_usd: float | None = None
+    """On-demand price of one node per hour for the capacity/cost output; None: the dated table in
+    `infra/aws/prices.py` (us-east-1)."""
+    capacity_reservation_id: str | None = None
+    """An EC2 capacity reservation (`cr-...`) or Capacity Block the nodes launch into; the pool's
+    zones must be the reservation's one zone."""
     disk_gib: int = 100
     """gp3 root volume size (images and, without NVMe, the model cache)."""
     labels: dict[str, str] = field(default_factory=dict)
@@ -70,13 +82,34 @@ class NodePoolConfig:
                 f"must satisfy 0 <= minSize ({self.min_size}) <= desiredSize <= maxSize ({self.max_size})")
         require(self.max_size >= 1, "maxSize", self.max_size, "must be >= 1")
         require(20 <= self.disk_gib <= 16384, "diskGiB", self.disk_gib, "must be in 20..16384")
+        self._check_capacity()
+        require(self.hourly_price_usd is None or self.hourly_price_usd > 0, "hourlyPriceUsd",
+                self.hourly_price_usd, "must be > 0 (USD per node-hour)")
         for key, value in self.labels.items():
             require(not key.startswith(RESERVED_LABEL_PREFIXES), f"labels.{key}", value,
                     f"must not use a reserved prefix ({', '.join(RESERVED_LABEL_PREFIXES)})")
             require(len(value) <= 63 and bool(_LABEL.match(value)), f"labels.{key}", value,
                     "must be a valid label value (<= 63 alphanumerics, '-', '_', '.')")
 
+    def _check_capacity(self) -> None:
+        reservation = self.capacity_reservation_id
+        require(reservation is None or bool(_RESERVATION.match(reservation)), "capacityReservationId",
+                reservation, "must be a capacity reservation id like cr-0123456789abcdef0")
+        require(self.capacity_type != "CAPACITY_BLOCK" or reservation is not None, "capacityReservationId",
+                reservation, "is required with capacityType CAPACITY_BLOCK (the block's reservation id)")
+        require(reservation is None or len(self.availability_zones) == 1, "availabilityZones",
+                list(self.availability_zones), "must name exactly the one zone of the capacity reservation")
+        require(len(set(self.availability_zones)) == len(self.availability_zones), "availabilityZones",
+                list(self.availability_zones), "must not repeat a zone")
+
     @property
     def gpus(self) -> int:
         """GPUs per node."""
         return INSTANCES[self.instance_type].gpus
+
+
+def pool_zones(pool: NodePoolConfig, cluster_zones: tuple[str, ...]) -> tuple[str, ...]:
+    """The zones a pool's nodes run in: its own, else one zone for a GPU pool, else every zone."""
+    if pool.availability_zones:
+        return pool.availability_zones
+    return cluster_zones[:1] if pool.gpus else cluster_zones

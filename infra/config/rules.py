@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from infra.config.autoscaling import check_autoscaling
 from infra.config.catalog import INSTANCES, InstanceType
+from infra.config.cluster_rules import CLUSTER_RULES
 from infra.config.models import ModelConfig
 from infra.config.sizing import (
     ENGINE_HOST_OVERHEAD_GIB,
@@ -164,6 +165,6 @@ def instance_of(config: StackConfig, model: ModelConfig) -> InstanceType:
 
 
 RULES: tuple[Callable[[StackConfig], None], ...] = (
-    _system_pool, _model_pools, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity, _served_names,
-    _cache_server, _benchmark, check_autoscaling, _secrets,
+    *CLUSTER_RULES, _system_pool, _model_pools, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity,
+    _served_names, _cache_server, _benchmark, check_autoscaling, _secrets,
 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from infra.config._parse import camel
+from infra.config.exposure import ExposureConfig
 from infra.errors import require
 from stack_components.errors import ArgsError
 from stack_components.monitoring.helm import Receiver
@@ -86,8 +87,8 @@ class RouterConfig:
     """Routing policy."""
     require_api_keys: bool = True
     """Refuse requests without one of the keys in the secret `llm-stack:routerApiKeys`."""
-    service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
-    """How the router Service is exposed (LoadBalancer: an internal NLB on EKS)."""
+    exposure: ExposureConfig = field(default_factory=ExposureConfig)
+    """Who can reach the router: in-cluster only (default), an internal NLB, or a public NLB with TLS."""
 
     def __post_init__(self) -> None:
         check_image("image", self.image)

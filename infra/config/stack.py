@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from infra.config.autoscaling import AutoscalingConfig
 from infra.config.cluster import ClusterConfig, dns_label
@@ -55,6 +56,8 @@ class StackConfig:
     """`llm-stack:benchmark`."""
     secret_keys: frozenset[str] = field(default=frozenset(), metadata={"config": False})
     """Which of `SECRET_KEYS` are set (as secrets); their values are read as Outputs by the program."""
+    today: date = field(default_factory=date.today, metadata={"config": False})
+    """The date the config is judged on (EKS version support); the loader passes it in."""
 
     def __post_init__(self) -> None:
         dns_label("namespace", self.namespace)

@@ -48,7 +48,7 @@ def test_gpu_pool_labels_and_taints():
     pool = NodePoolConfig(instance_type="p4de.24xlarge", min_size=0, desired_size=1, max_size=2,
                           labels={"tier": "serving"}, taints=(TaintConfig(key="dedicated", value="llm"),))
     assert node_labels("a100", pool) == {NODE_POOL_LABEL: "a100", "nvidia.com/gpu.present": "true",
-                                         "tier": "serving"}
+                                         "k8s.amazonaws.com/accelerator": "nvidia-a100", "tier": "serving"}
     assert node_taints(pool) == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"},
                                  {"key": "dedicated", "value": "llm", "effect": "NO_SCHEDULE"}]
 

@@ -45,7 +45,8 @@ def test_program_builds_cluster_pools_and_serving(run_program, stack):
     assert {f"llm-{m}" for m in config.models} | {"llm-router"} <= deployments
     monitoring_releases = 2 if config.monitoring.enabled else 0  # kube-prometheus-stack, dcgm-exporter
     keda = 1 if config.autoscaling.enabled else 0
-    assert types["kubernetes:helm.sh/v3:Release"] == 2 + monitoring_releases + keda
+    # device plugin, metrics-server, cluster autoscaler, load balancer controller
+    assert types["kubernetes:helm.sh/v3:Release"] == 4 + monitoring_releases + keda
     assert types["pulumi:providers:kubernetes"] == 1
 
 

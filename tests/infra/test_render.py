@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from infra.aws.addons import METRICS_SERVER, NVIDIA_DEVICE_PLUGIN
+from infra.aws.autoscaler import CLUSTER_AUTOSCALER
+from infra.aws.load_balancer import LOAD_BALANCER_CONTROLLER
 from infra.config import parse_stack_config
 from infra.stackfile import STACKS, raw_project_config, read_stack_file
 
@@ -76,13 +78,15 @@ def test_rendered_numbers_are_ints(rendered, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_helm_releases_are_pinned(rendered, stack):
-    """The device plugin and metrics-server are Helm releases from their repos at pinned versions,
-    the device plugin restricted to GPU nodes and tolerating their taint."""
+    """The device plugin, metrics-server, cluster autoscaler and AWS Load Balancer Controller are
+    Helm releases from their repos at pinned versions, the device plugin restricted to GPU nodes
+    and tolerating their taint."""
     records = json.loads((rendered[stack] / "resources.json").read_text())
     helm = "kubernetes:helm.sh/v3:Release"
     releases = {r["inputs"]["chart"]: r["inputs"] for r in records if r["type"] == helm}
-    assert {NVIDIA_DEVICE_PLUGIN.name, METRICS_SERVER.name} <= set(releases)
-    for chart in (NVIDIA_DEVICE_PLUGIN, METRICS_SERVER):
+    charts = (NVIDIA_DEVICE_PLUGIN, METRICS_SERVER, CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER)
+    assert {chart.name for chart in charts} <= set(releases)
+    for chart in charts:
         inputs = releases[chart.name]
         assert inputs["version"] == chart.version and inputs["version"][0].isdigit()
         assert inputs["repositoryOpts"]["repo"] == chart.repo

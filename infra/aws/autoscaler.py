@@ -1,0 +1,61 @@
+"""Node autoscaling: the Kubernetes cluster autoscaler over the EKS managed node groups.
+
+Each pool's node group is an Auto Scaling group EKS tags for the autoscaler's auto-discovery;
+the autoscaler adds nodes when pods are Pending for lack of room (a GPU pool scales up from 0:
+it reads labels and taints from `eks:DescribeNodegroup` and the GPU count from the instance
+type) and removes idle ones, never leaving a group's min..max (the pool's `minSize`/`maxSize`;
+`maxSize` is the pool's cost cap). Sources: kubernetes/autoscaler at tag
+cluster-autoscaler-chart-9.59.0 (charts/cluster-autoscaler/values.yaml and
+cloudprovider/aws/README.md), the EKS user guide (managed-node-groups.adoc).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.aws.helm import HelmChart
+from infra.config.pools import NODE_POOL_LABEL
+
+CLUSTER_AUTOSCALER = HelmChart(name="cluster-autoscaler", version="9.59.0",
+                               repo="https://kubernetes.github.io/autoscaler")
+SERVICE_ACCOUNT = ("kube-system", "cluster-autoscaler")
+IMAGE_TAGS = {"1.35": "v1.35.2", "1.34": "v1.34.5", "1.33": "v1.33.6", "1.32": "v1.32.7", "1.31": "v1.31.5",
+              "1.30": "v1.30.7", "1.29": "v1.29.5", "1.28": "v1.28.7"}
+"""The autoscaler release per Kubernetes minor (it must match the control plane's minor); the
+newest patch tag of each `cluster-autoscaler-1.N` line in kubernetes/autoscaler."""
+
+
+def autoscaler_policy() -> str:
+    """The IAM policy of the autoscaler's IRSA role: the README's "Full Cluster Autoscaler
+    Features Policy" (auto-discovery, dynamic instance list, scale from zero via DescribeNodegroup)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Resource": ["*"], "Action": [
+            "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+            "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+            "ec2:DescribeImages", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplateVersions",
+            "ec2:GetInstanceTypesFromInstanceRequirements", "eks:DescribeNodegroup"]},
+        {"Effect": "Allow", "Resource": ["*"], "Action": [
+            "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]},
+    ]}, sort_keys=True)
+
+
+def autoscaler_values(*, cluster_name: str, region: str, kubernetes_version: str, role_arn: Any,
+                      system_pool: str) -> dict[str, Any]:
+    """Chart values: auto-discovery of this cluster's node groups, IRSA, on the system pool.
+
+    `skip-nodes-with-local-storage: false` lets idle GPU nodes go although engines keep their
+    model cache in an emptyDir; `balance-similar-node-groups` spreads a pool's growth evenly when
+    a deployer splits it by zone; `least-waste` picks the group that leaves the fewest idle GPUs."""
+    account = SERVICE_ACCOUNT[1]
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": region,
+        "autoDiscovery": {"clusterName": cluster_name},
+        "image": {"tag": IMAGE_TAGS[kubernetes_version]},
+        "rbac": {"serviceAccount": {"name": account,
+                                    "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
+        "nodeSelector": {NODE_POOL_LABEL: system_pool},
+        "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
+                      "skip-nodes-with-local-storage": False},
+    }

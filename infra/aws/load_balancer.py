@@ -1,0 +1,66 @@
+"""The AWS Load Balancer Controller (Helm, IRSA with AWS's published policy) and the router
+Service annotations it reads.
+
+Only this controller reads `aws-load-balancer-scheme`; it reconciles Services whose
+`aws-load-balancer-type` is `external` and leaves `nlb` to the legacy in-tree provider, which
+ignores the scheme and makes an internet-facing NLB. Sources: kubernetes-sigs/aws-load-balancer-
+controller v3.5.0 (helm/aws-load-balancer-controller, docs/install/iam_policy.json,
+docs/guide/service/annotations.md, docs/deploy/installation.md: chart repo aws.github.io/eks-charts).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from infra.aws.helm import HelmChart
+from infra.config.exposure import ExposureConfig
+from infra.config.pools import NODE_POOL_LABEL
+
+LOAD_BALANCER_CONTROLLER = HelmChart(name="aws-load-balancer-controller", version="3.5.0",
+                                     repo="https://aws.github.io/eks-charts")
+SERVICE_ACCOUNT = ("kube-system", "aws-load-balancer-controller")
+POLICY_FILE = "aws-load-balancer-controller-v3.5.0.json"
+"""docs/install/iam_policy.json at tag v3.5.0, vendored unchanged (sha256 16f232c9...)."""
+_PREFIX = "service.beta.kubernetes.io/"
+
+
+def controller_policy() -> str:
+    """AWS's published IAM policy for the controller (commercial partitions)."""
+    text = resources.files("infra.aws").joinpath("policies", POLICY_FILE).read_text()
+    return json.dumps(json.loads(text), sort_keys=True)
+
+
+def controller_values(*, cluster_name: str, region: str, vpc_id: Any, role_arn: Any,
+                      system_pool: str) -> dict[str, Any]:
+    """Chart values: the cluster, region and VPC given (no IMDS lookups: nodes allow one hop),
+    IRSA on the controller's service account, two replicas on the system pool."""
+    account = SERVICE_ACCOUNT[1]
+    return {
+        "clusterName": cluster_name,
+        "region": region,
+        "vpcId": vpc_id,
+        "replicaCount": 2,
+        "serviceAccount": {"create": True, "name": account,
+                           "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
+        "nodeSelector": {NODE_POOL_LABEL: system_pool},
+    }
+
+
+def service_annotations(exposure: ExposureConfig, port_name: str) -> dict[str, str]:
+    """The router Service's annotations for `exposure`: none in-cluster; else an NLB with IP
+    targets, its scheme, TLS on the router's port when a certificate is given, and the allowed
+    source ranges."""
+    if exposure.kind == "cluster":
+        return {}
+    scheme = "internet-facing" if exposure.kind == "public" else "internal"
+    out = {_PREFIX + "aws-load-balancer-type": "external",
+           _PREFIX + "aws-load-balancer-nlb-target-type": "ip",
+           _PREFIX + "aws-load-balancer-scheme": scheme}
+    if exposure.tls_certificate_arn:
+        out |= {_PREFIX + "aws-load-balancer-ssl-cert": exposure.tls_certificate_arn,
+                _PREFIX + "aws-load-balancer-ssl-ports": port_name}
+    if exposure.source_ranges:
+        out[_PREFIX + "load-balancer-source-ranges"] = ",".join(exposure.source_ranges)
+    return out

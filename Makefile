@@ -6,6 +6,12 @@ STAMP  := $(VENV)/.installed
 # checkov lives in its own tool venv: beside pulumi's pins pip backtracks it through dozens of releases.
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# vLLM + LMCache at the engine image's versions (stack_components/versions.py), in their own tool
+# venv: the suite checks every rendered engine command and LMCache setting with their own code.
+# About 10 GB and several minutes on a fresh clone, so `install` builds the venvs in parallel.
+ENGINE_VENV  := .venv-engine
+ENGINE_STAMP := $(ENGINE_VENV)/.installed
+JOBS ?= 4
 
 .PHONY: install test demo lint render-golden clean promtool
 
@@ -21,7 +27,14 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov>=3.2,<4'
 	touch $(CHECKOV_STAMP)
 
-install: $(STAMP) $(CHECKOV_STAMP) promtool
+$(ENGINE_STAMP): stack_components/versions.py
+	test -x $(ENGINE_VENV)/bin/python || $(PYTHON) -m venv $(ENGINE_VENV)
+	$(ENGINE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ENGINE_VENV)/bin/python -m pip install -q $$($(PYTHON) stack_components/versions.py)
+	touch $(ENGINE_STAMP)
+
+install:
+	$(MAKE) -j$(JOBS) $(STAMP) $(CHECKOV_STAMP) $(ENGINE_STAMP) promtool
 
 # promtool checks every PromQL expression we render; install Debian's prometheus when missing.
 promtool:
@@ -35,7 +48,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-demo: install
+demo: $(STAMP) promtool   # the demo needs neither checkov nor the engine-check venv
 	$(BIN)/llm-stack demo --out demo-out
 
 render-golden: $(STAMP)
@@ -45,4 +58,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache demo-out
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ENGINE_VENV) .pytest_cache .ruff_cache demo-out

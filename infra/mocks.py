@@ -68,6 +68,8 @@ def _invented_outputs(typ: str, name: str) -> dict[str, Any]:
         }
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         outputs["latestVersion"] = 1
+    if typ == "aws:ecr/repository:Repository":
+        outputs |= {"registryId": "123456789012", "repositoryUrl": f"123456789012.dkr.ecr.mock/{name}"}
     return outputs
 
 
@@ -81,16 +83,21 @@ class RecordingMocks(Mocks):
         self._lock = threading.Lock()
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
+        named = args.inputs.get("name") if args.typ == "aws:ecr/repository:Repository" else None
         state = dict(args.inputs) | {
-            k: v for k, v in _invented_outputs(args.typ, args.name).items() if k not in args.inputs
+            k: v for k, v in _invented_outputs(args.typ, named or args.name).items() if k not in args.inputs
         }
+        if args.typ == "docker-build:index:Image":  # the pushed digest reference docker-build returns
+            state["ref"] = f"{(args.inputs.get('tags') or [args.name])[0]}@sha256:{'0' * 64}"
         state = {k: v for k, v in state.items() if v is not None}
         return f"{args.name}-id", state
 
-    def call(self, args: MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: MockCallArgs) -> dict:
+        """The invoke's result from the table, else an empty result (a plain dict: the SDK's
+        mock monitor iterates a tuple's second item as check failures)."""
         self.calls.append((args.token, dict(args.args)))
         handler = self._invokes.get(args.token)
-        return (handler(dict(args.args)) if handler else {}), None
+        return handler(dict(args.args)) if handler else {}
 
     def record(self, entry: RecordedResource) -> None:
         with self._lock:

@@ -4,6 +4,8 @@ stack, export the outputs. Nothing runs at import time; `__main__.py` calls `mai
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 
 from infra.autoscaling import autoscaling_extension, pool_limits, stack_transformations
@@ -11,6 +13,7 @@ from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.aws.prices import pool_capacity
 from infra.aws.versions import extended_support_warning
 from infra.config import StackConfig, load_stack_config
+from infra.engine_validation import validate_engines
 from infra.errors import NAMESPACE
 from infra.existing_cluster import use_existing
 from infra.serving import ServingSecrets, stack_args
@@ -29,6 +32,21 @@ def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -
     return build_eks(config, pulumi.get_stack())
 
 
+def build_router_image(config: StackConfig) -> pulumi.Output[str]:
+    """Build router/Dockerfile and push it to the stack's ECR repository (EKS mode). The context
+    is the project directory, where Pulumi runs the program (relative: renders stay portable)."""
+    import pulumi_aws as aws
+
+    from infra.aws.images import RouterImage, RouterImageArgs
+
+    assert config.cluster.eks is not None  # rules: no image given only with mode 'eks'
+    provider = aws.Provider("images", region=config.cluster.eks.region)
+    image = RouterImage("router", RouterImageArgs(repository_name=f"{config.cluster.name}/router",
+                                                  context_dir="."),
+                        pulumi.ResourceOptions(providers=[provider]))
+    return image.ref
+
+
 def main() -> None:
     """Validate the config (failing before any resource), then build everything."""
     from stack_components import LLMStack, MonitoringExtension
@@ -38,12 +56,17 @@ def main() -> None:
     if warning and config.cluster.mode == "eks":
         pulumi.log.warn(warning)
     secrets = read_secrets(config)
-    cluster = build_cluster(config, secrets)
-    args = stack_args(config, ServingSecrets(
+    serving = ServingSecrets(
         hf_token=secrets.get("hfToken"), router_api_keys=secrets.get("routerApiKeys"),
         grafana_admin_password=secrets.get("grafanaAdminPassword"),
-        alert_receiver_secrets=secrets.get("alertReceiverSecrets")),
-        extensions={"autoscaling": autoscaling_extension(config)})
+        alert_receiver_secrets=secrets.get("alertReceiverSecrets"))
+    extensions = {"autoscaling": autoscaling_extension(config)}
+    # Every component's Args, and vLLM/LMCache's own checks, before the first resource.
+    validate_engines(stack_args(config, serving, extensions).models, pulumi.log.warn)
+    if config.router.image is None:
+        serving = dataclasses.replace(serving, router_image=build_router_image(config))
+    args = stack_args(config, serving, extensions)
+    cluster = build_cluster(config, secrets)
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready),
                                   transformations=stack_transformations(config))
     stack = LLMStack("llm", args, opts)

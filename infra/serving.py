@@ -3,6 +3,11 @@
 Secrets arrive as Pulumi inputs (never read here); placement follows the node pools: engines
 select their pool by the `llmstack.io/node-pool` label and tolerate the GPU taint, everything
 else runs on the system pool.
+
+One set of rules: the components' Args (and the router's policy) validate themselves; this
+module builds them from the config before any resource exists (the config's last rule does,
+see `infra.config.rules`) and re-raises their errors as `ConfigError` under the stack key
+(`extra_args[0]` of model `llama8b` → `llm-stack:models.llama8b.extraArgs[0]`).
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ import pulumi
 
 from infra.aws.addons import SERVING_PRIORITY_CLASS
 from infra.aws.load_balancer import service_annotations
+from infra.config._parse import camel
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
 from infra.config.pools import NODE_POOL_LABEL
-from infra.config.sizing import GIB_PER_GB, engine_cpu, engine_memory_gib, shm_gib
+from infra.config.sizing import engine_cpu, engine_memory_gib, shm_gib
 from infra.config.stack import StackConfig
-from router.settings import PolicySettings
+from infra.errors import NAMESPACE, ConfigError
+from router.policies.registry import build_policy
+from router.settings import PolicySettings, SettingsError
 from stack_components import (
     GPU_TOLERATION,
     BenchmarkJobArgs,
@@ -38,6 +46,7 @@ from stack_components import (
 )
 from stack_components._router_manifests import PORT_NAME as ROUTER_PORT_NAME
 from stack_components.capacity import find_model, weights_bytes
+from stack_components.errors import ArgsError
 from stack_components.monitoring import (
     MonitoringArgs,
     MonitoringExtension,
@@ -45,6 +54,11 @@ from stack_components.monitoring import (
     Receiver,
     ReplicaBounds,
 )
+
+BUILT_IMAGE_PLACEHOLDER = "llm-stack/router:built-by-pulumi-up"
+"""Stands in for the built router image while the config is validated (never deployed)."""
+ENGINE_FIELD_KEYS = {"model": "modelId", "served_model_name": "servedName"}
+"""`VllmEngineArgs` fields whose config key is not their camelCase name."""
 
 ENGINE_UID = 10001  # a high uid (checkov CKV_K8S_40); the engine's HOME is /tmp, so any uid works
 HF_TOKEN_SECRET = SecretRef(name="hf-token", key="token")
@@ -64,6 +78,8 @@ class ServingSecrets:
     """`llm-stack:grafanaAdminPassword`."""
     alert_receiver_secrets: pulumi.Input[str] | None = None
     """`llm-stack:alertReceiverSecrets`: a JSON object, receiver name -> URL or routing key."""
+    router_image: pulumi.Input[str] | None = None
+    """The router image the program built (infra/aws/images.py), when the config names none."""
 
 
 def split_keys(text: str) -> list[str]:
@@ -104,6 +120,45 @@ def engine_placement(config: StackConfig, model: ModelConfig) -> Placement:
                      priority_class_name=serving_priority(config))
 
 
+def config_key(section: str, field_name: str) -> str:
+    """The stack key of a component field: `extra_args[0]` under `models.x` → `models.x.extraArgs[0]`;
+    `lmcache.*` fields are the top-level `lmcache` section's."""
+    head, sep, index = field_name.partition("[")
+    if head.startswith("lmcache."):
+        section, head = "lmcache", head.removeprefix("lmcache.")
+    mapped = ENGINE_FIELD_KEYS.get(head) or camel(head)
+    return f"{NAMESPACE}:{section}.{mapped}{sep}{index}"
+
+
+def checked_engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngineArgs:
+    """`engine_args`, its `ArgsError` re-raised as a `ConfigError` under `models.<name>`."""
+    try:
+        return engine_args(config, name, model)
+    except ArgsError as err:
+        raise ConfigError(config_key(f"models.{name}", err.field_name), err.value, err.allowed) from None
+
+
+def check_router_policy(config: StackConfig) -> None:
+    """The router builds its policy from these settings at start; build it now, so a bad
+    `router.policy` fails `pulumi up` before any resource instead of the router pod."""
+    policy = config.router.policy
+    try:
+        build_policy(PolicySettings(kind=policy.kind, params=dict(policy.params)))
+    except SettingsError as err:
+        field_name = err.field_name.removeprefix("policy.")
+        raise ConfigError(f"{NAMESPACE}:router.policy.{field_name}", err.value,
+                          f"is refused by the router: {err}") from None
+
+
+def model_cache(nvme: bool, weights_gib: float) -> ModelCacheVolume:
+    """Weights cached on the node: with instance NVMe, a hostPath on its RAID0 array that
+    survives pod restarts and is shared by every engine on the node (one download per node and
+    model revision; huggingface_hub locks concurrent downloads); without, an emptyDir."""
+    if nvme:
+        return ModelCacheVolume(kind="hostPath")
+    return ModelCacheVolume(kind="emptyDir", size_gib=max(50, math.ceil(weights_gib * 1.5)))
+
+
 def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngineArgs:
     """One model's engine: GPU, placement, host sizing and LMCache tiers from the config."""
     instance = INSTANCES[config.node_pools[model.node_pool].instance_type]
@@ -116,16 +171,22 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngin
         gpu=instance.gpu or "", replicas=model.replicas, tensor_parallel_size=tp,
         max_model_len=model.max_model_len, gpu_memory_utilization=model.gpu_memory_utilization,
         extra_args=model.extra_args,
-        lmcache=LMCacheArgs(chunk_size=lm.chunk_size, cpu_buffer_gb=lm.cpu_buffer_gb,
-                            disk_buffer_gb=lm.disk_buffer_gb) if lm.enabled else None,
+        lmcache=LMCacheArgs(chunk_size=lm.chunk_size, cpu_buffer_gib=lm.cpu_buffer_gib,
+                            disk_buffer_gib=lm.disk_buffer_gib) if lm.enabled else None,
         placement=engine_placement(config, model),
-        model_cache=ModelCacheVolume(kind="emptyDir", size_gib=max(50, math.ceil(weights_gib * 1.5))),
+        model_cache=model_cache(instance.nvme_gb > 0, weights_gib),
         shm_size_gib=shm_gib(tp), cpu=float(engine_cpu(instance, tp)),
-        memory_gib=engine_memory_gib(lm.cpu_buffer_gb if lm.enabled else 0.0, tp),
+        memory_gib=engine_memory_gib(lm.cpu_buffer_gib if lm.enabled else 0.0, tp),
         run_as_user=ENGINE_UID,
         replicas_managed_externally=config.autoscaling.enabled,  # KEDA owns spec.replicas
         **optional,
     )
+
+
+def router_image(config: StackConfig, secrets: ServingSecrets) -> pulumi.Input[str]:
+    """The configured router image, else the one the program builds (a placeholder while the
+    config is only being validated)."""
+    return config.router.image or secrets.router_image or BUILT_IMAGE_PLACEHOLDER
 
 
 def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
@@ -134,7 +195,7 @@ def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
     router = config.router
     exposure = router.exposure
     return RouterArgs(
-        image=router.image, replicas=router.replicas,
+        image=router_image(config, secrets), replicas=router.replicas,
         policy=PolicySettings(kind=router.policy.kind, params=dict(router.policy.params)),
         api_keys=_api_keys(config, secrets), placement=router_placement(config),
         service_type="ClusterIP" if exposure.kind == "cluster" else "LoadBalancer",
@@ -168,7 +229,7 @@ def benchmark_args(config: StackConfig, secrets: ServingSecrets) -> BenchmarkJob
     if not bench.enabled:
         return None
     return BenchmarkJobArgs(
-        image=bench.image or config.router.image,
+        image=bench.image or router_image(config, secrets),
         model=config.served_name(bench.model) if bench.model else None,
         users=bench.users, rounds=bench.rounds, system_prompt_tokens=bench.system_prompt_tokens,
         history_tokens=bench.history_tokens, answer_tokens=bench.answer_tokens, qps=bench.qps,
@@ -182,8 +243,7 @@ def cache_server_args(config: StackConfig) -> LMCacheServerArgs | None:
     server = config.lmcache.server
     if not (config.lmcache.enabled and server.enabled):
         return None
-    return LMCacheServerArgs(memory_gib=math.ceil(server.memory_gb * GIB_PER_GB) + 2,
-                             placement=system_placement(config))
+    return LMCacheServerArgs(max_memory_gib=server.memory_gib, placement=system_placement(config))
 
 
 MONITORING_NAMESPACE = "monitoring"
@@ -220,7 +280,7 @@ def stack_args(config: StackConfig, secrets: ServingSecrets,
     """Everything `LLMStack` needs, from the config and the secret inputs."""
     hf = secrets.hf_token
     return LLMStackArgs(
-        models={name: engine_args(config, name, model) for name, model in config.models.items()},
+        models={name: checked_engine_args(config, name, model) for name, model in config.models.items()},
         router=router_args(config, secrets),
         namespace=config.namespace,
         hf_token=SecretRef(name=HF_TOKEN_SECRET.name, key=HF_TOKEN_SECRET.key, value=hf) if hf else None,

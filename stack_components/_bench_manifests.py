@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 RESULTS_DIR = "/results"
 API_KEY_ENV = "LLM_STACK_API_KEY"  # `llm-stack bench --api-key` reads it (kept out of the args)
 SKIP_AWAIT = "pulumi.com/skipAwait"  # `pulumi up` must not block for the whole benchmark
+RERUN_ANNOTATION = "llmstack.io/serving-sha256"
 
 
 def render_bench_args(args: BenchmarkJobArgs) -> list[str]:
@@ -47,11 +48,10 @@ def publish_command(config_map: str, args: BenchmarkJobArgs) -> list[str]:
     """The publishing container's command: summary.json to the ConfigMap, or everything to S3."""
     if args.results_s3_uri:
         return ["aws", "s3", "cp", "--recursive", RESULTS_DIR, args.results_s3_uri]
-    script = (
-        f"kubectl create configmap {config_map} --from-file=summary.json={RESULTS_DIR}/summary.json "
-        f"--dry-run=client -o yaml | kubectl apply -f -"
-    )
-    return ["/bin/sh", "-c", script]
+    return [
+        "python", "-m", "benchmarks.qa.publish", "--namespace", args.namespace,
+        "--config-map", config_map, "--file", f"{RESULTS_DIR}/summary.json",
+    ]
 
 
 def build_bench_manifests(name: str, config_map: str, args: BenchmarkJobArgs) -> dict[str, dict]:
@@ -113,16 +113,21 @@ def build_job(name: str, config_map: str, args: BenchmarkJobArgs, labels: dict[s
     }
     if args.placement.node_selector:
         pod["nodeSelector"] = dict(args.placement.node_selector)
+    template: dict[str, Any] = {"labels": labels}
+    if args.rerun_key:
+        template["annotations"] = {RERUN_ANNOTATION: args.rerun_key}
+    spec: dict[str, Any] = {
+        "backoffLimit": args.backoff_limit,
+        "activeDeadlineSeconds": args.active_deadline_seconds,
+        "template": {"metadata": template, "spec": pod},
+    }
+    if args.ttl_seconds_after_finished is not None:
+        spec["ttlSecondsAfterFinished"] = args.ttl_seconds_after_finished
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": _k8s.metadata(name, args.namespace, labels, {SKIP_AWAIT: "true"}),
-        "spec": {
-            "backoffLimit": args.backoff_limit,
-            "ttlSecondsAfterFinished": args.ttl_seconds_after_finished,
-            "activeDeadlineSeconds": args.active_deadline_seconds,
-            "template": {"metadata": {"labels": labels}, "spec": pod},
-        },
+        "spec": spec,
     }
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from stack_components.engine import EngineCapacity, VllmEngineArgs
 
 PORT_NAME = "http"
+ENGINE_USER = "vllm"
 PROBE_PERIOD_S = 10
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"  # how long Pulumi awaits the rollout
 
@@ -94,7 +95,7 @@ def build_pvc(name: str, args: VllmEngineArgs) -> dict[str, Any]:
 
 def build_deployment(name: str, args: VllmEngineArgs, capacity: EngineCapacity) -> dict[str, Any]:
     """The engine Deployment; replaced in place (GPUs are scarce: no surge pod)."""
-    timeout = str(args.startup_timeout_s + 600)
+    timeout = str(args.await_timeout_s)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -134,12 +135,33 @@ def build_pod_spec(name: str, args: VllmEngineArgs) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 120,
         "containers": [build_container(args)],
+        **_cache_owner_init(args),
         "volumes": build_volumes(name, args),
         "tolerations": [t.to_manifest() for t in args.placement.tolerations],
     }
     if args.placement.node_selector:
         spec["nodeSelector"] = dict(args.placement.node_selector)
     return spec | args.placement.pod_fields(_selector(name, args))
+
+
+def _cache_owner_init(args: VllmEngineArgs) -> dict[str, Any]:
+    """A hostPath model cache is created root-owned by the kubelet (and fsGroup does not apply
+    to hostPath): one root init container with only CAP_CHOWN hands the directory to the
+    engine's uid. Nothing for other cache kinds or when the pod keeps the image's user."""
+    if args.model_cache.kind != "hostPath" or args.run_as_user is None:
+        return {}
+    uid = args.run_as_user
+    ctx = _k8s.container_security_context(read_only_root=True)
+    ctx |= {"runAsUser": 0, "runAsNonRoot": False, "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}
+    return {"initContainers": [{
+        "name": "model-cache-owner",
+        "image": args.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["chown", f"{uid}:{uid}", args.model_cache.mount_path],
+        "resources": _k8s.resources(cpu=0.1, memory_gib=0.25),
+        "securityContext": ctx,
+        "volumeMounts": [{"name": "model-cache", "mountPath": args.model_cache.mount_path}],
+    }]}
 
 
 def build_container(args: VllmEngineArgs) -> dict[str, Any]:
@@ -186,6 +208,8 @@ def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
         "HOME": "/tmp",
         "PYTHONHASHSEED": str(args.python_hash_seed),
     }
+    if args.run_as_user is not None:  # no passwd entry for the uid: name it for getpass.getuser()
+        env |= {"USER": ENGINE_USER, "LOGNAME": ENGINE_USER}
     if args.lmcache is not None:
         env |= lmcache_env(args.lmcache)
     items: list[dict[str, Any]] = _k8s.plain_env(env)
@@ -214,8 +238,10 @@ def build_volumes(name: str, args: VllmEngineArgs) -> list[dict[str, Any]]:
         _k8s.empty_dir("dshm", args.shm_size_gib, memory=True),
         _k8s.empty_dir("tmp", 20),
     ]
-    if args.lmcache is not None and args.lmcache.disk_buffer_gb > 0:
-        volumes.append(_k8s.empty_dir("lmcache-disk", args.lmcache.disk_buffer_gb * 1e9 / 2**30 + 1))
+    if args.lmcache is not None and args.lmcache.disk_buffer_gib > 0:
+        # one disk buffer per TP rank (LMCache shards the directory by GPU), plus 1 GiB slack
+        size = args.lmcache.disk_buffer_gib * args.tensor_parallel_size + 1
+        volumes.append(_k8s.empty_dir("lmcache-disk", size))
     return volumes
 
 
@@ -226,6 +252,6 @@ def build_mounts(args: VllmEngineArgs) -> list[dict[str, Any]]:
         {"name": "dshm", "mountPath": "/dev/shm"},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
-    if args.lmcache is not None and args.lmcache.disk_buffer_gb > 0:
+    if args.lmcache is not None and args.lmcache.disk_buffer_gib > 0:
         mounts.append({"name": "lmcache-disk", "mountPath": args.lmcache.disk_path})
     return mounts

@@ -110,6 +110,17 @@ def http_probe(
     }
 
 
+def tcp_probe(port: str, *, period_s: int, timeout_s: int, failures: int) -> dict[str, Any]:
+    """A TCP connect probe on a named port (the process listens; nothing about its peers)."""
+    return {
+        "tcpSocket": {"port": port},
+        "periodSeconds": period_s,
+        "timeoutSeconds": timeout_s,
+        "failureThreshold": failures,
+        "successThreshold": 1,
+    }
+
+
 def secret_env(env_name: str, secret: str, key: str) -> dict[str, Any]:
     """An env var read from a Secret key (never inlined)."""
     return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}

@@ -19,6 +19,7 @@ CONFIG_FILE = "router.json"
 API_KEYS_DIR = f"{CONFIG_DIR}/secrets"
 PORT_NAME = "http"
 POD_READS = ("get", "list", "watch")
+TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"  # Pulumi's await on the Deployment (default 600 s)
 
 
 def settings_json(settings: RouterSettings) -> str:
@@ -108,10 +109,13 @@ def build_deployment(name: str, args: RouterArgs, settings_text: str) -> dict[st
     labels = object_labels(ROLE_ROUTER, name, None, args.labels)
     checksum = hashlib.sha256(settings_text.encode()).hexdigest()
     annotations = prometheus_annotations(ROUTER_PORT, PATH_METRICS) | {"llmstack.io/config-sha256": checksum}
+    # Readiness follows the engines (/health is 503 until one is healthy), so Pulumi waits for
+    # the router as long as it waits for the slowest engine to load, not its 10-minute default.
+    awaited = {TIMEOUT_ANNOTATION: str(args.await_timeout_s)} if args.await_timeout_s else None
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _k8s.metadata(name, args.namespace, labels),
+        "metadata": _k8s.metadata(name, args.namespace, labels, awaited),
         "spec": {
             "replicas": args.replicas,
             "selector": {"matchLabels": _selector(name)},
@@ -168,7 +172,9 @@ def build_container(args: RouterArgs, mounts: list[dict[str, Any]]) -> dict[str,
         "ports": [{"name": PORT_NAME, "containerPort": ROUTER_PORT, "protocol": "TCP"}],
         "resources": _k8s.resources(cpu=args.cpu, memory_gib=args.memory_gib),
         "securityContext": _k8s.container_security_context(read_only_root=True),
+        # Ready = an engine is healthy (/health); alive = the process accepts connections, so a
+        # router waiting for engines that are still loading is never restarted.
         "readinessProbe": _k8s.http_probe(PORT_NAME, period_s=5, timeout_s=2, failures=2),
-        "livenessProbe": _k8s.http_probe(PORT_NAME, period_s=10, timeout_s=5, failures=3),
+        "livenessProbe": _k8s.tcp_probe(PORT_NAME, period_s=10, timeout_s=5, failures=3),
         "volumeMounts": mounts,
     }

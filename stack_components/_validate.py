@@ -59,6 +59,14 @@ def non_empty(field_name: str, value: Any) -> None:
     require(isinstance(value, str) and bool(value.strip()), field_name, value, "must be a non-empty string")
 
 
+def image(field_name: str, value: Any) -> None:
+    """A non-empty image reference, or a Pulumi Output of one (an image built in the program)."""
+    import pulumi
+
+    if not isinstance(value, pulumi.Output):
+        non_empty(field_name, value)
+
+
 def strings(field_name: str, value: Any) -> None:
     """A non-empty sequence of strings (a container command)."""
     require(bool(value) and all(isinstance(c, str) for c in value), field_name, value,

@@ -1,7 +1,13 @@
 """`BenchmarkJob`: the multi-round QA benchmark (`llm-stack bench`) as a Kubernetes Job run
 against the router after the engines and router exist. The benchmark writes its results to a
 shared volume; a second container publishes them (summary.json to a ConfigMap the Job's own
-ServiceAccount may write, or every file to S3 when `results_s3_uri` is set)."""
+ServiceAccount may write, with the benchmark image's own `python -m benchmarks.qa.publish`, or
+every file to S3 with AWS's CLI image when `results_s3_uri` is set).
+
+The Job is kept after it finishes (no TTL by default), so Pulumi's state never points at an
+object Kubernetes deleted; `rerun_key` (LLMStack: a digest of every engine container, the router
+settings and images) sits in the pod template, which a Job cannot change in place, so any change
+to the serving stack replaces the Job and the benchmark runs again."""
 
 from __future__ import annotations
 
@@ -17,16 +23,15 @@ from stack_components.common import Placement, SecretRef
 from stack_components.errors import ArgsError
 from stack_components.naming import object_name
 
-KUBECTL_IMAGE = "bitnami/kubectl:1.31.4"
-AWS_CLI_IMAGE = "amazon/aws-cli:2.22.35"
+AWS_CLI_IMAGE = "amazon/aws-cli:2.22.35"  # AWS's own image, only for results_s3_uri
 
 
 @dataclass(frozen=True, kw_only=True)
 class BenchmarkJobArgs:
     """The benchmark workload (the seed's multi-round QA shape by default) and where results go."""
 
-    image: str
-    """Image with the `llm-stack` CLI, pinned."""
+    image: pulumi.Input[str]
+    """Image with the `llm-stack` CLI (the router image), pinned; may be a build's Output."""
     namespace: str = "default"
     """Namespace (`LLMStack` sets it)."""
     base_url: str | None = None
@@ -54,13 +59,17 @@ class BenchmarkJobArgs:
     results_s3_uri: str | None = None
     """When set ("s3://bucket/prefix"), every result file is copied there instead of to a ConfigMap."""
     publisher_image: str | None = None
-    """Image of the publishing container; None: kubectl (ConfigMap) or the AWS CLI (S3)."""
+    """Image of the publishing container; None: `image` itself (ConfigMap) or the AWS CLI (S3)."""
+    rerun_key: pulumi.Input[str] | None = None
+    """Opaque digest of what the benchmark measures; when it changes the Job is replaced (runs
+    again). `LLMStack` sets it from the engines and router."""
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
     """Annotations on the Job's ServiceAccount (e.g. an IRSA role ARN for S3)."""
     backoff_limit: int = 1
     """Retries of a failed benchmark pod."""
-    ttl_seconds_after_finished: int = 7 * 24 * 3600
-    """How long the finished Job (and its logs) stays."""
+    ttl_seconds_after_finished: int | None = None
+    """Seconds the finished Job (and its logs) stays; None keeps it until the next replacement
+    (a TTL makes Pulumi's state point at a Job Kubernetes deleted)."""
     active_deadline_seconds: int = 4 * 3600
     """Hard limit on the Job's run time."""
     cpu: float = 2.0
@@ -75,7 +84,7 @@ class BenchmarkJobArgs:
     """Extra labels on every object."""
 
     def __post_init__(self) -> None:
-        v.non_empty("image", self.image)
+        v.image("image", self.image)
         v.dns_label("namespace", self.namespace)
         v.require(
             self.base_url is None or self.base_url.startswith(("http://", "https://")),
@@ -115,7 +124,8 @@ class BenchmarkJobArgs:
 
     def _check_job_limits(self) -> None:
         v.int_in("backoff_limit", self.backoff_limit, 0, 10)
-        v.int_in("ttl_seconds_after_finished", self.ttl_seconds_after_finished, 0, 365 * 24 * 3600)
+        if self.ttl_seconds_after_finished is not None:
+            v.int_in("ttl_seconds_after_finished", self.ttl_seconds_after_finished, 0, 365 * 24 * 3600)
         v.int_in("active_deadline_seconds", self.active_deadline_seconds, 60, 7 * 24 * 3600)
         v.positive("cpu", self.cpu)
         v.int_in("memory_gib", self.memory_gib, 1, 1024)
@@ -123,9 +133,9 @@ class BenchmarkJobArgs:
         v.labels("labels", self.labels)
 
     @property
-    def publisher(self) -> str:
+    def publisher(self) -> pulumi.Input[str]:
         """The publishing container's image."""
-        return self.publisher_image or (AWS_CLI_IMAGE if self.results_s3_uri else KUBECTL_IMAGE)
+        return self.publisher_image or (AWS_CLI_IMAGE if self.results_s3_uri else self.image)
 
 
 def results_config_map(name: str) -> str:

@@ -1,7 +1,8 @@
 """KV-cache capacity arithmetic (pure): how many tokens an engine's GPU tier and LMCache CPU
 tier hold, from the model's shape and the GPU's memory. DESIGN.md's reference figures:
 Llama-3.1-8B (bf16) on one A100-80GB at 0.9 utilisation holds ~400k tokens; a 120 GB LMCache
-CPU buffer holds ~920k. Memory figures use decimal GB (10^9 bytes), as the design does.
+CPU buffer holds ~920k. GPU memory figures use decimal GB (10^9 bytes), as the design does;
+LMCache buffers are GiB (LMCache multiplies its sizes by 1024³), one per tensor-parallel rank.
 """
 
 from __future__ import annotations
@@ -138,8 +139,13 @@ def gpu_cache_tokens(
     return int(free // kv_bytes_per_token(model))
 
 
-def cpu_cache_tokens(model: ModelSpec, cpu_buffer_gb: float) -> int:
-    """Tokens of KV cache an LMCache CPU buffer of `cpu_buffer_gb` GB holds."""
-    if cpu_buffer_gb < 0:
-        raise ArgsError("cpu_buffer_gb", cpu_buffer_gb, "must be >= 0")
-    return int(cpu_buffer_gb * GB // kv_bytes_per_token(model))
+GIB = 1 << 30
+
+
+def cpu_cache_tokens(model: ModelSpec, cpu_buffer_gib: float, tensor_parallel_size: int = 1) -> int:
+    """Tokens of KV cache an engine's LMCache CPU tier holds: each of its `tensor_parallel_size`
+    ranks keeps its own `cpu_buffer_gib` GiB of its shard of every token's KV, so the engine
+    holds ranks × GiB × 1024³ / (full KV bytes per token)."""
+    if cpu_buffer_gib < 0:
+        raise ArgsError("cpu_buffer_gib", cpu_buffer_gib, "must be >= 0")
+    return int(cpu_buffer_gib * GIB * tensor_parallel_size // kv_bytes_per_token(model))

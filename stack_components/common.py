@@ -139,12 +139,15 @@ class ModelCacheVolume:
     """Where an engine keeps downloaded model weights (the Hugging Face cache)."""
 
     kind: str = "emptyDir"
-    """`emptyDir` (node ephemeral storage, e.g. instance NVMe), `hostPath` (a node directory that
-    survives pod restarts) or `pvc` (a PersistentVolumeClaim the component creates)."""
+    """`emptyDir` (node ephemeral storage: weights downloaded again at every pod start),
+    `hostPath` (a node directory, e.g. on the instance NVMe, that survives pod restarts and is
+    shared by the node's engines; an init container hands it to the pod's uid) or `pvc` (a
+    PersistentVolumeClaim the component creates)."""
     size_gib: int = 200
     """Size limit (emptyDir) or requested size (pvc) in GiB; ignored for hostPath."""
-    host_path: str = "/mnt/nvme/hf-cache"
-    """Node directory for `hostPath`."""
+    host_path: str = "/mnt/k8s-disks/0/llm-stack/hf-cache"
+    """Node directory for `hostPath`. The default is on the RAID0 array AL2023's nodeadm builds
+    from the instance NVMe (`localStorage: RAID0`, mounted under /mnt/k8s-disks/)."""
     storage_class: str | None = None
     """StorageClass for `pvc`; None uses the cluster default."""
     mount_path: str = "/models"

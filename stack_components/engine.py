@@ -27,10 +27,11 @@ from stack_components.errors import CapacityError
 from stack_components.labels import selector_labels
 from stack_components.lmcache import LMCacheArgs
 from stack_components.naming import object_name, service_host
+from stack_components.versions import ENGINE_IMAGE, VLLM_COMMAND
 from stack_components.vllm_args import check_extra_args
 
-DEFAULT_ENGINE_IMAGE = "lmcache/vllm-openai:v0.3.15"
-DEFAULT_COMMAND = ("python3", "-m", "vllm.entrypoints.openai.api_server")
+DEFAULT_ENGINE_IMAGE = ENGINE_IMAGE
+DEFAULT_COMMAND = VLLM_COMMAND
 BASE_MEMORY_GIB = 32  # host memory for the server, tokenizer and CUDA context, before buffers
 
 
@@ -54,7 +55,7 @@ class VllmEngineArgs:
     image: str = DEFAULT_ENGINE_IMAGE
     """vLLM image with LMCache installed, pinned by tag or digest."""
     command: tuple[str, ...] = DEFAULT_COMMAND
-    """Server entry point; the rendered vLLM args follow it."""
+    """Server entry point (the image's `/opt/venv/bin/vllm serve`); the model and flags follow it."""
     replicas: int = 1
     """Engine pods (each holds `tensor_parallel_size` GPUs); the initial count when autoscaled."""
     replicas_managed_externally: bool = False
@@ -82,7 +83,7 @@ class VllmEngineArgs:
     cpu: float = 8.0
     """CPU cores requested (and limited) per pod."""
     memory_gib: int | None = None
-    """Pod memory; None: 32 GiB + the LMCache CPU buffer + /dev/shm."""
+    """Pod memory; None: 32 GiB + the LMCache CPU buffers (one per TP rank) + /dev/shm."""
     startup_timeout_s: int = 1800
     """How long the startup probe allows for downloading and loading the model."""
     max_unavailable: int = 1
@@ -90,7 +91,10 @@ class VllmEngineArgs:
     python_hash_seed: int = 0
     """PYTHONHASHSEED, pinned so prefix hashes agree across restarts and replicas."""
     run_as_user: int | None = 10001
-    """Non-root uid for the pod (HOME=/tmp); None keeps the image's user."""
+    """Non-root uid for the pod; None keeps the image's user (root in LMCache's image). The uid
+    has no passwd entry in the image, so the container sets USER/LOGNAME (what
+    `getpass.getuser()` reads before the passwd database, e.g. torch's compile caches) and
+    HOME=/tmp (a writable emptyDir) for the Hugging Face, Triton and vLLM caches."""
     activation_reserve_gb: float = DEFAULT_ACTIVATION_RESERVE_GB
     """GPU memory per GPU kept for activations when computing the KV capacity."""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -143,13 +147,19 @@ class VllmEngineArgs:
             v.int_in("memory_gib", self.memory_gib, floor, 1 << 20)
 
     def _buffer_gib(self) -> int:
-        cpu_gb = self.lmcache.cpu_buffer_gb if self.lmcache else 0.0
-        return math.ceil(cpu_gb * 1e9 / 2**30)
+        """Host memory of the LMCache CPU tier: one buffer per tensor-parallel rank."""
+        per_rank = self.lmcache.cpu_buffer_gib if self.lmcache else 0.0
+        return math.ceil(per_rank * self.tensor_parallel_size)
 
     @property
     def served_name(self) -> str:
         """The name clients request."""
         return self.served_model_name or self.model
+
+    @property
+    def await_timeout_s(self) -> int:
+        """How long `pulumi up` waits for the Deployment: the startup probe's budget + 10 min."""
+        return self.startup_timeout_s + 600
 
     @property
     def pod_memory_gib(self) -> int:
@@ -199,11 +209,11 @@ def engine_capacity(args: VllmEngineArgs) -> EngineCapacity:
             f"cache of '{args.model}' on {args.tensor_parallel_size} × {args.gpu_spec().name}; "
             "lower max_model_len or raise tensor_parallel_size"
         )
-    cpu_gb = args.lmcache.cpu_buffer_gb if args.lmcache else 0.0
+    per_rank = args.lmcache.cpu_buffer_gib if args.lmcache else 0.0
     return EngineCapacity(
         served_model_name=args.served_name,
         gpu_cache_tokens=gpu_tokens,
-        cpu_cache_tokens=cpu_cache_tokens(model, cpu_gb),
+        cpu_cache_tokens=cpu_cache_tokens(model, per_rank, args.tensor_parallel_size),
     )
 
 

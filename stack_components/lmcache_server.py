@@ -1,5 +1,12 @@
-"""`LMCacheServer`: the optional shared KV-cache tier every engine can read and write
-(`lmcache_server HOST PORT`), as a Deployment and a Service sized in CPU and memory."""
+"""`LMCacheServer`: the optional shared KV-cache tier every engine reads and writes, as a
+Deployment and a Service: a Redis-protocol server (Valkey) bounded by `maxmemory` and evicting
+least-recently-used entries, which LMCache reaches as `LMCACHE_REMOTE_URL=redis://host:port`
+(its RedisConnector, lmcache/v1/storage_backend/connector/redis_adapter.py).
+
+LMCache's own `lmcache_server HOST PORT [storage]` is not used: in LMCache 0.5.6 it takes no
+size and its local backend has no evictor (lmcache/v1/server/storage_backend/local_backend.py,
+"TODO: please add evictor"), so it grows until it is OOM-killed.
+"""
 
 from __future__ import annotations
 
@@ -16,26 +23,29 @@ from stack_components.common import Placement
 from stack_components.labels import object_labels, selector_labels
 from stack_components.naming import object_name, service_host
 
-DEFAULT_CACHE_SERVER_IMAGE = "lmcache/vllm-openai:v0.3.15"
-PORT_NAME = "lmcache"
+DEFAULT_CACHE_SERVER_IMAGE = "valkey/valkey:8.0.2"
+PORT_NAME = "redis"
+EVICTION_POLICY = "allkeys-lru"
+PROCESS_OVERHEAD_GIB = 2  # the server's own memory besides `maxmemory` (buffers, fragmentation)
 
 
 @dataclass(frozen=True, kw_only=True)
 class LMCacheServerArgs:
-    """One shared LMCache server."""
+    """One shared, bounded cache server."""
 
     namespace: str = "default"
     """Namespace (`LLMStack` sets it)."""
     image: str = DEFAULT_CACHE_SERVER_IMAGE
-    """Image providing the `lmcache_server` entry point, pinned."""
-    command: tuple[str, ...] = ("lmcache_server",)
-    """Server entry point; host and port are appended."""
-    port: int = 65432
+    """Redis-protocol server image providing `valkey-server`, pinned."""
+    command: tuple[str, ...] = ("valkey-server",)
+    """Server entry point; the port and memory flags are appended."""
+    port: int = 6379
     """TCP port of the server."""
     cpu: float = 4.0
     """CPU cores (request = limit)."""
-    memory_gib: int = 64
-    """Memory in GiB: the cache lives in it."""
+    max_memory_gib: int = 64
+    """Cache size in GiB (`maxmemory`); beyond it the least recently used entries are evicted.
+    The pod's memory is this plus 2 GiB for the process."""
     placement: Placement = field(default_factory=Placement)
     """Node selector and tolerations."""
     run_as_user: int = 10001
@@ -49,14 +59,31 @@ class LMCacheServerArgs:
         v.strings("command", self.command)
         v.int_in("port", self.port, 1, 65535)
         v.positive("cpu", self.cpu)
-        v.int_in("memory_gib", self.memory_gib, 1, 4096)
+        v.int_in("max_memory_gib", self.max_memory_gib, 1, 4096)
         v.int_in("run_as_user", self.run_as_user, 1, 2**31 - 1)
         v.labels("labels", self.labels)
+
+    @property
+    def pod_memory_gib(self) -> int:
+        """Memory request = limit of the pod."""
+        return self.max_memory_gib + PROCESS_OVERHEAD_GIB
 
 
 def lmcache_server_url(name: str, namespace: str, port: int) -> str:
     """The `LMCACHE_REMOTE_URL` engines use to reach the server named `name`."""
-    return f"lm://{service_host(object_name(name), namespace)}:{port}"
+    return f"redis://{service_host(object_name(name), namespace)}:{port}"
+
+
+def server_args(args: LMCacheServerArgs) -> list[str]:
+    """Flags after the entry point: a bounded in-memory LRU cache, no persistence."""
+    return [
+        "--port", str(args.port),
+        "--maxmemory", str(args.max_memory_gib * (1 << 30)),  # bytes: no unit-suffix ambiguity
+        "--maxmemory-policy", EVICTION_POLICY,
+        "--save", "",
+        "--appendonly", "no",
+        "--protected-mode", "no",  # reachable only through the NetworkPolicy on its port
+    ]
 
 
 def build_cache_server_manifests(name: str, args: LMCacheServerArgs) -> dict[str, dict]:
@@ -100,10 +127,11 @@ def build_pod_spec(args: LMCacheServerArgs) -> dict[str, Any]:
         "name": "lmcache-server",
         "image": args.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": [*args.command, "0.0.0.0", str(args.port)],
+        "command": [*args.command, *server_args(args)],
         "ports": [{"name": PORT_NAME, "containerPort": args.port, "protocol": "TCP"}],
-        "resources": _k8s.resources(cpu=args.cpu, memory_gib=args.memory_gib),
+        "resources": _k8s.resources(cpu=args.cpu, memory_gib=args.pod_memory_gib),
         "securityContext": _k8s.container_security_context(read_only_root=True),
+        "workingDir": "/tmp",
         "env": [{"name": "HOME", "value": "/tmp"}],
         "readinessProbe": probe,
         "livenessProbe": dict(probe, failureThreshold=6),
@@ -122,10 +150,10 @@ def build_pod_spec(args: LMCacheServerArgs) -> dict[str, Any]:
 
 
 class LMCacheServer(pulumi.ComponentResource):
-    """A shared LMCache server: Deployment + Service."""
+    """The shared LMCache remote tier: Deployment + Service."""
 
     url: pulumi.Output[str]
-    """The `lm://host:port` URL engines set as LMCACHE_REMOTE_URL."""
+    """The `redis://host:port` URL engines set as LMCACHE_REMOTE_URL."""
 
     def __init__(
         self, name: str, args: LMCacheServerArgs, opts: pulumi.ResourceOptions | None = None

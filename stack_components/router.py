@@ -26,8 +26,9 @@ DEFAULT_GPU_CACHE_TOKENS = 400_000
 class RouterArgs:
     """Everything one `Router` needs; the router image is built elsewhere and passed in."""
 
-    image: str
-    """Router image (runs `python -m router --config /etc/llm-stack/router.json`), pinned."""
+    image: pulumi.Input[str]
+    """Router image (runs `python -m router --config /etc/llm-stack/router.json`), pinned: a
+    reference, or the Output of an image built in the program (infra/aws/images.py)."""
     namespace: str = "default"
     """Namespace of the router and of the engine pods it discovers (`LLMStack` sets it)."""
     replicas: int = 2
@@ -59,11 +60,15 @@ class RouterArgs:
     """Annotations on the Service (e.g. load balancer settings)."""
     run_as_user: int = 10001
     """Non-root uid of the router pods."""
+    await_timeout_s: int | None = None
+    """How long `pulumi up` waits for the router Deployment to become ready (its readiness
+    follows the engines'); None keeps Pulumi's default (10 minutes). `LLMStack` sets it to the
+    longest engine await."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels on every object."""
 
     def __post_init__(self) -> None:
-        v.non_empty("image", self.image)
+        v.image("image", self.image)
         v.dns_label("namespace", self.namespace)
         v.int_in("replicas", self.replicas, 0, 100)
         v.require(isinstance(self.policy, PolicySettings), "policy", self.policy, "must be a PolicySettings")
@@ -82,6 +87,8 @@ class RouterArgs:
         v.one_of("log_level", self.log_level, LOG_LEVELS)
         v.one_of("service_type", self.service_type, SERVICE_TYPES)
         v.int_in("run_as_user", self.run_as_user, 1, 2**31 - 1)
+        if self.await_timeout_s is not None:
+            v.int_in("await_timeout_s", self.await_timeout_s, 60, 24 * 3600)
         v.labels("labels", self.labels)
 
 

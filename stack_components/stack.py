@@ -5,6 +5,8 @@ Kubernetes provider. Monitoring and autoscaling plug in through `StackExtension`
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -14,6 +16,8 @@ import pulumi
 from router.contracts import ROUTER_PORT
 from stack_components import _k8s
 from stack_components import _validate as v
+from stack_components._engine_manifests import build_container
+from stack_components._router_manifests import settings_json
 from stack_components.benchmark_job import BenchmarkJob, BenchmarkJobArgs
 from stack_components.common import SecretRef
 from stack_components.engine import EngineCapacity, VllmEngine, VllmEngineArgs
@@ -122,7 +126,25 @@ def resolve_engine_args(args: LLMStackArgs, key: str, stack_name: str) -> VllmEn
     return dataclasses.replace(engine, namespace=args.namespace, hf_token=token, lmcache=lmcache)
 
 
-def resolve_benchmark_args(args: LLMStackArgs, stack_name: str) -> BenchmarkJobArgs | None:
+def serving_digest(
+    engines: Mapping[str, VllmEngineArgs], router: RouterArgs, settings_text: str
+) -> pulumi.Output[str]:
+    """A digest of what the benchmark measures: every engine container (image, command, env,
+    resources), the router's image (by digest when built) and settings. Any change to it
+    re-runs the benchmark."""
+
+    def digest(router_image: str) -> str:
+        doc = {
+            "engines": {key: build_container(a) for key, a in sorted(engines.items())},
+            "router": {"image": router_image, "replicas": router.replicas, "settings": settings_text},
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    return pulumi.Output.from_input(router.image).apply(digest)
+
+
+def resolve_benchmark_args(args: LLMStackArgs, stack_name: str, rerun_key: pulumi.Input[str] | None = None
+                           ) -> BenchmarkJobArgs | None:
     """The benchmark's args aimed at this stack's router and (by default) its first model."""
     if args.benchmark is None:
         return None
@@ -132,6 +154,7 @@ def resolve_benchmark_args(args: LLMStackArgs, stack_name: str) -> BenchmarkJobA
         namespace=args.namespace,
         base_url=args.benchmark.base_url or router_endpoint(stack_name, args.namespace),
         model=args.benchmark.model or first,
+        rerun_key=args.benchmark.rerun_key or rerun_key,
     )
 
 
@@ -159,7 +182,8 @@ class LLMStack(pulumi.ComponentResource):
         resolved = {key: resolve_engine_args(args, key, name) for key in args.models}
         self.engines = {key: VllmEngine(f"{name}-{key}", a, child) for key, a in resolved.items()}
         capacities = {key: e.capacity for key, e in self.engines.items()}
-        self.router = Router(f"{name}-router", _router_args(args, capacities), child)
+        awaited = max(a.await_timeout_s for a in resolved.values())
+        self.router = Router(f"{name}-router", _router_args(args, capacities, awaited), child)
         ctx = StackContext(
             namespace=args.namespace,
             engines=self.engines,
@@ -170,7 +194,8 @@ class LLMStack(pulumi.ComponentResource):
         for seam in (args.monitoring, args.autoscaling):
             if seam is not None:
                 seam.build(ctx)
-        self.benchmark_results_hint = self._benchmark(name, args, child)
+        digest = serving_digest(resolved, args.router, settings_json(self.router.settings))
+        self.benchmark_results_hint = self._benchmark(name, args, child, digest)
         self.endpoint = self.router.endpoint
         self.gpu_cache_tokens = pulumi.Output.from_input(
             {k: c.gpu_cache_tokens for k, c in capacities.items()}
@@ -225,8 +250,10 @@ class LLMStack(pulumi.ComponentResource):
             made.append(LMCacheServer(f"{name}-lmcache", server_args, after_ns))
         return made
 
-    def _benchmark(self, name: str, args: LLMStackArgs, child: pulumi.ResourceOptions) -> pulumi.Output:
-        bench = resolve_benchmark_args(args, name)
+    def _benchmark(
+        self, name: str, args: LLMStackArgs, child: pulumi.ResourceOptions, digest: pulumi.Output[str]
+    ) -> pulumi.Output:
+        bench = resolve_benchmark_args(args, name, digest)
         if bench is None:
             return pulumi.Output.from_input(None)
         after = pulumi.ResourceOptions.merge(
@@ -235,5 +262,9 @@ class LLMStack(pulumi.ComponentResource):
         return BenchmarkJob(f"{name}-bench", bench, after).results_hint
 
 
-def _router_args(args: LLMStackArgs, capacities: dict[str, EngineCapacity]) -> RouterArgs:
-    return dataclasses.replace(args.router, namespace=args.namespace, engines=capacities)
+def _router_args(args: LLMStackArgs, capacities: dict[str, EngineCapacity], awaited: int) -> RouterArgs:
+    """The router wired to the engines; Pulumi waits for it as long as for the slowest engine."""
+    return dataclasses.replace(
+        args.router, namespace=args.namespace, engines=capacities,
+        await_timeout_s=args.router.await_timeout_s or awaited,
+    )

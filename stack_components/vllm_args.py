@@ -49,13 +49,14 @@ def _flag_name(arg: str) -> str:
 
 
 def check_extra_args(extra_args: Sequence[str], field_name: str = "extra_args") -> None:
-    """Reject extra args that are not strings or that set a flag the component manages."""
-    for arg in extra_args:
+    """Reject extra args that are not strings or that set a flag the component manages (the
+    error names the item: `extra_args[1]`). vLLM's own parser checks the rest (`engine_check`)."""
+    for i, arg in enumerate(extra_args):
         if not isinstance(arg, str):
-            raise ArgsError(field_name, arg, "must hold strings only")
+            raise ArgsError(f"{field_name}[{i}]", arg, "must hold strings only")
         if arg.startswith("--") and _flag_name(arg) in MANAGED_FLAGS:
             raise ArgsError(
-                field_name,
+                f"{field_name}[{i}]",
                 arg,
                 "must not set a flag the component manages "
                 f"({', '.join(MANAGED_FLAGS)}); use the matching argument instead",

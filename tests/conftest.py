@@ -13,6 +13,16 @@ import pytest
 from infra.mocks import RecordingMocks, install
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _engine_check_runs_once() -> Iterator[None]:
+    """Programs run under the mocks skip the vLLM/LMCache probe (a subprocess importing vLLM);
+    tests/stack_components/test_engine_check.py runs it once over every stack instead."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LLMSTACK_ENGINE_CHECK", "off")
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def pulumi_mocks() -> Iterator[RecordingMocks]:
     """A fresh recording mock runtime on a fresh event loop; tests that build resources use it

@@ -21,13 +21,6 @@ from dataclasses import dataclass
 
 from infra.errors import require
 
-TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
-MAX_GPU_MEMORY_UTILIZATION = 0.98  # vLLM needs some GPU memory outside its pool; VllmEngineArgs agrees
-MANAGED_VLLM_FLAGS = (
-    "--model", "--revision", "--served-model-name", "--host", "--port", "--tensor-parallel-size",
-    "--max-model-len", "--gpu-memory-utilization", "--kv-transfer-config", "--download-dir",
-)
-"""vLLM flags the engine component sets from typed settings; `extraArgs` may not repeat them."""
 _MODEL_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SERVED = re.compile(r"^[A-Za-z0-9][\w.:/-]{0,127}$")
 
@@ -53,11 +46,12 @@ class ModelConfig:
     tensor_parallel_size: int = 1
     """GPUs per engine; must divide the node's GPU count."""
     max_model_len: int = 8192
-    """Longest sequence (prompt + output) in tokens."""
+    """Longest sequence (prompt + output) in tokens (bounds: `VllmEngineArgs`, and the GPUs)."""
     gpu_memory_utilization: float = 0.9
-    """Share of each GPU's memory vLLM may use, in (0, 0.98]."""
+    """Share of each GPU's memory vLLM may use, in (0, 0.98] (checked by `VllmEngineArgs`)."""
     extra_args: tuple[str, ...] = ()
-    """Further vLLM flags (`--enable-chunked-prefill`, ...); not the flags the component manages."""
+    """Further vLLM flags (`--enable-chunked-prefill`, ...); not the flags the component manages
+    (checked by `VllmEngineArgs`), and each checked by vLLM's own parser (`engine_check`)."""
     image: str | None = None
     """vLLM + LMCache container image; None: the component's pinned default."""
 
@@ -73,18 +67,6 @@ class ModelConfig:
                 f"must satisfy minReplicas ({self.min_replicas}) <= replicas <= maxReplicas "
                 f"({self.max_replicas})")
         require(self.max_replicas >= 1, "maxReplicas", self.max_replicas, "must be >= 1")
-        require(self.tensor_parallel_size in TENSOR_PARALLEL_SIZES, "tensorParallelSize",
-                self.tensor_parallel_size, f"must be one of {', '.join(map(str, TENSOR_PARALLEL_SIZES))}")
-        require(256 <= self.max_model_len <= 1_048_576, "maxModelLen", self.max_model_len,
-                "must be in 256..1048576")
-        require(0 < self.gpu_memory_utilization <= MAX_GPU_MEMORY_UTILIZATION, "gpuMemoryUtilization",
-                self.gpu_memory_utilization, f"must be in (0, {MAX_GPU_MEMORY_UTILIZATION}]")
-        self._check_extra_args()
-
-    def _check_extra_args(self) -> None:
-        for i, arg in enumerate(self.extra_args):
-            require(arg.startswith("-"), f"extraArgs[{i}]", arg, "must be a flag ('--name' or '--name=value')"
-                    " or follow one")
-            flag = arg.split("=", 1)[0]
-            require(flag not in MANAGED_VLLM_FLAGS, f"extraArgs[{i}]", arg,
-                    f"must not repeat a flag set from typed settings ({', '.join(MANAGED_VLLM_FLAGS)})")
+        require(self.tensor_parallel_size >= 1, "tensorParallelSize", self.tensor_parallel_size,
+                "must be >= 1 (the engine allows 1, 2, 4 or 8)")
+        require(self.max_model_len >= 1, "maxModelLen", self.max_model_len, "must be >= 1")

@@ -23,6 +23,7 @@ from infra.config.stack import StackConfig
 from infra.errors import NAMESPACE, require
 from stack_components import capacity
 from stack_components.errors import ArgsError, CapacityError
+from stack_components.lmcache_server import PROCESS_OVERHEAD_GIB
 
 
 def key(path: str) -> str:
@@ -99,15 +100,17 @@ def _lmcache_fits_nodes(config: StackConfig) -> None:
         tp = model.tensor_parallel_size
         engines = instance.gpus // tp
         share = engine_memory_share_gib(instance, tp)
-        need = engine_memory_gib(lm.cpu_buffer_gb, tp)
-        require(need <= share, key("lmcache.cpuBufferGB"), lm.cpu_buffer_gb,
+        need = engine_memory_gib(lm.cpu_buffer_gib, tp)
+        require(need <= share, key("lmcache.cpuBufferGiB"), lm.cpu_buffer_gib,
                 f"must fit each engine's RAM share on pool '{model.node_pool}' ({instance.name}: "
-                f"{engines} engines of model '{name}' per node, {share:.1f} GiB each, of which "
-                f"{ENGINE_HOST_OVERHEAD_GIB} GiB go to the engine process and {shm_gib(tp)} GiB to /dev/shm)")
-        disk = lm.disk_buffer_gb
-        require(disk * engines <= instance.nvme_gb, key("lmcache.diskBufferGB"), disk,
-                f"must fit each engine's share of the NVMe on pool '{model.node_pool}' "
-                f"({instance.name}: {instance.nvme_gb} GB for {engines} engines)")
+                f"{engines} engines of model '{name}' per node, {share:.1f} GiB each, holding {tp} "
+                f"buffer(s) (one per TP rank), {ENGINE_HOST_OVERHEAD_GIB} GiB for the engine process "
+                f"and {shm_gib(tp)} GiB of /dev/shm)")
+        disk = lm.disk_buffer_gib
+        nvme_gib = instance.nvme_gb * GIB_PER_GB
+        require(disk * instance.gpus <= nvme_gib, key("lmcache.diskBufferGiB"), disk,
+                f"must fit the NVMe on pool '{model.node_pool}' ({instance.name}: {nvme_gib:.0f} GiB "
+                f"for {instance.gpus} GPUs, one disk buffer per TP rank)")
 
 
 def _pool_capacity(config: StackConfig) -> None:
@@ -154,9 +157,27 @@ def _cache_server(config: StackConfig) -> None:
     if not (config.lmcache.enabled and server.enabled):
         return
     system = INSTANCES[config.node_pools[config.cluster.system_node_pool].instance_type]
-    require(server.memory_gb * GIB_PER_GB + 2 <= system.usable_memory_gib, key("lmcache.server.memoryGB"),
-            server.memory_gb, f"must fit a system-pool node ({system.name}: "
-            f"{system.usable_memory_gib:.0f} GiB usable, 2 GiB of it for the server process)")
+    require(server.memory_gib + PROCESS_OVERHEAD_GIB <= system.usable_memory_gib,
+            key("lmcache.server.memoryGiB"), server.memory_gib,
+            f"must fit a system-pool node ({system.name}: {system.usable_memory_gib:.0f} GiB usable, "
+            f"{PROCESS_OVERHEAD_GIB} GiB of it for the server process)")
+
+
+def _router_image(config: StackConfig) -> None:
+    require(config.router.image is not None or config.cluster.mode == "eks", key("router.image"), None,
+            "must be set with cluster.mode 'existing' (the program builds the router image into ECR "
+            "only for clusters it creates)")
+
+
+def _component_args(config: StackConfig) -> None:
+    """Build every component's Args and the router's policy from the config (the components'
+    own rules, once), errors under the stack key."""
+    from infra.serving import ServingSecrets, check_router_policy, stack_args
+
+    check_router_policy(config)
+    # Stand-ins for the secrets the config set (`_secrets` ran first): only their presence matters here.
+    receivers = "{}" if "alertReceiverSecrets" in config.secret_keys else None
+    stack_args(config, ServingSecrets(hf_token=None, alert_receiver_secrets=receivers))
 
 
 def instance_of(config: StackConfig, model: ModelConfig) -> InstanceType:
@@ -165,6 +186,9 @@ def instance_of(config: StackConfig, model: ModelConfig) -> InstanceType:
 
 
 RULES: tuple[Callable[[StackConfig], None], ...] = (
-    *CLUSTER_RULES, _system_pool, _model_pools, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity,
-    _served_names, _cache_server, _benchmark, check_autoscaling, _secrets,
+    *CLUSTER_RULES, _system_pool, _model_pools, _served_names, _benchmark, _secrets, _router_image,
+    _component_args, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity, _cache_server, check_autoscaling,
 )
+"""In order: the cluster's rules, references (pools, names, required secrets), then the
+components' own rules (their Args built from the config), then the sizing rules that need valid
+Args values."""

@@ -12,8 +12,6 @@ from infra.errors import require
 from stack_components.errors import ArgsError
 from stack_components.monitoring.helm import Receiver
 
-ROUTING_POLICY_KINDS = ("prefix", "session", "least_load", "round_robin")
-"""The router's policy registry (see router/policies)."""
 _IMAGE = re.compile(r"^[\w.-]+(:\d+)?(/[\w.-]+)+(:[\w.-]+|@sha256:[0-9a-f]{64})$")
 
 
@@ -25,18 +23,17 @@ def check_image(key: str, image: str) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class CacheServerConfig:
-    """The optional shared LMCache server (a remote cache tier all engines share)."""
+    """The optional shared remote cache tier all engines share: one Redis-protocol server (Valkey)
+    bounded by `maxmemory`, evicting least-recently-used entries (LMCache's own `lmcache_server`
+    never evicts). One replica: LMCache's `redis://` URL names one server."""
 
     enabled: bool = False
-    """Deploy the LMCache server and point every engine's `remote_url` at it."""
-    memory_gb: float = 64.0
-    """Cache size the server holds, in GB."""
-    replicas: int = 1
-    """Server replicas (each a separate cache)."""
+    """Deploy the cache server and point every engine's LMCache remote URL at it."""
+    memory_gib: int = 64
+    """Cache size in GiB (the server's `maxmemory`); the pod gets 2 GiB more."""
 
     def __post_init__(self) -> None:
-        require(self.memory_gb > 0, "memoryGB", self.memory_gb, "must be > 0")
-        require(1 <= self.replicas <= 8, "replicas", self.replicas, "must be in 1..8")
+        require(1 <= self.memory_gib <= 4096, "memoryGiB", self.memory_gib, "must be in 1..4096")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,42 +42,43 @@ class LmcacheConfig:
 
     enabled: bool = True
     """Run engines with the LMCache KV connector."""
-    cpu_buffer_gb: float = 20.0
-    """CPU (host RAM) buffer per engine in GB; must fit the engine's share of the node's RAM."""
-    disk_buffer_gb: float = 0.0
-    """Local-disk tier per engine in GB, on the node's NVMe (0: off)."""
+    cpu_buffer_gib: float = 20.0
+    """CPU (host RAM) buffer in GiB per GPU, i.e. per tensor-parallel rank (LMCache's
+    `max_local_cpu_size`: GiB, one buffer per rank); an engine with TP n holds n of them, which
+    must fit its share of the node's RAM."""
+    disk_buffer_gib: float = 0.0
+    """Local-disk tier in GiB per GPU / TP rank, on the node's NVMe (0: off)."""
     chunk_size: int = 256
     """Tokens per LMCache chunk."""
     server: CacheServerConfig = field(default_factory=CacheServerConfig)
     """Optional shared cache server."""
 
     def __post_init__(self) -> None:
-        require(self.cpu_buffer_gb >= 0, "cpuBufferGB", self.cpu_buffer_gb, "must be >= 0")
-        require(self.disk_buffer_gb >= 0, "diskBufferGB", self.disk_buffer_gb, "must be >= 0")
+        require(self.cpu_buffer_gib >= 0, "cpuBufferGiB", self.cpu_buffer_gib, "must be >= 0")
+        require(self.disk_buffer_gib >= 0, "diskBufferGiB", self.disk_buffer_gib, "must be >= 0")
         require(self.chunk_size in (64, 128, 256, 512, 1024), "chunkSize", self.chunk_size,
                 "must be one of 64, 128, 256, 512, 1024")
 
 
 @dataclass(frozen=True, kw_only=True)
 class PolicyConfig:
-    """The routing policy by kind, with its parameters (validated by the router's policy config)."""
+    """The routing policy by kind, with its parameters: validated by the router's own policy
+    registry (`router.policies.registry.build_policy`) when the config is parsed."""
 
     kind: str = "prefix"
-    """One of the router's policies."""
+    """One of the router's policies (`prefix`, `session`, `least_load`, `round_robin`)."""
     params: dict[str, Any] = field(default_factory=dict)
     """Policy parameters, passed through to the router's settings."""
-
-    def __post_init__(self) -> None:
-        require(self.kind in ROUTING_POLICY_KINDS, "kind", self.kind,
-                f"must be one of {', '.join(ROUTING_POLICY_KINDS)}")
 
 
 @dataclass(frozen=True, kw_only=True)
 class RouterConfig:
     """The prefix-aware router in front of every engine."""
 
-    image: str
-    """Router container image (built from router/Dockerfile)."""
+    image: str | None = None
+    """Router image to run instead of building one; None (the default): `pulumi up` builds
+    router/Dockerfile and pushes it to an ECR repository of the stack (Docker needed on the
+    deploying machine). Required with `cluster.mode: existing`."""
     replicas: int = 2
     """Router pods."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -91,7 +89,8 @@ class RouterConfig:
     """Who can reach the router: in-cluster only (default), an internal NLB, or a public NLB with TLS."""
 
     def __post_init__(self) -> None:
-        check_image("image", self.image)
+        if self.image is not None:
+            check_image("image", self.image)
         require(1 <= self.replicas <= 32, "replicas", self.replicas, "must be in 1..32")
 
 
@@ -155,7 +154,7 @@ class BenchmarkConfig:
     enabled: bool = True
     """Run the benchmark Job after each deploy."""
     image: str | None = None
-    """Benchmark image; None: the router image (it carries `llm-stack bench`)."""
+    """Benchmark image; None: the router image (it carries `llm-stack bench` and the publisher)."""
     model: str | None = None
     """Key of the model to benchmark; None: the first model."""
     users: int = 320

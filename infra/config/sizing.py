@@ -20,9 +20,11 @@ def shm_gib(tensor_parallel_size: int) -> int:
     return 4 if tensor_parallel_size == 1 else 16
 
 
-def engine_memory_gib(cpu_buffer_gb: float, tensor_parallel_size: int) -> int:
-    """Memory request (= limit) of one engine pod: LMCache CPU buffer + process + /dev/shm."""
-    return math.ceil(cpu_buffer_gb * GIB_PER_GB) + ENGINE_HOST_OVERHEAD_GIB + shm_gib(tensor_parallel_size)
+def engine_memory_gib(cpu_buffer_gib: float, tensor_parallel_size: int) -> int:
+    """Memory request (= limit) of one engine pod: one LMCache CPU buffer per TP rank + process
+    + /dev/shm."""
+    buffers = math.ceil(cpu_buffer_gib * tensor_parallel_size)
+    return buffers + ENGINE_HOST_OVERHEAD_GIB + shm_gib(tensor_parallel_size)
 
 
 def engine_memory_share_gib(instance: InstanceType, tensor_parallel_size: int) -> float:

@@ -24,11 +24,11 @@ def test_shipped_stacks_parse(raw, stack):
 
 
 def test_prod_differs_from_dev_as_designed(raw):
-    """prod serves two models from p4de nodes with a 120 GB LMCache buffer; dev one model on a g5."""
+    """prod serves two models from p4de nodes with a 110 GiB-per-rank LMCache buffer; dev one on a g5."""
     dev, prod = parse_stack_config(raw("dev")), parse_stack_config(raw("prod"))
     assert len(prod.models) == 2 and len(dev.models) == 1
     assert {p.instance_type for p in prod.node_pools.values() if p.gpus} == {"p4de.24xlarge"}
-    assert prod.lmcache.cpu_buffer_gb == 120
+    assert prod.lmcache.cpu_buffer_gib == 110
     def most(config):
         return max(m.max_replicas for m in config.models.values())
 
@@ -38,7 +38,7 @@ def test_prod_differs_from_dev_as_designed(raw):
 def test_camel_keeps_unit_suffixes():
     """Field names map to camelCase keys, unit suffixes spelled as usual."""
     assert camel("tensor_parallel_size") == "tensorParallelSize"
-    assert camel("disk_gib") == "diskGiB" and camel("cpu_buffer_gb") == "cpuBufferGB"
+    assert camel("disk_gib") == "diskGiB" and camel("cpu_buffer_gib") == "cpuBufferGiB"
 
 
 def test_unknown_key_is_rejected_with_allowed_keys(raw):

@@ -38,7 +38,7 @@ CASES = [
     ("dev", _set("models.llama3b.tensorParallelSize", 2), "models.llama3b.tensorParallelSize",
      "must divide the 1 GPUs of a g5.2xlarge", "TP divides the node's GPUs"),
     ("staging", _set("models.llama8b.tensorParallelSize", 3), "models.llama8b.tensorParallelSize",
-     "must be one of 1, 2, 4, 8", "TP is a power of two"),
+     "must divide the 8 GPUs of a p4d.24xlarge", "TP divides the node's 8 GPUs"),
     ("dev", _set("models.llama3b.gpuMemoryUtilization", 0), "models.llama3b.gpuMemoryUtilization",
      "must be in (0, 0.98]", "GPU memory utilisation > 0"),
     ("dev", _set("models.llama3b.gpuMemoryUtilization", 1.5), "models.llama3b.gpuMemoryUtilization",
@@ -52,12 +52,12 @@ CASES = [
      "must fit the engine's KV cache", "one max-length sequence fits the KV cache"),
     ("prod", _set("models.llama8b.maxModelLen", 200000), "models.llama8b.maxModelLen",
      "context length 131072", "maxModelLen within the model's context"),
-    ("prod", _set("lmcache.cpuBufferGB", 200), "lmcache.cpuBufferGB",
-     "must fit each engine's RAM share on pool 'a100' (p4de.24xlarge: 8 engines",
-     "CPU buffer fits RAM share"),
-    ("dev", _set("lmcache.cpuBufferGB", 30), "lmcache.cpuBufferGB", "g5.2xlarge: 1 engines",
+    ("prod", _set("lmcache.cpuBufferGiB", 200), "lmcache.cpuBufferGiB",
+     "(p4de.24xlarge: 2 engines of model 'llama70b' per node, 518.4 GiB each, holding 4 buffer(s)",
+     "CPU buffer per TP rank, times the ranks, fits the RAM share"),
+    ("dev", _set("lmcache.cpuBufferGiB", 30), "lmcache.cpuBufferGiB", "g5.2xlarge: 1 engines",
      "CPU buffer fits a small node's RAM"),
-    ("prod", _set("lmcache.diskBufferGB", 2000), "lmcache.diskBufferGB", "share of the NVMe",
+    ("prod", _set("lmcache.diskBufferGiB", 2000), "lmcache.diskBufferGiB", "one disk buffer per TP rank",
      "disk buffer fits the NVMe share"),
     ("prod", _set("models.llama8b.nodePool", "h100"), "models.llama8b.nodePool",
      "must name a pool in llm-stack:nodePools (a100, system)", "model on a pool that does not exist"),
@@ -96,16 +96,21 @@ CASES = [
      "must be unique", "served names unique"),
     ("prod", _set("benchmark.model", "llama405b"), "benchmark.model", "llama70b, llama8b",
      "benchmark model exists"),
-    ("prod", _set("lmcache.server.memoryGB", 400), "lmcache.server.memoryGB", "r6i.8xlarge",
+    ("prod", _set("lmcache.server.memoryGiB", 400), "lmcache.server.memoryGiB", "r6i.8xlarge",
      "cache server fits a system node"),
     ("dev", _set("models.llama3b.extraArgs", ["--max-model-len=4096"]), "models.llama3b.extraArgs[0]",
-     "must not repeat a flag", "extra args cannot override managed flags"),
-    ("dev", _set("router.policy.kind", "random"), "router.policy.kind", "prefix, session, least_load",
+     "must not set a flag the component manages", "extra args cannot override managed flags"),
+    ("dev", _set("models.llama3b.extraArgs", ["--enable-chunked-prefill", "--enable-prefix-caching"]),
+     "models.llama3b.extraArgs[1]", "must not set a flag the component manages",
+     "the component's managed-flag rule, once, under the stack key"),
+    ("dev", _set("router.policy.params", {"no_such_param": 1}), "router.policy.params.no_such_param",
+     "is not a parameter of policy 'prefix'", "policy params checked by the router's own registry"),
+    ("dev", _set("router.policy.kind", "random"), "router.policy.kind", "must be one of round_robin",
      "routing policy kind"),
     ("dev", _set("router.image", "ghcr.io/llm-stack/router:latest"), "router.image", "other than 'latest'",
      "images pinned"),
     ("dev", _set("models.llama3b.modelId", "acme/secret-model-13B"), "models.llama3b.modelId",
-     "in the catalogue", "model geometry known"),
+     "model catalogue", "model geometry known"),
     ("dev", _set("nodePools.gpu.instanceType", "g5.huge"), "nodePools.gpu.instanceType", "p4de.24xlarge",
      "instance type in the catalogue"),
     ("dev", _set("benchmark.qps", [1.0, 0.5]), "benchmark.qps", "ascending", "QPS sweep ascending"),
@@ -151,6 +156,10 @@ def test_existing_cluster_needs_kubeconfig_secret(raw):
         parse_stack_config(config)
     assert caught.value.key == "llm-stack:kubeconfig"
     config["kubeconfig"] = SecretRef(key="kubeconfig")
+    with pytest.raises(ConfigError) as caught:  # no ECR build for a cluster we did not create
+        parse_stack_config(config)
+    assert caught.value.key == "llm-stack:router.image"
+    config["router"]["image"] = "registry.example.com/llm-stack/router:1.0.0"
     assert parse_stack_config(config).cluster.mode == "existing"
 
 

@@ -78,9 +78,39 @@ def test_existing_cluster_mode_builds_no_aws(run_program):
     config = document["config"]
     config["llm-stack:cluster"] = {"mode": "existing", "name": "on-prem", "kubernetesVersion": "1.31"}
     config["llm-stack:kubeconfig"] = {"secure": "v1:a2NmZw==:ZXhpc3Rpbmc="}
+    config["llm-stack:router"]["image"] = "registry.example.com/llm-stack/router:1.0.0"
     mocks = run_program(parse_stack_yaml(document))
     aws = [r for r in mocks.resources if r.type.startswith(("aws:", "pulumi:providers:aws"))]
     assert aws == []
     (provider,) = mocks.of_type("pulumi:providers:kubernetes")
     assert provider.name == "existing" and provider.inputs["kubeconfig"] == REDACTED
     assert len(mocks.of_type("kubernetes:apps/v1:Deployment")) >= 2
+
+
+def test_component_rule_fails_under_the_stack_key_before_any_resource(run_program, pulumi_mocks):
+    """extraArgs [--enable-prefix-caching] passed the stack check and failed inside the engine
+    component after the AWS resources: now the component's own rule fails first, by stack key."""
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["llm-stack:models"]["llama3b"]["extraArgs"] = ["--enable-prefix-caching"]
+    with pytest.raises(ConfigError, match=r"^llm-stack:models\.llama3b\.extraArgs\[0\] must not set a flag"):
+        run_program(parse_stack_yaml(document))
+    assert len(pulumi_mocks.resources) == 0
+
+
+def test_router_image_is_built_into_ecr_and_run_by_digest(run_program):
+    """No router image in the stack file: an ECR repository and a docker-build Image of
+    router/Dockerfile (linux/amd64, pushed); router and benchmark pods run its digest reference."""
+    mocks = run_program(read_stack_file(ROOT, "dev"))
+    (repo,) = mocks.of_type("aws:ecr/repository:Repository")
+    (image,) = mocks.of_type("docker-build:index:Image")
+    assert repo.inputs["name"] == "llm-stack-dev/router" and repo.inputs["imageScanningConfiguration"]
+    assert image.inputs["dockerfile"]["location"] == "./router/Dockerfile" and image.inputs["push"] is True
+    assert image.inputs["platforms"] == ["linux/amd64"]
+    ref = image.state["ref"]
+    assert "@sha256:" in ref
+    pods = [r.inputs["spec"]["template"]["spec"] for r in mocks.resources
+            if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job")
+            and r.inputs["metadata"]["name"] in ("llm-router", "llm-bench")]
+    assert len(pods) == 2
+    for pod in pods:
+        assert {c["image"] for c in pod["containers"]} == {ref}

@@ -41,11 +41,16 @@ def test_engine_memory_fits_its_share_of_the_node(raw):
 
 
 def test_lmcache_buffers_follow_the_config(raw):
-    """LMCache CPU and disk tiers come from `llm-stack:lmcache`; the shared server from its section."""
+    """LMCache CPU and disk tiers (GiB per TP rank) come from `llm-stack:lmcache`; every engine
+    pod's memory holds one CPU buffer per rank (the 70B's four: 440 GiB, not 110); the shared
+    server from its section."""
     _, args = _args(raw, "prod")
-    assert {e.lmcache.cpu_buffer_gb for e in args.models.values()} == {120.0}
-    assert {e.lmcache.disk_buffer_gb for e in args.models.values()} == {500.0}
-    assert args.lmcache_server is not None and args.lmcache_server.memory_gib >= 186
+    assert {e.lmcache.cpu_buffer_gib for e in args.models.values()} == {110.0}
+    assert {e.lmcache.disk_buffer_gib for e in args.models.values()} == {400.0}
+    big = args.models["llama70b"]
+    assert big.tensor_parallel_size == 4 and big.pod_memory_gib >= 4 * 110
+    assert args.models["llama8b"].pod_memory_gib >= 110
+    assert args.lmcache_server is not None and args.lmcache_server.max_memory_gib == 186
 
 
 def test_router_and_benchmark_use_the_system_pool_and_keys(raw):

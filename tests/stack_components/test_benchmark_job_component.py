@@ -56,11 +56,12 @@ def test_bench_runs_the_seed_workload_against_the_router(deploy, k8s_objects) ->
 
 
 def test_job_limits_and_no_blocking_await(deploy, k8s_objects) -> None:
-    """backoffLimit, TTL and deadline are set; Pulumi does not block on the Job finishing."""
+    """backoffLimit and deadline are set, no TTL (Pulumi's state keeps matching the Job); Pulumi
+    does not block on the Job finishing."""
     deploy(lambda: BenchmarkJob("bench", ARGS))
     (job,) = k8s_objects("Job")
     assert job["spec"]["backoffLimit"] == 1
-    assert job["spec"]["ttlSecondsAfterFinished"] == 7 * 24 * 3600
+    assert "ttlSecondsAfterFinished" not in job["spec"]
     assert job["spec"]["activeDeadlineSeconds"] == 4 * 3600
     assert job["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
@@ -81,7 +82,9 @@ def test_config_map_mode_may_write_only_its_results(deploy, k8s_objects) -> None
         },
     ]
     publish = _pod(k8s_objects)["containers"][0]
-    assert "kubectl create configmap bench-results" in publish["command"][-1]
+    assert publish["image"] == ARGS.image  # our own image: no third-party kubectl image
+    assert publish["command"][:3] == ["python", "-m", "benchmarks.qa.publish"]
+    assert "bench-results" in publish["command"]
     assert seen == [
         "kubectl -n llm get configmap bench-results -o jsonpath='{.data.summary\\.json}'"
         "   (logs: kubectl -n llm logs job/bench -c bench)"
@@ -122,3 +125,11 @@ def test_a_key_with_a_value_gets_its_own_secret(deploy, k8s_objects) -> None:
     env = _pod(k8s_objects)["initContainers"][0]["env"]
     ref = {"secretKeyRef": {"name": "bench-key", "key": "key"}}
     assert {"name": "LLM_STACK_API_KEY", "valueFrom": ref} in env
+
+
+def test_rerun_key_sits_in_the_immutable_pod_template(deploy, k8s_objects) -> None:
+    """The serving digest is a pod-template annotation: a Job's template cannot change in place,
+    so a new digest replaces the Job (delete before replace) and the benchmark runs again."""
+    deploy(lambda: BenchmarkJob("bench", dataclasses.replace(ARGS, rerun_key="abc123")))
+    (job,) = k8s_objects("Job")
+    assert job["spec"]["template"]["metadata"]["annotations"] == {"llmstack.io/serving-sha256": "abc123"}

@@ -38,9 +38,17 @@ def test_llama_8b_on_a100_80gb_holds_about_400k_tokens() -> None:
     assert 380_000 <= tokens <= 420_000
 
 
-def test_120_gb_lmcache_buffer_holds_about_920k_tokens() -> None:
-    """120 GB / 128 KiB ≈ 920k tokens, as DESIGN.md says."""
-    assert 900_000 <= cpu_cache_tokens(LLAMA_8B, 120) <= 940_000
+def test_112_gib_lmcache_buffer_holds_about_920k_tokens() -> None:
+    """112 GiB (≈ 120 GB) / 128 KiB ≈ 917k tokens, as DESIGN.md says for 120 GB."""
+    assert 900_000 <= cpu_cache_tokens(LLAMA_8B, 112) <= 940_000
+
+
+def test_lmcache_tokens_count_one_buffer_per_tensor_parallel_rank() -> None:
+    """Each TP rank holds its own buffer of its KV shard: 4 ranks × 30 GiB hold what one 120 GiB
+    buffer holds, i.e. 4× one rank's 30 GiB (the router's capacity follows the TP factor)."""
+    model = MODELS["Llama-3.1-70B"]
+    assert cpu_cache_tokens(model, 30, 4) == cpu_cache_tokens(model, 120, 1)
+    assert cpu_cache_tokens(model, 30, 4) == 4 * cpu_cache_tokens(model, 30, 1)
 
 
 def test_llama_70b_does_not_fit_one_a100_80gb() -> None:
@@ -72,7 +80,7 @@ def test_unknown_model_and_gpu_are_argument_errors() -> None:
 
 def test_negative_cpu_buffer_is_rejected() -> None:
     """A negative LMCache buffer is an argument error."""
-    with pytest.raises(ArgsError, match="cpu_buffer_gb"):
+    with pytest.raises(ArgsError, match="cpu_buffer_gib"):
         cpu_cache_tokens(LLAMA_8B, -1)
 
 

@@ -29,7 +29,7 @@ ARGS = VllmEngineArgs(
     served_model_name="llama-8b",
     namespace="llm",
     tensor_parallel_size=2,
-    lmcache=LMCacheArgs(cpu_buffer_gb=120, disk_buffer_gb=100),
+    lmcache=LMCacheArgs(cpu_buffer_gib=120, disk_buffer_gib=100),
     hf_token=SecretRef(name="hf-token", key="token"),
     placement=Placement(
         node_selector={"llmstack.io/pool": "a100"}, tolerations=(Toleration(key="nvidia.com/gpu"),)
@@ -82,8 +82,11 @@ def test_gpu_limits_placement_and_shared_memory(deploy, k8s_objects) -> None:
     shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
     assert shm["emptyDir"]["medium"] == "Memory"
     assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
-    # 32 base + ceil(120 GB in GiB) + 16 shm
-    assert container["resources"]["limits"]["memory"] == f"{32 + math.ceil(120e9 / 2**30) + 16}Gi"
+    # 32 base + one 120 GiB LMCache buffer per TP rank + 16 shm
+    tp = ARGS.tensor_parallel_size
+    assert container["resources"]["limits"]["memory"] == f"{32 + math.ceil(120 * tp) + 16}Gi"
+    disk = next(v for v in pod["volumes"] if v["name"] == "lmcache-disk")
+    assert disk["emptyDir"]["sizeLimit"] == f"{100 * tp + 1}Gi"  # 100 GiB disk buffer per rank
 
 
 def test_env_pins_hash_seed_reads_token_from_secret_and_sets_lmcache(deploy, k8s_objects) -> None:
@@ -92,6 +95,8 @@ def test_env_pins_hash_seed_reads_token_from_secret_and_sets_lmcache(deploy, k8s
     env = _env(_container(k8s_objects("Deployment")[0]))
     assert env["PYTHONHASHSEED"] == "0"
     assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "hf-token", "key": "token"}}
+    # uid 10001 has no passwd entry in the image: getpass.getuser() reads USER/LOGNAME first
+    assert (env["USER"], env["LOGNAME"], env["HOME"]) == ("vllm", "vllm", "/tmp")
     assert env["LMCACHE_MAX_LOCAL_CPU_SIZE"] == "120"
     assert env["LMCACHE_LOCAL_DISK"] == "file:///mnt/lmcache/"
 

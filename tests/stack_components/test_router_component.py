@@ -106,7 +106,9 @@ def test_api_keys_are_a_mounted_secret_never_in_the_config_map(deploy, k8s_objec
 
 
 def test_container_runs_the_router_with_its_config_as_non_root(deploy, k8s_objects) -> None:
-    """`python -m router --config ...`, read-only root filesystem, non-root, probes on /health."""
+    """`python -m router --config ...`, read-only root filesystem, non-root; readiness on /health
+    (engines), liveness a TCP connect (the process), so a router waiting for loading engines is
+    never restarted."""
     deploy(lambda: Router("router", ARGS))
     pod = k8s_objects("Deployment")[0]["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -114,6 +116,17 @@ def test_container_runs_the_router_with_its_config_as_non_root(deploy, k8s_objec
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["livenessProbe"]["tcpSocket"] == {"port": "http"}
+    assert "httpGet" not in container["livenessProbe"]
+
+
+def test_pulumi_waits_for_the_router_as_long_as_for_the_engines(deploy, k8s_objects) -> None:
+    """await_timeout_s becomes Pulumi's documented pulumi.com/timeoutSeconds on the Deployment."""
+    import dataclasses
+
+    deploy(lambda: Router("router", dataclasses.replace(ARGS, await_timeout_s=2400)))
+    (deployment,) = k8s_objects("Deployment")
+    assert deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "2400"
 
 
 def test_endpoint_output_is_the_in_cluster_url(deploy) -> None:

@@ -41,13 +41,13 @@ def _args(**overrides) -> LLMStackArgs:
             model="meta-llama/Llama-3.1-8B-Instruct",
             served_model_name="llama-8b",
             replicas=2,
-            lmcache=LMCacheArgs(cpu_buffer_gb=120),
+            lmcache=LMCacheArgs(cpu_buffer_gib=120),
         ),
         "llama-70b": VllmEngineArgs(
             model="meta-llama/Llama-3.1-70B-Instruct",
             served_model_name="llama-70b",
             tensor_parallel_size=4,
-            lmcache=LMCacheArgs(cpu_buffer_gb=200),
+            lmcache=LMCacheArgs(cpu_buffer_gib=200),
         ),
     }
     base = {
@@ -101,7 +101,7 @@ def test_engines_share_the_token_secret_and_the_cache_server(deploy, k8s_objects
             for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]
         }
         assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "hf-token", "key": "token"}}
-        assert env["LMCACHE_REMOTE_URL"] == "lm://llm-lmcache.llm.svc.cluster.local:65432"
+        assert env["LMCACHE_REMOTE_URL"] == "redis://llm-lmcache.llm.svc.cluster.local:6379"
     assert [s["metadata"]["name"] for s in k8s_objects("Secret")] == ["hf-token", "router-api-keys"]
 
 

@@ -1,0 +1,123 @@
+"""Every rendered engine of every stack is checked by vLLM's and LMCache's own code (in the
+`.venv-engine` tool venv, at the engine image's versions), and that check names what it refuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stack_components.engine_check import (
+    EngineCase,
+    ProbeReport,
+    cases_from_manifests,
+    engine_python,
+    run_probe,
+)
+from stack_components.versions import ENGINE_IMAGE, LMCACHE_VERSION, VLLM_COMMAND, VLLM_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+STACKS = ("dev", "staging", "prod")
+GOOD_ENV = {"LMCACHE_CHUNK_SIZE": "256", "LMCACHE_LOCAL_CPU": "True", "LMCACHE_MAX_LOCAL_CPU_SIZE": "8"}
+BASE = (*VLLM_COMMAND, "--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000")
+KV = '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'
+BAD: dict[str, tuple[EngineCase, str]] = {
+    "unknown-flag": (EngineCase(name="unknown-flag", command=(*BASE, "--enable-turbo")), "--enable-turbo"),
+    "bad-int": (EngineCase(name="bad-int", command=(*BASE, "--max-model-len", "lots")), "max-model-len"),
+    "bad-connector": (
+        EngineCase(name="bad-connector", command=(*BASE, "--kv-transfer-config",
+                                                  '{"kv_connector":"NoSuchConnector","kv_role":"kv_both"}')),
+        "NoSuchConnector",
+    ),
+    "old-entrypoint": (
+        EngineCase(name="old-entrypoint", command=("python3", "-m", "vllm.entrypoints.openai.api_server")),
+        "vllm serve",
+    ),
+    "unknown-lmcache-key": (
+        EngineCase(name="unknown-lmcache-key", command=BASE,
+                   env=GOOD_ENV | {"LMCACHE_USE_EXPERIMENTAL": "True"}),
+        "LMCACHE_USE_EXPERIMENTAL",
+    ),
+    "bad-lmcache-value": (
+        EngineCase(name="bad-lmcache-value", command=BASE, env=GOOD_ENV | {"LMCACHE_CHUNK_SIZE": "big"}),
+        "LMCACHE_CHUNK_SIZE",
+    ),
+}
+GOOD = EngineCase(name="good", command=(*BASE, "--kv-transfer-config", KV), env=GOOD_ENV)
+
+
+def _stack_cases() -> list[EngineCase]:
+    docs = []
+    for stack in STACKS:
+        for path in sorted((ROOT / "tests" / "golden" / stack / "kubernetes").glob("*.deployment.*.yaml")):
+            docs.append((f"{stack}/{path.name}", yaml.safe_load(path.read_text())))
+    return cases_from_manifests(docs)
+
+
+@pytest.fixture(scope="module")
+def report() -> tuple[ProbeReport, list[EngineCase]]:
+    """One probe run over every stack's engines plus the known-good and known-bad cases."""
+    python = engine_python(ROOT)
+    assert python is not None, "the engine-check venv is missing: run `make install` (.venv-engine)"
+    cases = _stack_cases()
+    return run_probe([*cases, GOOD, *(case for case, _ in BAD.values())], python), cases
+
+
+def test_tool_venv_holds_the_engine_image_versions(report) -> None:
+    """The checks run on exactly the vLLM and LMCache versions the pinned image ships."""
+    probe, _ = report
+    assert probe.versions["vllm"] == VLLM_VERSION
+    assert probe.versions["lmcache"] == LMCACHE_VERSION
+    assert ENGINE_IMAGE.endswith(f":v{LMCACHE_VERSION}")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_passes_vllm_and_lmcache(report, stack) -> None:
+    """vLLM parses and accepts each engine command; LMCache loads each engine's settings."""
+    probe, cases = report
+    mine = [c for c in cases if c.name.startswith(f"{stack}/")]
+    assert mine, f"no engine Deployment found in tests/golden/{stack}"
+    for case in mine:
+        assert case.command[:2] == VLLM_COMMAND
+        assert probe.errors[case.name] == (), f"{case.name}: {probe.errors[case.name]}"
+
+
+def test_a_known_good_engine_passes(report) -> None:
+    """The reference command (LMCache connector, CPU tier) has no error: the check is not all-red."""
+    assert report[0].errors["good"] == ()
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_a_bad_setting_fails_naming_it(report, name) -> None:
+    """A removed/unknown flag, malformed value, unknown connector, wrong entrypoint, unknown
+    or malformed LMCache key fails, and the message names the offender."""
+    errors = report[0].errors[name]
+    expected = BAD[name][1]
+    assert errors, f"{name} passed vLLM/LMCache's checks"
+    assert any(expected in e for e in errors), errors
+
+
+def test_render_refuses_extra_args_vllm_does_not_know(tmp_path) -> None:
+    """`llm-stack render` (the same program `pulumi up` runs) sends a stack file's extraArgs
+    through vLLM's parser before any resource, failing under the model's stack key."""
+    import os
+    import subprocess
+    import sys
+
+    assert engine_python(ROOT) is not None, "run `make install` (.venv-engine)"
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    model = stack["config"]["llm-stack:models"]["llama3b"]
+    model["extraArgs"] = ["--enable-chunked-prefill", "--enable-turbo"]
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
+    env = dict(os.environ, LLMSTACK_ENGINE_CHECK="required")
+    done = subprocess.run(
+        [sys.executable, "-c", "from infra.cli import main; main()", "render", "--stack", "dev",
+         "--out", str(tmp_path / "out"), "--project-dir", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode != 0, done.stdout
+    assert "llm-stack:models.llama3b.extraArgs" in done.stderr, done.stderr[-3000:]
+    assert "--enable-turbo" in done.stderr
+    assert not (tmp_path / "out" / "kubernetes").exists()  # nothing rendered

@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "infra.render_cli",  # render
     "router.cli",  # router
     "benchmarks.cli",  # emulate, bench, demo
+    "policies.guardrails.cli",  # guardrails
 )
 
 

@@ -32,11 +32,13 @@ def pack_settings(stack_config: Mapping[str, str]) -> dict[str, Any]:
 def policy_pack_config(
     settings: Mapping[str, Any], guardrails: Iterable[Guardrail] = GUARDRAILS
 ) -> dict[str, Any]:
-    """The `--policy-pack-config` document: each policy gets the settings it declares it reads.
-    Validated first, so a bad value fails here with its key rather than inside the preview."""
+    """The `--policy-pack-config` document: each policy gets the settings it declares it reads,
+    and its own enforcement level spelled out. Validated first, so a bad value fails here with
+    its key rather than inside the preview."""
     config_from_mapping(settings)
     return {
-        rail.name: {k: settings[k] for k in rail.config_keys if k in settings}
+        rail.name: {"enforcementLevel": rail.level}
+        | {k: settings[k] for k in rail.config_keys if k in settings}
         for rail in guardrails
         if any(k in settings for k in rail.config_keys)
     }

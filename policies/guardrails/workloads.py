@@ -94,13 +94,26 @@ def check_container_resources(res: Resource, config: GuardrailConfig) -> Iterato
             )
 
 
+def _has_registry(first: str) -> bool:
+    return "." in first or ":" in first or first == "localhost"
+
+
 def normalise_image(image: str) -> str:
     """A Docker reference with its registry spelled out: `lmcache/vllm-openai:v1` ->
     `docker.io/lmcache/vllm-openai:v1`, `busybox` -> `docker.io/library/busybox`."""
     first, _, rest = image.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
+    if rest and _has_registry(first):
         return image
     return f"{DOCKER_HUB}/{image}" if rest else f"{DOCKER_HUB}/library/{image}"
+
+
+def normalise_prefix(prefix: str) -> str:
+    """An allowed-registry entry as an image prefix: `ghcr.io` -> `ghcr.io/`, `lmcache/` ->
+    `docker.io/lmcache/`, `ghcr.io/llm-stack/` unchanged."""
+    first, sep, _ = prefix.partition("/")
+    if not sep:
+        return f"{prefix}/"
+    return prefix if _has_registry(first) else f"{DOCKER_HUB}/{prefix}"
 
 
 def image_tag(image: str) -> str | None:
@@ -119,7 +132,7 @@ def _image_issue(image: Any, config: GuardrailConfig) -> str | None:
         which = "no" if tag is None else "the latest"
         return f"uses image {image!r} with {which} tag; fix: pin a version tag or digest"
     full = normalise_image(image)
-    allowed = tuple(normalise_image(p) if "/" in p else f"{p}/" for p in config.allowed_registries)
+    allowed = tuple(normalise_prefix(p) for p in config.allowed_registries)
     if allowed and not full.startswith(allowed):
         return (
             f"uses image {image!r} from outside the allowed registries ({', '.join(allowed)}); "

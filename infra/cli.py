@@ -13,6 +13,7 @@ import typer
 # (module, function) pairs; each module exposes `register(app: typer.Typer) -> None`.
 _COMMAND_MODULES = (
     "infra.render_cli",  # render
+    "infra.diff_cli",  # diff
     "router.cli",  # router
     "benchmarks.cli",  # emulate, bench, demo
     "policies.guardrails.cli",  # guardrails

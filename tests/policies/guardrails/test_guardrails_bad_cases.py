@@ -45,13 +45,21 @@ def _add_bucket(recs):
 
 
 def _add_helm_with_key(recs):
-    add(recs, "kubernetes:helm.sh/v3:Release", "exporter",
-        {"chart": "x", "values": {"aws": {"accessKeyId": "AKIA" + "ABCDEFGHIJKLMNOP"}}})
+    add(
+        recs,
+        "kubernetes:helm.sh/v3:Release",
+        "exporter",
+        {"chart": "x", "values": {"aws": {"accessKeyId": "AKIA" + "ABCDEFGHIJKLMNOP"}}},
+    )
 
 
 def _add_karpenter_pool(recs):
-    add(recs, "kubernetes:karpenter.sh/v1:NodePool", "gpu",
-        {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"}, "spec": {}})
+    add(
+        recs,
+        "kubernetes:karpenter.sh/v1:NodePool",
+        "gpu",
+        {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"}, "spec": {}},
+    )
 
 
 def _add_wildcard_policy(recs):
@@ -65,62 +73,171 @@ def _add_cpu_pod_on_gpu(recs):
 
 
 CASES: list[tuple[str, Any, str, str, dict[str, Any]]] = [
-    ("gpu-limit-missing", lambda r: _container(r)["resources"]["limits"].pop("nvidia.com/gpu"),
-     "gpu-workloads", "Deployment llm-stack/llm-llama8b", {}),
-    ("gpu-request-differs", lambda r: _container(r)["resources"]["requests"].update({"nvidia.com/gpu": "2"}),
-     "gpu-workloads", "Deployment llm-stack/llm-llama8b", {}),
-    ("gpu-no-toleration", lambda r: _engine(r).pop("tolerations"), "gpu-workloads",
-     "Deployment llm-stack/llm-llama8b", {}),
-    ("gpu-no-pool", lambda r: _engine(r).pop("nodeSelector"), "gpu-workloads",
-     "Deployment llm-stack/llm-llama8b", {}),
+    (
+        "gpu-limit-missing",
+        lambda r: _container(r)["resources"]["limits"].pop("nvidia.com/gpu"),
+        "gpu-workloads",
+        "Deployment llm-stack/llm-llama8b",
+        {},
+    ),
+    (
+        "gpu-request-differs",
+        lambda r: _container(r)["resources"]["requests"].update({"nvidia.com/gpu": "2"}),
+        "gpu-workloads",
+        "Deployment llm-stack/llm-llama8b",
+        {},
+    ),
+    (
+        "gpu-no-toleration",
+        lambda r: _engine(r).pop("tolerations"),
+        "gpu-workloads",
+        "Deployment llm-stack/llm-llama8b",
+        {},
+    ),
+    (
+        "gpu-no-pool",
+        lambda r: _engine(r).pop("nodeSelector"),
+        "gpu-workloads",
+        "Deployment llm-stack/llm-llama8b",
+        {},
+    ),
     ("cpu-pod-on-gpu-node", _add_cpu_pod_on_gpu, "gpu-workloads", "Deployment llm-stack/llm-router", {}),
-    ("memory-limit-missing", lambda r: _container(r, "llm-router")["resources"]["limits"].pop("memory"),
-     "container-resources", "Deployment llm-stack/llm-router", {}),
-    ("image-latest", lambda r: _container(r, "llm-router").update(image="ghcr.io/llm-stack/router:latest"),
-     "pinned-images", "Deployment llm-stack/llm-router", {}),
-    ("image-untagged", lambda r: _container(r, "llm-router").update(image="ghcr.io/llm-stack/router"),
-     "pinned-images", "Deployment llm-stack/llm-router", {}),
-    ("image-registry", lambda r: _container(r, "llm-router").update(image="quay.io/someone/router:1.0"),
-     "pinned-images", "Deployment llm-stack/llm-router", {}),
-    ("plain-env-token", lambda r: _container(r)["env"].append({"name": "HF_TOKEN", "value": "abc"}),
-     "no-plain-secrets", "Deployment llm-stack/llm-llama8b", {}),
-    ("token-in-configmap", lambda r: find(r, "kubernetes:core/v1:ConfigMap", "llm-router-config")["data"]
-     .update({"extra": "hf_" + "a1B2" * 9}), "no-plain-secrets", "ConfigMap llm-stack/llm-router-config", {}),
+    (
+        "memory-limit-missing",
+        lambda r: _container(r, "llm-router")["resources"]["limits"].pop("memory"),
+        "container-resources",
+        "Deployment llm-stack/llm-router",
+        {},
+    ),
+    (
+        "image-latest",
+        lambda r: _container(r, "llm-router").update(image="ghcr.io/llm-stack/router:latest"),
+        "pinned-images",
+        "Deployment llm-stack/llm-router",
+        {},
+    ),
+    (
+        "image-untagged",
+        lambda r: _container(r, "llm-router").update(image="ghcr.io/llm-stack/router"),
+        "pinned-images",
+        "Deployment llm-stack/llm-router",
+        {},
+    ),
+    (
+        "image-registry",
+        lambda r: _container(r, "llm-router").update(image="quay.io/someone/router:1.0"),
+        "pinned-images",
+        "Deployment llm-stack/llm-router",
+        {},
+    ),
+    (
+        "plain-env-token",
+        lambda r: _container(r)["env"].append({"name": "HF_TOKEN", "value": "abc"}),
+        "no-plain-secrets",
+        "Deployment llm-stack/llm-llama8b",
+        {},
+    ),
+    (
+        "token-in-configmap",
+        lambda r: find(r, "kubernetes:core/v1:ConfigMap", "llm-router-config")["data"].update(
+            {"extra": "hf_" + "a1B2" * 9}
+        ),
+        "no-plain-secrets",
+        "ConfigMap llm-stack/llm-router-config",
+        {},
+    ),
     ("key-in-helm-values", _add_helm_with_key, "no-plain-secrets", "Release", {}),
     ("public-without-tls", _public_router, "no-open-public-endpoint", "Service llm-stack/llm-router", {}),
-    ("public-without-api-keys", _no_router_secret, "no-open-public-endpoint",
-     "Service llm-stack/llm-router", {}),
-    ("engines-no-netpol", lambda r: r.remove(next(x for x in r if x["name"] == "llm-netpol-engines")),
-     "engines-isolated", "Deployment llm-stack/llm-llama", {}),
-    ("engines-open-cidr", lambda r: _engine_netpol(r)["ingress"][0]["from"].append(
-        {"ipBlock": {"cidr": "0.0.0.0/0"}}), "engines-isolated", "NetworkPolicy llm-stack/llm-engines", {}),
-    ("engines-rule-without-from", lambda r: _engine_netpol(r)["ingress"][0].pop("from"),
-     "engines-isolated", "NetworkPolicy llm-stack/llm-engines", {}),
-    ("engines-any-namespace", lambda r: _engine_netpol(r)["ingress"][0]["from"].append(
-        {"namespaceSelector": {}}), "engines-isolated", "NetworkPolicy llm-stack/llm-engines", {}),
-    ("node-group-no-max", lambda r: find(r, NODE_GROUP, "pools-a100")["scalingConfig"].pop("maxSize"),
-     "node-pool-max-size", "NodeGroup pools-a100", {}),
+    (
+        "public-without-api-keys",
+        _no_router_secret,
+        "no-open-public-endpoint",
+        "Service llm-stack/llm-router",
+        {},
+    ),
+    (
+        "engines-no-netpol",
+        lambda r: r.remove(next(x for x in r if x["name"] == "llm-netpol-engines")),
+        "engines-isolated",
+        "Deployment llm-stack/llm-llama",
+        {},
+    ),
+    (
+        "engines-open-cidr",
+        lambda r: _engine_netpol(r)["ingress"][0]["from"].append({"ipBlock": {"cidr": "0.0.0.0/0"}}),
+        "engines-isolated",
+        "NetworkPolicy llm-stack/llm-engines",
+        {},
+    ),
+    (
+        "engines-rule-without-from",
+        lambda r: _engine_netpol(r)["ingress"][0].pop("from"),
+        "engines-isolated",
+        "NetworkPolicy llm-stack/llm-engines",
+        {},
+    ),
+    (
+        "engines-any-namespace",
+        lambda r: _engine_netpol(r)["ingress"][0]["from"].append({"namespaceSelector": {}}),
+        "engines-isolated",
+        "NetworkPolicy llm-stack/llm-engines",
+        {},
+    ),
+    (
+        "node-group-no-max",
+        lambda r: find(r, NODE_GROUP, "pools-a100")["scalingConfig"].pop("maxSize"),
+        "node-pool-max-size",
+        "NodeGroup pools-a100",
+        {},
+    ),
     ("karpenter-no-limits", _add_karpenter_pool, "node-pool-max-size", "NodePool gpu", {}),
-    ("launch-template-unencrypted", lambda r: find(r, "aws:ec2/launchTemplate:LaunchTemplate", "pools-a100")
-     ["blockDeviceMappings"][0]["ebs"].update(encrypted="false"), "ebs-encrypted",
-     "LaunchTemplate pools-a100", {}),
-    ("storage-class-unencrypted", lambda r: find(r, "kubernetes:storage.k8s.io/v1:StorageClass", "gp3")
-     ["parameters"].pop("encrypted"), "ebs-encrypted", "StorageClass gp3", {}),
+    (
+        "launch-template-unencrypted",
+        lambda r: find(r, "aws:ec2/launchTemplate:LaunchTemplate", "pools-a100")["blockDeviceMappings"][0][
+            "ebs"
+        ].update(encrypted="false"),
+        "ebs-encrypted",
+        "LaunchTemplate pools-a100",
+        {},
+    ),
+    (
+        "storage-class-unencrypted",
+        lambda r: find(r, "kubernetes:storage.k8s.io/v1:StorageClass", "gp3")["parameters"].pop("encrypted"),
+        "ebs-encrypted",
+        "StorageClass gp3",
+        {},
+    ),
     ("bucket-without-sse", _add_bucket, "s3-encrypted", "BucketV2 models", {}),
-    ("eks-secrets-plain", lambda r: find(r, "aws:eks/cluster:Cluster", "eks").pop("encryptionConfig"),
-     "eks-secrets-encrypted", "Cluster eks", {}),
+    (
+        "eks-secrets-plain",
+        lambda r: find(r, "aws:eks/cluster:Cluster", "eks").pop("encryptionConfig"),
+        "eks-secrets-encrypted",
+        "Cluster eks",
+        {},
+    ),
     ("iam-star-star", _add_wildcard_policy, "iam-no-wildcard-admin", "RolePolicy too-broad", {}),
-    ("gpu-pool-one-zone", lambda r: find(r, NODE_GROUP, "pools-a100").update(subnetIds=["vpc-private-a-id"]),
-     "gpu-pool-zones", "NodeGroup pools-a100", {}),
+    (
+        "gpu-pool-one-zone",
+        lambda r: find(r, NODE_GROUP, "pools-a100").update(subnetIds=["vpc-private-a-id"]),
+        "gpu-pool-zones",
+        "NodeGroup pools-a100",
+        {},
+    ),
     ("k8s-extended", lambda r: None, "k8s-extended-support", "Cluster eks", {"today": "2026-04-01"}),
-    ("over-budget", lambda r: None, "gpu-budget", "GPU pools at max size cost $245.79/h",
-     {"gpuBudgetUsdPerHour": 200}),
+    (
+        "over-budget",
+        lambda r: None,
+        "gpu-budget",
+        "GPU pools at max size cost $245.79/h",
+        {"gpuBudgetUsdPerHour": 200},
+    ),
     ("unpriced-gpu", lambda r: None, "gpu-budget", "NodeGroup pools-a100", {"instanceHourlyUsd": {"x": 1}}),
 ]
 
 
-@pytest.mark.parametrize(("edit", "policy", "names", "overrides"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("edit", "policy", "names", "overrides"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_resource_is_rejected_by_its_policy(edit, policy, names, overrides):
     """The edit makes prod violate exactly `policy`; the message names the resource and a fix."""
     recs = records("prod")

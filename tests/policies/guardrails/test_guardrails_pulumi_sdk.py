@@ -31,8 +31,10 @@ def _servicer(config: dict[str, dict[str, Any]] | None = None) -> _PolicyAnalyze
     servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", pulumi_policies(), EnforcementLevel.MANDATORY)
     # As the CLI does: a configured policy keeps the level it declares unless the file sets one.
     levels = {g.name: proto.MANDATORY if g.level == "mandatory" else proto.ADVISORY for g in GUARDRAILS}
-    policy_config = {name: proto.PolicyConfig(properties=_struct(props), enforcementLevel=levels[name])
-                     for name, props in (config or {}).items()}
+    policy_config = {
+        name: proto.PolicyConfig(properties=_struct(props), enforcementLevel=levels[name])
+        for name, props in (config or {}).items()
+    }
     servicer.Configure(proto.ConfigureAnalyzerRequest(policyConfig=policy_config), None)
     return servicer
 
@@ -40,15 +42,18 @@ def _servicer(config: dict[str, dict[str, Any]] | None = None) -> _PolicyAnalyze
 def _analyze_each(servicer, recs) -> list[Any]:
     diagnostics = []
     for r in recs:
-        request = proto.AnalyzeRequest(type=r["type"], name=r["name"], urn=r["urn"],
-                                       properties=_struct(r["inputs"]))
+        request = proto.AnalyzeRequest(
+            type=r["type"], name=r["name"], urn=r["urn"], properties=_struct(r["inputs"])
+        )
         diagnostics += servicer.Analyze(request, None).diagnostics
     return diagnostics
 
 
 def _analyze_stack(servicer, recs) -> list[Any]:
-    resources = [proto.AnalyzerResource(type=r["type"], name=r["name"], urn=r["urn"],
-                                        properties=_struct(r["inputs"])) for r in recs]
+    resources = [
+        proto.AnalyzerResource(type=r["type"], name=r["name"], urn=r["urn"], properties=_struct(r["inputs"]))
+        for r in recs
+    ]
     return list(servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=resources), None).diagnostics)
 
 
@@ -60,15 +65,20 @@ def test_sdk_describes_every_policy_with_its_level_and_schema():
     assert by_name["gpu-budget"].enforcementLevel == proto.ADVISORY
     assert by_name["engines-isolated"].enforcementLevel == proto.MANDATORY
     assert set(by_name["gpu-budget"].configSchema.properties) == {
-        "gpuBudgetUsdPerHour", "instanceHourlyUsd", "gpuTaintKey"}
+        "gpuBudgetUsdPerHour",
+        "instanceHourlyUsd",
+        "gpuTaintKey",
+    }
 
 
 def test_sdk_passes_prod_with_its_stack_config():
     """Every prod resource through Analyze and the whole stack through AnalyzeStack: no diagnostics."""
     recs = records("prod")
-    config = {"k8s-extended-support": {"today": "2026-01-01"},
-              "pinned-images": {"allowedRegistries": ["ghcr.io/llm-stack/", "lmcache/", "bitnami/"]},
-              "gpu-budget": {"gpuBudgetUsdPerHour": 300, "instanceHourlyUsd": {"p4de.24xlarge": 40.9657}}}
+    config = {
+        "k8s-extended-support": {"today": "2026-01-01"},
+        "pinned-images": {"allowedRegistries": ["ghcr.io/llm-stack/", "lmcache/", "bitnami/"]},
+        "gpu-budget": {"gpuBudgetUsdPerHour": 300, "instanceHourlyUsd": {"p4de.24xlarge": 40.9657}},
+    }
     servicer = _servicer(config)
     diagnostics = _analyze_each(servicer, recs) + _analyze_stack(servicer, recs)
     assert diagnostics == [], [d.message for d in diagnostics]
@@ -86,8 +96,10 @@ def test_sdk_reports_a_bad_resource_as_mandatory_with_the_fix():
 
 def test_sdk_stack_policy_reports_against_the_resource_urn_and_reads_config():
     """The budget (config from the pack's config) over prod's GPU pools: an advisory on the stack."""
-    config = {"gpu-budget": {"gpuBudgetUsdPerHour": 100, "instanceHourlyUsd": {"p4de.24xlarge": 40}},
-              "k8s-extended-support": {"today": "2026-01-01"}}
+    config = {
+        "gpu-budget": {"gpuBudgetUsdPerHour": 100, "instanceHourlyUsd": {"p4de.24xlarge": 40}},
+        "k8s-extended-support": {"today": "2026-01-01"},
+    }
     (diag,) = _analyze_stack(_servicer(config), records("prod"))
     assert diag.policyName == "gpu-budget" and diag.enforcementLevel == proto.ADVISORY
     assert "$240.00/h" in diag.message and "over the budget of $100.00/h" in diag.message

@@ -17,14 +17,17 @@ from policies.guardrails.offline import pack_settings, policy_pack_config
 from policies.guardrails.workloads import image_tag, normalise_image, normalise_prefix
 
 
-@pytest.mark.parametrize(("raw", "key"), [
-    ({"gpuBudgetUsdPerHour": -1}, "gpuBudgetUsdPerHour"),
-    ({"gpuBudgetUsdPerHour": "lots"}, "gpuBudgetUsdPerHour"),
-    ({"instanceHourlyUsd": {"p4d.24xlarge": 0}}, "instanceHourlyUsd.p4d.24xlarge"),
-    ({"allowedRegistries": "ghcr.io"}, "allowedRegistries"),
-    ({"today": "yesterday"}, "today"),
-    ({"budget": 3}, "budget"),
-])
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"gpuBudgetUsdPerHour": -1}, "gpuBudgetUsdPerHour"),
+        ({"gpuBudgetUsdPerHour": "lots"}, "gpuBudgetUsdPerHour"),
+        ({"instanceHourlyUsd": {"p4d.24xlarge": 0}}, "instanceHourlyUsd.p4d.24xlarge"),
+        ({"allowedRegistries": "ghcr.io"}, "allowedRegistries"),
+        ({"today": "yesterday"}, "today"),
+        ({"budget": 3}, "budget"),
+    ],
+)
 def test_bad_config_names_the_key_and_value(raw, key):
     """A bad pack setting fails with its key, its value and what is allowed."""
     with pytest.raises(GuardrailConfigError) as err:
@@ -38,8 +41,42 @@ def test_image_references_are_normalised():
     assert normalise_image("busybox:1") == "docker.io/library/busybox:1"
     assert normalise_image("localhost:5000/x:1") == "localhost:5000/x:1"
     assert [normalise_prefix(p) for p in ("ghcr.io", "lmcache/", "ghcr.io/a/")] == [
-        "ghcr.io/", "docker.io/lmcache/", "ghcr.io/a/"]
+        "ghcr.io/",
+        "docker.io/lmcache/",
+        "ghcr.io/a/",
+    ]
     assert [image_tag(i) for i in ("a/b:1", "a/b", "reg:5000/b", "a/b@sha256:00")] == ["1", None, None, "@"]
+
+
+def test_a_gpu_node_agent_daemonset_may_tolerate_the_gpu_taint():
+    """A DaemonSet that tolerates the GPU taint without using a GPU (a metrics exporter) passes;
+    the same pod spec in a Deployment squats on GPU nodes and is rejected."""
+    spec = {
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+        "containers": [
+            {
+                "name": "exporter",
+                "image": "nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04",
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                    "limits": {"cpu": "1", "memory": "512Mi"},
+                },
+            }
+        ],
+    }
+    for kind, expected in (("DaemonSet", []), ("Deployment", ["gpu-workloads"])):
+        recs = records("prod")
+        add(
+            recs,
+            f"kubernetes:apps/v1:{kind}",
+            "dcgm",
+            {
+                "kind": kind,
+                "metadata": {"name": "dcgm", "namespace": "x"},
+                "spec": {"template": {"spec": spec}},
+            },
+        )
+        assert [f.policy for f in run(recs, stack_config("prod"))] == expected
 
 
 def test_public_router_with_tls_and_api_keys_passes():
@@ -59,14 +96,33 @@ def test_encrypted_bucket_monitoring_peer_and_scoped_iam_pass():
     an IAM policy scoped to one bucket raise nothing."""
     recs = records("prod")
     add(recs, "aws:s3/bucketV2:BucketV2", "models", {"bucket": "llm-models"})
-    add(recs, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
-        "models-sse", {"bucket": "models-id", "rules": [{"applyServerSideEncryptionByDefault": {
-            "sseAlgorithm": "aws:kms"}}]})
-    add(recs, "aws:iam/policy:Policy", "read-models", {"policy": json.dumps({"Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::llm-models/*"}]})})
+    add(
+        recs,
+        "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+        "models-sse",
+        {
+            "bucket": "models-id",
+            "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}],
+        },
+    )
+    add(
+        recs,
+        "aws:iam/policy:Policy",
+        "read-models",
+        {
+            "policy": json.dumps(
+                {
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::llm-models/*"}
+                    ]
+                }
+            )
+        },
+    )
     engines = find(recs, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-netpol-engines")
-    engines["spec"]["ingress"][0]["from"].append({"namespaceSelector": {"matchLabels": {
-        "kubernetes.io/metadata.name": "monitoring"}}})
+    engines["spec"]["ingress"][0]["from"].append(
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    )
     assert run(recs, stack_config("prod")) == []
     assert len(recs) > 90
 
@@ -74,8 +130,11 @@ def test_encrypted_bucket_monitoring_peer_and_scoped_iam_pass():
 def test_policy_pack_config_gives_each_policy_its_keys_and_level():
     """The stack file's guardrails: keys become per-policy config with explicit levels."""
     document = policy_pack_config(pack_settings(read_stack_file(ROOT, "prod").config))
-    assert document["gpu-budget"] == {"enforcementLevel": "advisory", "gpuBudgetUsdPerHour": 300,
-                                      "instanceHourlyUsd": {"p4de.24xlarge": 40.9657}}
+    assert document["gpu-budget"] == {
+        "enforcementLevel": "advisory",
+        "gpuBudgetUsdPerHour": 300,
+        "instanceHourlyUsd": {"p4de.24xlarge": 40.9657},
+    }
     assert document["pinned-images"]["enforcementLevel"] == "mandatory"
     assert set(document) == {"gpu-budget", "pinned-images"}
 
@@ -84,9 +143,22 @@ def test_guardrails_command_exits_1_on_a_mandatory_violation(tmp_path):
     """`llm-stack guardrails --render-dir` passes dev's render and fails a broken copy of it,
     printing the finding."""
     (tmp_path / "resources.json").write_text(json.dumps(records("dev")))
-    cmd = [sys.executable, "-c", "from infra.cli import main; main()", "guardrails", "--stack", "dev",
-           "--render-dir", str(tmp_path), "--today", "2026-01-01", "--project-dir", str(ROOT),
-           "--pack-config-out", str(tmp_path / "pc.json")]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from infra.cli import main; main()",
+        "guardrails",
+        "--stack",
+        "dev",
+        "--render-dir",
+        str(tmp_path),
+        "--today",
+        "2026-01-01",
+        "--project-dir",
+        str(ROOT),
+        "--pack-config-out",
+        str(tmp_path / "pc.json"),
+    ]
     ok = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "stack dev: 14 policies, 0 mandatory and 0 advisory violations" in ok.stdout

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
             if pack_config_out:
                 document = offline.policy_pack_config(settings)
                 Path(pack_config_out).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-            settings |= {"today": today} if today else {}
+            settings = offline.with_today(settings | ({"today": today} if today else {}))
             if render_dir:
                 findings = offline.check_render_dir(Path(render_dir), config_from_mapping(settings))
             else:

@@ -38,7 +38,8 @@ class GuardrailConfig:
     router_role: str = ROLE_ROUTER
     """`routerRole`: the role label value of the router (the only in-namespace client of engines)."""
     today: dt.date | None = None
-    """`today` (ISO date): the date Kubernetes support windows are judged at (None: the run's date)."""
+    """`today` (ISO date): the date Kubernetes support windows are judged at; the shells (pack,
+    CLI) set it to the run's date when the config does not (None: not judged)."""
 
     def __post_init__(self) -> None:
         if self.gpu_budget_usd_per_hour is not None and self.gpu_budget_usd_per_hour <= 0:
@@ -46,11 +47,6 @@ class GuardrailConfig:
         for name, price in self.instance_hourly_usd.items():
             if price <= 0:
                 raise GuardrailConfigError(f"instanceHourlyUsd.{name}", price, "must be > 0")
-
-    @property
-    def date(self) -> dt.date:
-        """`today`, or the current UTC date."""
-        return self.today or dt.datetime.now(dt.UTC).date()
 
 
 def _number(key: str, value: Any) -> float:

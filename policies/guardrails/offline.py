@@ -59,6 +59,13 @@ def check_render_dir(out: Path, config: GuardrailConfig) -> list[Finding]:
     return check_records(json.loads((out / "resources.json").read_text()), config)
 
 
+def with_today(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`settings` with `today` set to the run's UTC date unless given (the shells' one clock read)."""
+    import datetime as dt
+
+    return {"today": dt.datetime.now(dt.UTC).date().isoformat()} | dict(settings)
+
+
 def render_findings(
     project_dir: Path, stack: str, overrides: Mapping[str, Any] | None = None
 ) -> list[Finding]:

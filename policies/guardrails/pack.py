@@ -4,6 +4,8 @@ The checks stay plain functions; this module only adapts arguments and reports."
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from policies.guardrails.config import config_from_mapping
@@ -26,6 +28,11 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "today": {"type": "string", "format": "date"},
 }
 """JSON schema of every config key (each policy declares the keys it reads)."""
+
+
+def _config(raw: Mapping[str, Any]) -> Any:
+    """The policy's config, judged at today's date unless it names one (the one clock read)."""
+    return config_from_mapping({"today": dt.datetime.now(dt.UTC).date().isoformat()} | dict(raw))
 
 
 def _as_resource(item: Any) -> Resource:
@@ -54,7 +61,7 @@ def to_pulumi_policy(rail: Guardrail) -> Any:
         check = rail.resource_check
 
         def validate(args: Any, report: Any) -> None:
-            for message in check(_as_resource(args), config_from_mapping(args.get_config())):
+            for message in check(_as_resource(args), _config(args.get_config())):
                 report(message, None)
 
         return ResourceValidationPolicy(validate=validate, **common)
@@ -62,7 +69,7 @@ def to_pulumi_policy(rail: Guardrail) -> Any:
 
     def validate_stack(args: Any, report: Any) -> None:
         resources = [_as_resource(r) for r in args.resources]
-        for urn, message in stack_check(resources, config_from_mapping(args.get_config())):  # type: ignore[misc]
+        for urn, message in stack_check(resources, _config(args.get_config())):  # type: ignore[misc]
             report(message, urn or None)
 
     return StackValidationPolicy(validate=validate_stack, **common)

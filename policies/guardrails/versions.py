@@ -38,9 +38,10 @@ def standard_versions(on: dt.date) -> list[str]:
 
 def check_extended_support(res: Resource, config: GuardrailConfig) -> Iterator[str]:
     """An EKS cluster runs a Kubernetes version still in standard support."""
-    if res.type != EKS_CLUSTER or res.props.get("version") is None:
+    today = config.today
+    if res.type != EKS_CLUSTER or res.props.get("version") is None or today is None:
         return
-    version, today = str(res.props.get("version")), config.date
+    version = str(res.props.get("version"))
     fix = f"fix: upgrade to {' or '.join(standard_versions(today)) or 'a version in standard support'}"
     if version in SUPPORT:
         standard_end, extended_end = SUPPORT[version]

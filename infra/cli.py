@@ -13,8 +13,11 @@ import typer
 # (module, function) pairs; each module exposes `register(app: typer.Typer) -> None`.
 _COMMAND_MODULES = (
     "infra.render_cli",  # render
+    "infra.diff_cli",  # diff
+    "infra.ci_cli",  # bench-gate
     "router.cli",  # router
     "benchmarks.cli",  # emulate, bench, demo
+    "policies.guardrails.cli",  # guardrails
 )
 
 

@@ -69,7 +69,8 @@ def _invented_outputs(typ: str, name: str) -> dict[str, Any]:
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         outputs["latestVersion"] = 1
     if typ == "aws:ecr/repository:Repository":
-        outputs |= {"registryId": "123456789012", "repositoryUrl": f"123456789012.dkr.ecr.mock/{name}"}
+        url = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}"
+        outputs |= {"registryId": "123456789012", "repositoryUrl": url}
     return outputs
 
 

@@ -1,6 +1,7 @@
-"""Ingress NetworkPolicies for a stack (pure builders): engines only from the stack's own pods
-(and trusted namespaces such as monitoring), the cache server only from engines, the router
-from anywhere (it is the entry point; API keys guard it), the benchmark from nowhere."""
+"""Ingress NetworkPolicies for a stack (pure builders): engines only from the router's pods
+(and trusted namespaces such as monitoring; guardrail `engines-isolated` checks it), the cache
+server only from engines, the router from anywhere (it is the entry point; API keys guard it),
+the benchmark from nowhere."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def build_network_policies(
     cache_server_port: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The stack's NetworkPolicies keyed by a stable suffix (the Pulumi name suffix)."""
-    engine_peers: list[dict[str, Any]] = [{"podSelector": {"matchLabels": {LABEL_PART_OF: PART_OF}}}]
+    engine_peers: list[dict[str, Any]] = [{"podSelector": _role(ROLE_ROUTER)}]
     if trusted_namespaces:
         engine_peers.append(
             {

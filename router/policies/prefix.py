@@ -14,9 +14,13 @@ Per request:
    must hold `min_hit_tokens` more than any second candidate. So a shared system prompt,
    cached everywhere or on a few engines, never draws every new user to one engine.
 3. With hits, the engine with the lowest estimated time to first token (`router.cost`: queue
-   plus uncached prefill) among the engines with room under the bounded-load limit takes it:
-   `cache_hit` when that is the engine with the best hit, `load_fallback` when a better
-   match was skipped for load.
+   plus uncached prefill) takes it, among the engines with room under the bounded-load limit
+   and, for a prompt of at least `placement_tokens`, the engines holding its best hit whatever
+   their load: moving a warm conversation costs a full recompute of its prefix (seconds for
+   20k tokens), waiting behind a few requests costs far less, so only the TTFT comparison may
+   move it. Shorter prompts (cheap to recompute, and where a shared system prompt cached on one
+   engine would otherwise draw every new user there) stay under the bound. `cache_hit` when
+   the chosen engine holds the best hit, `load_fallback` when a better match lost on cost.
 4. Without hits the conversation is new: it is placed by rendezvous hashing (xxh3) of its
    first `placement_tokens` (further when every engine shares a longer prefix) over
    the engines with room, so router workers and replicas agree without sharing state and a
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from router.contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
-from router.cost import CostModel, cheapest
+from router.cost import CostModel, cheapest, distinct_tokens
 from router.policies._hashing import bytes_hash, load_limit, rendezvous_home
 from router.policies._params import require_int, require_number
 from router.policies.base import Decision, EngineState, NoEngineError, RouteRequest
@@ -126,12 +130,16 @@ class PrefixPolicy:
         hits = [m for e in engines if (m := matches.get(e.id, 0)) >= floor and m - common >= self._min_hit]
         cfg = self.config
         limit = load_limit(engines, cfg.load_factor, cfg.load_floor)
-        roomy = [e for e in engines if e.in_flight + e.waiting + 1 <= limit] or engines
+        best = max(hits, default=0)
+        held = best if long_prompt else 0  # a conversation's own long prefix: never dropped for load
+        roomy = [e for e in engines
+                 if e.in_flight + e.waiting + 1 <= limit or (held and matches.get(e.id, 0) >= held)]
+        roomy = roomy or list(engines)
         tokens = -(-len(request.prompt) // BYTES_PER_TOKEN)
         if hits:
             engine = cheapest(roomy, tokens, matches, cfg.block_tokens, cfg.cost)
             matched = matches.get(engine.id, 0)
-            outcome = OUTCOME_CACHE_HIT if matched >= max(hits) else OUTCOME_LOAD_FALLBACK
+            outcome = OUTCOME_CACHE_HIT if matched >= best else OUTCOME_LOAD_FALLBACK
         else:
             key = self.placement_key(hashes, request.prompt, common)
             engine = rendezvous_home(roomy, key, self._encoded)
@@ -154,10 +162,11 @@ class PrefixPolicy:
         return hashes[min(depth, len(hashes)) - 1]
 
     def _sync(self, engines: Sequence[EngineState]) -> None:
-        """Mirror each candidate's KV capacity (GPU plus CPU tier) in the index."""
+        """Mirror each candidate's distinct cache capacity in the index (`cost.distinct_tokens`:
+        the larger of its GPU and LMCache CPU tiers, which overlap)."""
         known = self._capacity_tokens
         for engine in engines:
-            tokens = engine.gpu_cache_tokens + engine.cpu_cache_tokens
+            tokens = distinct_tokens(engine)
             if known.get(engine.id) != tokens or engine.id not in self._encoded:
                 self.index.set_capacity(engine.id, tokens // self.config.block_tokens)
                 known[engine.id] = tokens

@@ -1,8 +1,8 @@
 """Forwarding one OpenAI request: authenticate, validate, pick an engine, relay the answer.
 
-`Proxy` is a raw ASGI endpoint (the app dispatches the proxied POSTs to it ahead of FastAPI's
-routing and middleware: measured, it halves the router's CPU per request and per streamed
-token against a `StreamingResponse` route; see benchmarks/RESULTS.md, section Router).
+`Proxy` is a raw ASGI endpoint: the app dispatches the proxied POSTs to it ahead of FastAPI's
+routing and middleware, so no request object, response class or per-message `send` wrapper
+sits on the hot path (figures: benchmarks/RESULTS.md, section Router).
 
 A failure before the client has received a byte (connection refused, the engine closing
 without answering, an engine 502/503/504) is retried on another engine, up to `max_retries`.

@@ -11,8 +11,10 @@ Per request:
    what the other candidates share: for a prompt of at least `placement_tokens` the engine must
    hold all of the first `placement_tokens` (system prompt plus the start of this
    conversation) and `min_hit_tokens` more than every candidate holds; for a shorter prompt it
-   must hold `min_hit_tokens` more than any second candidate. So a shared system prompt,
-   cached everywhere or on a few engines, never draws every new user to one engine.
+   must hold `min_hit_tokens` more than any second candidate. A prefix that at least two
+   conversations fork from (`_forks.ForkPoints`: a hot system prompt) counts as shared too,
+   even while only one engine holds it. So a shared system prompt, cached everywhere or on a
+   few engines, never draws every new user to one engine.
 3. With hits, the engine with the lowest estimated time to first token (`router.cost`: queue
    plus uncached prefill) takes it, among the engines with room under the bounded-load limit
    and, for a prompt of at least `placement_tokens`, the engines holding its best hit whatever
@@ -38,6 +40,7 @@ from typing import ClassVar
 
 from router.contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
 from router.cost import CostModel, cheapest, distinct_tokens
+from router.policies._forks import ForkPoints
 from router.policies._hashing import bytes_hash, load_limit, rendezvous_home
 from router.policies._params import require_int, require_number
 from router.policies.base import Decision, EngineState, NoEngineError, RouteRequest
@@ -111,6 +114,7 @@ class PrefixPolicy:
     def __init__(self, config: PrefixConfig | None = None) -> None:
         self.config = config or PrefixConfig()
         self.index = PrefixIndex()
+        self.forks = ForkPoints()
         self._block_bytes = self.config.block_bytes
         self._placement = self.config.placement_blocks
         self._min_hit = self.config.min_hit_blocks
@@ -125,7 +129,7 @@ class PrefixPolicy:
         hashes = self.hashes(request.prompt)
         matches = self.index.match_all(hashes) if hashes else {}
         long_prompt = len(hashes) >= self._placement
-        common = _common_blocks(matches, engines, long_prompt) if matches else 0
+        common = self._common(hashes, matches, engines, long_prompt)
         floor = self._placement if long_prompt else 0
         hits = [m for e in engines if (m := matches.get(e.id, 0)) >= floor and m - common >= self._min_hit]
         cfg = self.config
@@ -145,8 +149,18 @@ class PrefixPolicy:
             engine = rendezvous_home(roomy, key, self._encoded)
             matched, outcome = matches.get(engine.id, 0), OUTCOME_NEW
         self.index.insert(engine.id, hashes)
+        self.forks.record(hashes, matched)
         return Decision(engine=engine, outcome=outcome,
                         matched_tokens=min(matched * self.config.block_tokens, tokens))
+
+    def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
+                long_prompt: bool) -> int:
+        """Blocks of this prompt that are no engine's own: what the candidates share, or a hot
+        prefix many conversations fork from (`_forks`), whichever is longer."""
+        if not matches:
+            return 0
+        shared = self.forks.shared_depth(hashes, max(matches.values()))
+        return max(_common_blocks(matches, engines, long_prompt), shared)
 
     def hashes(self, prompt: bytes) -> list[int]:
         """The prompt's chained index-block hashes."""

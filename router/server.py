@@ -4,10 +4,14 @@
 known), then runs uvicorn's `Server.startup` / `main_loop` / `shutdown` directly rather than
 `Server.serve`, which would install its own signal handlers over the caller's.
 
-`RouterHttpProtocol` is uvicorn's httptools protocol with two changes at the edge, no HTTP
+`RouterHttpProtocol` is uvicorn's httptools protocol with changes at the edge, no HTTP
 framing of our own: a request line plus headers over `MAX_HEAD_BYTES` is refused (uvicorn's
-httptools protocol sets no limit), and the 400 it answers to an unparseable request is the
-OpenAI JSON error shape instead of plain text.
+httptools protocol sets no limit); a client that has not finished its request line and headers
+`HEAD_TIMEOUT_S` after the connection opened or its request began is disconnected (uvicorn has
+no such timeout: a slowloris client would hold its connection forever); the 400 it answers to
+an unparseable request is the OpenAI JSON error shape instead of plain text; and each
+request's response head is handed to the socket together with the first piece of its body
+(`HeldHead`), one write instead of two (uvicorn writes the head on `http.response.start`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from router.errors import error_body
 
 MAX_HEAD_BYTES = 64 * 1024  # request line plus headers
+HEAD_TIMEOUT_S = 30.0  # to receive a request line plus headers, from the connection or the request start
 KEEP_ALIVE_S = 75  # idle keep-alive connections close after this (above common load balancers' 60 s)
 
 
@@ -29,14 +34,84 @@ class HeadTooLarge(Exception):
     """Raised inside the parser's callbacks; httptools reports it as a parser error (400)."""
 
 
+class HeldHead:
+    """The transport one request's answer is written to: its first write (uvicorn's response
+    head) is held and sent with the next write (the body, or the stream's first piece) in one
+    call; a head not followed within the same event-loop pass is sent on its own then."""
+
+    __slots__ = ("_transport", "_held", "_first")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._first = True
+
+    def write(self, data: bytes) -> None:
+        if self._first:
+            self._first = False
+            self._held = data
+            asyncio.get_running_loop().call_soon(self.flush)
+        elif self._held is not None:
+            held, self._held = self._held, None
+            self._transport.writelines((held, data))
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class RouterHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with a bounded head and JSON parse errors."""
+    """uvicorn's httptools protocol, with a bounded head read in bounded time, JSON parse
+    errors and the response head written with the body."""
 
     _head_bytes = 0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         self._head_bytes = 0
+        if self._head_timer is None:
+            self._arm_head_timer()
         super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_timer()
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and not isinstance(cycle.transport, HeldHead):  # None: an upgrade
+            cycle.transport = HeldHead(cycle.transport)
+
+    def _arm_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        """The client took too long over its request head: drop it (nothing was answered yet)."""
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))

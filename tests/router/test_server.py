@@ -111,3 +111,25 @@ def test_engine_headers_are_relayed_but_hop_by_hop_ones_are_not() -> None:
         assert headers[b"x-engine-request-id"] == b"cmpl-fake"
         assert b"keep-alive" not in headers
     run(_with_router(check))
+
+
+def test_a_client_that_never_finishes_its_head_is_disconnected(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A slowloris client (request head trickling in, never complete) is dropped after the
+    head timeout, while a client that finishes its head in time is answered."""
+    from router import server
+    monkeypatch.setattr(server, "HEAD_TIMEOUT_S", 0.3)
+
+    async def check(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"POST /v1/completions HTTP/1.1\r\nhost: x\r\n")
+        for _ in range(50):  # one header line at a time, never the blank line that ends the head
+            if reader.at_eof():
+                break
+            writer.write(b"x-slow: 1\r\n")
+            await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    run(_with_router(check))
+
+    async def in_time(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(_post())
+        assert (await _read_response(reader))[0] == 200
+    assert run(_with_router(in_time)).requests == 1

@@ -41,6 +41,11 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError
     (aiohttp.ConnectionTimeoutError,) if hasattr(aiohttp, "ConnectionTimeoutError") else ())
 
 
+# Headers aiohttp would add to every request and the engines do not need: each costs work per
+# request, and `Accept-Encoding` would invite a compressed answer the router relays as is.
+_SKIPPED_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding")
+
+
 class UpstreamResponse(Protocol):
     status: int
     content_type: bytes
@@ -131,7 +136,7 @@ class UpstreamPool:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=self.keepalive_s)
         self._session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-            timeout=self._timeout, skip_auto_headers=("User-Agent",), trust_env=False)
+            timeout=self._timeout, skip_auto_headers=_SKIPPED_AUTO_HEADERS, trust_env=False)
         return self._session
 
     async def request(self, base_url: str, method: str, path: str, body: bytes = b"",

@@ -1,7 +1,9 @@
 """The router's own Prometheus metrics (names from `router.contracts`, prefix `llmstack_router_`),
 on prometheus-client.
 
-Every app has its own `CollectorRegistry` (no global registry). Under `--workers N` the parent
+Every app has its own `CollectorRegistry` (no global registry). One process keeps its series
+in plain Python objects exported by one custom collector (`router._inproc_metrics`): an
+update on the hot path is arithmetic, not a lock and a bucket scan. Under `--workers N` the parent
 gives the workers one `PROMETHEUS_MULTIPROC_DIR` before they start (prometheus-client picks its
 value store when it is imported), so counters, histograms and the in-flight gauge live in
 memory-mapped files and `/metrics` on any worker shows every worker's series, summed by
@@ -11,7 +13,7 @@ time; all workers scrape the same engines. A NaN or infinite figure from an engi
 exported as Prometheus' `NaN` / `+Inf`, which the text format allows.
 
 The hot path keeps one child per label tuple (`_Family.child`), so a request costs a dict
-lookup and prometheus-client's increment, not its `labels()` validation.
+lookup and an increment, not prometheus-client's `labels()` validation.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from router import contracts as c
+from router._inproc_metrics import InProcCollector, InProcFamily
 from router.engine_metrics import EngineLoad
 from router.policies.base import EngineState
 
@@ -55,8 +58,13 @@ class Counter(_Family):
 
     def value(self, registry: CollectorRegistry, key: tuple[str, ...]) -> float:
         """This process's count for one label tuple (0 when never counted)."""
-        labels = dict(zip(self.metric._labelnames, key, strict=True))
-        return registry.get_sample_value(self.metric._name + "_total", labels) or 0.0
+        metric = self.metric
+        if isinstance(metric, InProcFamily):
+            names, base = metric.labelnames, metric.name
+        else:
+            names, base = metric._labelnames, metric._name
+        labels = dict(zip(names, key, strict=True))
+        return registry.get_sample_value(base.removesuffix("_total") + "_total", labels) or 0.0
 
 
 class Histogram(_Family):
@@ -79,29 +87,29 @@ class RouterMetrics:
     def __init__(self, multiproc_dir: str | None = None) -> None:
         self.multiproc_dir = multiproc_dir
         self.registry = reg = CollectorRegistry()
-        self.requests = Counter(_PromCounter(
+        make = _Makers(reg, None if multiproc_dir else InProcCollector())
+        self.requests = Counter(make.counter(
             c.ROUTER_REQUESTS, "Requests answered, by model, engine and HTTP status.",
-            ("model", "engine", "status"), registry=reg))
-        self.decisions = Counter(_PromCounter(
-            c.ROUTER_DECISIONS, "Routing decisions by policy and outcome.", ("policy", "outcome"),
-            registry=reg))
-        self.retries = Counter(_PromCounter(
-            c.ROUTER_RETRIES, "Requests retried on another engine, by failed engine.", ("engine",),
-            registry=reg))
-        self.stream_errors = Counter(_PromCounter(
-            c.ROUTER_STREAM_ERRORS, "Streams ended by an engine failure.", ("engine",), registry=reg))
-        self.task_restarts = Counter(_PromCounter(
+            ("model", "engine", "status")))
+        self.decisions = Counter(make.counter(
+            c.ROUTER_DECISIONS, "Routing decisions by policy and outcome.", ("policy", "outcome")))
+        self.retries = Counter(make.counter(
+            c.ROUTER_RETRIES, "Requests retried on another engine, by failed engine.", ("engine",)))
+        self.stream_errors = Counter(make.counter(
+            c.ROUTER_STREAM_ERRORS, "Streams ended by an engine failure.", ("engine",)))
+        self.task_restarts = Counter(make.counter(
             c.ROUTER_TASK_RESTARTS, "Background tasks (discovery, health checks, metric scraping) that "
-            "died and were restarted, by task.", ("task",), registry=reg))
-        self.ttft = Histogram(_PromHistogram(
+            "died and were restarted, by task.", ("task",)))
+        self.ttft = Histogram(make.histogram(
             c.ROUTER_TTFT, "Time to first byte of the answer, seen by the router.", ("model", "engine"),
-            buckets=TTFT_BUCKETS, registry=reg))
-        self.itl = Histogram(_PromHistogram(
+            buckets=TTFT_BUCKETS))
+        self.itl = Histogram(make.histogram(
             c.ROUTER_ITL, "Time between pieces of a stream, seen by the router.", ("model", "engine"),
-            buckets=ITL_BUCKETS, registry=reg))
-        self.in_flight = Gauge(_PromGauge(
-            c.ROUTER_IN_FLIGHT, "Requests the router has open to the engine.", ("engine",), registry=reg,
-            multiprocess_mode="livesum"))
+            buckets=ITL_BUCKETS))
+        self.in_flight = Gauge(make.gauge(
+            c.ROUTER_IN_FLIGHT, "Requests the router has open to the engine.", ("engine",)))
+        if make.inproc is not None:
+            reg.register(make.inproc)
         self.mirror = EngineMirror()
         reg.register(self.mirror)
 
@@ -115,6 +123,29 @@ class RouterMetrics:
         MultiProcessCollector(merged, path=self.multiproc_dir)
         merged.register(self.mirror)
         return generate_latest(merged)
+
+
+class _Makers:
+    """Builds each metric: an in-process family when `inproc` is given (one process), else a
+    prometheus-client object in `registry`, whose value store is multiprocess under workers."""
+
+    def __init__(self, registry: CollectorRegistry, inproc: InProcCollector | None) -> None:
+        self.registry, self.inproc = registry, inproc
+
+    def counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("counter", name, doc, labels))
+        return _PromCounter(name, doc, labels, registry=self.registry)
+
+    def gauge(self, name: str, doc: str, labels: tuple[str, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("gauge", name, doc, labels))
+        return _PromGauge(name, doc, labels, registry=self.registry, multiprocess_mode="livesum")
+
+    def histogram(self, name: str, doc: str, labels: tuple[str, ...], *, buckets: tuple[float, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("histogram", name, doc, labels, buckets))
+        return _PromHistogram(name, doc, labels, buckets=buckets, registry=self.registry)
 
 
 class EngineMirror:

@@ -35,31 +35,31 @@ class HeadTooLarge(Exception):
 
 
 class HeldHead:
-    """The transport one request's answer is written to: its first write (uvicorn's response
-    head) is held and sent with the next write (the body, or the stream's first piece) in one
-    call; a head not followed within the same event-loop pass is sent on its own then."""
+    """Stands in for the transport of one request's answer until its head is out: the first
+    write (uvicorn's response head) is held and sent with the next write (the body, or the
+    stream's first piece) in one call; a head not followed within the same event-loop pass is
+    sent on its own then. Once the head is out, the cycle writes to the transport directly."""
 
-    __slots__ = ("_transport", "_held", "_first")
+    __slots__ = ("_cycle", "_transport", "_held")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
+    def __init__(self, cycle: Any) -> None:
+        self._cycle = cycle
+        self._transport: asyncio.Transport = cycle.transport
         self._held: bytes | None = None
-        self._first = True
 
     def write(self, data: bytes) -> None:
-        if self._first:
-            self._first = False
+        if self._held is None:
             self._held = data
             asyncio.get_running_loop().call_soon(self.flush)
-        elif self._held is not None:
-            held, self._held = self._held, None
-            self._transport.writelines((held, data))
         else:
-            self._transport.write(data)
+            held, self._held = self._held, None
+            self._cycle.transport = self._transport
+            self._transport.writelines((held, data))
 
     def flush(self) -> None:
         if self._held is not None:
             held, self._held = self._held, None
+            self._cycle.transport = self._transport
             if not self._transport.is_closing():
                 self._transport.write(held)
 
@@ -96,8 +96,8 @@ class RouterHttpProtocol(HttpToolsProtocol):
         self._disarm_head_timer()
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and not isinstance(cycle.transport, HeldHead):  # None: an upgrade
-            cycle.transport = HeldHead(cycle.transport)
+        if cycle is not None and cycle.transport is self.transport:  # a new cycle (not an upgrade)
+            cycle.transport = HeldHead(cycle)
 
     def _arm_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)

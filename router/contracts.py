@@ -66,6 +66,7 @@ ROUTER_ENGINE_HEALTHY: Final = ROUTER_PREFIX + "engine_healthy"  # engine
 ROUTER_IN_FLIGHT: Final = ROUTER_PREFIX + "in_flight_requests"  # engine
 ROUTER_RETRIES: Final = ROUTER_PREFIX + "upstream_retries_total"  # engine
 ROUTER_STREAM_ERRORS: Final = ROUTER_PREFIX + "stream_errors_total"  # engine
+ROUTER_TASK_RESTARTS: Final = ROUTER_PREFIX + "background_task_restarts_total"  # task
 # Mirrors of each engine's own figures, as the router last scraped them (label `engine`), so a
 # client that can reach only the router (the post-deploy benchmark Job) still sees them.
 ROUTER_ENGINE_KV_USAGE: Final = ROUTER_PREFIX + "engine_kv_cache_usage_ratio"

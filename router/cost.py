@@ -8,9 +8,13 @@
 `queued` is the larger of the engine-reported waiting count and this router's in-flight
 requests beyond the engine's batch slots: both count the same queue, seen from two sides (the
 engine's figure is scraped, so stale; ours is fresh but blind to other router replicas), so
-taking the larger avoids counting a request twice. `cpu_share` is the CPU tier's share of the
-engine's cache: without per-block tier knowledge, the expected fraction of a hit that LMCache
-must load. Defaults are DESIGN.md's A100-80GB / Llama-3.1-8B figures: ~125 µs per prefilled
+taking the larger avoids counting a request twice. `cpu_share` is the share of the engine's
+distinct cache held only in the CPU tier: without per-block tier knowledge, the expected
+fraction of a hit that LMCache must load. LMCache's CPU tier is write-through (its
+`LMCacheEngine.store` copies every chunk vLLM computed from the GPU into CPU memory objects
+and puts them in the local CPU backend, lmcache/v1/cache_engine.py), so the tiers overlap:
+an engine holds max(GPU, CPU) distinct tokens, not their sum, and the CPU-only part is
+CPU − GPU. Defaults are DESIGN.md's A100-80GB / Llama-3.1-8B figures: ~125 µs per prefilled
 token (20k tokens ~2.5 s), LMCache loads ~200k tokens/s, vLLM's 256 sequences per batch, ~50 ms
 for a queued request ahead (200 new tokens on a cached prefix take ~30-60 ms). Every term is
 linear in the parameters, so scaling them all by one factor (an emulator's `time_scale`) does
@@ -49,10 +53,15 @@ class CostModel:
             raise SettingsError("policy.params.max_running", self.max_running, "must be an integer >= 1")
 
 
+def distinct_tokens(engine: EngineState) -> int:
+    """Distinct tokens the engine's cache can hold: the larger tier (LMCache writes through)."""
+    return max(engine.gpu_cache_tokens, engine.cpu_cache_tokens)
+
+
 def cpu_share(engine: EngineState) -> float:
-    """Fraction of the engine's cache that lives in the CPU tier (0 without one)."""
-    total = engine.gpu_cache_tokens + engine.cpu_cache_tokens
-    return engine.cpu_cache_tokens / total if total > 0 else 0.0
+    """Fraction of the engine's distinct cache held only in the CPU tier (0 without one)."""
+    total = distinct_tokens(engine)
+    return (total - engine.gpu_cache_tokens) / total if total > 0 else 0.0
 
 
 def queued_requests(engine: EngineState, model: CostModel) -> int:
@@ -91,8 +100,8 @@ def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks:
     for e in engines:
         cached = get(e.id, 0) * block_tokens
         cached = prompt_tokens if cached > prompt_tokens else (cached if cached > 0 else 0)
-        total = e.gpu_cache_tokens + e.cpu_cache_tokens
-        share = e.cpu_cache_tokens / total if total > 0 else 0.0
+        gpu, cpu = e.gpu_cache_tokens, e.cpu_cache_tokens
+        share = (cpu - gpu) / cpu if cpu > gpu else 0.0
         estimate = _queue_s(e, slots, queued_s, running_s) + (
             (prompt_tokens - cached) * prefill + cached * share * cpu_load)
         if chosen is e or estimate < best or (estimate == best and e.id < best_id):

@@ -10,6 +10,7 @@ last figures per engine for the router's own `/metrics` to mirror.
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 
 from router.contracts import PATH_METRICS, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY, VLLM_RUNNING, VLLM_WAITING
@@ -32,12 +33,19 @@ class EngineLoad:
 
 
 def parse_load(text: str) -> EngineLoad:
-    """Load figures from a vLLM `/metrics` page (summed over label sets)."""
+    """Load figures from a vLLM `/metrics` page (summed over label sets). Counts that are not
+    finite read 0; the other figures keep NaN / +Inf, which the router's /metrics can carry."""
     sums = sum_samples(text, _WANTED)
     kv = sums.get(VLLM_KV_USAGE, sums.get(VLLM_KV_USAGE_LEGACY))
     queries, hits = counter_pair(sums, ENGINE_PREFIX_PAIRS) or (None, 0.0)
-    return EngineLoad(waiting=int(sums.get(VLLM_WAITING, 0)), running=int(sums.get(VLLM_RUNNING, 0)),
-                      kv_usage=kv, prefix_queries=queries, prefix_hits=hits)
+    return EngineLoad(waiting=_count(sums.get(VLLM_WAITING, 0.0)),
+                      running=_count(sums.get(VLLM_RUNNING, 0.0)), kv_usage=kv,
+                      prefix_queries=queries, prefix_hits=hits)
+
+
+def _count(value: float) -> int:
+    """A request count from a scraped sample; NaN, ±Inf and negatives (a broken engine) read 0."""
+    return int(value) if math.isfinite(value) and value > 0 else 0
 
 
 class MetricsScraper:

@@ -1,122 +1,185 @@
-"""The router's own Prometheus metrics (names from `router.contracts`, prefix `llmstack_router_`).
+"""The router's own Prometheus metrics (names from `router.contracts`, prefix `llmstack_router_`),
+on prometheus-client.
 
-Counters and histograms are plain dicts keyed by label-value tuples, cheap enough for the
-hot path (one dict update, one `bisect`). Gauges that mirror live engine state (health,
-in-flight) are not stored: they are read from the engines when `/metrics` is rendered.
+Every app has its own `CollectorRegistry` (no global registry). One process keeps its series
+in plain Python objects exported by one custom collector (`router._inproc_metrics`): an
+update on the hot path is arithmetic, not a lock and a bucket scan. Under `--workers N` the parent
+gives the workers one `PROMETHEUS_MULTIPROC_DIR` before they start (prometheus-client picks its
+value store when it is imported), so counters, histograms and the in-flight gauge live in
+memory-mapped files and `/metrics` on any worker shows every worker's series, summed by
+prometheus-client's `MultiProcessCollector`. Figures mirrored from the engines (health,
+KV-cache usage, prefix-cache counters) are the answering worker's view, collected at scrape
+time; all workers scrape the same engines. A NaN or infinite figure from an engine is
+exported as Prometheus' `NaN` / `+Inf`, which the text format allows.
+
+The hot path keeps one child per label tuple (`_Family.child`), so a request costs a dict
+lookup and an increment, not prometheus-client's `labels()` validation.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import Counter as _PromCounter
+from prometheus_client import Gauge as _PromGauge
+from prometheus_client import Histogram as _PromHistogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from router import contracts as c
+from router._inproc_metrics import InProcCollector, InProcFamily
 from router.engine_metrics import EngineLoad
 from router.policies.base import EngineState
 
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ITL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class Counter:
-    def __init__(self, name: str, help_: str, labels: Sequence[str]) -> None:
-        self.name, self.help, self.labels = name, help_, tuple(labels)
-        self.values: dict[tuple[str, ...], float] = {}
+class _Family:
+    """One labelled prometheus-client metric with a cache of its children."""
 
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def child(self, key: tuple[str, ...]) -> Any:
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = self.metric.labels(*key)
+        return found
+
+
+class Counter(_Family):
     def inc(self, key: tuple[str, ...], amount: float = 1.0) -> None:
-        values = self.values
-        values[key] = values.get(key, 0.0) + amount
+        self.child(key).inc(amount)
 
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}\n# TYPE {self.name} counter\n"
-        for key, value in self.values.items():
-            yield f"{self.name}{{{_labels(self.labels, key)}}} {_num(value)}\n"
+    def value(self, registry: CollectorRegistry, key: tuple[str, ...]) -> float:
+        """This process's count for one label tuple (0 when never counted)."""
+        metric = self.metric
+        if isinstance(metric, InProcFamily):
+            names, base = metric.labelnames, metric.name
+        else:
+            names, base = metric._labelnames, metric._name
+        labels = dict(zip(names, key, strict=True))
+        return registry.get_sample_value(base.removesuffix("_total") + "_total", labels) or 0.0
 
 
-class Histogram:
-    def __init__(self, name: str, help_: str, labels: Sequence[str], buckets: Sequence[float]) -> None:
-        self.name, self.help, self.labels = name, help_, tuple(labels)
-        self.buckets = tuple(buckets)
-        self.series: dict[tuple[str, ...], list[float]] = {}  # bucket counts..., +Inf, sum
-
+class Histogram(_Family):
     def observe(self, key: tuple[str, ...], value: float) -> None:
-        series = self.series.get(key)
-        if series is None:
-            series = self.series[key] = [0.0] * (len(self.buckets) + 2)
-        series[bisect_left(self.buckets, value)] += 1
-        series[-1] += value
+        self.child(key).observe(value)
 
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}\n# TYPE {self.name} histogram\n"
-        for key, series in self.series.items():
-            base = _labels(self.labels, key)
-            sep = "," if base else ""
-            running = 0.0
-            for bound, count in zip((*self.buckets, float("inf")), series, strict=False):
-                running += count
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                yield f'{self.name}_bucket{{{base}{sep}le="{le}"}} {_num(running)}\n'
-            yield f"{self.name}_sum{{{base}}} {series[-1]!r}\n{self.name}_count{{{base}}} {_num(running)}\n"
+
+class Gauge(_Family):
+    def inc(self, key: tuple[str, ...]) -> None:
+        self.child(key).inc()
+
+    def dec(self, key: tuple[str, ...]) -> None:
+        self.child(key).dec()
 
 
 class RouterMetrics:
-    """Every metric the router exports; one instance per app."""
+    """Every metric the router exports; one instance per app. `multiproc_dir`: the directory
+    shared by the workers (None: one process)."""
 
-    def __init__(self) -> None:
-        self.requests = Counter(c.ROUTER_REQUESTS, "Requests answered, by model, engine and HTTP status.",
-                                ("model", "engine", "status"))
-        self.decisions = Counter(c.ROUTER_DECISIONS, "Routing decisions by policy and outcome.",
-                                 ("policy", "outcome"))
-        self.retries = Counter(c.ROUTER_RETRIES, "Requests retried on another engine, by failed engine.",
-                               ("engine",))
-        self.stream_errors = Counter(c.ROUTER_STREAM_ERRORS, "Streams ended by an engine failure.",
-                                     ("engine",))
-        self.ttft = Histogram(c.ROUTER_TTFT, "Time to first byte of the answer, seen by the router.",
-                              ("model", "engine"), TTFT_BUCKETS)
-        self.itl = Histogram(c.ROUTER_ITL, "Time between pieces of a stream, seen by the router.",
-                             ("model", "engine"), ITL_BUCKETS)
+    def __init__(self, multiproc_dir: str | None = None) -> None:
+        self.multiproc_dir = multiproc_dir
+        self.registry = reg = CollectorRegistry()
+        make = _Makers(reg, None if multiproc_dir else InProcCollector())
+        self.requests = Counter(make.counter(
+            c.ROUTER_REQUESTS, "Requests answered, by model, engine and HTTP status.",
+            ("model", "engine", "status")))
+        self.decisions = Counter(make.counter(
+            c.ROUTER_DECISIONS, "Routing decisions by policy and outcome.", ("policy", "outcome")))
+        self.retries = Counter(make.counter(
+            c.ROUTER_RETRIES, "Requests retried on another engine, by failed engine.", ("engine",)))
+        self.stream_errors = Counter(make.counter(
+            c.ROUTER_STREAM_ERRORS, "Streams ended by an engine failure.", ("engine",)))
+        self.task_restarts = Counter(make.counter(
+            c.ROUTER_TASK_RESTARTS, "Background tasks (discovery, health checks, metric scraping) that "
+            "died and were restarted, by task.", ("task",)))
+        self.ttft = Histogram(make.histogram(
+            c.ROUTER_TTFT, "Time to first byte of the answer, seen by the router.", ("model", "engine"),
+            buckets=TTFT_BUCKETS))
+        self.itl = Histogram(make.histogram(
+            c.ROUTER_ITL, "Time between pieces of a stream, seen by the router.", ("model", "engine"),
+            buckets=ITL_BUCKETS))
+        self.in_flight = Gauge(make.gauge(
+            c.ROUTER_IN_FLIGHT, "Requests the router has open to the engine.", ("engine",)))
+        if make.inproc is not None:
+            reg.register(make.inproc)
+        self.mirror = EngineMirror()
+        reg.register(self.mirror)
 
     def render(self, engines: Iterable[EngineState], loads: Mapping[str, EngineLoad] | None = None) -> bytes:
-        """Prometheus text exposition (version 0.0.4); `loads` are the engines' last scraped
-        figures, mirrored for clients that can reach only the router."""
-        engines = list(engines)
-        parts: list[str] = []
-        for metric in (self.requests, self.decisions, self.retries, self.stream_errors, self.ttft, self.itl):
-            parts.extend(metric.render())
-        parts.append(_gauge(c.ROUTER_ENGINE_HEALTHY, "1 when the engine is in rotation.",
-                            ((e.id, int(e.healthy)) for e in engines)))
-        parts.append(_gauge(c.ROUTER_IN_FLIGHT, "Requests this router process has open to the engine.",
-                            ((e.id, e.in_flight) for e in engines)))
-        parts.extend(_engine_mirrors(loads or {}))
-        return "".join(parts).encode()
+        """Prometheus text exposition (version 0.0.4): the router's own series (every worker's
+        under `--workers N`) and the engines' figures as this process last saw them."""
+        self.mirror.update(list(engines), dict(loads or {}))
+        if self.multiproc_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiproc_dir)
+        merged.register(self.mirror)
+        return generate_latest(merged)
 
 
-def _engine_mirrors(loads: Mapping[str, EngineLoad]) -> list[str]:
-    kv = [(url, load.kv_usage) for url, load in loads.items() if load.kv_usage is not None]
-    cached = [(url, load) for url, load in loads.items() if load.prefix_queries is not None]
-    return [
-        _gauge(c.ROUTER_ENGINE_KV_USAGE, "The engine's KV-cache usage (0..1), as last scraped.", kv),
-        _gauge(c.ROUTER_ENGINE_PREFIX_QUERIES, "The engine's prefix-cache tokens queried, as last scraped.",
-               [(url, load.prefix_queries or 0.0) for url, load in cached], kind="counter"),
-        _gauge(c.ROUTER_ENGINE_PREFIX_HITS, "The engine's prefix-cache tokens hit, as last scraped.",
-               [(url, load.prefix_hits) for url, load in cached], kind="counter"),
-    ]
+class _Makers:
+    """Builds each metric: an in-process family when `inproc` is given (one process), else a
+    prometheus-client object in `registry`, whose value store is multiprocess under workers."""
+
+    def __init__(self, registry: CollectorRegistry, inproc: InProcCollector | None) -> None:
+        self.registry, self.inproc = registry, inproc
+
+    def counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("counter", name, doc, labels))
+        return _PromCounter(name, doc, labels, registry=self.registry)
+
+    def gauge(self, name: str, doc: str, labels: tuple[str, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("gauge", name, doc, labels))
+        return _PromGauge(name, doc, labels, registry=self.registry, multiprocess_mode="livesum")
+
+    def histogram(self, name: str, doc: str, labels: tuple[str, ...], *, buckets: tuple[float, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("histogram", name, doc, labels, buckets))
+        return _PromHistogram(name, doc, labels, buckets=buckets, registry=self.registry)
 
 
-def _gauge(name: str, help_: str, rows: Iterable[tuple[str, float]], kind: str = "gauge") -> str:
-    """One value per engine; `kind` "counter" for mirrored engine counters."""
-    lines = [f"# HELP {name} {help_}\n# TYPE {name} {kind}\n"]
-    lines.extend(f'{name}{{engine="{_escape(engine)}"}} {_num(value)}\n' for engine, value in rows)
-    return "".join(lines)
+class EngineMirror:
+    """A custom collector: engine health and the engines' own figures, from the live state."""
+
+    def __init__(self) -> None:
+        self._engines: list[EngineState] = []
+        self._loads: dict[str, EngineLoad] = {}
+
+    def update(self, engines: list[EngineState], loads: dict[str, EngineLoad]) -> None:
+        self._engines, self._loads = engines, loads
+
+    def describe(self) -> list[Metric]:
+        return []  # collected at scrape time only; nothing to check for name clashes up front
+
+    def collect(self) -> Iterator[Metric]:
+        loads = self._loads
+        yield _family(GaugeMetricFamily, c.ROUTER_ENGINE_HEALTHY, "1 when the engine is in rotation.",
+                      ((e.id, float(e.healthy)) for e in self._engines))
+        yield _family(GaugeMetricFamily, c.ROUTER_ENGINE_KV_USAGE,
+                      "The engine's KV-cache usage (0..1), as last scraped.",
+                      ((url, load.kv_usage) for url, load in loads.items() if load.kv_usage is not None))
+        cached = [(url, load) for url, load in loads.items() if load.prefix_queries is not None]
+        yield _family(CounterMetricFamily, c.ROUTER_ENGINE_PREFIX_QUERIES,
+                      "The engine's prefix-cache tokens queried, as last scraped.",
+                      ((url, load.prefix_queries or 0.0) for url, load in cached))
+        yield _family(CounterMetricFamily, c.ROUTER_ENGINE_PREFIX_HITS,
+                      "The engine's prefix-cache tokens hit, as last scraped.",
+                      ((url, load.prefix_hits) for url, load in cached))
 
 
-def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    return ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
+def _family(kind: Callable[..., Metric], name: str, help_: str, rows: Iterable[tuple[str, float]]) -> Metric:
+    family = kind(name, help_, labels=("engine",))
+    for engine, value in rows:
+        family.add_metric((engine,), value)
+    return family
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if value == int(value) else repr(value)

@@ -1,7 +1,8 @@
 """What each engine has been sent, as chained block hashes, bounded like the engine's KV cache.
 
 Per engine the index keeps an LRU of block hashes (`router.prompt.block_hashes`) whose
-capacity in blocks mirrors the engine's real cache (GPU plus LMCache CPU tier), so the router
+capacity in blocks mirrors the engine's real cache (the larger of its GPU and write-through
+LMCache CPU tiers, `router.cost.distinct_tokens`), so the router
 never believes in cache the engine has evicted and its memory stays bounded. One shared dict
 maps each block hash to a bitmask of the engines holding it, so a lookup for every engine at
 once costs a few dict probes rather than a loop over engines and blocks.

@@ -1,158 +1,163 @@
-"""The upstream client: a keep-alive connection pool to engines over raw asyncio + httptools.
+"""The upstream client: one aiohttp `ClientSession` for every call the router makes to engines
+(proxied requests, health checks, metric scrapes).
 
 `UpstreamPool.request(base_url, method, path, body)` returns an `UpstreamResponse` once the
-engine's status line and headers are in; its body is then read whole (`read`) or chunk by
-chunk as it arrives (`next_chunk`). The caller must `release()` it: a fully read response on
-a keep-alive connection goes back to the pool, anything else is closed (which is how a
-cancelled request stops the engine's work). A pooled connection the engine closed while
-idle is retried once on a fresh one, transparently.
+engine's status line and headers are in; its body is then read whole (`read`) or piece by
+piece as it arrives (`next_chunk`). The caller must `release()` it: a fully read response
+returns its connection to the pool, anything else closes it (which is how a cancelled
+request stops the engine's work).
 
-Errors carry whether the engine had begun answering (`UpstreamError.started`), so the
-proxy knows what it may retry elsewhere. The proxy depends on the `Upstream` Protocol only;
-tests may inject any object with the same `request` method.
+aiohttp pools connections per (host, port, TLS) key, so per engine; it sets TCP_NODELAY on
+every connection it opens (`aiohttp/client_proto.py`, `ResponseHandler.connection_made`),
+and the router's server side (uvicorn) does the same for clients. Idle pooled connections
+are dropped after `keepalive_s` (4 s by default), below the 5 s keep-alive of vLLM's uvicorn
+server (`TIMEOUT_KEEP_ALIVE` in vllm/entrypoints/openai/api_server.py), so the router does not
+reuse a connection the engine is about to close.
+
+Errors carry whether the engine had begun answering (`UpstreamError.started`), so the proxy
+knows what it may retry elsewhere. The proxy depends on the `Upstream` Protocol only; tests
+may inject any object with the same `request` method.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl as ssl_module
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Protocol
-from urllib.parse import urlsplit
 
-from router._upstream_conn import UpstreamConnection
+import aiohttp
+
 from router.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
 
-__all__ = ["Upstream", "UpstreamConnectError", "UpstreamError", "UpstreamPool", "UpstreamResponse",
-           "UpstreamTimeout"]
+__all__ = ["HOP_BY_HOP", "Upstream", "UpstreamConnectError", "UpstreamError", "UpstreamPool",
+           "UpstreamResponse", "UpstreamTimeout"]
+
+# RFC 9110 §7.6.1 connection-specific fields, plus the framing fields the router's server
+# writes itself (length, encoding) and the fields it sets on its own answers (date, server).
+HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate",
+                        b"proxy-authorization", b"te", b"trailer", b"transfer-encoding", b"upgrade",
+                        b"content-length", b"date", b"server"))
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,) + (
+    (aiohttp.ConnectionTimeoutError,) if hasattr(aiohttp, "ConnectionTimeoutError") else ())
+
+
+# Headers aiohttp would add to every request and the engines do not need: each costs work per
+# request, and `Accept-Encoding` would invite a compressed answer the router relays as is.
+_SKIPPED_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding")
 
 
 class UpstreamResponse(Protocol):
     status: int
     content_type: bytes
+    headers: list[tuple[bytes, bytes]]  # the engine's headers a client may need (lower-case names)
 
     async def read(self) -> bytes: ...
 
     async def next_chunk(self) -> bytes | None: ...
-
-    def pipe(self, sink: Callable[[bytes], None]) -> None: ...
-
-    async def piped(self) -> None: ...
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
 
     def release(self) -> None: ...
 
 
 class Upstream(Protocol):
     async def request(self, base_url: str, method: str, path: str, body: bytes = b"",
-                      *, timeout: float | None = None, headers: bytes = b"") -> UpstreamResponse: ...
+                      *, timeout: float | None = None,
+                      headers: Mapping[str, str] | None = None) -> UpstreamResponse: ...
 
     async def close(self) -> None: ...
 
 
-class _Target:
-    __slots__ = ("host", "port", "ssl", "host_header")
+class _Response:
+    """One engine answer over aiohttp; implements `UpstreamResponse`."""
 
-    def __init__(self, base_url: str) -> None:
-        parts = urlsplit(base_url)
-        self.ssl = parts.scheme == "https"
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or (443 if self.ssl else 80)
-        self.host_header = parts.netloc.encode()
+    __slots__ = ("_resp", "_engine", "status", "content_type", "headers")
+
+    def __init__(self, resp: aiohttp.ClientResponse, engine: str) -> None:
+        self._resp = resp
+        self._engine = engine
+        self.status = resp.status
+        self.content_type = resp.headers.get("Content-Type", "").encode("latin-1")
+        self.headers = relayed_headers(resp.raw_headers)
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc, self._engine, started=True) from exc
+
+    async def next_chunk(self) -> bytes | None:
+        """The next piece of the body as it arrives; None at its end."""
+        try:
+            data = await self._resp.content.readany()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc, self._engine, started=True) from exc
+        return data or None
+
+    def release(self) -> None:
+        """Pool the connection when the body was read to its end, else close it."""
+        if self._resp.content.at_eof():
+            self._resp.release()
+        else:
+            self._resp.close()
+
+
+def relayed_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+    """The engine's response headers minus hop-by-hop and framing ones, names lower-cased."""
+    out = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower not in HOP_BY_HOP:
+            out.append((lower, value))
+    return out
+
+
+def _translate(exc: BaseException, engine: str, *, started: bool) -> UpstreamError:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, _CONNECT_ERRORS):
+        return UpstreamConnectError(f"cannot connect: {text}", engine=engine, started=False)
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"engine sent nothing in time: {text}", engine=engine, started=started)
+    return UpstreamError(f"engine broke the exchange: {text}", engine=engine, started=started)
 
 
 class UpstreamPool:
-    """Keep-alive connections per engine base URL; implements `Upstream`."""
+    """Keep-alive connections per engine over one aiohttp session; implements `Upstream`."""
 
     def __init__(self, *, connect_timeout: float = 2.0, read_timeout: float | None = 600.0,
-                 max_idle_per_engine: int = 512) -> None:
+                 keepalive_s: float = 4.0) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self.max_idle = max_idle_per_engine
-        self._idle: dict[str, list[UpstreamConnection]] = {}
-        self._targets: dict[str, _Target] = {}
-        self._ssl: ssl_module.SSLContext | None = None
+        self.keepalive_s = keepalive_s
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
+                                              sock_read=read_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        """The session, created on first use inside the running loop."""
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=self.keepalive_s)
+        self._session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+            timeout=self._timeout, skip_auto_headers=_SKIPPED_AUTO_HEADERS, trust_env=False)
+        return self._session
 
     async def request(self, base_url: str, method: str, path: str, body: bytes = b"",
-                      *, timeout: float | None = None, headers: bytes = b"") -> UpstreamConnection:
-        """Send one request (`headers`: extra header lines, each ending in CRLF); returns once
-        the response head is in."""
-        target = self._targets.get(base_url) or self._target(base_url)
-        data = _encode(method, path, target.host_header, body, headers)
-        read_timeout = timeout if timeout is not None else self.read_timeout
-        conn = self._take(base_url)
-        if conn is not None:
-            conn.send(data, read_timeout)
-            try:
-                await conn.head()
-                return conn
-            except UpstreamError as exc:
-                conn.close()
-                if exc.started or isinstance(exc, UpstreamTimeout):
-                    raise
-            except BaseException:
-                conn.close()
-                raise
-        conn = await self._connect(base_url, target)
-        conn.send(data, read_timeout)
+                      *, timeout: float | None = None,
+                      headers: Mapping[str, str] | None = None) -> _Response:
+        """Send one request; returns once the response head is in. `timeout` bounds the whole
+        exchange (health checks, scrapes); without it, connect and per-read timeouts apply."""
+        session = self._session or self._open()
+        kwargs = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
         try:
-            await conn.head()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _target(self, base_url: str) -> _Target:
-        target = self._targets[base_url] = _Target(base_url)
-        return target
-
-    def _take(self, key: str) -> UpstreamConnection | None:
-        idle = self._idle.get(key)
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
-        return None
-
-    def _put(self, key: str, conn: UpstreamConnection) -> None:
-        idle = self._idle.setdefault(key, [])
-        if len(idle) < self.max_idle:
-            idle.append(conn)
-        else:
-            conn.close()
-
-    async def _connect(self, key: str, target: _Target) -> UpstreamConnection:
-        loop = asyncio.get_running_loop()
-        ssl_ctx = self._ssl_context() if target.ssl else None
-        try:
-            _, conn = await asyncio.wait_for(loop.create_connection(
-                lambda: UpstreamConnection(key, self._put), target.host, target.port, ssl=ssl_ctx),
-                self.connect_timeout)
-        except (TimeoutError, OSError) as exc:
-            raise UpstreamConnectError(f"cannot connect: {exc or type(exc).__name__}", engine=key,
-                                       started=False) from exc
-        return conn
-
-    def _ssl_context(self) -> ssl_module.SSLContext:
-        if self._ssl is None:
-            self._ssl = ssl_module.create_default_context()
-        return self._ssl
+            resp = await session.request(method, base_url + path, data=body if body else None,
+                                         headers=headers, allow_redirects=False, **kwargs)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc, base_url, started=False) from exc
+        return _Response(resp, base_url)
 
     def drop(self, base_url: str) -> None:
-        """Close the idle connections to one engine (it left, or it failed)."""
-        for conn in self._idle.pop(base_url, []):
-            conn.close()
+        """An engine left; aiohttp closes its idle connections when they expire."""
 
     async def close(self) -> None:
-        for key in list(self._idle):
-            self.drop(key)
-
-
-def _encode(method: str, path: str, host: bytes, body: bytes, headers: bytes = b"") -> bytes:
-    head = b"%s %s HTTP/1.1\r\nhost: %s\r\n%s" % (method.encode(), path.encode(), host, headers)
-    if body or method == "POST":
-        return b"%scontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (head, len(body), body)
-    return head + b"\r\n"
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+            await asyncio.sleep(0)  # let aiohttp's transports finish closing

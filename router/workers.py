@@ -3,7 +3,9 @@
 Each worker is a full, independent router (own engine state, health checks, policy) built
 from the same settings; the policies are deterministic over the same inputs, so workers
 place a conversation on the same engine without sharing state. The kernel spreads new
-client connections over the workers. The parent only starts, watches and stops them.
+client connections over the workers. The parent only starts, watches and stops them, and
+gives them one prometheus-client multiprocess directory, so `/metrics` on any worker shows
+every worker's series.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
+import tempfile
 from typing import Any
 
 from router.settings import RouterSettings
@@ -19,6 +23,9 @@ from router.settings import RouterSettings
 log = logging.getLogger(__name__)
 
 DRAIN_S = 20.0  # on SIGTERM, open requests get this long to finish (Kubernetes allows 30 s by default)
+# prometheus-client chooses its multiprocess value store from this variable when it is first
+# imported (prometheus_client/values.py), so it is set before the workers start.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _runner() -> asyncio.Runner:
@@ -29,24 +36,28 @@ def _runner() -> asyncio.Runner:
     return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
-async def _serve(settings: RouterSettings, reuse_port: bool) -> None:
+async def _serve(settings: RouterSettings, reuse_port: bool, metrics_dir: str | None) -> None:
     from router.app import create_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with create_app(settings) as app:
-        port = await app.serve(reuse_port=reuse_port)
-        log.info("router listening on %s:%d (policy %s)", settings.host, port, settings.policy.kind)
+    app = create_app(settings, metrics_dir=metrics_dir)
+    port = await app.serve(reuse_port=reuse_port, graceful_s=DRAIN_S)  # runs the app's lifespan
+    log.info("router listening on %s:%d (policy %s)", settings.host, port, settings.policy.kind)
+    try:
         await stop.wait()
         await app.drain(DRAIN_S)
+    finally:
+        await app.stop()
 
 
-def serve_forever(settings: RouterSettings, *, reuse_port: bool = False) -> None:
+def serve_forever(settings: RouterSettings, *, reuse_port: bool = False,
+                  metrics_dir: str | None = None) -> None:
     """Run one router process until SIGINT or SIGTERM."""
     with _runner() as runner:
-        runner.run(_serve(settings, reuse_port))
+        runner.run(_serve(settings, reuse_port, metrics_dir))
 
 
 def setup_logging(level: str) -> None:
@@ -55,9 +66,9 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=fmt)
 
 
-def _worker(data: dict[str, Any], log_level: str) -> None:
+def _worker(data: dict[str, Any], log_level: str, metrics_dir: str) -> None:
     setup_logging(log_level)
-    serve_forever(RouterSettings.from_dict(data), reuse_port=True)
+    serve_forever(RouterSettings.from_dict(data), reuse_port=True, metrics_dir=metrics_dir)
 
 
 def run(settings: RouterSettings) -> int:
@@ -65,9 +76,18 @@ def run(settings: RouterSettings) -> int:
     if settings.workers == 1:
         serve_forever(settings)
         return 0
+    with tempfile.TemporaryDirectory(prefix="llmstack-router-metrics-") as metrics_dir:
+        os.environ[MULTIPROC_ENV] = metrics_dir  # inherited by the spawned workers
+        try:
+            return _run_workers(settings, metrics_dir)
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _run_workers(settings: RouterSettings, metrics_dir: str) -> int:
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(settings.to_dict(), settings.log_level), daemon=True)
-             for _ in range(settings.workers)]
+    args = (settings.to_dict(), settings.log_level, metrics_dir)
+    procs = [ctx.Process(target=_worker, args=args, daemon=True) for _ in range(settings.workers)]
     for proc in procs:
         proc.start()
 

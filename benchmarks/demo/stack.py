@@ -88,7 +88,10 @@ def _two_more(taken: set[int]) -> tuple[int, int]:
 def _router_argv(plan: DemoPlan, policy: str, ports: Ports, workdir: Path) -> list[str]:
     cap = capacity(plan)
     config = workdir / "router.json"
-    config.write_text(json.dumps({"default_cpu_cache_tokens": cap.cpu_tokens, "log_level": "warning"}))
+    # The emulator's CPU tier is exclusive (GPU evictions move there) where LMCache's writes
+    # through; the router models write-through (distinct = max of the tiers), so it is told
+    # the emulated engine's whole distinct capacity as its CPU tier.
+    config.write_text(json.dumps({"default_cpu_cache_tokens": cap.total_tokens, "log_level": "warning"}))
     llm_stack = str(Path(sys.executable).with_name("llm-stack"))
     return [llm_stack, "router", "--config", str(config), "--engines", ",".join(ports.engine_urls),
             "--model", MODEL, "--policy", policy, "--host", "127.0.0.1", "--port", str(ports.router),

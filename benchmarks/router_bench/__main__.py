@@ -4,6 +4,7 @@
     python -m benchmarks.router_bench --quick         # smoke-sized (about a minute)
     python -m benchmarks.router_bench --only ours     # skip the peers
     python -m benchmarks.router_bench --vllm-router   # add vllm-router (own venv)
+    python -m benchmarks.router_bench --baseline /tmp/before   # add a "before" row from an older tree
     python -m benchmarks.router_bench --skip-speed --only ours --memory-prompts 1000000
 
 Prints the side-by-side table, the memory table and the verdict on each target, and writes
@@ -36,6 +37,9 @@ def _specs(args: argparse.Namespace, plan: Plan) -> tuple[list[routers.RouterSpe
         specs += [ours_w1, routers.ours("prefix", 2, plan.gpu_cache_tokens, plan.cpu_cache_tokens),
                   routers.ours("round_robin", 1, plan.gpu_cache_tokens, plan.cpu_cache_tokens)]
         memory.append(ours_w1)
+        if args.baseline:
+            specs.insert(0, routers.ours("prefix", 1, plan.gpu_cache_tokens, plan.cpu_cache_tokens,
+                                         source=args.baseline, label="before"))
     if args.only != "ours":
         sg = routers.sglang(ROOT)
         specs.append(sg)
@@ -77,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, help="override the plan's repeats")
     p.add_argument("--only", choices=("all", "ours", "peers"), default="all")
     p.add_argument("--vllm-router", action="store_true", help="also benchmark vllm-router")
+    p.add_argument("--baseline", type=Path, metavar="DIR",
+                   help="also run `prefix` w1 from this source tree, labelled 'before' "
+                        "(e.g. git archive main | tar -x -C DIR)")
     p.add_argument("--skip-speed", action="store_true", help="only the memory phase")
     p.add_argument("--memory-prompts", type=int,
                    help="distinct prompts for the memory phase (checkpoints at 1%%, 10%%, 100%%)")

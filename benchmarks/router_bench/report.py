@@ -130,13 +130,15 @@ def _scaling_target(rows: dict[str, Row], results: Results) -> Target:
 
 
 def targets(results: Results, plan: Plan) -> list[Target]:
-    """The issue's five speed targets, judged on this run."""
+    """The speed targets (issue 12's bounds), judged on this run."""
     rows = {t: row(results, t, plan) for t in targets_in(results)}
-    ours = rows.get(OURS)
+    ours, peer = rows.get(OURS), rows.get(PEER)
     out = [_ratio_target(rows)]
+    if ours and peer:
+        out.append(Target(claim="CPU per streamed token <= sglang cache_aware's",
+                          measured=f"{ours.cpu_token_us:.1f} us vs {peer.cpu_token_us:.1f} us",
+                          met=ours.cpu_token_us <= peer.cpu_token_us))
     if ours:
-        out.append(Target(claim="CPU per streamed token <= 20 us", measured=f"{ours.cpu_token_us:.1f} us",
-                          met=ours.cpu_token_us <= 20))
         out.append(Target(claim="added p50 latency at c=1 <= 0.3 ms", measured=f"{ours.added_p50_ms:.3f} ms",
                           met=ours.added_p50_ms <= 0.3))
     out.append(_scaling_target(rows, results))

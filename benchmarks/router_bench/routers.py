@@ -40,18 +40,28 @@ def _llm_stack() -> str:
     return str(Path(sys.executable).with_name("llm-stack"))
 
 
-def ours(policy: str, workers: int, gpu_tokens: int, cpu_tokens: int) -> RouterSpec:
+def _from_source(src: Path) -> list[str]:
+    """`llm-stack` run from another source tree (e.g. `git archive` of an older commit),
+    ahead of this checkout on the import path: the "before" row of a side-by-side run."""
+    code = f"import sys; sys.path.insert(0, {str(src)!r}); from infra.cli import main; main()"
+    return [sys.executable, "-c", code]
+
+
+def ours(policy: str, workers: int, gpu_tokens: int, cpu_tokens: int, *,
+         source: Path | None = None, label: str = "ours") -> RouterSpec:
     """`llm-stack router` with `policy` and `workers` processes; each engine's cache capacity
-    (GPU + LMCache CPU tier, which bounds the prefix index) comes from a settings file."""
-    config = f"ours-{policy}-w{workers}.json"
+    (GPU + LMCache CPU tier, which bounds the prefix index) comes from a settings file.
+    `source`: run the router from that source tree instead of this checkout."""
+    config = f"{label}-{policy}-w{workers}.json"
+    launcher = _from_source(source) if source is not None else [_llm_stack()]
 
     def argv(engines: Sequence[str], port: int, _metrics: int, workdir: Path) -> list[str]:
-        return [_llm_stack(), "router", "--config", str(workdir / config), "--engines", ",".join(engines),
+        return [*launcher, "router", "--config", str(workdir / config), "--engines", ",".join(engines),
                 "--model", MODEL, "--policy", policy, "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(workers), "--engine-capacity-tokens", str(gpu_tokens)]
 
     text = json.dumps({"default_cpu_cache_tokens": cpu_tokens, "log_level": "warning"})
-    return RouterSpec(name=f"ours {policy} w{workers}", argv=argv, files=((config, text),),
+    return RouterSpec(name=f"{label} {policy} w{workers}", argv=argv, files=((config, text),),
                       workers=workers, policy=policy)
 
 

@@ -11,12 +11,18 @@ Per request:
    what the other candidates share: for a prompt of at least `placement_tokens` the engine must
    hold all of the first `placement_tokens` (system prompt plus the start of this
    conversation) and `min_hit_tokens` more than every candidate holds; for a shorter prompt it
-   must hold `min_hit_tokens` more than any second candidate. So a shared system prompt,
-   cached everywhere or on a few engines, never draws every new user to one engine.
+   must hold `min_hit_tokens` more than any second candidate. A prefix that at least two
+   conversations fork from (`_forks.ForkPoints`: a hot system prompt) counts as shared too,
+   even while only one engine holds it. So a shared system prompt, cached everywhere or on a
+   few engines, never draws every new user to one engine.
 3. With hits, the engine with the lowest estimated time to first token (`router.cost`: queue
-   plus uncached prefill) among the engines with room under the bounded-load limit takes it:
-   `cache_hit` when that is the engine with the best hit, `load_fallback` when a better
-   match was skipped for load.
+   plus uncached prefill) takes it, among the engines with room under the bounded-load limit
+   and, for a prompt of at least `placement_tokens`, the engines holding its best hit whatever
+   their load: moving a warm conversation costs a full recompute of its prefix (seconds for
+   20k tokens), waiting behind a few requests costs far less, so only the TTFT comparison may
+   move it. Shorter prompts (cheap to recompute, and where a shared system prompt cached on one
+   engine would otherwise draw every new user there) stay under the bound. `cache_hit` when
+   the chosen engine holds the best hit, `load_fallback` when a better match lost on cost.
 4. Without hits the conversation is new: it is placed by rendezvous hashing (xxh3) of its
    first `placement_tokens` (further when every engine shares a longer prefix) over
    the engines with room, so router workers and replicas agree without sharing state and a
@@ -33,7 +39,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from router.contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
-from router.cost import CostModel, cheapest
+from router.cost import CostModel, cheapest, distinct_tokens
+from router.policies._forks import ForkPoints
 from router.policies._hashing import bytes_hash, load_limit, rendezvous_home
 from router.policies._params import require_int, require_number
 from router.policies.base import Decision, EngineState, NoEngineError, RouteRequest
@@ -107,6 +114,7 @@ class PrefixPolicy:
     def __init__(self, config: PrefixConfig | None = None) -> None:
         self.config = config or PrefixConfig()
         self.index = PrefixIndex()
+        self.forks = ForkPoints()
         self._block_bytes = self.config.block_bytes
         self._placement = self.config.placement_blocks
         self._min_hit = self.config.min_hit_blocks
@@ -121,24 +129,38 @@ class PrefixPolicy:
         hashes = self.hashes(request.prompt)
         matches = self.index.match_all(hashes) if hashes else {}
         long_prompt = len(hashes) >= self._placement
-        common = _common_blocks(matches, engines, long_prompt) if matches else 0
+        common = self._common(hashes, matches, engines, long_prompt)
         floor = self._placement if long_prompt else 0
         hits = [m for e in engines if (m := matches.get(e.id, 0)) >= floor and m - common >= self._min_hit]
         cfg = self.config
         limit = load_limit(engines, cfg.load_factor, cfg.load_floor)
-        roomy = [e for e in engines if e.in_flight + e.waiting + 1 <= limit] or engines
+        best = max(hits, default=0)
+        held = best if long_prompt else 0  # a conversation's own long prefix: never dropped for load
+        roomy = [e for e in engines
+                 if e.in_flight + e.waiting + 1 <= limit or (held and matches.get(e.id, 0) >= held)]
+        roomy = roomy or list(engines)
         tokens = -(-len(request.prompt) // BYTES_PER_TOKEN)
         if hits:
             engine = cheapest(roomy, tokens, matches, cfg.block_tokens, cfg.cost)
             matched = matches.get(engine.id, 0)
-            outcome = OUTCOME_CACHE_HIT if matched >= max(hits) else OUTCOME_LOAD_FALLBACK
+            outcome = OUTCOME_CACHE_HIT if matched >= best else OUTCOME_LOAD_FALLBACK
         else:
             key = self.placement_key(hashes, request.prompt, common)
             engine = rendezvous_home(roomy, key, self._encoded)
             matched, outcome = matches.get(engine.id, 0), OUTCOME_NEW
         self.index.insert(engine.id, hashes)
+        self.forks.record(hashes, matched)
         return Decision(engine=engine, outcome=outcome,
                         matched_tokens=min(matched * self.config.block_tokens, tokens))
+
+    def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
+                long_prompt: bool) -> int:
+        """Blocks of this prompt that are no engine's own: what the candidates share, or a hot
+        prefix many conversations fork from (`_forks`), whichever is longer."""
+        if not matches:
+            return 0
+        shared = self.forks.shared_depth(hashes, max(matches.values()))
+        return max(_common_blocks(matches, engines, long_prompt), shared)
 
     def hashes(self, prompt: bytes) -> list[int]:
         """The prompt's chained index-block hashes."""
@@ -154,10 +176,11 @@ class PrefixPolicy:
         return hashes[min(depth, len(hashes)) - 1]
 
     def _sync(self, engines: Sequence[EngineState]) -> None:
-        """Mirror each candidate's KV capacity (GPU plus CPU tier) in the index."""
+        """Mirror each candidate's distinct cache capacity in the index (`cost.distinct_tokens`:
+        the larger of its GPU and LMCache CPU tiers, which overlap)."""
         known = self._capacity_tokens
         for engine in engines:
-            tokens = engine.gpu_cache_tokens + engine.cpu_cache_tokens
+            tokens = distinct_tokens(engine)
             if known.get(engine.id) != tokens or engine.id not in self._encoded:
                 self.index.set_capacity(engine.id, tokens // self.config.block_tokens)
                 known[engine.id] = tokens

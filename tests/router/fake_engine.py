@@ -15,6 +15,9 @@ import orjson
 _SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 _JSON = b"application/json"
 OK, CLOSE_BEFORE, CLOSE_MID, HANG, UNAVAILABLE = "ok", "close_before", "close_mid", "hang", "503"
+# Headers on every whole answer: one a client may need (relayed), one hop-by-hop (not relayed).
+RELAYED = b"x-engine-request-id: cmpl-fake\r\n"
+HOP_BY_HOP = b"keep-alive: timeout=5\r\n"
 
 
 class FakeEngine:
@@ -34,6 +37,8 @@ class FakeEngine:
         self.cancelled = 0
         self.connections = 0
         self.bodies: list[dict] = []
+        self.metrics_text: str | None = None  # /metrics answer; None: waiting and running figures
+        self.metrics_scrapes = 0
         self.chunk_written = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -88,8 +93,10 @@ class FakeEngine:
         elif path == "/v1/models":
             _answer(writer, 200, orjson.dumps({"object": "list", "data": [{"id": self.model}]}))
         elif path == "/metrics":
-            text = (f'vllm:num_requests_waiting{{model_name="{self.model}"}} {self.waiting}\n'
-                    f'vllm:num_requests_running{{model_name="{self.model}"}} 1\n')
+            self.metrics_scrapes += 1
+            model = f'{{model_name="{self.model}"}}'
+            text = self.metrics_text or (f"vllm:num_requests_waiting{model} {self.waiting}\n"
+                                         f"vllm:num_requests_running{model} 1\n")
             _answer(writer, 200, text.encode(), b"text/plain")
         else:
             _answer(writer, 404, b"{}")
@@ -110,7 +117,7 @@ class FakeEngine:
             return await self._stream(reader, writer)
         answer = {"id": "x", "engine": self.name, "model": self.model,
                   "choices": [{"message": {"role": "assistant", "content": "hi"}}]}
-        _answer(writer, 200, orjson.dumps(answer))
+        _answer(writer, 200, orjson.dumps(answer), extra=RELAYED + HOP_BY_HOP)
         self.completed += 1
         return True
 
@@ -143,8 +150,10 @@ class FakeEngine:
         return True
 
 
-def _answer(writer: asyncio.StreamWriter, status: int, body: bytes, ctype: bytes = _JSON) -> None:
-    head = b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n" % (status, ctype, len(body))
+def _answer(writer: asyncio.StreamWriter, status: int, body: bytes, ctype: bytes = _JSON,
+            extra: bytes = b"") -> None:
+    head = b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n" % (
+        status, ctype, len(body), extra)
     writer.write(head + body)
 
 

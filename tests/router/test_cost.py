@@ -33,9 +33,10 @@ def test_a_cold_20k_prompt_costs_about_two_and_a_half_seconds() -> None:
 def test_cached_tokens_cost_nothing_on_gpu_and_load_time_on_cpu() -> None:
     """A GPU hit removes prefill; on a CPU-heavy engine part of the hit is charged at 200k tokens/s."""
     assert prefill_s(20_000, 19_800, 0.0, MODEL) == pytest.approx(200 * 125e-6)
-    cpu_heavy = engine(cpu=1_200_000)
-    assert cpu_share(cpu_heavy) == pytest.approx(0.75)
-    assert estimate_ttft_s(cpu_heavy, 20_000, 20_000, MODEL) == pytest.approx(20_000 * 0.75 / 200_000)
+    cpu_heavy = engine(cpu=1_200_000)  # write-through: 800k of its 1.2M distinct tokens are CPU-only
+    assert cpu_share(cpu_heavy) == pytest.approx(2 / 3)
+    assert estimate_ttft_s(cpu_heavy, 20_000, 20_000, MODEL) == pytest.approx(20_000 * (2 / 3) / 200_000)
+    assert cpu_share(engine(cpu=300_000)) == 0.0  # a CPU tier no larger than the GPU's adds nothing
 
 
 def test_a_waiting_request_strictly_raises_the_estimate_below_the_batch_limit() -> None:

@@ -71,7 +71,7 @@ def test_engine_failing_before_first_byte_is_retried_on_another() -> None:
                 policy.turn = 0  # the bad engine is picked first
                 status, _, data = await _post(s, url, {**CHAT, "stream": mode == CLOSE_BEFORE})
                 assert status == 200, data
-            assert app.metrics.retries.values[(bad.url,)] == 2
+            assert app.metrics.retries.value(app.metrics.registry, (bad.url,)) == 2
         assert bad.requests == 2 and good.requests == 2
         for engine in (bad, good):
             await engine.stop()
@@ -106,7 +106,7 @@ def test_mid_stream_failure_ends_with_an_error_event_and_is_counted() -> None:
             events = [e for e in data.split(b"\n\n") if e]
             assert len(events) == 2 and b'"content":"t0"' in events[0]
             assert orjson.loads(events[1].removeprefix(b"data: "))["error"]["type"] == "upstream_error"
-            assert app.metrics.stream_errors.values[(engine.url,)] == 1
+            assert app.metrics.stream_errors.value(app.metrics.registry, (engine.url,)) == 1
         await engine.stop()
     run(body())
 

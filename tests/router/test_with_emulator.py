@@ -108,12 +108,12 @@ def test_request_ids_reach_the_engine_and_other_client_headers_do_not() -> None:
 
 
 def test_forwarded_headers_are_only_the_allowlisted_ones() -> None:
-    """Only request-id and trace-context headers become upstream header lines."""
+    """Only request-id and trace-context headers (plus the body's content type) go upstream."""
     from router.proxy import forwarded_headers
 
-    lines = forwarded_headers({"x-request-id": "r1", "traceparent": "00-a-b-01", "authorization": "k"})
-    assert lines == b"x-request-id: r1\r\ntraceparent: 00-a-b-01\r\n"
-    assert forwarded_headers({"authorization": "Bearer k"}) == b""
+    sent = forwarded_headers({b"x-request-id": b"r1", b"traceparent": b"00-a-b-01", b"authorization": b"k"})
+    assert sent == {"content-type": "application/json", "x-request-id": "r1", "traceparent": "00-a-b-01"}
+    assert forwarded_headers({b"authorization": b"Bearer k"}) == {"content-type": "application/json"}
 
 
 def test_router_metrics_mirror_the_engines_prefix_cache_counters() -> None:

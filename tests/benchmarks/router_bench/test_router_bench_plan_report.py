@@ -49,12 +49,13 @@ def _results(w2_rps_factor: float) -> Results:
 
 
 def test_targets_judged_from_the_figures() -> None:
-    """60 vs 50 us = 1.2x; (1240 - 60) / 64 = 18.4 us per token; 0.3 - 0.1 = 0.2 ms added; w2 2x; 80 MB."""
+    """60 vs 50 us = 1.2x; (1240 - 60) / 64 = 18.4 us per token vs the peer's (1240 - 50) / 64 = 18.6;
+    0.3 - 0.1 = 0.2 ms added; w2 2x; 80 MB."""
     found = report.targets(_results(2.0), Plan())
     measured = [t.measured for t in found]
     assert [t.met for t in found] == [True, True, True, True, True]
     assert measured[0] == "60 us vs 50 us = 1.20x"
-    assert measured[1] == "18.4 us" and measured[2] == "0.200 ms"
+    assert measured[1] == "18.4 us vs 18.6 us" and measured[2] == "0.200 ms"
     assert measured[3].startswith("2000 vs 1000 req/s = 2.00x")
     assert measured[4].startswith("80 MB after 1,000")
 

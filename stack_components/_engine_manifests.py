@@ -181,7 +181,9 @@ def _cache_owner_init(args: VllmEngineArgs) -> list[dict[str, Any]]:
 
 def build_container(args: VllmEngineArgs) -> dict[str, Any]:
     """The vLLM container: args, env, GPUs, probes sized for model loading, mounts."""
-    # with a model store vLLM loads the copied directory (no --revision: a local path has none)
+    # with a model store vLLM loads the copied directory (no --revision: a local path has none);
+    # `--model` is a "name or path" and `--served-model-name` names it in the API and metrics
+    # (vllm/config/model.py, ModelConfig.model and served_model_name, at VLLM_VERSION)
     local = args.model_store is not None
     model = local_model_dir(args.model_cache.mount_path, args.model, args.revision) if local else args.model
     config = VllmServerConfig(

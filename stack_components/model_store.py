@@ -16,7 +16,8 @@ from stack_components import _k8s
 from stack_components import _validate as v
 
 AWS_CLI_IMAGE = "amazon/aws-cli:2.17.64"
-"""The AWS CLI v2 image (entrypoint `aws`, Amazon Linux with /bin/sh), pinned by tag."""
+"""The AWS CLI v2 image, pinned by tag. Its entrypoint is `/usr/local/bin/aws`; the init container
+replaces it with `/bin/sh -c` (the image is Amazon Linux based) to test the marker first."""
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 """The ServiceAccount annotation EKS's pod identity webhook reads (IRSA; EKS user guide,
 "Assign IAM roles to Kubernetes service accounts")."""
@@ -81,8 +82,9 @@ def local_model_dir(mount_path: str, model: str, revision: str) -> str:
 
 
 def service_account_manifest(store: ModelStore, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
-    """The engine's ServiceAccount, annotated with the role (no token automount: the webhook
-    projects its own web-identity token into the pod)."""
+    """The engine's ServiceAccount, annotated with the role (no token automount: EKS's pod
+    identity webhook patches its own projected `aws-iam-token` volume, audience sts.amazonaws.com,
+    into the pod; aws/amazon-eks-pod-identity-webhook)."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",

@@ -65,8 +65,9 @@ def main() -> None:
     validate_engines(stack_args(config, serving, extensions).models, pulumi.log.warn)
     if config.router.image is None:
         serving = dataclasses.replace(serving, router_image=build_router_image(config))
-    args = stack_args(config, serving, extensions)
     cluster = build_cluster(config, secrets)
+    serving = dataclasses.replace(serving, model_store_role_arn=cluster.model_store_role_arn)
+    args = stack_args(config, serving, extensions)
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready),
                                   transformations=stack_transformations(config))
     stack = LLMStack("llm", args, opts)

@@ -22,6 +22,7 @@ import pulumi
 
 from infra.aws.addons import SERVING_PRIORITY_CLASS
 from infra.aws.load_balancer import service_annotations
+from infra.aws.model_store import service_account_name
 from infra.config._parse import camel
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
@@ -38,6 +39,7 @@ from stack_components import (
     LMCacheArgs,
     LMCacheServerArgs,
     ModelCacheVolume,
+    ModelStore,
     Placement,
     RouterArgs,
     SecretRef,
@@ -57,6 +59,8 @@ from stack_components.monitoring import (
 
 BUILT_IMAGE_PLACEHOLDER = "llm-stack/router:built-by-pulumi-up"
 """Stands in for the built router image while the config is validated (never deployed)."""
+ROLE_PLACEHOLDER = "arn:aws:iam::000000000000:role/created-by-pulumi-up"
+"""Stands in for the model store's role while the config is validated (never deployed)."""
 ENGINE_FIELD_KEYS = {"model": "modelId", "served_model_name": "servedName"}
 """`VllmEngineArgs` fields whose config key is not their camelCase name."""
 
@@ -80,6 +84,8 @@ class ServingSecrets:
     """`llm-stack:alertReceiverSecrets`: a JSON object, receiver name -> URL or routing key."""
     router_image: pulumi.Input[str] | None = None
     """The router image the program built (infra/aws/images.py), when the config names none."""
+    model_store_role_arn: pulumi.Input[str] | None = None
+    """The engines' read-only S3 role the program created (infra/aws/model_store.py), with `modelStore`."""
 
 
 def split_keys(text: str) -> list[str]:
@@ -130,10 +136,11 @@ def config_key(section: str, field_name: str) -> str:
     return f"{NAMESPACE}:{section}.{mapped}{sep}{index}"
 
 
-def checked_engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngineArgs:
+def checked_engine_args(config: StackConfig, name: str, model: ModelConfig,
+                        role_arn: pulumi.Input[str] | None = None) -> VllmEngineArgs:
     """`engine_args`, its `ArgsError` re-raised as a `ConfigError` under `models.<name>`."""
     try:
-        return engine_args(config, name, model)
+        return engine_args(config, name, model, role_arn)
     except ArgsError as err:
         raise ConfigError(config_key(f"models.{name}", err.field_name), err.value, err.allowed) from None
 
@@ -159,7 +166,8 @@ def model_cache(nvme: bool, weights_gib: float) -> ModelCacheVolume:
     return ModelCacheVolume(kind="emptyDir", size_gib=max(50, math.ceil(weights_gib * 1.5)))
 
 
-def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngineArgs:
+def engine_args(config: StackConfig, name: str, model: ModelConfig,
+                role_arn: pulumi.Input[str] | None = None) -> VllmEngineArgs:
     """One model's engine: GPU, placement, host sizing and LMCache tiers from the config."""
     instance = INSTANCES[config.node_pools[model.node_pool].instance_type]
     tp = model.tensor_parallel_size
@@ -179,8 +187,19 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig) -> VllmEngin
         memory_gib=engine_memory_gib(lm.cpu_buffer_gib if lm.enabled else 0.0, tp),
         run_as_user=ENGINE_UID,
         replicas_managed_externally=config.autoscaling.enabled,  # KEDA owns spec.replicas
+        model_store=model_store(config, name, role_arn),
         **optional,
     )
+
+
+def model_store(config: StackConfig, name: str, role_arn: pulumi.Input[str] | None) -> ModelStore | None:
+    """Model `name`'s S3 source (`llm-stack:modelStore`), or None: weights from the Hugging Face hub."""
+    store, eks = config.model_store, config.cluster.eks
+    if store is None:
+        return None
+    region = store.region or (eks.region if eks else "")
+    return ModelStore(bucket=store.bucket, prefix=store.prefix, region=region,
+                      service_account=service_account_name(name), role_arn=role_arn or ROLE_PLACEHOLDER)
 
 
 def router_image(config: StackConfig, secrets: ServingSecrets) -> pulumi.Input[str]:
@@ -280,7 +299,8 @@ def stack_args(config: StackConfig, secrets: ServingSecrets,
     """Everything `LLMStack` needs, from the config and the secret inputs."""
     hf = secrets.hf_token
     return LLMStackArgs(
-        models={name: checked_engine_args(config, name, model) for name, model in config.models.items()},
+        models={name: checked_engine_args(config, name, model, secrets.model_store_role_arn)
+                for name, model in config.models.items()},
         router=router_args(config, secrets),
         namespace=config.namespace,
         hf_token=SecretRef(name=HF_TOKEN_SECRET.name, key=HF_TOKEN_SECRET.key, value=hf) if hf else None,

@@ -18,6 +18,7 @@ from stack_components.engine import EngineCapacity, VllmEngine, VllmEngineArgs, 
 from stack_components.errors import ArgsError, CapacityError, ComponentError
 from stack_components.lmcache import LMCacheArgs
 from stack_components.lmcache_server import LMCacheServer, LMCacheServerArgs
+from stack_components.model_store import ModelStore
 from stack_components.monitoring import Monitoring, MonitoringArgs, MonitoringExtension
 from stack_components.router import Router, RouterArgs
 from stack_components.stack import LLMStack, LLMStackArgs, StackContext, StackExtension
@@ -41,6 +42,7 @@ __all__ = [
     "LMCacheServerArgs",
     "ModelCacheVolume",
     "ModelSpec",
+    "ModelStore",
     "Monitoring",
     "MonitoringArgs",
     "MonitoringExtension",

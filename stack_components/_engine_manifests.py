@@ -17,6 +17,7 @@ from router.contracts import (
 from stack_components import _k8s
 from stack_components.labels import object_labels, prometheus_annotations, selector_labels
 from stack_components.lmcache import lmcache_env
+from stack_components.model_store import local_model_dir, service_account_manifest, sync_init_container
 from stack_components.vllm_args import VllmServerConfig, render_vllm_args
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ def build_engine_manifests(name: str, args: VllmEngineArgs, capacity: EngineCapa
         )
     if args.model_cache.kind == "pvc":
         out["model-cache"] = build_pvc(name, args)
+    if args.model_store is not None:
+        out["service-account"] = service_account_manifest(args.model_store, args.namespace,
+                                                          _labels(name, args))
     out["deployment"] = build_deployment(name, args, capacity)
     out["service"] = build_service(name, args)
     out["pdb"] = build_pdb(name, args)
@@ -135,25 +139,36 @@ def build_pod_spec(name: str, args: VllmEngineArgs) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 120,
         "containers": [build_container(args)],
-        **_cache_owner_init(args),
+        **_init_containers(args),
         "volumes": build_volumes(name, args),
         "tolerations": [t.to_manifest() for t in args.placement.tolerations],
     }
+    if args.model_store is not None:
+        spec["serviceAccountName"] = args.model_store.service_account
     if args.placement.node_selector:
         spec["nodeSelector"] = dict(args.placement.node_selector)
     return spec | args.placement.pod_fields(_selector(name, args))
 
 
-def _cache_owner_init(args: VllmEngineArgs) -> dict[str, Any]:
+def _init_containers(args: VllmEngineArgs) -> dict[str, Any]:
+    """The cache owner first (a hostPath cache), then the S3 copy (a model store), in that order."""
+    inits = [*_cache_owner_init(args)]
+    if args.model_store is not None:
+        inits.append(sync_init_container(args.model_store, model=args.model, revision=args.revision,
+                                         mount_path=args.model_cache.mount_path))
+    return {"initContainers": inits} if inits else {}
+
+
+def _cache_owner_init(args: VllmEngineArgs) -> list[dict[str, Any]]:
     """A hostPath model cache is created root-owned by the kubelet (and fsGroup does not apply
     to hostPath): one root init container with only CAP_CHOWN hands the directory to the
     engine's uid. Nothing for other cache kinds or when the pod keeps the image's user."""
     if args.model_cache.kind != "hostPath" or args.run_as_user is None:
-        return {}
+        return []
     uid = args.run_as_user
     ctx = _k8s.container_security_context(read_only_root=True)
     ctx |= {"runAsUser": 0, "runAsNonRoot": False, "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}
-    return {"initContainers": [{
+    return [{
         "name": "model-cache-owner",
         "image": args.image,
         "imagePullPolicy": "IfNotPresent",
@@ -161,14 +176,19 @@ def _cache_owner_init(args: VllmEngineArgs) -> dict[str, Any]:
         "resources": _k8s.resources(cpu=0.1, memory_gib=0.25),
         "securityContext": ctx,
         "volumeMounts": [{"name": "model-cache", "mountPath": args.model_cache.mount_path}],
-    }]}
+    }]
 
 
 def build_container(args: VllmEngineArgs) -> dict[str, Any]:
     """The vLLM container: args, env, GPUs, probes sized for model loading, mounts."""
+    # with a model store vLLM loads the copied directory (no --revision: a local path has none);
+    # `--model` is a "name or path" and `--served-model-name` names it in the API and metrics
+    # (vllm/config/model.py, ModelConfig.model and served_model_name, at VLLM_VERSION)
+    local = args.model_store is not None
+    model = local_model_dir(args.model_cache.mount_path, args.model, args.revision) if local else args.model
     config = VllmServerConfig(
-        model=args.model,
-        revision=args.revision,
+        model=model,
+        revision=None if local else args.revision,
         served_model_name=args.served_name,
         tensor_parallel_size=args.tensor_parallel_size,
         max_model_len=args.max_model_len,
@@ -208,6 +228,8 @@ def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
         "HOME": "/tmp",
         "PYTHONHASHSEED": str(args.python_hash_seed),
     }
+    if args.model_store is not None:  # weights are local: never reach the hub
+        env["HF_HUB_OFFLINE"] = "1"
     if args.run_as_user is not None:  # no passwd entry for the uid: name it for getpass.getuser()
         env |= {"USER": ENGINE_USER, "LOGNAME": ENGINE_USER}
     if args.lmcache is not None:

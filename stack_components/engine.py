@@ -26,6 +26,7 @@ from stack_components.common import GPU_PLACEMENT, ModelCacheVolume, Placement, 
 from stack_components.errors import CapacityError
 from stack_components.labels import selector_labels
 from stack_components.lmcache import LMCacheArgs
+from stack_components.model_store import ModelStore
 from stack_components.naming import object_name, service_host
 from stack_components.versions import ENGINE_IMAGE, VLLM_COMMAND
 from stack_components.vllm_args import check_extra_args
@@ -78,6 +79,9 @@ class VllmEngineArgs:
     """Node selector and tolerations of the GPU pool."""
     model_cache: ModelCacheVolume = field(default_factory=ModelCacheVolume)
     """Volume holding downloaded weights (HF_HOME)."""
+    model_store: ModelStore | None = None
+    """Copy the weights from S3 into `model_cache` (an init container, as a ServiceAccount with a
+    read-only role) and load that directory; None downloads from the Hugging Face hub."""
     shm_size_gib: int = 16
     """RAM-backed /dev/shm (NCCL needs it with tensor parallelism); counts toward memory."""
     cpu: float = 8.0

@@ -32,7 +32,7 @@ class VllmServerConfig:
     """What the server-args renderer needs (a projection of `VllmEngineArgs`)."""
 
     model: str
-    revision: str
+    revision: str | None
     served_model_name: str
     tensor_parallel_size: int
     max_model_len: int
@@ -69,8 +69,7 @@ def render_vllm_args(config: VllmServerConfig) -> list[str]:
     args = [
         "--model",
         config.model,
-        "--revision",
-        config.revision,
+        *(["--revision", config.revision] if config.revision is not None else []),
         "--served-model-name",
         config.served_model_name,
         "--host",

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.addons import Addons, AddonsArgs
 from infra.aws.cluster import EksCluster, EksClusterArgs
+from infra.aws.model_store import ModelStoreAccess, ModelStoreAccessArgs, service_account_name
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.node_pools import NodePools, NodePoolsArgs
 from infra.aws.registry import docker_hub_cache
@@ -32,6 +33,8 @@ class ClusterHandle:
     ready: tuple[pulumi.Resource, ...] = ()
     """Resources the serving stack must wait for: the system pool and the add-ons (not the GPU
     pools: engines wait for GPU nodes as Pending pods, which the autoscaler answers)."""
+    model_store_role_arn: pulumi.Output[str] | None = None
+    """The engines' read-only S3 role (`llm-stack:modelStore`, EKS mode only)."""
 
 
 def build_eks(config: StackConfig, stack: str) -> ClusterHandle:
@@ -60,5 +63,20 @@ def build_eks(config: StackConfig, stack: str) -> ClusterHandle:
         kubernetes_version=version, oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer, provider=provider, system_pool=cluster_cfg.system_node_pool,
         system_nodes=(system_nodes,)), on_aws)
+    store = model_store_access(config, network, cluster, on_aws)
     return ClusterHandle(provider=provider, kubeconfig=cluster.kubeconfig, name=cluster.name,
-                         endpoint=cluster.endpoint, ready=(system_nodes, addons))
+                         endpoint=cluster.endpoint, ready=(system_nodes, addons),
+                         model_store_role_arn=store.role_arn if store else None)
+
+
+def model_store_access(config: StackConfig, network: Network, cluster: EksCluster,
+                       opts: pulumi.ResourceOptions) -> ModelStoreAccess | None:
+    """The model store's role and S3 gateway endpoint, when `llm-stack:modelStore` is set."""
+    store, eks = config.model_store, config.cluster.eks
+    if store is None or eks is None:
+        return None
+    return ModelStoreAccess("model-store", ModelStoreAccessArgs(
+        bucket=store.bucket, prefix=store.prefix, region=eks.region, namespace=config.namespace,
+        service_accounts=tuple(service_account_name(k) for k in config.models),
+        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
+        vpc_id=network.vpc_id, route_table_ids=network.private_route_table_ids), opts)

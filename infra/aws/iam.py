@@ -30,9 +30,13 @@ def service_trust_policy(service: str) -> str:
     }, sort_keys=True)
 
 
-def irsa_trust_policy(provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:
-    """Trust policy for one Kubernetes service account through the cluster's OIDC provider (IRSA)."""
+def irsa_trust_policy(provider_arn: str, issuer_url: str, namespace: str,
+                      service_account: str | Sequence[str]) -> str:
+    """Trust policy for Kubernetes service accounts (one, or several: IAM matches a list value
+    of a `StringEquals` key against any of its items) through the cluster's OIDC provider (IRSA)."""
     issuer = issuer_url.removeprefix("https://")
+    accounts = [service_account] if isinstance(service_account, str) else sorted(service_account)
+    subjects = [f"system:serviceaccount:{namespace}:{a}" for a in accounts]
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{
@@ -40,7 +44,7 @@ def irsa_trust_policy(provider_arn: str, issuer_url: str, namespace: str, servic
             "Principal": {"Federated": provider_arn},
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {
-                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                f"{issuer}:sub": subjects[0] if len(subjects) == 1 else subjects,
                 f"{issuer}:aud": "sts.amazonaws.com",
             }},
         }],

@@ -30,6 +30,8 @@ class Network(pulumi.ComponentResource):
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnets_by_zone: dict[str, pulumi.Output[str]]
     """Private subnet id per availability zone (node pools pinned to zones pick theirs)."""
+    private_route_table_ids: list[pulumi.Output[str]]
+    """The private subnets' route tables, one per zone (gateway endpoints attach to them)."""
     ready: list[pulumi.Resource]
     """Routes and route-table associations: nodes need them to join (through NAT), and on destroy
     they must outlive the nodes and the cluster's network interfaces."""
@@ -47,8 +49,11 @@ class Network(pulumi.ComponentResource):
         self.ready = self._public_routes(vpc, igw, public)
         nats = self._nat_gateways(public, igw)
         private = [self._subnet(vpc, plan, public=False) for plan in plans]
+        self.private_route_table_ids = []
         for i, (plan, subnet) in enumerate(zip(plans, private, strict=True)):
-            self.ready += self._private_route(vpc, plan.zone, subnet, nats[min(i, len(nats) - 1)])
+            table, routes = self._private_route(vpc, plan.zone, subnet, nats[min(i, len(nats) - 1)])
+            self.private_route_table_ids.append(table.id)
+            self.ready += routes
         self.public_subnet_ids = [s.id for s in public]
         self.private_subnet_ids = [s.id for s in private]
         self.private_subnets_by_zone = {plan.zone: s.id for plan, s in zip(plans, private, strict=True)}
@@ -93,10 +98,12 @@ class Network(pulumi.ComponentResource):
         return nats
 
     def _private_route(self, vpc: aws.ec2.Vpc, zone: str, subnet: aws.ec2.Subnet,
-                       nat: aws.ec2.NatGateway) -> list[pulumi.Resource]:
+                       nat: aws.ec2.NatGateway) -> tuple[aws.ec2.RouteTable, list[pulumi.Resource]]:
         child = pulumi.ResourceOptions(parent=self)
         name = f"{self._name}-private-{zone}"
         table = aws.ec2.RouteTable(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
-        return [aws.ec2.Route(f"{name}-nat", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
-                              nat_gateway_id=nat.id, opts=child),
-                aws.ec2.RouteTableAssociation(name, route_table_id=table.id, subnet_id=subnet.id, opts=child)]
+        nat_route = aws.ec2.Route(f"{name}-nat", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
+                                  nat_gateway_id=nat.id, opts=child)
+        return table, [nat_route,
+                       aws.ec2.RouteTableAssociation(name, route_table_id=table.id, subnet_id=subnet.id,
+                                                     opts=child)]

@@ -169,6 +169,13 @@ def _router_image(config: StackConfig) -> None:
             "only for clusters it creates)")
 
 
+def _model_store(config: StackConfig) -> None:
+    require(config.model_store is None or config.cluster.mode == "eks", key("modelStore"),
+            config.model_store and config.model_store.bucket,
+            "needs cluster.mode 'eks' (the program creates the engines' S3 role and the gateway "
+            "endpoint only for clusters it creates)")
+
+
 def _component_args(config: StackConfig) -> None:
     """Build every component's Args and the router's policy from the config (the components'
     own rules, once), errors under the stack key."""
@@ -187,7 +194,8 @@ def instance_of(config: StackConfig, model: ModelConfig) -> InstanceType:
 
 RULES: tuple[Callable[[StackConfig], None], ...] = (
     *CLUSTER_RULES, _system_pool, _model_pools, _served_names, _benchmark, _secrets, _router_image,
-    _component_args, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity, _cache_server, check_autoscaling,
+    _model_store, _component_args, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity, _cache_server,
+    check_autoscaling,
 )
 """In order: the cluster's rules, references (pools, names, required secrets), then the
 components' own rules (their Args built from the config), then the sizing rules that need valid

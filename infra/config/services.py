@@ -21,6 +21,57 @@ def check_image(key: str, image: str) -> None:
             "must be an image reference pinned by a tag other than 'latest' or by digest")
 
 
+# Bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+# (general purpose buckets: 3-63 characters of lowercase letters, digits, '.' and '-', beginning
+# and ending with a letter or digit, no '..', not an IP address, reserved prefixes/suffixes).
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why `name` breaks S3's general-purpose bucket naming rules, or None when it follows them."""
+    if not isinstance(name, str) or not _BUCKET.match(name):
+        return ("must be 3-63 lowercase letters, digits, '.' or '-', "
+                "beginning and ending with a letter or digit")
+    if ".." in name:
+        return "must not hold two adjacent periods"
+    if _IPV4.match(name):
+        return "must not be formatted as an IP address"
+    if name.startswith(_BUCKET_RESERVED_PREFIXES) or name.endswith(_BUCKET_RESERVED_SUFFIXES):
+        return (f"must not begin with {', '.join(_BUCKET_RESERVED_PREFIXES)} "
+                f"nor end with {', '.join(_BUCKET_RESERVED_SUFFIXES)} (reserved by S3)")
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelStoreConfig:
+    """Load every model's weights from S3 instead of the Hugging Face hub (EKS mode): an init
+    container copies `s3://<bucket>/<prefix>/<modelId>/<revision>/` into the node's model cache
+    once, and vLLM loads that directory. The program creates a read-only IRSA role for the
+    engines and an S3 gateway VPC endpoint on the private route tables (no NAT for the bytes)."""
+
+    bucket: str
+    """The S3 bucket holding the weights (an existing bucket; the stack only reads it)."""
+    prefix: str = "models"
+    """Key prefix under which `<modelId>/<revision>/` directories live (no leading or trailing '/')."""
+    region: str | None = None
+    """The bucket's region; None: the cluster's (`cluster.eks.region`). A gateway endpoint only
+    carries traffic to buckets in the VPC's own region."""
+
+    def __post_init__(self) -> None:
+        problem = bucket_name_problem(self.bucket)
+        require(problem is None, "bucket", self.bucket, problem or "")
+        parts = self.prefix.split("/") if isinstance(self.prefix, str) else [""]
+        require(all(p and p not in (".", "..") for p in parts), "prefix", self.prefix,
+                "must be a non-empty S3 key prefix without leading or trailing '/', '//' "
+                "or '.'/'..' segments")
+        require(self.region is None or bool(_REGION.match(self.region)), "region", self.region,
+                "must be an AWS region name such as 'us-east-1', or unset (the cluster's region)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class CacheServerConfig:
     """The optional shared remote cache tier all engines share: one Redis-protocol server (Valkey)

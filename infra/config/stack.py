@@ -12,6 +12,7 @@ from infra.config.pools import NodePoolConfig
 from infra.config.services import (
     BenchmarkConfig,
     LmcacheConfig,
+    ModelStoreConfig,
     MonitoringConfig,
     RouterConfig,
 )
@@ -54,6 +55,8 @@ class StackConfig:
     """`llm-stack:autoscaling`."""
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     """`llm-stack:benchmark`."""
+    model_store: ModelStoreConfig | None = None
+    """`llm-stack:modelStore`: load weights from S3 (EKS mode); None downloads from the Hugging Face hub."""
     secret_keys: frozenset[str] = field(default=frozenset(), metadata={"config": False})
     """Which of `SECRET_KEYS` are set (as secrets); their values are read as Outputs by the program."""
     today: date = field(default_factory=date.today, metadata={"config": False})

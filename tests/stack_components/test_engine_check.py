@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stack_components import ModelStore, VllmEngineArgs
+from stack_components._engine_manifests import build_container
 from stack_components.engine_check import (
     EngineCase,
     ProbeReport,
     cases_from_manifests,
+    container_case,
     engine_python,
     run_probe,
 )
@@ -45,6 +48,10 @@ BAD: dict[str, tuple[EngineCase, str]] = {
     ),
 }
 GOOD = EngineCase(name="good", command=(*BASE, "--kv-transfer-config", KV), env=GOOD_ENV)
+STORE = ModelStore(bucket="acme-llm-weights", prefix="models", region="us-east-1",
+                   service_account="llama-model-store", role_arn="arn:aws:iam::111122223333:role/reader")
+MODEL_STORE = container_case("model-store", build_container(
+    VllmEngineArgs(model="meta-llama/Llama-3.1-8B-Instruct", model_store=STORE)))
 
 
 def _stack_cases() -> list[EngineCase]:
@@ -61,7 +68,7 @@ def report() -> tuple[ProbeReport, list[EngineCase]]:
     python = engine_python(ROOT)
     assert python is not None, "the engine-check venv is missing: run `make install` (.venv-engine)"
     cases = _stack_cases()
-    return run_probe([*cases, GOOD, *(case for case, _ in BAD.values())], python), cases
+    return run_probe([*cases, GOOD, MODEL_STORE, *(case for case, _ in BAD.values())], python), cases
 
 
 def test_tool_venv_holds_the_engine_image_versions(report) -> None:
@@ -86,6 +93,14 @@ def test_every_rendered_engine_passes_vllm_and_lmcache(report, stack) -> None:
 def test_a_known_good_engine_passes(report) -> None:
     """The reference command (LMCache connector, CPU tier) has no error: the check is not all-red."""
     assert report[0].errors["good"] == ()
+
+
+def test_an_engine_loading_from_the_model_store_passes(report) -> None:
+    """With a model store, vLLM accepts the local directory as `--model` (served under its name)."""
+    command = MODEL_STORE.command
+    assert command[command.index("--model") + 1] == "/models/s3/meta-llama/Llama-3.1-8B-Instruct/main"
+    assert "--served-model-name" in command and "--revision" not in command
+    assert report[0].errors["model-store"] == ()
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

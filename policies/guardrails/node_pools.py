@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from infra.aws.prices import ON_DEMAND_USD_PER_HOUR
 from policies.guardrails.config import GPU_RESOURCE, GuardrailConfig
 from policies.guardrails.objects import Resource, dig, mapping, sequence
 
@@ -64,12 +65,15 @@ def check_gpu_zones(res: Resource, config: GuardrailConfig) -> Iterator[str]:
 
 
 def _pool_cost(pool: Resource, config: GuardrailConfig) -> tuple[float | None, str]:
+    """Cost at max size: `instanceHourlyUsd` where the pack's config names the type, else the
+    program's dated price table (infra/aws/prices.py), so the two never disagree by default."""
+    prices = {**ON_DEMAND_USD_PER_HOUR, **config.instance_hourly_usd}
     types = [str(t) for t in sequence(pool.props.get("instanceTypes"))]
     size = float(dig(pool.props, "scalingConfig", "maxSize") or 0)
-    unpriced = [t for t in types if t not in config.instance_hourly_usd]
+    unpriced = [t for t in types if t not in prices]
     if unpriced or not types:
         return None, ", ".join(unpriced) or "(no instanceTypes)"
-    return size * max(config.instance_hourly_usd[t] for t in types), f"{int(size)} x {'/'.join(types)}"
+    return size * max(prices[t] for t in types), f"{int(size)} x {'/'.join(types)}"
 
 
 def check_gpu_budget(resources: Sequence[Resource], config: GuardrailConfig) -> Iterator[tuple[str, str]]:

@@ -229,10 +229,16 @@ CASES: list[tuple[str, Any, str, str, dict[str, Any]]] = [
         "over-budget",
         lambda r: None,
         "gpu-budget",
-        "GPU pools at max size cost $245.79/h",
-        {"gpuBudgetUsdPerHour": 200},
+        "GPU pools at max size cost $164.70/h",
+        {"gpuBudgetUsdPerHour": 100},
     ),
-    ("unpriced-gpu", lambda r: None, "gpu-budget", "NodeGroup pools-a100", {"instanceHourlyUsd": {"x": 1}}),
+    (
+        "unpriced-gpu",
+        lambda r: find(r, NODE_GROUP, "pools-a100").update(instanceTypes=["p9x.unpriced"]),
+        "gpu-budget",
+        "NodeGroup pools-a100",
+        {},
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ import pulumi
 from infra.config.autoscaling import ModelScalingConfig
 from infra.config.models import ModelConfig
 from infra.config.pools import NODE_POOL_LABEL
+from infra.config.rules import gpus_at_max_replicas
 from infra.config.stack import StackConfig
 from policies.autoscaling.keda import PrometheusAuth
 from policies.autoscaling.policy import EnginePolicy
@@ -75,10 +76,8 @@ def pool_limits(config: StackConfig) -> dict[str, dict[str, int]]:
     for name, pool in sorted(config.node_pools.items()):
         if pool.gpus == 0:
             continue
-        need = sum(m.max_replicas * m.tensor_parallel_size for m in config.models.values()
-                   if m.node_pool == name)
         limits[name] = {"maxNodes": pool.max_size, "gpusAtMaxNodes": pool.max_size * pool.gpus,
-                        "gpusAtMaxReplicas": need}
+                        "gpusAtMaxReplicas": gpus_at_max_replicas(config, name)}
     return limits
 
 

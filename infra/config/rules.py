@@ -113,10 +113,16 @@ def _lmcache_fits_nodes(config: StackConfig) -> None:
                 f"for {instance.gpus} GPUs, one disk buffer per TP rank)")
 
 
+def gpus_at_max_replicas(config: StackConfig, pool_name: str) -> int:
+    """The GPUs a pool's models need with every model at its maxReplicas."""
+    return sum(m.max_replicas * m.tensor_parallel_size for m in config.models.values()
+               if m.node_pool == pool_name)
+
+
 def _pool_capacity(config: StackConfig) -> None:
     for pool_name, pool in config.node_pools.items():
         users = {n: m for n, m in config.models.items() if m.node_pool == pool_name}
-        needed = sum(m.max_replicas * m.tensor_parallel_size for m in users.values())
+        needed = gpus_at_max_replicas(config, pool_name)
         have = pool.max_size * pool.gpus
         detail = ", ".join(f"{n} {m.max_replicas}×{m.tensor_parallel_size}" for n, m in sorted(users.items()))
         require(needed <= have, key(f"nodePools.{pool_name}.maxSize"), pool.max_size,

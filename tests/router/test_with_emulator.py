@@ -20,10 +20,16 @@ MODEL = "emu"
 SYSTEM = "You are a careful assistant. " * 40
 
 
-def _settings(urls: list[str], kind: str) -> RouterSettings:
+FAST_EVICTION = HealthSettings(interval_s=0.1, timeout_s=0.3, metrics_interval_s=0.1)
+STEADY_HEALTH = HealthSettings(interval_s=0.1, timeout_s=1.0, unhealthy_after=3, metrics_interval_s=0.1)
+"""For placement tests: a live engine is never evicted because the shared test process stalled
+for a moment (the placement claim is about routing, not health checks)."""
+
+
+def _settings(urls: list[str], kind: str, health: HealthSettings = FAST_EVICTION) -> RouterSettings:
     return RouterSettings(engines=tuple(StaticEngine(url=u) for u in urls), models=(MODEL,),
                           policy=PolicySettings(kind=kind), default_gpu_cache_tokens=50_000, host="127.0.0.1",
-                          health=HealthSettings(interval_s=0.1, timeout_s=0.3, metrics_interval_s=0.1))
+                          health=health)
 
 
 async def _journal(session: aiohttp.ClientSession, urls: list[str]) -> dict[str, tuple[int, dict]]:
@@ -52,7 +58,8 @@ def test_prefix_policy_keeps_each_conversation_on_one_engine_and_hits_its_cache(
     async def body() -> None:
         config = EngineConfig(model=MODEL, gpu_cache_tokens=50_000, timing=Timing(time_scale=0.001))
         async with run_emulators(config, engines=3) as cluster, \
-                create_app(_settings(cluster.urls, "prefix")) as app, aiohttp.ClientSession() as s:
+                create_app(_settings(cluster.urls, "prefix", health=STEADY_HEALTH)) as app, \
+                aiohttp.ClientSession() as s:
             url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
             ids: dict[int, list[str]] = {}
             for round_ in range(3):

@@ -8,8 +8,10 @@ A failure before the client has received a byte (connection refused, the engine 
 without answering, an engine 502/503/504) is retried on another engine, up to `max_retries`.
 A failure mid-stream ends the stream with an SSE error event and is counted. The engine's
 in-flight count and the policy's `on_complete` are kept exact on every path. A client that
-goes away cancels the request (a watcher on the ASGI `receive` channel cancels the handler),
-which closes the upstream connection and so stops the engine's work.
+goes away cancels the request,
+which closes the upstream connection and so stops the engine's work. On the router's own
+server that is a hook the connection runs when it is lost (`router.server.DisconnectHooks`);
+elsewhere a watcher task reading the ASGI `receive` channel.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from router.errors import (
 from router.metrics import RouterMetrics
 from router.policies.base import Decision, EngineState, NoEngineError, RouteRequest, RoutingPolicy
 from router.ratelimit import RateLimiter
+from router.server import DISCONNECT_HOOKS, DisconnectHooks
 from router.upstream import Upstream, UpstreamResponse
 from router.validate import parse_body, prompt_bytes
 
@@ -124,6 +127,23 @@ async def _watch_disconnect(receive: Receive, handler: asyncio.Task[Any], reply:
             return
 
 
+def _cancel_on_disconnect(scope: Scope, receive: Receive, reply: Reply) -> Callable[[], None]:
+    """Cancel the running handler if its client goes away before the answer is complete;
+    returns the function that stops watching."""
+    handler = asyncio.current_task()
+    assert handler is not None
+    hooks = scope.get("extensions", {}).get(DISCONNECT_HOOKS)
+    if isinstance(hooks, DisconnectHooks):
+        def lost() -> None:
+            if not reply.done:
+                handler.cancel()
+
+        hooks.add(handler, lost)
+        return lambda: hooks.discard(handler)
+    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, handler, reply))
+    return watcher.cancel
+
+
 class Proxy:
     """The proxied routes' ASGI endpoint; everything it uses is injected."""
 
@@ -194,8 +214,7 @@ class Proxy:
         session = headers.get(self.session_header)
         route = RouteRequest(model, prompt_bytes(payload),
                              session.decode("latin-1") if session is not None else None)
-        handler = asyncio.current_task()
-        watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, handler, reply))
+        stop_watching = _cancel_on_disconnect(scope, receive, reply)
         status, engine_id = 502, ""
         try:
             status, engine_id = await self._forward((path, body, forwarded_headers(headers)), route, reply)
@@ -206,7 +225,7 @@ class Proxy:
             status = 499  # the client went away (nginx's convention)
             raise
         finally:
-            watcher.cancel()
+            stop_watching()
             self.metrics.requests.inc((model, engine_id, str(status)))
 
     async def _forward(self, call: tuple[str, bytes, dict[str, str]], route: RouteRequest,

@@ -12,12 +12,19 @@ no such timeout: a slowloris client would hold its connection forever); the 400 
 an unparseable request is the OpenAI JSON error shape instead of plain text; and each
 request's response head is handed to the socket together with the first piece of its body
 (`HeldHead`), one write instead of two (uvicorn writes the head on `http.response.start`).
+
+It also offers handlers a cheap way to learn that their client went away: the scope extension
+`DISCONNECT_HOOKS` (`DisconnectHooks`, one per connection) runs the callables registered on it
+when the connection is lost, so the proxy need not start a task per request that reads the ASGI
+`receive` channel for `http.disconnect` (benchmarks/RESULTS.md, router speed). Servers without
+the extension still get the `receive`-reading watcher (`router.proxy`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -28,6 +35,29 @@ from router.errors import error_body
 MAX_HEAD_BYTES = 64 * 1024  # request line plus headers
 HEAD_TIMEOUT_S = 30.0  # to receive a request line plus headers, from the connection or the request start
 KEEP_ALIVE_S = 75  # idle keep-alive connections close after this (above common load balancers' 60 s)
+
+
+DISCONNECT_HOOKS = "llmstack.disconnect_hooks"  # scope["extensions"] key
+
+
+class DisconnectHooks:
+    """One connection's callables to run when its client goes away (registered by key)."""
+
+    __slots__ = ("_hooks",)
+
+    def __init__(self) -> None:
+        self._hooks: dict[object, Callable[[], None]] = {}
+
+    def add(self, key: object, hook: Callable[[], None]) -> None:
+        self._hooks[key] = hook
+
+    def discard(self, key: object) -> None:
+        self._hooks.pop(key, None)
+
+    def fire(self) -> None:
+        hooks, self._hooks = self._hooks, {}
+        for hook in hooks.values():
+            hook()
 
 
 class HeadTooLarge(Exception):
@@ -79,18 +109,21 @@ class RouterHttpProtocol(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._hooks = DisconnectHooks()
         super().connection_made(transport)
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         super().connection_lost(exc)
+        self._hooks.fire()
 
     def on_message_begin(self) -> None:
         self._head_bytes = 0
         if self._head_timer is None:
             self._arm_head_timer()
         super().on_message_begin()
+        self.scope["extensions"] = {DISCONNECT_HOOKS: self._hooks}
 
     def on_headers_complete(self) -> None:
         self._disarm_head_timer()

@@ -130,6 +130,61 @@ def test_client_disconnect_cancels_the_upstream_request() -> None:
     run(body())
 
 
+def _watchers() -> int:
+    return sum(1 for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "_watch_disconnect")
+
+
+def test_on_the_routers_server_a_lost_connection_cancels_without_a_watcher_task() -> None:
+    """On its own server the proxy learns of a lost client from the connection (its disconnect
+    hooks), not from a task per request reading `receive`; the request is still cancelled."""
+    async def body() -> None:
+        [engine] = await _engines(1, chunks=50, chunk_delay=0.05)
+        async with running(settings_for([engine.url])) as (app, url):
+            reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+            payload = orjson.dumps({**CHAT, "stream": True})
+            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s"
+                         % (PATH_CHAT.encode(), len(payload), payload))
+            await reader.readuntil(b"data: ")
+            assert app.registry.states[engine.url].in_flight == 1 and _watchers() == 0
+            writer.transport.abort()
+            await until(lambda: engine.cancelled == 1)
+            await until(lambda: app.registry.states[engine.url].in_flight == 0)
+        await engine.stop()
+    run(body())
+
+
+def test_under_another_asgi_server_a_disconnect_on_receive_cancels_the_request() -> None:
+    """Served by an ASGI server without the router's hooks (here: the app called directly),
+    a `http.disconnect` on the receive channel cancels the upstream request."""
+    async def body() -> None:
+        [engine] = await _engines(1, chunks=50, chunk_delay=0.05)
+        payload = orjson.dumps({**CHAT, "stream": True})
+        gone = asyncio.Event()
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            if not sent:
+                sent.append({"type": "http.request"})
+                return {"type": "http.request", "body": payload, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+            if message.get("more_body"):
+                gone.set()  # the client leaves after the first event
+
+        scope = {"type": "http", "method": "POST", "path": PATH_CHAT, "http_version": "1.1",
+                 "headers": [(b"content-length", b"%d" % len(payload))], "client": ("127.0.0.1", 1)}
+        async with running(settings_for([engine.url])) as (app, _):
+            await until(lambda: app.registry.healthy_count() == 1)
+            await app(scope, receive, send)
+            await until(lambda: engine.cancelled == 1)
+            assert app.registry.states[engine.url].in_flight == 0 and engine.completed == 0
+        await engine.stop()
+    run(body())
+
+
 def test_no_healthy_engine_is_503_with_retry_after() -> None:
     """When every engine is out of rotation the router answers 503 with Retry-After."""
     async def body() -> None:

@@ -14,6 +14,15 @@ are dropped after `keepalive_s` (4 s by default), below the 5 s keep-alive of vL
 server (`TIMEOUT_KEEP_ALIVE` in vllm/entrypoints/openai/api_server.py), so the router does not
 reuse a connection the engine is about to close.
 
+Proxied requests (no whole-exchange timeout, a body) skip `ClientSession.request`'s per-call
+set-up (redirects, cookies, proxies, tracing, auth, header merging: about 6 % of the router's
+instructions per request, measured with callgrind, benchmarks/RESULTS.md) and run the same
+steps it runs for them, on the same session and connector: build a `ClientRequest`, take a
+pooled connection from the connector, set the protocol's response parameters, `send`,
+`start`. Those are aiohttp's own objects and framing, used below its session API, so the
+lean path is taken only on the aiohttp minor version it was written against (`LEAN_AIOHTTP`;
+the router image pins it); elsewhere every request goes through `ClientSession.request`.
+
 Errors carry whether the engine had begun answering (`UpstreamError.started`), so the proxy
 knows what it may retry elsewhere. The proxy depends on the `Upstream` Protocol only; tests
 may inject any object with the same `request` method.
@@ -26,10 +35,13 @@ from collections.abc import Mapping
 from typing import Protocol
 
 import aiohttp
+from aiohttp.client_reqrep import ClientRequest, ClientResponse
+from aiohttp.helpers import TimerNoop
+from yarl import URL
 
 from router.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
 
-__all__ = ["HOP_BY_HOP", "Upstream", "UpstreamConnectError", "UpstreamError", "UpstreamPool",
+__all__ = ["BASE_HEADERS", "HOP_BY_HOP", "Upstream", "UpstreamConnectError", "UpstreamError", "UpstreamPool",
            "UpstreamResponse", "UpstreamTimeout"]
 
 # RFC 9110 §7.6.1 connection-specific fields, plus the framing fields the router's server
@@ -41,9 +53,17 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError
     (aiohttp.ConnectionTimeoutError,) if hasattr(aiohttp, "ConnectionTimeoutError") else ())
 
 
-# Headers aiohttp would add to every request and the engines do not need: each costs work per
-# request, and `Accept-Encoding` would invite a compressed answer the router relays as is.
-_SKIPPED_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding")
+# Sent on every request to an engine, in place of the ones aiohttp adds when a request lacks
+# them (its `Accept-Encoding: gzip, deflate` would invite a compressed answer that the router
+# relays as is). Naming them costs aiohttp less per request than `skip_auto_headers`, which
+# rebuilds a header multidict each time.
+BASE_HEADERS = {"user-agent": "llm-stack-router", "accept": "*/*", "accept-encoding": "identity"}
+
+
+# The aiohttp minor version whose internals the lean path follows (aiohttp/client.py,
+# `ClientSession._request` and its `_connect_and_send_request`).
+LEAN_AIOHTTP = "3.14."
+_LEAN_OK = aiohttp.__version__.startswith(LEAN_AIOHTTP)
 
 
 class UpstreamResponse(Protocol):
@@ -123,20 +143,23 @@ class UpstreamPool:
     """Keep-alive connections per engine over one aiohttp session; implements `Upstream`."""
 
     def __init__(self, *, connect_timeout: float = 2.0, read_timeout: float | None = 600.0,
-                 keepalive_s: float = 4.0) -> None:
+                 keepalive_s: float = 4.0, lean: bool = True) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.keepalive_s = keepalive_s
+        self.lean = lean and _LEAN_OK
+        self.lean_requests = 0  # proxied requests sent on the lean path (tests, debugging)
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
                                               sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[tuple[str, str], URL] = {}  # (engine, path) -> parsed URL
 
     def _open(self) -> aiohttp.ClientSession:
         """The session, created on first use inside the running loop."""
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=self.keepalive_s)
         self._session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-            timeout=self._timeout, skip_auto_headers=_SKIPPED_AUTO_HEADERS, trust_env=False)
+            timeout=self._timeout, trust_env=False)
         return self._session
 
     async def request(self, base_url: str, method: str, path: str, body: bytes = b"",
@@ -145,16 +168,62 @@ class UpstreamPool:
         """Send one request; returns once the response head is in. `timeout` bounds the whole
         exchange (health checks, scrapes); without it, connect and per-read timeouts apply."""
         session = self._session or self._open()
-        kwargs = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
+        sent = {**BASE_HEADERS, **headers} if headers else BASE_HEADERS
         try:
-            resp = await session.request(method, base_url + path, data=body if body else None,
-                                         headers=headers, allow_redirects=False, **kwargs)
+            if timeout is None and body and self.lean:
+                resp = await self._lean(session, method, self._url(base_url, path), body, sent)
+            else:
+                kwargs = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
+                resp = await session.request(method, base_url + path, data=body if body else None,
+                                             headers=sent, allow_redirects=False, **kwargs)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _translate(exc, base_url, started=False) from exc
         return _Response(resp, base_url)
 
+    def _url(self, base_url: str, path: str) -> URL:
+        url = self._urls.get((base_url, path))
+        if url is None:
+            url = self._urls[(base_url, path)] = URL(base_url + path)
+        return url
+
+    async def _lean(self, session: aiohttp.ClientSession, method: str, url: URL, body: bytes,
+                    headers: Mapping[str, str]) -> ClientResponse:
+        """What `ClientSession._request` does for such a request, without its per-call set-up."""
+        connector = session.connector
+        assert connector is not None
+        req = ClientRequest(method, url, headers=headers, data=body, loop=asyncio.get_running_loop(),
+                            response_class=ClientResponse, session=session, ssl=True)
+        try:
+            conn = await connector.connect(req, traces=[], timeout=self._timeout)
+        except TimeoutError as exc:  # as ClientSession does: a connect timeout is a connect error
+            raise aiohttp.ConnectionTimeoutError(f"Connection timeout to host {url}") from exc
+        except OSError as exc:
+            if isinstance(exc, aiohttp.ClientError):
+                raise
+            raise aiohttp.ClientOSError(*exc.args) from exc
+        self.lean_requests += 1
+        assert conn.protocol is not None
+        conn.protocol.set_response_params(timer=TimerNoop(), read_until_eof=True, auto_decompress=False,
+                                          read_timeout=self._timeout.sock_read)
+        try:
+            resp = await req.send(conn)
+            try:
+                await resp.start(conn)
+            except BaseException:
+                resp.close()
+                raise
+        except OSError as exc:
+            conn.close()
+            raise exc if isinstance(exc, aiohttp.ClientError) else aiohttp.ClientOSError(*exc.args) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return resp
+
     def drop(self, base_url: str) -> None:
-        """An engine left; aiohttp closes its idle connections when they expire."""
+        """An engine left: forget its parsed URLs (aiohttp closes its idle connections when they
+        expire)."""
+        self._urls = {key: url for key, url in self._urls.items() if key[0] != base_url}
 
     async def close(self) -> None:
         if self._session is not None:

@@ -37,6 +37,7 @@ class FakeEngine:
         self.cancelled = 0
         self.connections = 0
         self.bodies: list[dict] = []
+        self.headers: list[dict[str, str]] = []  # each proxied request's headers (names lower-case)
         self.metrics_text: str | None = None  # /metrics answer; None: waiting and running figures
         self.metrics_scrapes = 0
         self.chunk_written = asyncio.Event()
@@ -83,6 +84,7 @@ class FakeEngine:
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         if method == "GET":
             return await self._get(path, writer)
+        self.headers.append(headers)
         return await self._post(orjson.loads(body), reader, writer)
 
     async def _get(self, path: str, writer: asyncio.StreamWriter) -> bool:

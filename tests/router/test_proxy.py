@@ -7,8 +7,9 @@ import asyncio
 import aiohttp
 import orjson
 
+from router.app import create_app
 from router.contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, SSE_DONE
-from router.settings import Limits
+from router.settings import HealthSettings, Limits
 from tests.router.fake_engine import CLOSE_BEFORE, CLOSE_MID, HANG, UNAVAILABLE, FakeEngine
 from tests.router.harness import RoundRobinStub, run, running, settings_for, until
 
@@ -40,6 +41,63 @@ def test_non_streaming_requests_reach_every_route_and_come_back_whole() -> None:
                 assert status == 200 and headers["Content-Type"] == "application/json"
                 assert orjson.loads(data)["engine"] == "e0"
         assert engine.bodies == [payload for _, payload in bodies]
+        await engine.stop()
+    run(body())
+
+
+def test_the_engine_gets_the_routers_own_headers_and_only_allowlisted_client_ones() -> None:
+    """Upstream requests name the router, ask for an uncompressed answer and carry the request id
+    and trace context; the client's API key, cookies and other headers stay at the router."""
+    async def body() -> None:
+        [engine] = await _engines(1)
+        client = {"authorization": "Bearer k", "cookie": "a=b", "x-request-id": "r1",
+                  "traceparent": "00-a-b-01", "accept-encoding": "gzip", "user-agent": "curl/8"}
+        async with running(settings_for([engine.url])) as (_, url), aiohttp.ClientSession() as s, \
+                s.post(url + PATH_CHAT, data=orjson.dumps(CHAT), headers=client) as resp:
+            assert resp.status == 200
+        [got] = engine.headers
+        assert {k: v for k, v in got.items() if k not in ("host", "content-length")} == {
+            "user-agent": "llm-stack-router", "accept": "*/*", "accept-encoding": "identity",
+            "content-type": "application/json", "x-request-id": "r1", "traceparent": "00-a-b-01"}
+        await engine.stop()
+    run(body())
+
+
+def test_proxied_requests_take_the_lean_aiohttp_path_and_the_session_api_agrees() -> None:
+    """On the pinned aiohttp, proxied requests skip `ClientSession.request`'s set-up; the same
+    requests through the session API (the path on other aiohttp versions) give the same answers."""
+    from router.upstream import UpstreamPool
+
+    async def body() -> None:
+        [engine] = await _engines(1, chunks=3)
+        answers = []
+        for lean in (True, False):
+            pool = UpstreamPool(lean=lean)
+            app = create_app(settings_for([engine.url]), upstream=pool, policy=RoundRobinStub(), environ={})
+            async with app, aiohttp.ClientSession() as s:
+                url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
+                plain = await _post(s, url, CHAT)
+                streamed = await _post(s, url, {**CHAT, "stream": True})
+            answers.append((plain[0], plain[2], streamed[0], streamed[2].count(b"data: ")))
+            assert pool.lean_requests == (2 if lean else 0)
+        assert answers[0] == answers[1] and answers[0][0] == answers[0][2] == 200
+        await engine.stop()
+    run(body())
+
+
+def test_a_refused_connection_on_the_lean_path_is_retried_on_another_engine() -> None:
+    """A connect error on the lean path is a connect error (retried elsewhere, engine marked down)."""
+    async def body() -> None:
+        [engine] = await _engines(1)
+        dead = "http://127.0.0.1:9"  # discard port: nothing listens
+        slow = HealthSettings(interval_s=60.0, timeout_s=0.3, metrics_interval_s=60.0)
+        async with running(settings_for([dead, engine.url], health=slow)) as (app, url), \
+                aiohttp.ClientSession() as s:
+            assert app.registry.states[dead].healthy  # one failed health check does not take it out
+            for _ in range(2):
+                assert (await _post(s, url, CHAT))[0] == 200
+            assert not app.registry.states[dead].healthy
+            assert app.metrics.retries.value(app.metrics.registry, (dead,)) >= 1
         await engine.stop()
     run(body())
 

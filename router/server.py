@@ -70,17 +70,18 @@ class HeldHead:
     stream's first piece) in one call; a head not followed within the same event-loop pass is
     sent on its own then. Once the head is out, the cycle writes to the transport directly."""
 
-    __slots__ = ("_cycle", "_transport", "_held")
+    __slots__ = ("_cycle", "_transport", "_held", "_loop")
 
-    def __init__(self, cycle: Any) -> None:
+    def __init__(self, cycle: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._cycle = cycle
         self._transport: asyncio.Transport = cycle.transport
         self._held: bytes | None = None
+        self._loop = loop  # not asyncio.get_running_loop(): on Python 3.11 that is a getpid() syscall
 
     def write(self, data: bytes) -> None:
         if self._held is None:
             self._held = data
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._loop.call_soon(self.flush)
         else:
             held, self._held = self._held, None
             self._cycle.transport = self._transport
@@ -130,7 +131,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:  # a new cycle (not an upgrade)
-            cycle.transport = HeldHead(cycle)
+            cycle.transport = HeldHead(cycle, self.loop)
 
     def _arm_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
@@ -184,8 +185,10 @@ class Listener:
     """One uvicorn server for `app` on one socket; `start` returns once it accepts."""
 
     def __init__(self, app: Any, sock: socket.socket, *, lifespan: str, graceful_s: float) -> None:
+        # proxy_headers off: uvicorn trusts X-Forwarded-* only from 127.0.0.1 by default, which
+        # never holds in a cluster, and its middleware is one more ASGI layer per request.
         config = uvicorn.Config(app, http=RouterHttpProtocol, loop="none", ws="none", lifespan=lifespan,
-                                log_config=None, access_log=False, server_header=False,
+                                log_config=None, access_log=False, server_header=False, proxy_headers=False,
                                 timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=graceful_s)
         config.load()
         self.sock = sock

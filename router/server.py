@@ -7,7 +7,8 @@ known), then runs uvicorn's `Server.startup` / `main_loop` / `shutdown` directly
 `RouterHttpProtocol` is uvicorn's httptools protocol with changes at the edge, no HTTP
 framing of our own: a request line plus headers over `MAX_HEAD_BYTES` is refused (uvicorn's
 httptools protocol sets no limit); a client that has not finished its request line and headers
-`HEAD_TIMEOUT_S` after the connection opened or its request began is disconnected (uvicorn has
+`HEAD_TIMEOUT_S` after the connection opened or the read that began its request (a timer is
+armed only for a head left incomplete by a read) is disconnected (uvicorn has
 no such timeout: a slowloris client would hold its connection forever); the 400 it answers to
 an unparseable request is the OpenAI JSON error shape instead of plain text; and each
 request's response head is handed to the socket together with the first piece of its body
@@ -108,6 +109,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
 
     _head_bytes = 0
     _head_timer: asyncio.TimerHandle | None = None
+    _in_head = False  # a request line has begun and its headers are not complete yet
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._hooks = DisconnectHooks()
@@ -119,14 +121,20 @@ class RouterHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
         self._hooks.fire()
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Most heads arrive whole in one read and need no timer; one left half-read gets it now.
+        if self._in_head and self._head_timer is None and not self.transport.is_closing():
+            self._arm_head_timer()
+
     def on_message_begin(self) -> None:
         self._head_bytes = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
+        self._in_head = True
         super().on_message_begin()
         self.scope["extensions"] = {DISCONNECT_HOOKS: self._hooks}
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         self._disarm_head_timer()
         super().on_headers_complete()
         cycle = self.cycle

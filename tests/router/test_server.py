@@ -133,3 +133,9 @@ def test_a_client_that_never_finishes_its_head_is_disconnected(monkeypatch) -> N
         writer.write(_post())
         assert (await _read_response(reader))[0] == 200
     assert run(_with_router(in_time)).requests == 1
+
+    async def second_request_trickles(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(_post())  # answered; then the next request on the same connection stalls
+        assert (await _read_response(reader))[0] == 200
+        await check(reader, writer)
+    assert run(_with_router(second_request_trickles)).requests == 1

@@ -52,7 +52,8 @@ class Plan:
     )
     memory_checkpoints: tuple[int, ...] = (2_000, 10_000, 30_000)
     memory_concurrency: int = 16
-    memory_timeout_s: float = 900.0  # per checkpoint (1M prompts take minutes)
+    memory_timeout_s: float = 900.0  # per checkpoint, at least (see `memory_timeout_for`)
+    memory_min_rate: float = 250.0  # prompts/s a checkpoint may not fall below: 900k take <= 1 h
     ready_deadline_s: float = 60.0
     loadgen_timeout_s: float = 300.0
     names: tuple[str, ...] = field(default_factory=tuple)  # only these routers (empty: all)
@@ -68,6 +69,10 @@ class Plan:
         checkpoints = list(self.memory_checkpoints)
         _require(checkpoints == sorted(set(checkpoints)) and all(n > 0 for n in checkpoints),
                  "memory_checkpoints", checkpoints, "must be increasing positive counts")
+
+    def memory_timeout_for(self, prompts: int) -> float:
+        """Seconds allowed for a memory checkpoint of `prompts` distinct prompts."""
+        return max(self.memory_timeout_s, prompts / self.memory_min_rate)
 
     def scenario(self, name: str) -> Scenario:
         return next(s for s in self.scenarios if s.name == name)

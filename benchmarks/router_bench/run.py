@@ -92,7 +92,12 @@ class Bench:
             if gen.stdout.readline().strip() != b"ready":
                 raise BenchError(f"load generator did not start: {gen.stderr.read()[-2000:]!r}")
             r0, e0 = (cpu_seconds(router_pid) if router_pid else 0.0), cpu_seconds(self.engine_pid)
-            out, err = gen.communicate(b"go\n", timeout=timeout_s or self.plan.loadgen_timeout_s)
+            limit = timeout_s or self.plan.loadgen_timeout_s
+            try:
+                out, err = gen.communicate(b"go\n", timeout=limit)
+            except subprocess.TimeoutExpired:
+                raise BenchError(f"load generator ({s.n} requests at c={s.c}) did not finish within "
+                                 f"{limit:.0f} s") from None
             r1, e1 = (cpu_seconds(router_pid) if router_pid else 0.0), cpu_seconds(self.engine_pid)
         finally:
             if gen.poll() is None:
@@ -151,7 +156,7 @@ class Bench:
             for checkpoint in self.plan.memory_checkpoints:
                 s = Scenario(name="memory", n=checkpoint - sent, c=self.plan.memory_concurrency)
                 load, _, _ = self.load(url, s, proc.pid, prompts="distinct", start=sent,
-                                       timeout_s=self.plan.memory_timeout_s)
+                                       timeout_s=self.plan.memory_timeout_for(s.n))
                 sent = checkpoint
                 points.append(MemoryPoint(target=spec.name, prompts=sent, rss_bytes=rss_bytes(proc.pid),
                                           errors=load.errors))

@@ -72,3 +72,12 @@ def test_table_has_one_row_per_target() -> None:
     lines = report.table(_results(2.0), Plan()).splitlines()
     assert len(lines) == 2 + 4
     assert lines[2].startswith(f"| {DIRECT} | - | - | - |")
+
+
+def test_a_memory_checkpoint_gets_time_in_proportion_to_its_prompts() -> None:
+    """A 900k-prompt checkpoint is not cut off at the 900 s floor (the 1M run on a busy box)."""
+    from benchmarks.router_bench.plan import Plan
+
+    plan = Plan()
+    assert plan.memory_timeout_for(1_000) == plan.memory_timeout_s
+    assert plan.memory_timeout_for(900_000) == 900_000 / plan.memory_min_rate > plan.memory_timeout_s

@@ -7,6 +7,12 @@ never believes in cache the engine has evicted and its memory stays bounded. One
 maps each block hash to a bitmask of the engines holding it, so a lookup for every engine at
 once costs a few dict probes rather than a loop over engines and blocks.
 
+The index also keeps the *tips*: the last block of every prompt it was sent, for as long as
+some engine holds that block. A prompt that contains a tip extends a prompt sent before (its
+own earlier round, a retry); one whose match contains no tip continues differently from
+everything the engines were sent past some point, i.e. it forks off another conversation's
+prefix (`PrefixPolicy` places such a prompt as a new conversation).
+
 Invariant (what makes the lookups exact): in each engine's LRU a block is always more recent
 than every block that descends from it (`insert` touches a prompt's blocks last-to-first),
 and eviction takes the oldest first, so an engine's blocks are closed under "prefix of". The
@@ -64,6 +70,7 @@ class PrefixIndex:
         self._owners: dict[int, int] = {}  # block hash -> bitmask of engines holding it
         self._engines: dict[str, _Engine] = {}
         self._slot_ids: list[str | None] = []  # bit position -> engine id (None: free)
+        self._tips: set[int] = set()  # last block hash of every prompt sent, while held
 
     # --- engines and capacity -------------------------------------------------------------
     def set_capacity(self, engine_id: str, blocks: int) -> None:
@@ -133,14 +140,35 @@ class PrefixIndex:
             mask, start = following, end
         return out
 
+    def deepest_tip(self, hashes: Sequence[int], start: int, end: int) -> int:
+        """Depth (blocks, from the start) of the deepest tip among `hashes[start:end]`: the
+        longest prompt sent before that this one extends, if it is longer than `start`; 0 if none."""
+        tips = self._tips
+        for depth in range(min(end, len(hashes)), max(start, 0), -1):
+            if hashes[depth - 1] in tips:
+                return depth
+        return 0
+
+    def is_tip(self, block: int) -> bool:
+        """Whether some prompt sent ended at `block` and an engine still holds it."""
+        return block in self._tips
+
+    def tip_count(self) -> int:
+        """Tips known (at most the distinct blocks held)."""
+        return len(self._tips)
+
     # --- updates ---------------------------------------------------------------------------
-    def insert(self, engine_id: str, hashes: Sequence[int]) -> None:
+    def insert(self, engine_id: str, hashes: Sequence[int]) -> int | None:
         """Record that `engine_id` was sent a prompt with these blocks: its leading blocks
-        (as many as fit) become the most recent, the first block most recent of all."""
+        (as many as fit) become the most recent, the first block most recent of all. Returns
+        the prompt's tip (its last block kept), None when nothing was kept."""
         engine = self._engines.get(engine_id)
         if engine is None:
             raise KeyError(f"prefix index: unknown engine {engine_id!r}; call set_capacity first")
         hashes = hashes[: engine.capacity]
+        tip = hashes[-1] if hashes else None
+        if tip is not None:
+            self._tips.add(tip)
         lru = engine.lru
         held = _leading_run(lru, hashes)
         new = hashes[held:]
@@ -151,6 +179,7 @@ class PrefixIndex:
         if held:
             deque(map(lru.move_to_end, reversed(hashes[:held])), maxlen=0)
         self._evict(engine, len(lru) - engine.capacity)
+        return tip
 
     # --- internals -------------------------------------------------------------------------
     def _free_slot(self, engine_id: str) -> int:
@@ -173,6 +202,9 @@ class PrefixIndex:
         shared = [(h, m & others) for h, m in zip(victims, masks, strict=True) if m & others]
         if shared:
             owners.update(shared)
+        # blocks no engine holds any more are no tips either
+        self._tips.difference_update([h for h, m in zip(victims, masks, strict=True) if not m & others]
+                                     if shared else victims)
 
 
 def _mask_run_end(get: Callable[[int, int], int], hashes: Sequence[int], start: int, mask: int) -> int:

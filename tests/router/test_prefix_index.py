@@ -1,4 +1,5 @@
-"""The prefix index: exact leading-run matches, LRU eviction at the engine's capacity, masks."""
+"""The prefix index: exact leading-run matches, LRU eviction at the engine's capacity, masks,
+and the tips (the last block of each prompt sent, while an engine holds it)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class ModelIndex:
     def __init__(self) -> None:
         self.lru: dict[str, list[int]] = {}
         self.cap: dict[str, int] = {}
+        self.tips: set[int] = set()
 
     def set_capacity(self, engine: str, blocks: int) -> None:
         self.lru.setdefault(engine, [])
@@ -31,7 +33,9 @@ class ModelIndex:
 
     def insert(self, engine: str, hashes: list[int]) -> None:
         lru = self.lru[engine]
-        for h in reversed(hashes[: self.cap[engine]]):
+        kept = hashes[: self.cap[engine]]
+        self.tips.update(kept[-1:])
+        for h in reversed(kept):
             if h in lru:
                 lru.remove(h)
             lru.append(h)
@@ -44,9 +48,14 @@ class ModelIndex:
             run += 1
         return run
 
+    def deepest_tip(self, hashes: list[int], start: int, end: int) -> int:
+        depths = [d for d in range(start + 1, min(end, len(hashes)) + 1) if hashes[d - 1] in self.tips]
+        return max(depths, default=0)
+
     def _trim(self, engine: str) -> None:
         lru = self.lru[engine]
         del lru[: max(len(lru) - self.cap[engine], 0)]
+        self.tips &= set().union(*self.lru.values())
 
 
 tokens = st.lists(st.integers(0, 2), max_size=10)
@@ -109,6 +118,33 @@ def test_match_all_equals_match_per_engine(ops: list[tuple], probe: list[int]) -
     assert index.match_all(hashes) == expected
     held = set().union(*(index.blocks_of(e) for e in ENGINES))
     assert index.distinct_blocks() == len(held)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=operations, probe=tokens, start=st.integers(0, 10), end=st.integers(0, 12))
+def test_tips_are_the_ends_of_prompts_sent_while_held(ops: list[tuple], probe: list[int], start: int,
+                                                      end: int) -> None:
+    """A block is a tip exactly while it ended some prompt sent (as far as it fit) and an engine
+    still holds it; `deepest_tip` finds the deepest one in a window of a prompt."""
+    index, model = PrefixIndex(), ModelIndex()
+    apply(ops, index, model)
+    seen = {h for _, _, arg in ops if isinstance(arg, list) for h in chain(arg)} | set(chain(probe))
+    assert {h for h in seen if index.is_tip(h)} == model.tips
+    assert index.tip_count() == len(model.tips)
+    hashes = chain(probe)
+    assert index.deepest_tip(hashes, start, end) == model.deepest_tip(hashes, start, end)
+
+
+def test_a_later_round_contains_the_tip_of_the_one_before() -> None:
+    """A conversation's next prompt extends its last one, so it holds that prompt's tip; a
+    prompt forking off the same prefix earlier holds none; insert returns the tip it kept."""
+    index = PrefixIndex()
+    index.set_capacity("a", 100)
+    first = chain([1, 2, 3, 4])
+    assert index.insert("a", first) == first[-1]
+    assert index.deepest_tip(chain([1, 2, 3, 4, 5, 6]), 0, 6) == 4
+    assert index.deepest_tip(chain([1, 2, 9, 9]), 0, 4) == 0
+    assert index.insert("a", []) is None
 
 
 def test_eviction_drops_a_prompt_tail_first() -> None:

@@ -24,7 +24,8 @@ Per request:
    less, so a load bound alone never drops the holder from the comparison. One exception, for
    moves that cost little: when every holder is above the queue bound, or the conversation's
    home is *crowded* (its resident load, below, above `move_factor` × the mean: two heavy
-   users stacked, not the noise of light ones), and an engine that would relieve it holds all
+   users stacked, not the noise of light ones) and busy right now (requests open or queued
+   there: an idle home answers at once from its cache), and an engine that would relieve it holds all
    but `move_tokens` of the prompt (typically: it holds the hot system prompt and the
    conversation's own part is short), the conversation is re-placed as in step 4 among such
    engines. `cache_hit` when the chosen engine holds the best hit, `load_fallback` when a
@@ -199,7 +200,7 @@ class PrefixPolicy:
         matches, best, cfg = seen.matches, seen.best, self.config
         if all(matches.get(e.id, 0) < best for e in roomy):  # every holder above the queue bound
             targets = roomy
-        elif previous is not None:
+        elif previous is not None and self._home_is_busy(previous, engines):
             targets = self.residents.relief(previous, roomy, cfg.move_factor)
         else:
             targets = []
@@ -211,6 +212,13 @@ class PrefixPolicy:
         roomy = roomy + [e for e in engines if matches.get(e.id, 0) >= best and e not in roomy]
         engine = cheapest(roomy, seen.tokens, matches, cfg.block_tokens, cfg.cost)
         return engine, OUTCOME_CACHE_HIT if matches.get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
+
+    def _home_is_busy(self, previous: int, engines: Sequence[EngineState]) -> bool:
+        """Whether the conversation's home has requests open or queued now: only then can a
+        move to a less crowded engine shorten this request's wait (an idle home answers at
+        once from its cache, whatever its residents send later)."""
+        home = self.residents.home(previous)
+        return any(e.id == home and e.in_flight + e.waiting > 0 for e in engines)
 
     def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
                 long_prompt: bool) -> tuple[int, int]:

@@ -105,14 +105,15 @@ def test_a_long_conversation_is_not_moved_by_resident_load() -> None:
 
 
 def test_a_short_conversation_moves_off_a_home_above_the_bound_and_stays_there() -> None:
-    """Two heavy users forced onto one engine: the next round of one of them moves (a cheap
-    recompute: the other engines hold the system prompt), and its later rounds hit there."""
+    """Two heavy users forced onto one busy engine: the next round of one of them moves (a
+    cheap recompute: the other engines hold the system prompt), and its later rounds hit there."""
     pool, policy = engines(4), PrefixPolicy()
     for user in range(100, 104):
         Talk(user).send(policy, [pool[user - 100]])
     first, second = Talk(1), Talk(2)
     first.send(policy, [pool[0]])
     second.send(policy, [pool[0]])
+    pool[0].in_flight = 1  # their requests overlap: the crowded home has one open
     outcomes = []
     for _ in range(10):
         outcomes += [first.send(policy, pool), second.send(policy, pool)]
@@ -123,3 +124,16 @@ def test_a_short_conversation_moves_off_a_home_above_the_bound_and_stays_there()
     assert engine_id != pool[0].id
     assert all(outcome == OUTCOME_CACHE_HIT for _, outcome in outcomes[at + 2 :: 2])
     assert {e for e, _ in outcomes[-2:]} == {pool[0].id, engine_id}
+
+
+def test_an_idle_crowded_home_keeps_its_conversations() -> None:
+    """The same two users on one engine that has nothing open: moving cannot shorten a wait
+    there is none of, so neither moves (no recompute, no flapping between engines)."""
+    pool, policy = engines(4), PrefixPolicy()
+    for user in range(100, 104):
+        Talk(user).send(policy, [pool[user - 100]])
+    first, second = Talk(1), Talk(2)
+    first.send(policy, [pool[0]])
+    second.send(policy, [pool[0]])
+    outcomes = [talk.send(policy, pool) for _ in range(10) for talk in (first, second)]
+    assert outcomes == [(pool[0].id, OUTCOME_CACHE_HIT)] * 20

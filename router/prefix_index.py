@@ -143,8 +143,10 @@ class PrefixIndex:
     def deepest_tip(self, hashes: Sequence[int], start: int, end: int) -> int:
         """Depth (blocks, from the start) of the deepest tip among `hashes[start:end]`: the
         longest prompt sent before that this one extends, if it is longer than `start`; 0 if none."""
-        tips = self._tips
-        for depth in range(min(end, len(hashes)), max(start, 0), -1):
+        tips, end = self._tips, min(end, len(hashes))
+        if end > start and hashes[end - 1] in tips:  # a conversation's next round: at once
+            return end
+        for depth in range(end - 1, max(start, 0), -1):
             if hashes[depth - 1] in tips:
                 return depth
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pytest
@@ -268,3 +269,21 @@ def test_an_engine_leaving_moves_only_the_new_conversations_it_would_have_taken(
     moved = [i for i in range(60) if before[i] != after[i]]
     assert moved
     assert all(before[i] == pool[0].id for i in moved)
+
+
+def test_two_workers_seeing_random_halves_place_unique_conversations_as_one_does() -> None:
+    """64 conversations with prompts of their own, 8 rounds each, every request to one of two
+    policy instances at random: each conversation stays on the one engine a single instance
+    puts it on (placement by the prompt alone; resident load bounds only prompts keyed past a
+    shared prefix)."""
+    pool = engines(4)
+    talks = [conversation(u, 8, system=b"") for u in range(64)]
+    one = PrefixPolicy()
+    single = {u: {one.select(request(talks[u][r]), pool).engine.id for r in range(8)} for u in range(64)}
+    workers, rng = (PrefixPolicy(), PrefixPolicy()), random.Random(5)
+    split: dict[int, set[str]] = {u: set() for u in range(64)}
+    for r in range(8):
+        for u in range(64):
+            split[u].add(rng.choice(workers).select(request(talks[u][r]), pool).engine.id)
+    assert all(len(ids) == 1 for ids in single.values())
+    assert split == single

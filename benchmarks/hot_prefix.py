@@ -29,8 +29,8 @@ import orjson
 from benchmarks.qa.client import ChatClient, new_session
 from benchmarks.qa.workload import filler
 from benchmarks.router_bench.procs import BenchError, free_ports, processes, wait_http
-from router.contracts import PATH_METRICS, VLLM_E2E
-from router.promtext import sum_samples
+from contracts import PATH_METRICS, VLLM_E2E
+from contracts.promtext import sum_samples
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 TARGETS = ("prefix", "session", "balanced")

@@ -26,9 +26,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from contracts import PATH_HEALTH, PATH_METRICS, PATH_MODELS, PROXIED_PATHS
 from router import openapi
 from router.auth import load_keys
-from router.contracts import PATH_HEALTH, PATH_METRICS, PATH_MODELS, PROXIED_PATHS
 from router.discovery.file import FileWatcher
 from router.discovery.kubernetes import KubernetesWatcher
 from router.discovery.static import static_specs

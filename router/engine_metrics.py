@@ -13,10 +13,10 @@ import asyncio
 import math
 from dataclasses import dataclass
 
-from router.contracts import PATH_METRICS, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY, VLLM_RUNNING, VLLM_WAITING
+from contracts import PATH_METRICS, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY, VLLM_RUNNING, VLLM_WAITING
+from contracts.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
 from router.engines import EngineRegistry
 from router.errors import UpstreamError
-from router.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
 from router.upstream import Upstream
 
 _WANTED = frozenset((VLLM_WAITING, VLLM_RUNNING, VLLM_KV_USAGE, VLLM_KV_USAGE_LEGACY,

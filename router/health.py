@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from router.contracts import PATH_HEALTH, PATH_MODELS
+from contracts import PATH_HEALTH, PATH_MODELS
 from router.engines import EngineRegistry
 from router.errors import UpstreamError
 from router.settings import HealthSettings

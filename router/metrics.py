@@ -1,4 +1,4 @@
-"""The router's own Prometheus metrics (names from `router.contracts`, prefix `llmstack_router_`),
+"""The router's own Prometheus metrics (names from `contracts`, prefix `llmstack_router_`),
 on prometheus-client.
 
 Every app has its own `CollectorRegistry` (no global registry). One process keeps its series
@@ -28,7 +28,7 @@ from prometheus_client import Histogram as _PromHistogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from router import contracts as c
+import contracts as c
 from router._inproc_metrics import InProcCollector, InProcFamily
 from router.engine_metrics import EngineLoad
 from router.policies.base import EngineState

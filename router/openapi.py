@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from router.contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS
+from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS
 from router.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ErrorResponse
 
 __all__ = ["ErrorResponse", "schema"]

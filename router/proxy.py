@@ -20,8 +20,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from contracts import HEADER_REQUEST_ID
 from router.auth import ApiKeys
-from router.contracts import HEADER_REQUEST_ID
 from router.engines import EngineRegistry
 from router.errors import (
     NoHealthyEngine,

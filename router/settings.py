@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.contracts import ENGINE_PORT, HEADER_USER_ID, LABEL_ROLE, ROLE_ENGINE, ROUTER_PORT
+from contracts import ENGINE_PORT, HEADER_USER_ID, LABEL_ROLE, ROLE_ENGINE, ROUTER_PORT
 
 
 class SettingsError(ValueError):

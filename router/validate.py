@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from router.contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS
+from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS
 from router.errors import BadRequest
 from router.prompt import prompt_text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from router.contracts import ROLE_BENCHMARK
+from contracts import ROLE_BENCHMARK
 from stack_components import _k8s
 from stack_components.labels import object_labels
 

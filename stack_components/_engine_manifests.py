@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from router.contracts import (
+from contracts import (
     ANNOTATION_CPU_CACHE_TOKENS,
     ANNOTATION_GPU_CACHE_TOKENS,
     ANNOTATION_SERVED_MODEL,

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from router.contracts import PATH_METRICS, ROLE_ROUTER, ROUTER_PORT
+from contracts import PATH_METRICS, ROLE_ROUTER, ROUTER_PORT
 from router.settings import RouterSettings
 from stack_components import _k8s
 from stack_components.labels import object_labels, prometheus_annotations, selector_labels

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from router.contracts import ENGINE_PORT, ROLE_ENGINE
+from contracts import ENGINE_PORT, ROLE_ENGINE
 from stack_components import _validate as v
 from stack_components._engine_manifests import build_engine_manifests
 from stack_components._k8s import child_opts, create

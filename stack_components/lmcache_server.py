@@ -16,7 +16,7 @@ from typing import Any
 
 import pulumi
 
-from router.contracts import ROLE_CACHE_SERVER
+from contracts import ROLE_CACHE_SERVER
 from stack_components import _k8s
 from stack_components import _validate as v
 from stack_components.common import Placement

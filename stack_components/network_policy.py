@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from router.contracts import (
+from contracts import (
     ENGINE_PORT,
     LABEL_PART_OF,
     LABEL_ROLE,

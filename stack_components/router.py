@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from router.contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE, ROUTER_PORT
+from contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE, ROUTER_PORT
 from router.settings import HealthSettings, KubernetesDiscovery, Limits, PolicySettings, RouterSettings
 from stack_components import _validate as v
 from stack_components._k8s import child_opts, create

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import pulumi
 
-from router.contracts import ROUTER_PORT
+from contracts import ROUTER_PORT
 from stack_components import _k8s
 from stack_components import _validate as v
 from stack_components._engine_manifests import build_container

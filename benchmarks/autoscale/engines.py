@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.server import EngineServer
-from router.contracts import ENGINE_MODEL_LABEL
+from contracts import ENGINE_MODEL_LABEL
 
 
 @dataclass

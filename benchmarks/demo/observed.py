@@ -27,7 +27,7 @@ from benchmarks.demo import prometheus
 from benchmarks.demo.errors import DemoError
 from benchmarks.demo.kube_state import KubeStateServer, render
 from benchmarks.router_bench.procs import Processes, free_ports, processes, wait_http
-from router.contracts import HEADER_USER_ID, PATH_CHAT, ROUTER_REQUESTS
+from contracts import HEADER_USER_ID, PATH_CHAT, ROUTER_REQUESTS
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 NODE_POOL_LABEL = "llmstack.io/node-pool"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.router_bench.procs import Processes, wait_http
-from router.contracts import DCGM_NODE_LABEL, JOB_ENGINES, JOB_ROUTER, PATH_METRICS
+from contracts import DCGM_NODE_LABEL, JOB_ENGINES, JOB_ROUTER, PATH_METRICS
 
 ENGINE_JOB = JOB_ENGINES
 ROUTER_JOB = JOB_ROUTER

@@ -23,7 +23,7 @@ from benchmarks.emulator.engine import Channel, EngineRuntime
 from benchmarks.emulator.errors import ConfigError, WireError
 from benchmarks.emulator.faults import Faults
 from benchmarks.emulator.metrics import CONTENT_TYPE
-from router.contracts import (
+from contracts import (
     HEADER_REQUEST_ID,
     PATH_CHAT,
     PATH_COMPLETIONS,

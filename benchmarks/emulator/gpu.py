@@ -1,7 +1,7 @@
 """Emulated NVIDIA dcgm-exporter series for the GPU an emulated engine runs on, derived from
 the engine's own load, so GPU dashboards and rules can be proven without a GPU.
 
-Names and units are dcgm-exporter's default counters (`router.contracts`: utilisation in %,
+Names and units are dcgm-exporter's default counters (`contracts`: utilisation in %,
 framebuffer in MiB, power in W, temperature in C, last XID as a gauge). Labels are the ones
 the exporter sets itself (`gpu`, `UUID`, `device`, `modelName`); the node (`Hostname`) and
 the pod using the GPU are added by whoever scrapes, as target labels. Pure: no I/O, no clock.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router import contracts as c
+import contracts as c
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,6 @@
 """Prometheus text exposition of one emulated engine, with vLLM's metric names and buckets.
 
-Every name comes from `router.contracts` (never retyped): gauges for the running batch, the
+Every name comes from `contracts` (never retyped): gauges for the running batch, the
 waiting queue and KV-cache usage (a 0..1 fraction, as vLLM exports it), counters for prefix
 -cache queries/hits and prompt/generation tokens, and histograms for TTFT, inter-token latency
 and end-to-end latency with the bucket bounds vLLM uses. Label: `model_name`. Pure: the shell
@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from router.contracts import (
+from contracts import (
     ENGINE_MODEL_LABEL,
     LMCACHE_HIT_TOKENS,
     LMCACHE_REQUESTED_TOKENS,

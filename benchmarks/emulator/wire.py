@@ -20,7 +20,7 @@ import xxhash
 
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.errors import WireError
-from router.contracts import SSE_DONE
+from contracts import SSE_DONE
 from router.prompt import count_tokens, prompt_text
 
 Kind = Literal["chat", "completion"]

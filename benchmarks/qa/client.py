@@ -20,7 +20,7 @@ import orjson
 
 from benchmarks.qa.errors import EndpointError
 from benchmarks.qa.records import STATUS_NO_RESPONSE, STATUS_OK
-from router.contracts import HEADER_REQUEST_ID, HEADER_USER_ID, PATH_CHAT, PATH_MODELS
+from contracts import HEADER_REQUEST_ID, HEADER_USER_ID, PATH_CHAT, PATH_MODELS
 
 _DATA = b"data:"
 _DONE = b"[DONE]"

@@ -16,8 +16,8 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from router.contracts import PATH_METRICS, ROUTER_ENGINE_PREFIX_HITS, ROUTER_ENGINE_PREFIX_QUERIES
-from router.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
+from contracts import PATH_METRICS, ROUTER_ENGINE_PREFIX_HITS, ROUTER_ENGINE_PREFIX_QUERIES
+from contracts.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
 
 # (queries, hits) name pairs in order of preference: current vLLM, legacy vLLM, router mirror.
 _PAIRS = (*ENGINE_PREFIX_PAIRS, (ROUTER_ENGINE_PREFIX_QUERIES, ROUTER_ENGINE_PREFIX_HITS))

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from router.contracts import ENGINE_MODEL_LABEL
+from contracts import ENGINE_MODEL_LABEL
 from router.engines import EngineSpec
 from router.settings import FileDiscovery
 

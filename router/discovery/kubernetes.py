@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from router.contracts import ANNOTATION_CPU_CACHE_TOKENS, ANNOTATION_GPU_CACHE_TOKENS, ANNOTATION_SERVED_MODEL
+from contracts import ANNOTATION_CPU_CACHE_TOKENS, ANNOTATION_GPU_CACHE_TOKENS, ANNOTATION_SERVED_MODEL
 from router.engines import EngineSpec
 from router.settings import KubernetesDiscovery
 

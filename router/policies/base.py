@@ -41,7 +41,7 @@ class EngineState:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The chosen engine and why (an `OUTCOME_*` from router.contracts): `cache_hit` when the
+    """The chosen engine and why (an `OUTCOME_*` from contracts): `cache_hit` when the
     engine holding the request's cache (or the session's home) took it, `load_fallback` when a
     better engine was skipped for load, `new` otherwise (always for round_robin and least_load).
     `matched_tokens`: the prompt tokens the policy believes the chosen engine has cached."""

@@ -38,7 +38,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from router.contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
+from contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
 from router.cost import CostModel, cheapest, distinct_tokens
 from router.policies._forks import ForkPoints
 from router.policies._hashing import bytes_hash, load_limit, rendezvous_home

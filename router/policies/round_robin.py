@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from router.contracts import OUTCOME_NEW
+from contracts import OUTCOME_NEW
 from router.policies.base import Decision, EngineState, NoEngineError, RouteRequest
 
 

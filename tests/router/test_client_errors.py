@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import orjson
 
-from router.contracts import PATH_CHAT, PATH_EMBEDDINGS
+from contracts import PATH_CHAT, PATH_EMBEDDINGS
 from router.settings import Limits
 from tests.router.fake_engine import FakeEngine
 from tests.router.harness import run, running, settings_for

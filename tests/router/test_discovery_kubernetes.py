@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from router.contracts import ANNOTATION_CPU_CACHE_TOKENS, ANNOTATION_GPU_CACHE_TOKENS, ANNOTATION_SERVED_MODEL
+from contracts import ANNOTATION_CPU_CACHE_TOKENS, ANNOTATION_GPU_CACHE_TOKENS, ANNOTATION_SERVED_MODEL
 from router.discovery.kubernetes import pod_spec
 from router.settings import KubernetesDiscovery, RouterSettings
 from tests.router.harness import run, running, until

@@ -7,7 +7,7 @@ import time
 import aiohttp
 import orjson
 
-from router.contracts import PATH_CHAT
+from contracts import PATH_CHAT
 from router.settings import HealthSettings
 from tests.router.fake_engine import FakeEngine
 from tests.router.harness import run, running, settings_for, until

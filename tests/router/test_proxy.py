@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import orjson
 
-from router.contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, SSE_DONE
+from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, SSE_DONE
 from router.settings import Limits
 from tests.router.fake_engine import CLOSE_BEFORE, CLOSE_MID, HANG, UNAVAILABLE, FakeEngine
 from tests.router.harness import RoundRobinStub, run, running, settings_for, until

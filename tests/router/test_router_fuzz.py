@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.contracts import PROXIED_PATHS
+from contracts import PROXIED_PATHS
 from router.settings import Limits
 from tests.router.fake_engine import FakeEngine
 from tests.router.harness import run, running, settings_for

@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from router import contracts as c
-from router.contracts import PATH_CHAT
+import contracts as c
+from contracts import PATH_CHAT
 from tests.router.fake_engine import CLOSE_MID, FakeEngine
 from tests.router.harness import run, running, settings_for, until
 

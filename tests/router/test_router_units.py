@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts import VLLM_KV_USAGE_LEGACY, VLLM_RUNNING, VLLM_WAITING
 from router.auth import ApiKeys
-from router.contracts import VLLM_KV_USAGE_LEGACY, VLLM_RUNNING, VLLM_WAITING
 from router.engine_metrics import parse_load
 from router.engines import EngineRegistry, EngineSpec
 from router.errors import Unauthorized

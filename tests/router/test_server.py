@@ -7,7 +7,7 @@ import asyncio
 
 import orjson
 
-from router.contracts import PATH_COMPLETIONS
+from contracts import PATH_COMPLETIONS
 from tests.router.fake_engine import FakeEngine
 from tests.router.harness import run, running, settings_for
 

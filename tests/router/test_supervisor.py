@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from router import contracts as c
+import contracts as c
 from router.supervisor import Supervisor, backoff_s
 from tests.router.fake_engine import FakeEngine
 from tests.router.harness import run, running, settings_for, until

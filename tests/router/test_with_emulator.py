@@ -11,8 +11,8 @@ from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.faults import Faults
 from benchmarks.emulator.runner import run_emulators
 from benchmarks.emulator.timing import Timing
+from contracts import PATH_CHAT, SSE_DONE
 from router.app import create_app
-from router.contracts import PATH_CHAT, SSE_DONE
 from router.settings import HealthSettings, PolicySettings, RouterSettings, StaticEngine
 from tests.router.harness import run, until
 

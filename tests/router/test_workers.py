@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from router import contracts as c
+import contracts as c
 from tests.router.fake_engine import FakeEngine
 from tests.router.harness import run, until
 from tests.router.test_router_metrics import samples

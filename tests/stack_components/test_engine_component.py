@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pytest
 from component_helpers import validate_all, walk
 
-from router.contracts import ANNOTATION_CPU_CACHE_TOKENS, ANNOTATION_GPU_CACHE_TOKENS, ANNOTATION_SERVED_MODEL
+from contracts import ANNOTATION_CPU_CACHE_TOKENS, ANNOTATION_GPU_CACHE_TOKENS, ANNOTATION_SERVED_MODEL
 from stack_components import (
     LMCacheArgs,
     ModelCacheVolume,

@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 from typer.testing import CliRunner
 
+import contracts
 from benchmarks.emulator._main import ServeArgs
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.errors import ConfigError, EmulatorError
@@ -16,7 +17,6 @@ from benchmarks.emulator.faults import Faults
 from benchmarks.emulator.runner import EmulatorProcess, EmulatorThread, expand_configs
 from benchmarks.emulator.timing import Timing
 from infra.cli import build_app
-from router import contracts
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -6,8 +6,8 @@ from emulator_promtext import parse, value
 from hypothesis import given
 from hypothesis import strategies as st
 
+import contracts
 from benchmarks.emulator.gpu import GpuSpec, render, sample
-from router import contracts
 
 SPEC = GpuSpec()
 

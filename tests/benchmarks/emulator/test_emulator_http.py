@@ -9,11 +9,11 @@ import aiohttp
 import orjson
 from emulator_promtext import parse, value
 
+import contracts
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.faults import Faults
 from benchmarks.emulator.runner import EmulatorCluster, run_emulators
 from benchmarks.emulator.timing import Timing
-from router import contracts
 
 MODEL = "test/model"
 CONFIG = EngineConfig(model=MODEL, gpu_cache_tokens=50_000, timing=Timing(time_scale=0.01))

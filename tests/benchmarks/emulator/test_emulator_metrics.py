@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from emulator_promtext import parse, value
 
+import contracts
 from benchmarks.emulator.metrics import TTFT_BUCKETS, EngineMetrics, Gauges, Histogram
-from router import contracts
 
 
 def _render(metrics: EngineMetrics) -> str:
@@ -14,7 +14,7 @@ def _render(metrics: EngineMetrics) -> str:
 
 
 def test_every_engine_metric_of_the_contract_is_exported_with_its_type():
-    """All current vLLM names from router.contracts appear, typed, with the model_name label."""
+    """All current vLLM names from contracts appear, typed, with the model_name label."""
     types, samples = parse(_render(EngineMetrics("m/x")))
     expected = {
         contracts.VLLM_RUNNING: "gauge", contracts.VLLM_WAITING: "gauge", contracts.VLLM_KV_USAGE: "gauge",

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from router.contracts import HEADER_USER_ID, PATH_CHAT, PATH_METRICS, PATH_MODELS
+from contracts import HEADER_USER_ID, PATH_CHAT, PATH_METRICS, PATH_MODELS
 from router.prompt import block_hashes, blocks_to_tokens, count_tokens, prompt_text
 
 MODEL = "fake/llama"

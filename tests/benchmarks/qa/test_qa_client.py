@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.qa.client import new_session, served_models
 from benchmarks.qa.errors import EndpointError
-from router.contracts import PATH_CHAT
+from contracts import PATH_CHAT
 
 
 def test_session_connections_disable_nagle(fake_engine):

@@ -14,8 +14,8 @@ from benchmarks.emulator.runner import run_emulators
 from benchmarks.emulator.timing import Timing
 from benchmarks.qa.config import BenchConfig
 from benchmarks.qa.runner import run_benchmark
+from contracts import PATH_METRICS, PATH_MODELS
 from router.app import create_app
-from router.contracts import PATH_METRICS, PATH_MODELS
 from router.settings import HealthSettings, PolicySettings, RouterSettings, StaticEngine
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.qa.metrics_scrape import PrefixCounters, metrics_url, parse_prefix_counters, run_delta, total
-from router.contracts import (
+from contracts import (
     ROUTER_ENGINE_PREFIX_HITS,
     ROUTER_ENGINE_PREFIX_QUERIES,
     VLLM_PREFIX_HITS,

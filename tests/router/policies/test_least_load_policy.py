@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from policy_helpers import engines, request
 
-from router.contracts import OUTCOME_NEW
+from contracts import OUTCOME_NEW
 from router.policies.base import NoEngineError
 from router.policies.least_load import LeastLoadPolicy
 

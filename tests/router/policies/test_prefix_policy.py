@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from policy_helpers import SYSTEM, conversation, engines, request, user_text
 
-from router.contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
+from contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
 from router.cost import estimate_ttft_s
 from router.policies.base import NoEngineError
 from router.policies.prefix import PrefixConfig, PrefixPolicy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from policy_helpers import engines, request
 
-from router.contracts import OUTCOME_NEW
+from contracts import OUTCOME_NEW
 from router.policies.base import NoEngineError
 from router.policies.round_robin import RoundRobinPolicy
 

@@ -1,8 +1,9 @@
 """Names shared by every part of LLM Stack: components deploy them, the router reads them,
 the emulator imitates them, dashboards/rules/autoscalers query them.
 
-Never retype one of these strings elsewhere: import it from here. This module imports
-nothing outside the standard library, so the router image and the emulator carry it cheaply.
+Never retype one of these strings elsewhere: import it from here (`import contracts as c`).
+The package imports nothing outside the standard library, so every image carries it cheaply;
+`contracts.promtext` reads these names back out of Prometheus text.
 """
 
 from __future__ import annotations

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from router.contracts import (
+from contracts import (
     VLLM_PREFIX_HITS,
     VLLM_PREFIX_HITS_LEGACY,
     VLLM_PREFIX_QUERIES,
     VLLM_PREFIX_QUERIES_LEGACY,
 )
+from contracts.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
 from router.engine_metrics import parse_load
-from router.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
 
 
 def test_sum_samples_adds_label_sets_and_skips_the_rest() -> None:

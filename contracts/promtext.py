@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from router.contracts import (
+from contracts import (
     VLLM_PREFIX_HITS,
     VLLM_PREFIX_HITS_LEGACY,
     VLLM_PREFIX_QUERIES,

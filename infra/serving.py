@@ -30,7 +30,7 @@ from infra.config.pools import NODE_POOL_LABEL
 from infra.config.sizing import engine_cpu, engine_memory_gib, shm_gib
 from infra.config.stack import StackConfig
 from infra.errors import NAMESPACE, ConfigError
-from router.policies.registry import build_policy
+from router.routing.policies.registry import build_policy
 from router.settings import PolicySettings, SettingsError
 from stack_components import (
     GPU_TOLERATION,

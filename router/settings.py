@@ -68,7 +68,7 @@ class KubernetesDiscovery:
 @dataclass(frozen=True, kw_only=True)
 class FileDiscovery:
     """Engines are the targets of a Prometheus file_sd-style file, re-read when it changes
-    (see `router.discovery.file`)."""
+    (see `router.shell.discovery.file`)."""
 
     path: str
     interval_s: float = 0.5  # how often the file's identity is checked

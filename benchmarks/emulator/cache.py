@@ -1,6 +1,6 @@
 """Prefix cache of one emulated engine: a GPU tier and an optional LMCache-like CPU tier.
 
-Blocks are `router.prompt` blocks (16 tokens, chained hashes), so the router's prefix index
+Blocks are `router.routing.prompt` blocks (16 tokens, chained hashes), so the router's prefix index
 and this cache speak of the same blocks. The GPU tier holds `gpu_tokens // 16` blocks: the
 blocks of running requests are pinned; the others sit in an LRU queue and are evicted first
 when room is needed. An evicted block moves to the CPU tier when it has capacity (its own LRU,
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from benchmarks.emulator.errors import EmulatorError, require
-from router.prompt import BLOCK_TOKENS
+from router.routing.prompt import BLOCK_TOKENS
 
 
 @dataclass(frozen=True, kw_only=True)

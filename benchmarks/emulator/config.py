@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from benchmarks.emulator.errors import require
 from benchmarks.emulator.faults import Faults
 from benchmarks.emulator.timing import Timing
-from router.prompt import BLOCK_TOKENS
+from router.routing.prompt import BLOCK_TOKENS
 
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 

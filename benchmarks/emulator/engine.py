@@ -30,7 +30,7 @@ from benchmarks.emulator.journal import (
 from benchmarks.emulator.metrics import EngineMetrics, Gauges
 from benchmarks.emulator.scheduler import Emit, GenRequest, Scheduler, Step
 from benchmarks.emulator.wire import ParsedRequest
-from router.prompt import block_hashes
+from router.routing.prompt import block_hashes
 
 LATE_STEP_S = 0.002  # a step that ends this much after its planned end counts as late
 

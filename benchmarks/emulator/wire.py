@@ -5,7 +5,7 @@ fields, 404 unknown model, 400 over the context length), with vLLM-like messages
 build the exact SSE chunks vLLM sends: chat streams open with a `delta.role` chunk, then one
 chunk per token (the last one carries `finish_reason`), then a usage chunk (`choices: []`)
 when `stream_options.include_usage`, then `data: [DONE]`. Every generated token is a
-4-byte word, so the emulator's answers count as many tokens under `router.prompt.count_tokens`
+4-byte word, so the emulator's answers count as many tokens under `router.routing.prompt.count_tokens`
 as were generated.
 """
 
@@ -21,7 +21,7 @@ import xxhash
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.errors import WireError
 from contracts import SSE_DONE
-from router.prompt import count_tokens, prompt_text
+from router.routing.prompt import count_tokens, prompt_text
 
 Kind = Literal["chat", "completion"]
 WORDS = (" the", " and", " one", " for", " you", " can", " all", " new", " big", " day")

@@ -15,7 +15,7 @@ import orjson
 
 from benchmarks.qa.errors import InputFileError
 from benchmarks.qa.workload import Dialog
-from router.prompt import count_tokens
+from router.routing.prompt import count_tokens
 
 _HUMAN = frozenset({"human", "user"})
 _ASSISTANT = frozenset({"gpt", "assistant", "chatgpt", "bard", "bing"})

@@ -2,7 +2,7 @@
 
 Every user shares one system prompt (the same `str` object, so 320 users hold it once) and
 owns a private history; round `r` resends system + history + every earlier question/answer
-turn + question `r`. Sizes follow `router.prompt.count_tokens` (4 UTF-8 bytes per token):
+turn + question `r`. Sizes follow `router.routing.prompt.count_tokens` (4 UTF-8 bytes per token):
 filler text is made of 3-letter words plus a space, so N tokens are exactly 4N bytes.
 """
 

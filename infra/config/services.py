@@ -114,7 +114,7 @@ class LmcacheConfig:
 @dataclass(frozen=True, kw_only=True)
 class PolicyConfig:
     """The routing policy by kind, with its parameters: validated by the router's own policy
-    registry (`router.policies.registry.build_policy`) when the config is parsed."""
+    registry (`router.routing.policies.registry.build_policy`) when the config is parsed."""
 
     kind: str = "prefix"
     """One of the router's policies (`prefix`, `session`, `least_load`, `round_robin`)."""

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from contracts import OUTCOME_NEW
-from router.app import RouterApp, create_app
-from router.policies.base import Decision, EngineState, RouteRequest
+from router.routing.base import Decision, EngineState, RouteRequest
 from router.settings import HealthSettings, RouterSettings, StaticEngine
+from router.shell.app import RouterApp, create_app
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ from benchmarks.emulator.faults import Faults
 from benchmarks.emulator.runner import run_emulators
 from benchmarks.emulator.timing import Timing
 from contracts import PATH_CHAT, SSE_DONE
-from router.app import create_app
 from router.settings import HealthSettings, PolicySettings, RouterSettings, StaticEngine
+from router.shell.app import create_app
 from tests.router.harness import run, until
 
 MODEL = "emu"
@@ -116,7 +116,7 @@ def test_request_ids_reach_the_engine_and_other_client_headers_do_not() -> None:
 
 def test_forwarded_headers_are_only_the_allowlisted_ones() -> None:
     """Only request-id and trace-context headers (plus the body's content type) go upstream."""
-    from router.proxy import forwarded_headers
+    from router.shell.proxy import forwarded_headers
 
     sent = forwarded_headers({b"x-request-id": b"r1", b"traceparent": b"00-a-b-01", b"authorization": b"k"})
     assert sent == {"content-type": "application/json", "x-request-id": "r1", "traceparent": "00-a-b-01"}

@@ -6,8 +6,7 @@ import argparse
 import os
 import sys
 
-from router.config import build_settings
-from router.settings import SettingsError
+from router.settings import SettingsError, build_settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,8 +33,7 @@ def register(app: typer.Typer) -> None:
                                            "CONFIG")] = None,
     ) -> None:
         """Run the prefix-aware router."""
-        from router.config import build_settings
-        from router.settings import SettingsError
+        from router.settings import SettingsError, build_settings
         from router.shell.workers import run, setup_logging
 
         try:

@@ -9,7 +9,7 @@ from contracts import (
     VLLM_PREFIX_QUERIES_LEGACY,
 )
 from contracts.promtext import ENGINE_PREFIX_PAIRS, counter_pair, sum_samples
-from router.engine_metrics import parse_load
+from router.shell.engine_metrics import parse_load
 
 
 def test_sum_samples_adds_label_sets_and_skips_the_rest() -> None:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from benchmarks.emulator.cache import PrefixCache
 from benchmarks.emulator.errors import ConfigError, EmulatorError
-from router.prompt import BLOCK_TOKENS, block_hashes
+from router.routing.prompt import BLOCK_TOKENS, block_hashes
 
 
 def _prompt(tag: str, blocks: int) -> tuple[list[int], int]:

@@ -8,7 +8,7 @@ from benchmarks.emulator.cache import PrefixCache
 from benchmarks.emulator.errors import ConfigError
 from benchmarks.emulator.scheduler import FINISH_LENGTH, FINISH_STOP, GenRequest, Scheduler
 from benchmarks.emulator.timing import Timing
-from router.prompt import block_hashes
+from router.routing.prompt import block_hashes
 
 TIMING = Timing()
 

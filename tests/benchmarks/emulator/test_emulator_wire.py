@@ -8,7 +8,7 @@ import pytest
 from benchmarks.emulator.config import EngineConfig
 from benchmarks.emulator.errors import WireError
 from benchmarks.emulator.wire import StreamEncoder, answer_text, parse_embedding, parse_generation
-from router.prompt import count_tokens
+from router.routing.prompt import count_tokens
 
 CONFIG = EngineConfig(model="m", gpu_cache_tokens=10_000, default_max_tokens=50)
 

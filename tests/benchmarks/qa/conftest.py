@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from contracts import HEADER_USER_ID, PATH_CHAT, PATH_METRICS, PATH_MODELS
-from router.prompt import block_hashes, blocks_to_tokens, count_tokens, prompt_text
+from router.routing.prompt import block_hashes, blocks_to_tokens, count_tokens, prompt_text
 
 MODEL = "fake/llama"
 

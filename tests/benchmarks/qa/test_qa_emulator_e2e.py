@@ -15,8 +15,8 @@ from benchmarks.emulator.timing import Timing
 from benchmarks.qa.config import BenchConfig
 from benchmarks.qa.runner import run_benchmark
 from contracts import PATH_METRICS, PATH_MODELS
-from router.app import create_app
 from router.settings import HealthSettings, PolicySettings, RouterSettings, StaticEngine
+from router.shell.app import create_app
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 # 16 users x 3 rounds, 1k shared system prompt, 2k history, 20-token answers; engines 20x

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.qa.config import BenchConfig
 from benchmarks.qa.runner import run_benchmark
-from router.prompt import count_tokens, prompt_text
+from router.routing.prompt import count_tokens, prompt_text
 
 SMALL = {"users": 4, "rounds": 3, "system_prompt_tokens": 64, "history_tokens": 128, "question_tokens": 8,
          "answer_tokens": 5, "duration_s": 0.6, "drain_s": 5.0, "warmup": False}

@@ -7,7 +7,7 @@ import pytest
 from benchmarks.qa.errors import ConfigError, InputFileError
 from benchmarks.qa.sharegpt import parse_sharegpt, read_sharegpt
 from benchmarks.qa.workload import Dialog, Workload, WorkloadSpec
-from router.prompt import count_tokens, render_chat
+from router.routing.prompt import count_tokens, render_chat
 
 SPEC = WorkloadSpec(system_prompt_tokens=100, history_tokens=300, question_tokens=10, answer_tokens=7,
                     rounds=4, seed=3)

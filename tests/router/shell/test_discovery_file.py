@@ -10,8 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from router.config import build_settings
-from router.settings import FileDiscovery, RouterSettings, SettingsError
+from router.settings import FileDiscovery, RouterSettings, SettingsError, build_settings
 from router.shell.discovery.file import FileWatcher, TargetsFileError, parse_targets
 from tests.router.fake_engine import FakeEngine
 from tests.router.harness import run, running, settings_for, until

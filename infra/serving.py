@@ -23,9 +23,9 @@ import pulumi
 from infra.aws.addons import SERVING_PRIORITY_CLASS
 from infra.aws.load_balancer import service_annotations
 from infra.aws.model_store import service_account_name
-from infra.config._parse import camel
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
+from infra.config.parse import camel
 from infra.config.pools import NODE_POOL_LABEL
 from infra.config.sizing import engine_cpu, engine_memory_gib, shm_gib
 from infra.config.stack import StackConfig
@@ -46,7 +46,6 @@ from stack_components import (
     TopologySpread,
     VllmEngineArgs,
 )
-from stack_components._router_manifests import PORT_NAME as ROUTER_PORT_NAME
 from stack_components.capacity import find_model, weights_bytes
 from stack_components.errors import ArgsError
 from stack_components.monitoring import (
@@ -56,6 +55,7 @@ from stack_components.monitoring import (
     Receiver,
     ReplicaBounds,
 )
+from stack_components.router_manifests import PORT_NAME as ROUTER_PORT_NAME
 
 BUILT_IMAGE_PLACEHOLDER = "llm-stack/router:built-by-pulumi-up"
 """Stands in for the built router image while the config is validated (never deployed)."""

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import pulumi
 
 from stack_components import _validate as v
-from stack_components._bench_manifests import build_bench_manifests
-from stack_components._k8s import child_opts, create
+from stack_components.benchmark_manifests import build_bench_manifests
 from stack_components.common import Placement, SecretRef
 from stack_components.errors import ArgsError
+from stack_components.kube import child_opts, create
 from stack_components.naming import object_name
 
 AWS_CLI_IMAGE = "amazon/aws-cli:2.22.35"  # AWS's own image, only for results_s3_uri

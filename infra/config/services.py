@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.config._parse import camel
 from infra.config.exposure import ExposureConfig
+from infra.config.parse import camel
 from infra.errors import require
 from stack_components.errors import ArgsError
 from stack_components.monitoring.helm import Receiver

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import contracts as c
-from stack_components._k8s import metadata
+from stack_components.kube import metadata
 
 API_VERSION = "monitoring.coreos.com/v1"
 PORT_NAME = "http"  # the engines' and the router's container port name

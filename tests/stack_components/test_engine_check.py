@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from stack_components import ModelStore, VllmEngineArgs
-from stack_components._engine_manifests import build_container
 from stack_components.engine_check import (
     EngineCase,
     ProbeReport,
@@ -18,6 +17,7 @@ from stack_components.engine_check import (
     engine_python,
     run_probe,
 )
+from stack_components.engine_manifests import build_container
 from stack_components.versions import ENGINE_IMAGE, LMCACHE_VERSION, VLLM_COMMAND, VLLM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from stack_components import (
     VllmEngine,
     VllmEngineArgs,
 )
-from stack_components._engine_manifests import build_engine_manifests
 from stack_components.engine import engine_capacity
+from stack_components.engine_manifests import build_engine_manifests
 from stack_components.errors import CapacityError
 
 ARGS = VllmEngineArgs(

@@ -10,7 +10,7 @@ from component_helpers import validate_all
 from contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE
 from router.settings import PolicySettings, RouterSettings
 from stack_components import EngineCapacity, Router, RouterArgs, SecretRef
-from stack_components._router_manifests import CONFIG_FILE
+from stack_components.router_manifests import CONFIG_FILE
 
 ENGINES = {
     "llama-8b": EngineCapacity(

@@ -14,7 +14,7 @@ from contracts import (
     PATH_METRICS,
     ROLE_ENGINE,
 )
-from stack_components import _k8s
+from stack_components import kube
 from stack_components.labels import object_labels, prometheus_annotations, selector_labels
 from stack_components.lmcache import lmcache_env
 from stack_components.model_store import local_model_dir, service_account_manifest, sync_init_container
@@ -33,7 +33,7 @@ def build_engine_manifests(name: str, args: VllmEngineArgs, capacity: EngineCapa
     """Every object of one engine, keyed by a stable kind key (the Pulumi name suffix)."""
     out: dict[str, dict] = {}
     if args.hf_token is not None and args.hf_token.value is not None:
-        out["hf-token"] = _k8s.secret_manifest(
+        out["hf-token"] = kube.secret_manifest(
             args.hf_token.name, args.namespace, _labels(name, args), args.hf_token.key, args.hf_token.value
         )
     if args.model_cache.kind == "pvc":
@@ -60,7 +60,7 @@ def build_service(name: str, args: VllmEngineArgs) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _k8s.metadata(
+        "metadata": kube.metadata(
             name, args.namespace, _labels(name, args), prometheus_annotations(ENGINE_PORT, PATH_METRICS)
         ),
         "spec": {
@@ -76,7 +76,7 @@ def build_pdb(name: str, args: VllmEngineArgs) -> dict[str, Any]:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _k8s.metadata(name, args.namespace, _labels(name, args)),
+        "metadata": kube.metadata(name, args.namespace, _labels(name, args)),
         "spec": {"maxUnavailable": args.max_unavailable, "selector": {"matchLabels": _selector(name, args)}},
     }
 
@@ -85,14 +85,14 @@ def build_pvc(name: str, args: VllmEngineArgs) -> dict[str, Any]:
     """The model cache claim (ReadWriteOnce; one per engine)."""
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": _k8s.gib(args.model_cache.size_gib)}},
+        "resources": {"requests": {"storage": kube.gib(args.model_cache.size_gib)}},
     }
     if args.model_cache.storage_class:
         spec["storageClassName"] = args.model_cache.storage_class
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _k8s.metadata(f"{name}-model-cache", args.namespace, _labels(name, args)),
+        "metadata": kube.metadata(f"{name}-model-cache", args.namespace, _labels(name, args)),
         "spec": spec,
     }
 
@@ -103,7 +103,7 @@ def build_deployment(name: str, args: VllmEngineArgs, capacity: EngineCapacity) 
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _k8s.metadata(
+        "metadata": kube.metadata(
             name,
             args.namespace,
             _labels(name, args),
@@ -135,7 +135,7 @@ def _pod_metadata(name: str, args: VllmEngineArgs, capacity: EngineCapacity) -> 
 def build_pod_spec(name: str, args: VllmEngineArgs) -> dict[str, Any]:
     """The engine pod: one vLLM container on the GPU pool."""
     spec: dict[str, Any] = {
-        "securityContext": _k8s.pod_security_context(args.run_as_user),
+        "securityContext": kube.pod_security_context(args.run_as_user),
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 120,
         "containers": [build_container(args)],
@@ -166,14 +166,14 @@ def _cache_owner_init(args: VllmEngineArgs) -> list[dict[str, Any]]:
     if args.model_cache.kind != "hostPath" or args.run_as_user is None:
         return []
     uid = args.run_as_user
-    ctx = _k8s.container_security_context(read_only_root=True)
+    ctx = kube.container_security_context(read_only_root=True)
     ctx |= {"runAsUser": 0, "runAsNonRoot": False, "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}
     return [{
         "name": "model-cache-owner",
         "image": args.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["chown", f"{uid}:{uid}", args.model_cache.mount_path],
-        "resources": _k8s.resources(cpu=0.1, memory_gib=0.25),
+        "resources": kube.resources(cpu=0.1, memory_gib=0.25),
         "securityContext": ctx,
         "volumeMounts": [{"name": "model-cache", "mountPath": args.model_cache.mount_path}],
     }]
@@ -205,18 +205,18 @@ def build_container(args: VllmEngineArgs) -> dict[str, Any]:
         "args": render_vllm_args(config),
         "env": build_env(args),
         "ports": [{"name": PORT_NAME, "containerPort": ENGINE_PORT, "protocol": "TCP"}],
-        "resources": _k8s.resources(
+        "resources": kube.resources(
             cpu=args.cpu, memory_gib=args.pod_memory_gib, gpus=args.tensor_parallel_size
         ),
-        "securityContext": _k8s.container_security_context(read_only_root=False),
-        "startupProbe": _k8s.http_probe(
+        "securityContext": kube.container_security_context(read_only_root=False),
+        "startupProbe": kube.http_probe(
             PORT_NAME,
             period_s=PROBE_PERIOD_S,
             timeout_s=5,
             failures=math.ceil(args.startup_timeout_s / PROBE_PERIOD_S),
         ),
-        "readinessProbe": _k8s.http_probe(PORT_NAME, period_s=5, timeout_s=3, failures=3),
-        "livenessProbe": _k8s.http_probe(PORT_NAME, period_s=15, timeout_s=10, failures=4),
+        "readinessProbe": kube.http_probe(PORT_NAME, period_s=5, timeout_s=3, failures=3),
+        "livenessProbe": kube.http_probe(PORT_NAME, period_s=15, timeout_s=10, failures=4),
         "volumeMounts": build_mounts(args),
     }
 
@@ -234,9 +234,9 @@ def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
         env |= {"USER": ENGINE_USER, "LOGNAME": ENGINE_USER}
     if args.lmcache is not None:
         env |= lmcache_env(args.lmcache)
-    items: list[dict[str, Any]] = _k8s.plain_env(env)
+    items: list[dict[str, Any]] = kube.plain_env(env)
     if args.hf_token is not None:
-        items.append(_k8s.secret_env("HF_TOKEN", args.hf_token.name, args.hf_token.key))
+        items.append(kube.secret_env("HF_TOKEN", args.hf_token.name, args.hf_token.key))
     return items
 
 
@@ -254,16 +254,16 @@ def build_volumes(name: str, args: VllmEngineArgs) -> list[dict[str, Any]]:
             "hostPath": {"path": cache.host_path, "type": "DirectoryOrCreate"},
         }
     else:
-        model_volume = _k8s.empty_dir("model-cache", cache.size_gib)
+        model_volume = kube.empty_dir("model-cache", cache.size_gib)
     volumes = [
         model_volume,
-        _k8s.empty_dir("dshm", args.shm_size_gib, memory=True),
-        _k8s.empty_dir("tmp", 20),
+        kube.empty_dir("dshm", args.shm_size_gib, memory=True),
+        kube.empty_dir("tmp", 20),
     ]
     if args.lmcache is not None and args.lmcache.disk_buffer_gib > 0:
         # one disk buffer per TP rank (LMCache shards the directory by GPU), plus 1 GiB slack
         size = args.lmcache.disk_buffer_gib * args.tensor_parallel_size + 1
-        volumes.append(_k8s.empty_dir("lmcache-disk", size))
+        volumes.append(kube.empty_dir("lmcache-disk", size))
     return volumes
 
 

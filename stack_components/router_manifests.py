@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from contracts import PATH_METRICS, ROLE_ROUTER, ROUTER_PORT
 from router.settings import RouterSettings
-from stack_components import _k8s
+from stack_components import kube
 from stack_components.labels import object_labels, prometheus_annotations, selector_labels
 
 if TYPE_CHECKING:
@@ -33,20 +33,20 @@ def build_router_manifests(name: str, args: RouterArgs, settings: RouterSettings
     text = settings_json(settings)
     out: dict[str, dict] = {}
     if args.api_keys is not None and args.api_keys.value is not None:
-        out["api-keys"] = _k8s.secret_manifest(
+        out["api-keys"] = kube.secret_manifest(
             args.api_keys.name, args.namespace, labels, args.api_keys.key, args.api_keys.value
         )
     out |= {
         "config": {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": _k8s.metadata(f"{name}-config", args.namespace, labels),
+            "metadata": kube.metadata(f"{name}-config", args.namespace, labels),
             "data": {CONFIG_FILE: text},
         },
         "service-account": {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _k8s.metadata(name, args.namespace, labels),
+            "metadata": kube.metadata(name, args.namespace, labels),
             "automountServiceAccountToken": True,
         },
         "role": build_role(name, args.namespace, labels),
@@ -58,7 +58,7 @@ def build_router_manifests(name: str, args: RouterArgs, settings: RouterSettings
         out["pdb"] = {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
-            "metadata": _k8s.metadata(name, args.namespace, labels),
+            "metadata": kube.metadata(name, args.namespace, labels),
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _selector(name)}},
         }
     return out
@@ -73,7 +73,7 @@ def build_role(name: str, namespace: str, labels: dict[str, str]) -> dict[str, A
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": _k8s.metadata(name, namespace, labels),
+        "metadata": kube.metadata(name, namespace, labels),
         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": list(POD_READS)}],
     }
 
@@ -83,7 +83,7 @@ def build_role_binding(name: str, namespace: str, labels: dict[str, str]) -> dic
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": _k8s.metadata(name, namespace, labels),
+        "metadata": kube.metadata(name, namespace, labels),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
     }
@@ -95,7 +95,7 @@ def build_service(name: str, args: RouterArgs) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _k8s.metadata(name, args.namespace, labels, args.service_annotations or None),
+        "metadata": kube.metadata(name, args.namespace, labels, args.service_annotations or None),
         "spec": {
             "type": args.service_type,
             "selector": _selector(name),
@@ -115,7 +115,7 @@ def build_deployment(name: str, args: RouterArgs, settings_text: str) -> dict[st
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _k8s.metadata(name, args.namespace, labels, awaited),
+        "metadata": kube.metadata(name, args.namespace, labels, awaited),
         "spec": {
             "replicas": args.replicas,
             "selector": {"matchLabels": _selector(name)},
@@ -132,7 +132,7 @@ def build_pod_spec(name: str, args: RouterArgs) -> dict[str, Any]:
     """Non-root, read-only root filesystem, settings and API keys mounted as files."""
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": f"{name}-config"}},
-        _k8s.empty_dir("tmp", 1),
+        kube.empty_dir("tmp", 1),
     ]
     mounts = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
@@ -152,7 +152,7 @@ def build_pod_spec(name: str, args: RouterArgs) -> dict[str, Any]:
         mounts.append({"name": "api-keys", "mountPath": API_KEYS_DIR, "readOnly": True})
     spec: dict[str, Any] = {
         "serviceAccountName": name,
-        "securityContext": _k8s.pod_security_context(args.run_as_user),
+        "securityContext": kube.pod_security_context(args.run_as_user),
         "containers": [build_container(args, mounts)],
         "volumes": volumes,
         "tolerations": [t.to_manifest() for t in args.placement.tolerations],
@@ -170,11 +170,11 @@ def build_container(args: RouterArgs, mounts: list[dict[str, Any]]) -> dict[str,
         "imagePullPolicy": "IfNotPresent",
         "command": ["python", "-m", "router", "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
         "ports": [{"name": PORT_NAME, "containerPort": ROUTER_PORT, "protocol": "TCP"}],
-        "resources": _k8s.resources(cpu=args.cpu, memory_gib=args.memory_gib),
-        "securityContext": _k8s.container_security_context(read_only_root=True),
+        "resources": kube.resources(cpu=args.cpu, memory_gib=args.memory_gib),
+        "securityContext": kube.container_security_context(read_only_root=True),
         # Ready = an engine is healthy (/health); alive = the process accepts connections, so a
         # router waiting for engines that are still loading is never restarted.
-        "readinessProbe": _k8s.http_probe(PORT_NAME, period_s=5, timeout_s=2, failures=2),
-        "livenessProbe": _k8s.tcp_probe(PORT_NAME, period_s=10, timeout_s=5, failures=3),
+        "readinessProbe": kube.http_probe(PORT_NAME, period_s=5, timeout_s=2, failures=2),
+        "livenessProbe": kube.tcp_probe(PORT_NAME, period_s=10, timeout_s=5, failures=3),
         "volumeMounts": mounts,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from contracts import ROLE_BENCHMARK
-from stack_components import _k8s
+from stack_components import kube
 from stack_components.labels import object_labels
 
 if TYPE_CHECKING:
@@ -61,12 +61,12 @@ def build_bench_manifests(name: str, config_map: str, args: BenchmarkJobArgs) ->
     out: dict[str, dict] = {}
     key = args.api_key
     if key is not None and key.value is not None:
-        out["secret"] = _k8s.secret_manifest(key.name, args.namespace, labels, key.key, key.value)
+        out["secret"] = kube.secret_manifest(key.name, args.namespace, labels, key.key, key.value)
     out |= {
         "service-account": {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _k8s.metadata(name, args.namespace, labels, args.service_account_annotations or None),
+            "metadata": kube.metadata(name, args.namespace, labels, args.service_account_annotations or None),
         }
     }
     if not args.results_s3_uri:
@@ -74,7 +74,7 @@ def build_bench_manifests(name: str, config_map: str, args: BenchmarkJobArgs) ->
         out["role-binding"] = {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": _k8s.metadata(name, args.namespace, labels),
+            "metadata": kube.metadata(name, args.namespace, labels),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": args.namespace}],
         }
@@ -87,7 +87,7 @@ def build_results_role(name: str, config_map: str, namespace: str, labels: dict[
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": _k8s.metadata(name, namespace, labels),
+        "metadata": kube.metadata(name, namespace, labels),
         "rules": [
             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
             {
@@ -105,10 +105,10 @@ def build_job(name: str, config_map: str, args: BenchmarkJobArgs, labels: dict[s
     pod: dict[str, Any] = {
         "serviceAccountName": name,
         "restartPolicy": "Never",
-        "securityContext": _k8s.pod_security_context(args.run_as_user),
+        "securityContext": kube.pod_security_context(args.run_as_user),
         "initContainers": [build_bench_container(args)],
         "containers": [build_publish_container(config_map, args)],
-        "volumes": [_k8s.empty_dir("results", 1), _k8s.empty_dir("tmp", 1)],
+        "volumes": [kube.empty_dir("results", 1), kube.empty_dir("tmp", 1)],
         "tolerations": [t.to_manifest() for t in args.placement.tolerations],
     }
     if args.placement.node_selector:
@@ -126,7 +126,7 @@ def build_job(name: str, config_map: str, args: BenchmarkJobArgs, labels: dict[s
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _k8s.metadata(name, args.namespace, labels, {SKIP_AWAIT: "true"}),
+        "metadata": kube.metadata(name, args.namespace, labels, {SKIP_AWAIT: "true"}),
         "spec": spec,
     }
 
@@ -138,7 +138,7 @@ def build_bench_container(args: BenchmarkJobArgs) -> dict[str, Any]:
     """`llm-stack bench ... --out /results`."""
     env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]
     if args.api_key is not None:
-        env.append(_k8s.secret_env(API_KEY_ENV, args.api_key.name, args.api_key.key))
+        env.append(kube.secret_env(API_KEY_ENV, args.api_key.name, args.api_key.key))
     return {
         "name": "bench",
         "image": args.image,
@@ -146,8 +146,8 @@ def build_bench_container(args: BenchmarkJobArgs) -> dict[str, Any]:
         "command": ["llm-stack", "bench"],
         "args": render_bench_args(args),
         "env": env,
-        "resources": _k8s.resources(cpu=args.cpu, memory_gib=args.memory_gib),
-        "securityContext": _k8s.container_security_context(),
+        "resources": kube.resources(cpu=args.cpu, memory_gib=args.memory_gib),
+        "securityContext": kube.container_security_context(),
         "volumeMounts": list(_MOUNTS),
     }
 
@@ -160,7 +160,7 @@ def build_publish_container(config_map: str, args: BenchmarkJobArgs) -> dict[str
         "imagePullPolicy": "IfNotPresent",
         "command": publish_command(config_map, args),
         "env": [{"name": "HOME", "value": "/tmp"}],
-        "resources": _k8s.resources(cpu=0.25, memory_gib=1),
-        "securityContext": _k8s.container_security_context(),
+        "resources": kube.resources(cpu=0.25, memory_gib=1),
+        "securityContext": kube.container_security_context(),
         "volumeMounts": list(_MOUNTS),
     }

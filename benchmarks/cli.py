@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-_MODULES = ("benchmarks.emulator.cli", "benchmarks.qa.cli", "benchmarks.demo.cli", "benchmarks.autoscale.cli")
+_MODULES = ("emulator.cli", "bench.cli", "local.demo.cli", "local.autoscale.cli")
 
 
 def register(app: typer.Typer) -> None:

@@ -23,10 +23,10 @@ import time
 
 import aiohttp
 
-from benchmarks.emulator.runner import EmulatorProcess
-from benchmarks.qa.config import BenchConfig
-from benchmarks.qa.runner import BenchResult, run_benchmark
-from benchmarks.qa.stats import Dist, distribution
+from bench.config import BenchConfig
+from bench.runner import BenchResult, run_benchmark
+from bench.stats import Dist, distribution
+from emulator.runner import EmulatorProcess
 
 
 def _args() -> argparse.Namespace:

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import orjson
 
-from benchmarks.qa.client import ChatClient, new_session
-from benchmarks.qa.workload import filler
-from benchmarks.router_bench.procs import BenchError, free_ports, processes, wait_http
+from bench.client import ChatClient, new_session
+from bench.workload import filler
 from contracts import PATH_METRICS, VLLM_E2E
 from contracts.promtext import sum_samples
+from local.procs import BenchError, free_ports, processes, wait_http
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 TARGETS = ("prefix", "session", "balanced")
@@ -127,7 +127,7 @@ def _router_argv(plan: HotPrefixPlan, policy: str, urls: Sequence[str], port: in
 
 def run_target(plan: HotPrefixPlan, target: str, log_dir: Path) -> dict[str, object]:
     """One target on fresh engines; its warm TTFT figures and per-engine spread."""
-    from benchmarks.emulator.runner import EmulatorProcess
+    from emulator.runner import EmulatorProcess
 
     flags = ["--model", MODEL, "--gpu-cache-tokens", str(plan.gpu_cache_tokens), "--cpu-cache-tokens", "0",
              "--time-scale", str(plan.time_scale)]

@@ -16,7 +16,7 @@ _COMMAND_MODULES = (
     "infra.diff_cli",  # diff
     "infra.ci_cli",  # bench-gate
     "router.cli",  # router
-    "benchmarks.cli",  # emulate, bench, demo
+    "benchmarks.cli",  # emulate, bench, demo, autoscale (from emulator/, bench/, local/)
     "policies.guardrails.cli",  # guardrails
 )
 

@@ -1,7 +1,7 @@
 """`BenchmarkJob`: the multi-round QA benchmark (`llm-stack bench`) as a Kubernetes Job run
 against the router after the engines and router exist. The benchmark writes its results to a
 shared volume; a second container publishes them (summary.json to a ConfigMap the Job's own
-ServiceAccount may write, with the benchmark image's own `python -m benchmarks.qa.publish`, or
+ServiceAccount may write, with the benchmark image's own `python -m bench.publish`, or
 every file to S3 with AWS's CLI image when `results_s3_uri` is set).
 
 The Job is kept after it finishes (no TTL by default), so Pulumi's state never points at an

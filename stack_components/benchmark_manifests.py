@@ -49,7 +49,7 @@ def publish_command(config_map: str, args: BenchmarkJobArgs) -> list[str]:
     if args.results_s3_uri:
         return ["aws", "s3", "cp", "--recursive", RESULTS_DIR, args.results_s3_uri]
     return [
-        "python", "-m", "benchmarks.qa.publish", "--namespace", args.namespace,
+        "python", "-m", "bench.publish", "--namespace", args.namespace,
         "--config-map", config_map, "--file", f"{RESULTS_DIR}/summary.json",
     ]
 

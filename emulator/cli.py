@@ -1,4 +1,5 @@
-"""`llm-stack emulate`: serve N emulated vLLM engines on loopback ports until Ctrl-C.
+"""`llm-stack emulate` (or `python -m emulator.cli`): serve N emulated vLLM engines on loopback
+ports until Ctrl-C. The command's body is `emulator.serve`.
 
     llm-stack emulate --engines 4 --base-port 8100 --model meta-llama/Llama-3.1-8B-Instruct \\
         --gpu-cache-tokens 400000 --cpu-cache-tokens 920000 --time-scale 0.1 --fault 3:dead
@@ -66,3 +67,7 @@ def emulate(
 def register(app: typer.Typer) -> None:
     """Add `emulate` to the root app."""
     app.command("emulate", help="Serve emulated vLLM engines on loopback ports. " + _NOTE)(emulate)
+
+
+if __name__ == "__main__":  # `python -m emulator.cli ...`: the command alone (what `EmulatorProcess` runs)
+    typer.run(emulate)

@@ -171,7 +171,7 @@ class EmulatorProcess:
         self.engines = engines
         self._tmp = tempfile.TemporaryDirectory(prefix="llm-stack-emulator-")
         self._ready_file = Path(self._tmp.name) / "ready.json"
-        self._cmd = [sys.executable, "-m", "emulator", "--engines", str(engines),
+        self._cmd = [sys.executable, "-m", "emulator.cli", "--engines", str(engines),
                      "--base-port", str(base_port), "--ready-file", str(self._ready_file), *args]
         self._timeout = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import build_app
+from cli import build_app
 
 SMALL = ["--users", "3", "--rounds", "2", "--system-prompt-tokens", "16", "--history-tokens", "32",
          "--question-tokens", "4", "--answer-tokens", "3", "--duration", "0.5", "--drain", "5",

@@ -82,7 +82,7 @@ def test_bench_gate_command_uses_the_stack_file_bounds(tmp_path):
     cmd = [
         sys.executable,
         "-c",
-        "from infra.cli import main; main()",
+        "from cli import main; main()",
         "bench-gate",
         str(tmp_path / "summary.json"),
         "--stack",

@@ -10,13 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 import contracts
+from cli import build_app
 from emulator.config import EngineConfig
 from emulator.errors import ConfigError, EmulatorError
 from emulator.faults import Faults
 from emulator.runner import EmulatorProcess, EmulatorThread, expand_configs
 from emulator.serve import ServeArgs
 from emulator.timing import Timing
-from infra.cli import build_app
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -71,7 +71,7 @@ def test_thread_runner_serves_and_applies_faults():
 
 
 def test_process_runner_starts_the_cli_and_stops_it():
-    """EmulatorProcess runs `python -m emulator` on free ports and stops it on exit."""
+    """EmulatorProcess runs `python -m emulator.cli` on free ports and stops it on exit."""
     with EmulatorProcess(engines=2, args=["--time-scale", "0.01", "--model", "p"]) as proc:
         statuses = [_get(u + contracts.PATH_HEALTH)[0] for u in proc.urls]
     assert statuses == [200, 200] and proc.returncode is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import build_app
+from cli import build_app
 from router.settings import SettingsError, build_settings
 
 

@@ -17,3 +17,7 @@ class EndpointError(BenchError):
 
 class InputFileError(BenchError):
     """An input file (ShareGPT JSON, a run directory) is missing or malformed."""
+
+
+class PlotError(BenchError):
+    """Plotting was asked for without matplotlib (the `plot` extra: pip install 'llm-stack[plot]')."""

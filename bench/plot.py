@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from bench.errors import InputFileError
+from bench.errors import InputFileError, PlotError
 from bench.report import SUMMARY_JSON
 
 
@@ -59,6 +60,19 @@ def load_curve(run_dir: str | Path) -> Curve:
     return curve
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend. Plotting is an extra: without matplotlib, a
+    `PlotError` that says how to install it (the benchmark image runs without)."""
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        raise PlotError("plots need matplotlib: pip install 'llm-stack[plot]'") from None
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
 def _ms(values: Sequence[float | None]) -> list[float]:
     return [float("nan") if v is None else v * 1000 for v in values]
 
@@ -68,11 +82,7 @@ def plot_runs(run_dirs: Sequence[str | Path], out_png: str | Path) -> Path:
     if not run_dirs:
         raise InputFileError("RUN_DIR: give at least one run directory")
     curves = [load_curve(d) for d in run_dirs]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    plt = pyplot()
     fig, (ax_ttft, ax_itl) = plt.subplots(1, 2, figsize=(12, 4.5))
     for curve in curves:
         line = ax_ttft.plot(curve.qps, _ms(curve.ttft_mean), marker="o", label=f"{curve.label} mean")[0]

@@ -32,19 +32,36 @@ def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -
     return build_eks(config, pulumi.get_stack())
 
 
-def build_router_image(config: StackConfig) -> pulumi.Output[str]:
-    """Build router/Dockerfile and push it to the stack's ECR repository (EKS mode). The context
-    is the project directory, where Pulumi runs the program (relative: renders stay portable)."""
+def build_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """Build router/Dockerfile and, with the benchmark on, bench/Dockerfile, each pushed to an
+    ECR repository of the stack (EKS mode), unless the config names the image: ServingSecrets
+    field -> the pushed digest reference. The context is the project directory, where Pulumi
+    runs the program (relative: renders stay portable)."""
+    from infra.aws.images import (
+        BENCHMARK_DOCKERFILE,
+        ROUTER_DOCKERFILE,
+        BenchmarkImage,
+        ContainerImage,
+        ImageArgs,
+        RouterImage,
+    )
+
+    wanted: dict[str, tuple[type[ContainerImage], str, str]] = {}  # field -> (kind, name, dockerfile)
+    if config.router.image is None:
+        wanted["router_image"] = (RouterImage, "router", ROUTER_DOCKERFILE)
+    if config.benchmark.enabled and config.benchmark.image is None:
+        wanted["benchmark_image"] = (BenchmarkImage, "benchmark", BENCHMARK_DOCKERFILE)
+    if not wanted:
+        return {}
     import pulumi_aws as aws
 
-    from infra.aws.images import RouterImage, RouterImageArgs
-
-    assert config.cluster.eks is not None  # rules: no image given only with mode 'eks'
-    provider = aws.Provider("images", region=config.cluster.eks.region)
-    image = RouterImage("router", RouterImageArgs(repository_name=f"{config.cluster.name}/router",
-                                                  context_dir="."),
-                        pulumi.ResourceOptions(providers=[provider]))
-    return image.ref
+    assert config.cluster.eks is not None  # rules: an image left to the build only with mode 'eks'
+    opts = pulumi.ResourceOptions(providers=[aws.Provider("images", region=config.cluster.eks.region)])
+    return {
+        field: kind(name, ImageArgs(repository_name=f"{config.cluster.name}/{name}", context_dir=".",
+                                    dockerfile=dockerfile, tag=name), opts).ref
+        for field, (kind, name, dockerfile) in wanted.items()
+    }
 
 
 def main() -> None:
@@ -63,8 +80,7 @@ def main() -> None:
     extensions = {"autoscaling": autoscaling_extension(config)}
     # Every component's Args, and vLLM/LMCache's own checks, before the first resource.
     validate_engines(stack_args(config, serving, extensions).models, pulumi.log.warn)
-    if config.router.image is None:
-        serving = dataclasses.replace(serving, router_image=build_router_image(config))
+    serving = dataclasses.replace(serving, **build_images(config))
     cluster = build_cluster(config, secrets)
     serving = dataclasses.replace(serving, model_store_role_arn=cluster.model_store_role_arn)
     args = stack_args(config, serving, extensions)

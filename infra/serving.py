@@ -59,6 +59,8 @@ from stack_components.router_manifests import PORT_NAME as ROUTER_PORT_NAME
 
 BUILT_IMAGE_PLACEHOLDER = "llm-stack/router:built-by-pulumi-up"
 """Stands in for the built router image while the config is validated (never deployed)."""
+BUILT_BENCHMARK_IMAGE_PLACEHOLDER = "llm-stack/benchmark:built-by-pulumi-up"
+"""Stands in for the built benchmark image while the config is validated (never deployed)."""
 ROLE_PLACEHOLDER = "arn:aws:iam::000000000000:role/created-by-pulumi-up"
 """Stands in for the model store's role while the config is validated (never deployed)."""
 ENGINE_FIELD_KEYS = {"model": "modelId", "served_model_name": "servedName"}
@@ -84,6 +86,8 @@ class ServingSecrets:
     """`llm-stack:alertReceiverSecrets`: a JSON object, receiver name -> URL or routing key."""
     router_image: pulumi.Input[str] | None = None
     """The router image the program built (infra/aws/images.py), when the config names none."""
+    benchmark_image: pulumi.Input[str] | None = None
+    """The benchmark image the program built (infra/aws/images.py), when the config names none."""
     model_store_role_arn: pulumi.Input[str] | None = None
     """The engines' read-only S3 role the program created (infra/aws/model_store.py), with `modelStore`."""
 
@@ -248,7 +252,7 @@ def benchmark_args(config: StackConfig, secrets: ServingSecrets) -> BenchmarkJob
     if not bench.enabled:
         return None
     return BenchmarkJobArgs(
-        image=bench.image or router_image(config, secrets),
+        image=bench.image or secrets.benchmark_image or BUILT_BENCHMARK_IMAGE_PLACEHOLDER,
         model=config.served_name(bench.model) if bench.model else None,
         users=bench.users, rounds=bench.rounds, system_prompt_tokens=bench.system_prompt_tokens,
         history_tokens=bench.history_tokens, answer_tokens=bench.answer_tokens, qps=bench.qps,

@@ -205,7 +205,9 @@ class BenchmarkConfig:
     enabled: bool = True
     """Run the benchmark Job after each deploy."""
     image: str | None = None
-    """Benchmark image; None: the router image (it carries `llm-stack bench` and the publisher)."""
+    """Benchmark image to run instead of building one; None (the default): `pulumi up` builds
+    bench/Dockerfile (`llm-stack bench` and its publisher) and pushes it to an ECR repository of
+    the stack (Docker needed on the deploying machine). Required with `cluster.mode: existing`."""
     model: str | None = None
     """Key of the model to benchmark; None: the first model."""
     users: int = 320

@@ -45,11 +45,14 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(False, "--quick", help="A shorter ramp (about 50 s)."),
     ) -> None:
         """Closed-loop autoscaling: emulated engines, router, Prometheus, local scaler, load ramp."""
+        from bench.errors import PlotError
+        from bench.plot import pyplot
         from local.autoscale.loop import LoopError
         from local.procs import BenchError
 
         try:
+            pyplot()  # it ends with a plot: without matplotlib, fail before starting anything
             run_autoscale(out, quick=quick, say=typer.echo)
-        except (LoopError, BenchError) as exc:
+        except (LoopError, BenchError, PlotError) as exc:
             typer.echo(f"autoscale failed: {exc}", err=True)
             raise typer.Exit(1) from None

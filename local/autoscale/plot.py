@@ -11,11 +11,9 @@ from local.autoscale.summary import Sample
 
 def plot(samples: Sequence[Sample], sent: Sequence[Sent], objective_s: float, out: Path) -> Path:
     """Four stacked panels sharing the time axis; written as PNG to `out`."""
-    import matplotlib
+    from bench.plot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     t = [s.t for s in samples]
     fig, axes = plt.subplots(4, 1, figsize=(9, 9), sharex=True)
     axes[0].plot(t, [s.offered_rps for s in samples], color="tab:blue")

@@ -46,11 +46,14 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(False, "--quick", help="A few seconds: two policies, one QPS point."),
     ) -> None:
         """The whole stack locally: emulated engines, router, Prometheus, benchmark sweep."""
+        from bench.errors import PlotError
+        from bench.plot import pyplot
         from local.demo.errors import DemoError
 
         try:
+            pyplot()  # it ends with plots: without matplotlib, fail before starting anything
             run_demo(out, quick=quick, say=typer.echo)
-        except DemoError as exc:
+        except (DemoError, PlotError) as exc:
             typer.echo(f"demo failed: {exc}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:

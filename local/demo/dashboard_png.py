@@ -70,11 +70,9 @@ def layout(count: int, columns: int = 2) -> tuple[int, int]:
 
 def draw(panels: Sequence[PanelData], title: str, path: Path) -> None:
     """Write the panels as one PNG."""
-    import matplotlib
+    from bench.plot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows, cols = layout(len(panels))
     fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 3.2 * rows), squeeze=False)
     start = min((ln.times[0] for p in panels for ln in p.lines), default=0.0)

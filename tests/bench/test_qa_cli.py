@@ -90,6 +90,17 @@ def test_plot_of_a_missing_run_dir_names_it(tmp_path):
     assert "nope" in result.output and "summary.json" in result.output
 
 
+def test_plot_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
+    """Plotting is the `plot` extra: without matplotlib, `bench plot` fails (2) naming the extra."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text('{"label": "x", "points": [{"qps": 1.0}]}')
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # an import of it raises ModuleNotFoundError
+    result = CliRunner().invoke(build_app(), ["bench", "plot", str(run), "--out", str(tmp_path / "p.png")])
+    assert result.exit_code == 2
+    assert "pip install 'llm-stack[plot]'" in result.output and not (tmp_path / "p.png").exists()
+
+
 def test_ctrl_c_stops_the_run_and_writes_what_it_has(fake_engine, tmp_path):
     """SIGINT ends the run within seconds (exit 130) and writes the results marked interrupted."""
     fake_engine.token_pause_s = 0.02

@@ -60,8 +60,8 @@ async def _run_with_signals(config: Any, display: str) -> Any:
     if display == "live":
         with LiveProgress() as progress:
             return await run_benchmark(config, stop=stop, progress=progress)
-    progress = LogProgress(lambda line: typer.echo(line, err=True)) if display == "log" else None
-    return await run_benchmark(config, stop=stop, progress=progress)
+    lines = LogProgress(lambda line: typer.echo(line, err=True)) if display == "log" else None
+    return await run_benchmark(config, stop=stop, progress=lines)
 
 
 def _warn_missing_metrics(config: Any, answered: tuple[str, ...]) -> None:

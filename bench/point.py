@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bench.client import ChatClient, StreamResult
 from bench.records import CANCELLED, STATUS_NO_RESPONSE, RequestRecord
@@ -121,7 +122,7 @@ class PointRun:
         request_id = self._naming.request_id(conv.user_id, round_index)
         messages = conv.ask(round_index)
         launch = time.perf_counter()
-        meta = {"request_id": request_id, "user_id": conv.user_id, "round_index": round_index,
+        meta: dict[str, Any] = {"request_id": request_id, "user_id": conv.user_id, "round_index": round_index,
                 "qps": self._pacing.qps, "t0": self._t0}
         try:
             result = await self._client.stream_chat(

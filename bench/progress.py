@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from bench.records import RequestRecord
 from bench.stats import PointStats
@@ -28,7 +28,7 @@ class LiveProgress:
             TextColumn("TTFT p50 {task.fields[ttft]}"),
             TimeElapsedColumn(), console=console or Console(stderr=True), transient=False,
         )
-        self._task = None
+        self._task: TaskID | None = None
         self._errors = 0
         self._recent: deque[float] = deque(maxlen=_RECENT)
 

@@ -46,7 +46,8 @@ async def warm_up(client: ChatClient, workload: Workload, pacing: Pacing, naming
                                               request_id=f"{conv.user_id}-warmup")
             errors += bool(result.error or result.status != 200)
 
-    sends = [(conv, conv.previous_request()) for _, conv in initial_conversations(workload, pacing, naming)]
-    sends = [(conv, messages) for conv, messages in sends if messages is not None]
+    conversations = [conv for _, conv in initial_conversations(workload, pacing, naming)]
+    previous = [(conv, conv.previous_request()) for conv in conversations]
+    sends = [(conv, messages) for conv, messages in previous if messages is not None]
     await asyncio.gather(*(one(conv, messages) for conv, messages in sends))
     return WarmupResult(requests=len(sends), errors=errors, elapsed_s=time.perf_counter() - started)

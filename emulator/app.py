@@ -197,7 +197,7 @@ async def recent_requests(request: web.Request) -> web.Response:
 
 
 FaultsSetter = Callable[[Faults], Awaitable[None]]
-SETTER: web.AppKey[FaultsSetter] = web.AppKey("set_faults", object)
+SETTER: web.AppKey[FaultsSetter] = web.AppKey("set_faults")
 
 
 async def get_faults(request: web.Request) -> web.Response:

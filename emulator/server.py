@@ -34,7 +34,7 @@ class EngineServer:
         self._app = build_app(self.runtime, self.set_faults)
         self._runner = web.AppRunner(self._app, handler_cancellation=True, access_log=None,
                                      shutdown_timeout=SHUTDOWN_GRACE_S)
-        self._site: web.TCPSite | None = None
+        self._site: web.BaseSite | None = None
         self._revive: asyncio.TimerHandle | None = None
         self._revival: asyncio.Task[None] | None = None
 

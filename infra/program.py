@@ -5,6 +5,7 @@ stack, export the outputs. Nothing runs at import time; `__main__.py` calls `mai
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pulumi
 
@@ -17,6 +18,9 @@ from infra.engine_validation import validate_engines
 from infra.errors import NAMESPACE
 from infra.existing_cluster import use_existing
 from infra.serving import ServingSecrets, stack_args
+
+if TYPE_CHECKING:
+    from stack_components import LLMStack
 
 
 def read_secrets(config: StackConfig) -> dict[str, pulumi.Output[str]]:
@@ -103,7 +107,7 @@ def capacity_output(config: StackConfig) -> dict[str, dict[str, object]]:
     return out
 
 
-def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -> None:
+def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: LLMStack) -> None:
     """Stack outputs: the router endpoint, the kubeconfig (secret), engine capacities, benchmark."""
     pulumi.export("clusterName", cluster.name)
     pulumi.export("kubeconfig", cluster.kubeconfig)

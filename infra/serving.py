@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -177,7 +178,7 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig,
     tp = model.tensor_parallel_size
     lm = config.lmcache
     weights_gib = weights_bytes(find_model(model.model_id)) / 2**30
-    optional = {"image": model.image} if model.image else {}
+    optional: dict[str, Any] = {"image": model.image} if model.image else {}
     return VllmEngineArgs(
         model=model.model_id, revision=model.revision, served_model_name=config.served_name(name),
         gpu=instance.gpu or "", replicas=model.replicas, tensor_parallel_size=tp,
@@ -299,7 +300,7 @@ def monitoring_args(config: StackConfig, secrets: ServingSecrets) -> MonitoringA
 
 
 def stack_args(config: StackConfig, secrets: ServingSecrets,
-               extensions: Mapping[str, object] | None = None) -> LLMStackArgs:
+               extensions: Mapping[str, Any] | None = None) -> LLMStackArgs:
     """Everything `LLMStack` needs, from the config and the secret inputs."""
     hf = secrets.hf_token
     return LLMStackArgs(
@@ -315,7 +316,7 @@ def stack_args(config: StackConfig, secrets: ServingSecrets,
     )
 
 
-def _monitoring(config: StackConfig, secrets: ServingSecrets) -> dict[str, object]:
+def _monitoring(config: StackConfig, secrets: ServingSecrets) -> dict[str, Any]:
     """The monitoring seam and the namespace the engines must trust for scraping, when enabled."""
     mon = monitoring_args(config, secrets)
     if mon is None:

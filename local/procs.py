@@ -72,13 +72,19 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
+def _program(proc: subprocess.Popen) -> str:
+    """The program a child runs (its argv's first word)."""
+    args = proc.args
+    return str(args[0] if isinstance(args, list | tuple) else args)
+
+
 def wait_http(url: str, deadline_s: float, proc: subprocess.Popen | None = None) -> None:
     """Poll `url` until it answers 200, the process dies, or the deadline passes."""
     end = time.monotonic() + deadline_s
     last = "no answer"
     while time.monotonic() < end:
         if proc is not None and proc.poll() is not None:
-            raise BenchError(f"{proc.args[0]} exited with {proc.returncode} before {url} answered")
+            raise BenchError(f"{_program(proc)} exited with {proc.returncode} before {url} answered")
         try:
             with urllib.request.urlopen(url, timeout=1.0) as resp:
                 if resp.status == 200:

@@ -31,7 +31,8 @@ class BenchmarkJobArgs:
     """The benchmark workload (the seed's multi-round QA shape by default) and where results go."""
 
     image: pulumi.Input[str]
-    """Image with the `llm-stack` CLI and `bench.publish` (bench/Dockerfile), pinned; may be a build's Output."""
+    """Image with `llm-stack bench` and `bench.publish` (bench/Dockerfile), pinned; may be a build's
+    Output."""
     namespace: str = "default"
     """Namespace (`LLMStack` sets it)."""
     base_url: str | None = None

@@ -35,15 +35,17 @@ def _snake(key: str) -> str:
 
 def create(
     resource_name: str, manifest: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None
-) -> pulumi.CustomResource:
-    """Register one finished manifest as its typed pulumi-kubernetes resource."""
+) -> Any:
+    """Register one finished manifest as its typed pulumi-kubernetes resource (a CustomResource
+    of the manifest's kind, known only at run time: typed Any so callers may read `metadata`)."""
     cls = _KINDS[(manifest["apiVersion"], manifest["kind"])]
     fields = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
     return cls(resource_name, **fields, opts=opts)
 
 
 def metadata(
-    name: str, namespace: str | None, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+    name: str, namespace: str | None, labels: Mapping[str, str],
+    annotations: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> dict[str, Any]:
     """An ObjectMeta with an explicit name (object names derive from keys, never random)."""
     meta: dict[str, Any] = {"name": name, "labels": dict(labels)}

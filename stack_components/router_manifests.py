@@ -134,7 +134,7 @@ def build_pod_spec(name: str, args: RouterArgs) -> dict[str, Any]:
         {"name": "config", "configMap": {"name": f"{name}-config"}},
         kube.empty_dir("tmp", 1),
     ]
-    mounts = [
+    mounts: list[dict[str, Any]] = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]

@@ -66,7 +66,7 @@ def convert(hint: Any, value: Any, key: str) -> Any:
         return _convert_tuple(hint, value, key)
     if origin in (dict, Mapping):
         return _convert_mapping(hint, value, key)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value, key)
     return _convert_scalar(hint, value, key)
 
@@ -111,4 +111,4 @@ def _convert_scalar(hint: Any, value: Any, key: str) -> Any:
     accepted, allowed = _SCALARS[hint]
     if isinstance(value, bool) and hint is not bool or not isinstance(value, accepted):
         raise ConfigError(key, value, allowed)
-    return float(value) if hint is float else value
+    return float(typing.cast(float, value)) if hint is float else value  # an int or a float here

@@ -133,7 +133,8 @@ async def _sampler(plan: AutoscalePlan, pool: EnginePool, t0: float, run: Run, l
 
 
 async def _drive(plan: AutoscalePlan, pool: EnginePool, prom: str, router: str) -> Run:
-    run, last = Run(), {}
+    run = Run()
+    last: dict[str, float] = {}  # the scaler's latest queue and demand, for the sampler
     timeout = aiohttp.ClientTimeout(total=5)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         up = f'count(up{{job="{ENGINE_JOB}"}} == 1) >= {plan.min_engines}'

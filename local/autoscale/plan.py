@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from emulator.timing import Timing
 from policies.autoscaling.policy import EnginePolicy
@@ -125,5 +126,5 @@ class AutoscalePlan:
                             scale_down_window_s=0, polling_interval_s=15,
                             rate_window=f"{max(2.0, 120 * self.time_scale):g}s")
 
-    def replace(self, **changes: object) -> AutoscalePlan:
+    def replace(self, **changes: Any) -> AutoscalePlan:
         return dataclasses.replace(self, **changes)

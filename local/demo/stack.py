@@ -168,7 +168,8 @@ def run_policy(plan: DemoPlan, policy: str, ports: Ports, procs: Processes, run_
 
 
 @contextlib.contextmanager
-def _prometheus(procs: Processes, ports: Ports, say: Callable[[str], None]) -> Iterator[object]:
+def _prometheus(procs: Processes, ports: Ports, say: Callable[[str], None]
+                ) -> Iterator[prometheus.PrometheusProcess | None]:
     binary = prometheus.find_binary()
     if binary is None:
         say("prometheus not installed: running without it (apt-get install prometheus to add it)")

@@ -32,6 +32,7 @@ def _custom(resource_name: str, manifest: Mapping[str, Any],
 def _alertmanager(args: MonitoringArgs) -> pulumi.Input[dict[str, Any]]:
     if not args.receivers:
         return helm.alertmanager_config({}, {})
+    assert args.receiver_secrets is not None  # MonitoringArgs: receivers need their secrets
     secrets = pulumi.Output.secret(args.receiver_secrets)
     return secrets.apply(lambda values: helm.alertmanager_config(args.receivers, values))
 

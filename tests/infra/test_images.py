@@ -19,7 +19,8 @@ DOCKERFILES = ("router/Dockerfile", "bench/Dockerfile")
 # What each image's code runs: the router container's entry, the Job's two containers.
 ENTRY_CHECKS = {
     "router/Dockerfile": [["-m", "router", "--help"],
-                          ["-c", "import router.shell.app, router.shell.workers, router.routing.policies.registry"]],
+                          ["-c", "import router.shell.app, router.shell.workers, "
+                                 "router.routing.policies.registry"]],
     "bench/Dockerfile": [["-c", "import sys; sys.argv = ['llm-stack', 'bench', '--help']; "
                                 "from cli import main; main()"],
                          ["-m", "bench.publish", "--help"],
@@ -66,7 +67,8 @@ def code_copy(dockerfile: str, dest: Path) -> Path:
 def pinned(dockerfile: str) -> set[str]:
     """Normalised distribution names pinned in the image's requirements.txt."""
     text = (ROOT / dockerfile).with_name("requirements.txt").read_text()
-    return {_norm(line.split("==")[0]) for line in text.splitlines() if "==" in line and not line.startswith("#")}
+    lines = [line for line in text.splitlines() if "==" in line and not line.startswith("#")]
+    return {_norm(line.split("==")[0]) for line in lines}
 
 
 def _norm(name: str) -> str:
@@ -117,8 +119,8 @@ def test_the_image_code_runs_its_entry_points_on_its_own(dockerfile: str, tmp_pa
                 "run_name='__main__', alter_sys=True)")
         else:
             code = _ISOLATE.format(tree=str(tree)) + argv[1]
-        done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120, check=False)
+        done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, check=False)
         assert done.returncode == 0, (argv, done.stdout[-2000:], done.stderr[-2000:])
 
 

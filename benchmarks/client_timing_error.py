@@ -23,10 +23,10 @@ import time
 
 import aiohttp
 
-from benchmarks.emulator.runner import EmulatorProcess
-from benchmarks.qa.config import BenchConfig
-from benchmarks.qa.runner import BenchResult, run_benchmark
-from benchmarks.qa.stats import Dist, distribution
+from bench.config import BenchConfig
+from bench.runner import BenchResult, run_benchmark
+from bench.stats import Dist, distribution
+from emulator.runner import EmulatorProcess
 
 
 def _args() -> argparse.Namespace:
@@ -80,8 +80,10 @@ def _report(result: BenchResult, journal: dict[str, dict], cpu_s: float, wall_s:
               f"{result.warmup.elapsed_s:.1f} s")
     print(f"requests: {stats.launched} launched, {stats.finished} finished, {stats.errors} errors, "
           f"{len(matched)} matched in the engines' journals")
-    print(f"client TTFT (mean / p50 / p99): {stats.ttft.mean * 1e3:.1f} / {stats.ttft.p50 * 1e3:.1f} / "
-          f"{stats.ttft.p99 * 1e3:.1f} ms; input {stats.input_tps:.0f} tok/s, "
+    ttft = stats.ttft
+    ttft_text = ("n/a" if ttft is None
+                 else f"{ttft.mean * 1e3:.1f} / {ttft.p50 * 1e3:.1f} / {ttft.p99 * 1e3:.1f} ms")
+    print(f"client TTFT (mean / p50 / p99): {ttft_text}; input {stats.input_tps:.0f} tok/s, "
           f"output {stats.output_tps:.0f} tok/s")
     print(f"TTFT error (client - engine): {_ms(ttft_err)}")
     print(f"E2E error (client - engine):  {_ms(e2e_err)}")

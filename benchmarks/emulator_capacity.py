@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import orjson
 
-from benchmarks.emulator.runner import EmulatorProcess
-from router.contracts import HEADER_REQUEST_ID, PATH_CHAT
+from contracts import HEADER_REQUEST_ID, PATH_CHAT
+from emulator.runner import EmulatorProcess
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 SYSTEM = "You are a helpful assistant. " * 138  # ~1,000 tokens

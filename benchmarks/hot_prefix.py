@@ -23,14 +23,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from benchmarks.qa.client import ChatClient, new_session
-from benchmarks.qa.workload import filler
-from benchmarks.router_bench.procs import BenchError, free_ports, processes, wait_http
-from router.contracts import PATH_METRICS, VLLM_E2E
-from router.promtext import sum_samples
+from bench.client import ChatClient, new_session
+from bench.workload import filler
+from contracts import PATH_METRICS, VLLM_E2E
+from contracts.promtext import sum_samples
+from local.procs import BenchError, free_ports, processes, wait_http
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 TARGETS = ("prefix", "session", "balanced")
@@ -136,7 +137,8 @@ def summarize(target: str, ttfts: Sequence[tuple[int, int, float]], counts: Sequ
               served: dict[str, tuple[int, int]]) -> dict[str, object]:
     """The target's figures; `moved`: warm requests served by another engine than the user's
     previous round (each recomputes what the new engine lacks)."""
-    requests, last_engine, moved = [], {}, 0
+    requests, moved = [], 0
+    last_engine: dict[int, int] = {}
     for user, turn, ttft in sorted(ttfts, key=lambda t: (t[0], t[1])):
         engine, uncached = served.get(f"u{user}-r{turn}", (-1, -1))
         moved += turn > 0 and last_engine.get(user, engine) != engine
@@ -165,7 +167,7 @@ def _router_argv(plan: HotPrefixPlan, policy: str, urls: Sequence[str], port: in
 
 def run_target(plan: HotPrefixPlan, target: str, log_dir: Path) -> dict[str, object]:
     """One target on fresh engines; its warm TTFT figures and per-engine spread."""
-    from benchmarks.emulator.runner import EmulatorProcess
+    from emulator.runner import EmulatorProcess
 
     flags = ["--model", MODEL, "--gpu-cache-tokens", str(plan.gpu_cache_tokens), "--cpu-cache-tokens", "0",
              "--time-scale", str(plan.time_scale)]
@@ -198,7 +200,7 @@ def _verdict(value: float, bound: float = 1.3) -> str:
     return "met" if value <= bound else "missed"
 
 
-def verdicts(rows: Sequence[dict[str, object]]) -> list[str]:
+def verdicts(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Per seed: `prefix` warm p99 against 1.3x the balanced assignment's, and its spread against 1.3."""
     out = []
     by = {(r["seed"], r["target"]): r for r in rows}

@@ -14,17 +14,17 @@ import argparse
 import heapq
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 
+from bench.workload import filler
 from benchmarks.hot_prefix import HotPrefixPlan
-from benchmarks.qa.workload import filler
-from router.policies._params import parse_params
-from router.policies.base import EngineState, RouteRequest, RoutingPolicy
-from router.policies.prefix import PrefixConfig, PrefixPolicy
-from router.policies.session import SessionPolicy
-from router.prompt import render_chat
+from router.routing.base import EngineState, RouteRequest, RoutingPolicy
+from router.routing.policies._params import parse_params
+from router.routing.policies.prefix import PrefixConfig, PrefixPolicy
+from router.routing.policies.session import SessionPolicy
+from router.routing.prompt import render_chat
 
 
 def _conversations(plan: HotPrefixPlan) -> tuple[list[random.Random], list[list[dict[str, str]]]]:
@@ -43,7 +43,8 @@ def replay(plan: HotPrefixPlan, policy: RoutingPolicy, service_s: float = 0.12) 
     # (time, 1, user, round): the user sends that round; (time, 0, user, engine): a request ends
     events = [(rngs[u].expovariate(plan.rate(u)), 1, u, 0) for u in range(plan.users)]
     heapq.heapify(events)
-    counts, homes, moved = [0] * plan.engines, {}, 0
+    counts, moved = [0] * plan.engines, 0
+    homes: dict[int, int] = {}
     while events:
         now, kind, user, x = heapq.heappop(events)
         if kind == 0:
@@ -78,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefix-params", type=orjson.loads, default={},
                    help='JSON object of `prefix` parameters, e.g. {"move_tokens": 2048}')
     args = p.parse_args(argv)
-    build = {"prefix": lambda: PrefixPolicy(parse_params(PrefixConfig, args.prefix_params, "prefix")),
-             "session": SessionPolicy}
+    build: dict[str, Callable[[], RoutingPolicy]] = {
+        "prefix": lambda: PrefixPolicy(parse_params(PrefixConfig, args.prefix_params, "prefix")),
+        "session": SessionPolicy}
     print("| policy | seeds | spread max/mean <= 1.3 | spread mean / worst | warm requests moved |")
     print("|---|---|---|---|---|")
     for name in args.policies.split(","):

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/prefix_index_bench.py [--selects N] [--memory-prompts N]
 
 Prints, for 8 KB prompts (2,048 tokens) at 4 and 8 engines:
-- µs to hash a prompt into the policy's index blocks (`router.prompt.block_hashes`; 64-token
+- µs to hash a prompt into the policy's index blocks (`router.routing.prompt.block_hashes`; 64-token
   blocks by default, `--block-tokens 16` for vLLM's own block size), part of every select;
 - µs per `select` (hashing + index lookup + decision + insert) for three workloads:
   `returning` (1,000 users with a shared 1k-token system prompt, sent again and again: cache
@@ -25,8 +25,8 @@ import random
 import time
 from collections.abc import Callable
 
-from router.policies.base import EngineState, RouteRequest
-from router.policies.prefix import PrefixConfig, PrefixPolicy
+from router.routing.base import EngineState, RouteRequest
+from router.routing.policies.prefix import PrefixConfig, PrefixPolicy
 
 PROMPT_BYTES = 8192
 SYSTEM = (b"You are a helpful assistant. Answer briefly and cite sources. " * 70)[:4000]

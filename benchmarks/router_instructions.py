@@ -31,8 +31,8 @@ from pathlib import Path
 
 from benchmarks.router_bench import routers
 from benchmarks.router_bench.plan import Plan, Scenario
-from benchmarks.router_bench.procs import BenchError, free_ports, processes, wait_http
 from benchmarks.router_bench.run import Bench
+from local.procs import BenchError, free_ports, processes, wait_http
 
 _TOTALS = re.compile(rb"^totals:\s+(\d+)", re.MULTILINE)
 _READY_S = 600.0  # a router under valgrind starts 20-50x slower

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pulumi
 
+from contracts import LABEL_ROLE, ROLE_ROUTER
 from infra.config.autoscaling import ModelScalingConfig
 from infra.config.models import ModelConfig
 from infra.config.pools import NODE_POOL_LABEL
@@ -13,7 +14,6 @@ from infra.config.rules import gpus_at_max_replicas
 from infra.config.stack import StackConfig
 from policies.autoscaling.keda import PrometheusAuth
 from policies.autoscaling.policy import EnginePolicy
-from router.contracts import LABEL_ROLE, ROLE_ROUTER
 from stack_components.autoscaling import AutoscalingArgs, AutoscalingExtension, RouterScaling
 from stack_components.capacity import find_model, weights_bytes
 

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         import json
         from pathlib import Path
 
-        from benchmarks.qa.gate import GateConfigError, bounds_from_mapping, markdown_table, violations
+        from bench.gate import GateConfigError, bounds_from_mapping, markdown_table, violations
         from infra.config.load import decode_value
         from infra.errors import InfraError
         from infra.render import find_project_dir

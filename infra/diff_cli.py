@@ -8,7 +8,6 @@ read what it wrote, diff."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -16,11 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli import argv_from_source
+
 if TYPE_CHECKING:
     from infra.manifest_diff import StackDiff
 
 RENDER_TIMEOUT_S = 600
-_RENDER = "import sys; sys.path.insert(0, '.'); from infra.cli import main; main()"
 
 
 class DiffError(Exception):
@@ -49,9 +49,7 @@ def render_tree(tree: Path, stack: str, out: Path) -> dict[str, str]:
         return {}
     done = subprocess.run(
         [
-            sys.executable,
-            "-c",
-            _RENDER,
+            *argv_from_source(tree),
             "render",
             "--stack",
             stack,

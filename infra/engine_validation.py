@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 
 from infra.errors import NAMESPACE, ConfigError
 from stack_components import VllmEngineArgs
-from stack_components._engine_manifests import build_container
 from stack_components.engine_check import container_case, engine_python, run_probe
+from stack_components.engine_manifests import build_container
 from stack_components.versions import LMCACHE_VERSION, VLLM_VERSION
 
 MODE_ENV = "LLMSTACK_ENGINE_CHECK"

@@ -93,12 +93,11 @@ class RecordingMocks(Mocks):
         state = {k: v for k, v in state.items() if v is not None}
         return f"{args.name}-id", state
 
-    def call(self, args: MockCallArgs) -> dict:
-        """The invoke's result from the table, else an empty result (a plain dict: the SDK's
-        mock monitor iterates a tuple's second item as check failures)."""
+    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        """The invoke's result from the table, else an empty result; no check failures."""
         self.calls.append((args.token, dict(args.args)))
         handler = self._invokes.get(args.token)
-        return handler(dict(args.args)) if handler else {}
+        return (handler(dict(args.args)) if handler else {}), []
 
     def record(self, entry: RecordedResource) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ stack, export the outputs. Nothing runs at import time; `__main__.py` calls `mai
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pulumi
 
@@ -17,6 +18,9 @@ from infra.engine_validation import validate_engines
 from infra.errors import NAMESPACE
 from infra.existing_cluster import use_existing
 from infra.serving import ServingSecrets, stack_args
+
+if TYPE_CHECKING:
+    from stack_components import LLMStack
 
 
 def read_secrets(config: StackConfig) -> dict[str, pulumi.Output[str]]:
@@ -32,19 +36,36 @@ def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -
     return build_eks(config, pulumi.get_stack())
 
 
-def build_router_image(config: StackConfig) -> pulumi.Output[str]:
-    """Build router/Dockerfile and push it to the stack's ECR repository (EKS mode). The context
-    is the project directory, where Pulumi runs the program (relative: renders stay portable)."""
+def build_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """Build router/Dockerfile and, with the benchmark on, bench/Dockerfile, each pushed to an
+    ECR repository of the stack (EKS mode), unless the config names the image: ServingSecrets
+    field -> the pushed digest reference. The context is the project directory, where Pulumi
+    runs the program (relative: renders stay portable)."""
+    from infra.aws.images import (
+        BENCHMARK_DOCKERFILE,
+        ROUTER_DOCKERFILE,
+        BenchmarkImage,
+        ContainerImage,
+        ImageArgs,
+        RouterImage,
+    )
+
+    wanted: dict[str, tuple[type[ContainerImage], str, str]] = {}  # field -> (kind, name, dockerfile)
+    if config.router.image is None:
+        wanted["router_image"] = (RouterImage, "router", ROUTER_DOCKERFILE)
+    if config.benchmark.enabled and config.benchmark.image is None:
+        wanted["benchmark_image"] = (BenchmarkImage, "benchmark", BENCHMARK_DOCKERFILE)
+    if not wanted:
+        return {}
     import pulumi_aws as aws
 
-    from infra.aws.images import RouterImage, RouterImageArgs
-
-    assert config.cluster.eks is not None  # rules: no image given only with mode 'eks'
-    provider = aws.Provider("images", region=config.cluster.eks.region)
-    image = RouterImage("router", RouterImageArgs(repository_name=f"{config.cluster.name}/router",
-                                                  context_dir="."),
-                        pulumi.ResourceOptions(providers=[provider]))
-    return image.ref
+    assert config.cluster.eks is not None  # rules: an image left to the build only with mode 'eks'
+    opts = pulumi.ResourceOptions(providers=[aws.Provider("images", region=config.cluster.eks.region)])
+    return {
+        field: kind(name, ImageArgs(repository_name=f"{config.cluster.name}/{name}", context_dir=".",
+                                    dockerfile=dockerfile, tag=name), opts).ref
+        for field, (kind, name, dockerfile) in wanted.items()
+    }
 
 
 def main() -> None:
@@ -63,8 +84,7 @@ def main() -> None:
     extensions = {"autoscaling": autoscaling_extension(config)}
     # Every component's Args, and vLLM/LMCache's own checks, before the first resource.
     validate_engines(stack_args(config, serving, extensions).models, pulumi.log.warn)
-    if config.router.image is None:
-        serving = dataclasses.replace(serving, router_image=build_router_image(config))
+    serving = dataclasses.replace(serving, **build_images(config))
     cluster = build_cluster(config, secrets)
     serving = dataclasses.replace(serving, model_store_role_arn=cluster.model_store_role_arn)
     args = stack_args(config, serving, extensions)
@@ -87,7 +107,7 @@ def capacity_output(config: StackConfig) -> dict[str, dict[str, object]]:
     return out
 
 
-def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: object) -> None:
+def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: LLMStack) -> None:
     """Stack outputs: the router endpoint, the kubeconfig (secret), engine capacities, benchmark."""
     pulumi.export("clusterName", cluster.name)
     pulumi.export("kubeconfig", cluster.kubeconfig)

@@ -17,20 +17,21 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
 from infra.aws.addons import SERVING_PRIORITY_CLASS
 from infra.aws.load_balancer import service_annotations
 from infra.aws.model_store import service_account_name
-from infra.config._parse import camel
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
+from infra.config.parse import camel
 from infra.config.pools import NODE_POOL_LABEL
 from infra.config.sizing import engine_cpu, engine_memory_gib, shm_gib
 from infra.config.stack import StackConfig
 from infra.errors import NAMESPACE, ConfigError
-from router.policies.registry import build_policy
+from router.routing.policies.registry import build_policy
 from router.settings import PolicySettings, SettingsError
 from stack_components import (
     GPU_TOLERATION,
@@ -46,7 +47,6 @@ from stack_components import (
     TopologySpread,
     VllmEngineArgs,
 )
-from stack_components._router_manifests import PORT_NAME as ROUTER_PORT_NAME
 from stack_components.capacity import find_model, weights_bytes
 from stack_components.errors import ArgsError
 from stack_components.monitoring import (
@@ -56,9 +56,12 @@ from stack_components.monitoring import (
     Receiver,
     ReplicaBounds,
 )
+from stack_components.router_manifests import PORT_NAME as ROUTER_PORT_NAME
 
 BUILT_IMAGE_PLACEHOLDER = "llm-stack/router:built-by-pulumi-up"
 """Stands in for the built router image while the config is validated (never deployed)."""
+BUILT_BENCHMARK_IMAGE_PLACEHOLDER = "llm-stack/benchmark:built-by-pulumi-up"
+"""Stands in for the built benchmark image while the config is validated (never deployed)."""
 ROLE_PLACEHOLDER = "arn:aws:iam::000000000000:role/created-by-pulumi-up"
 """Stands in for the model store's role while the config is validated (never deployed)."""
 ENGINE_FIELD_KEYS = {"model": "modelId", "served_model_name": "servedName"}
@@ -84,6 +87,8 @@ class ServingSecrets:
     """`llm-stack:alertReceiverSecrets`: a JSON object, receiver name -> URL or routing key."""
     router_image: pulumi.Input[str] | None = None
     """The router image the program built (infra/aws/images.py), when the config names none."""
+    benchmark_image: pulumi.Input[str] | None = None
+    """The benchmark image the program built (infra/aws/images.py), when the config names none."""
     model_store_role_arn: pulumi.Input[str] | None = None
     """The engines' read-only S3 role the program created (infra/aws/model_store.py), with `modelStore`."""
 
@@ -173,7 +178,7 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig,
     tp = model.tensor_parallel_size
     lm = config.lmcache
     weights_gib = weights_bytes(find_model(model.model_id)) / 2**30
-    optional = {"image": model.image} if model.image else {}
+    optional: dict[str, Any] = {"image": model.image} if model.image else {}
     return VllmEngineArgs(
         model=model.model_id, revision=model.revision, served_model_name=config.served_name(name),
         gpu=instance.gpu or "", replicas=model.replicas, tensor_parallel_size=tp,
@@ -248,7 +253,7 @@ def benchmark_args(config: StackConfig, secrets: ServingSecrets) -> BenchmarkJob
     if not bench.enabled:
         return None
     return BenchmarkJobArgs(
-        image=bench.image or router_image(config, secrets),
+        image=bench.image or secrets.benchmark_image or BUILT_BENCHMARK_IMAGE_PLACEHOLDER,
         model=config.served_name(bench.model) if bench.model else None,
         users=bench.users, rounds=bench.rounds, system_prompt_tokens=bench.system_prompt_tokens,
         history_tokens=bench.history_tokens, answer_tokens=bench.answer_tokens, qps=bench.qps,
@@ -295,7 +300,7 @@ def monitoring_args(config: StackConfig, secrets: ServingSecrets) -> MonitoringA
 
 
 def stack_args(config: StackConfig, secrets: ServingSecrets,
-               extensions: Mapping[str, object] | None = None) -> LLMStackArgs:
+               extensions: Mapping[str, Any] | None = None) -> LLMStackArgs:
     """Everything `LLMStack` needs, from the config and the secret inputs."""
     hf = secrets.hf_token
     return LLMStackArgs(
@@ -311,7 +316,7 @@ def stack_args(config: StackConfig, secrets: ServingSecrets,
     )
 
 
-def _monitoring(config: StackConfig, secrets: ServingSecrets) -> dict[str, object]:
+def _monitoring(config: StackConfig, secrets: ServingSecrets) -> dict[str, Any]:
     """The monitoring seam and the namespace the engines must trust for scraping, when enabled."""
     mon = monitoring_args(config, secrets)
     if mon is None:

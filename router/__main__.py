@@ -6,8 +6,7 @@ import argparse
 import os
 import sys
 
-from router.config import build_settings
-from router.settings import SettingsError
+from router.settings import SettingsError, build_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,13 +19,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--config FILE is required (or set LLMSTACK_ROUTER_CONFIG)")
     try:
         settings = build_settings(args.config, port=args.port)
-        from router.policies.registry import build_policy
+        from router.routing.policies.registry import build_policy
 
         build_policy(settings.policy)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from router.workers import run, setup_logging
+    from router.shell.workers import run, setup_logging
 
     setup_logging(settings.log_level)
     return run(settings)

@@ -33,9 +33,8 @@ def register(app: typer.Typer) -> None:
                                            "CONFIG")] = None,
     ) -> None:
         """Run the prefix-aware router."""
-        from router.config import build_settings
-        from router.settings import SettingsError
-        from router.workers import run, setup_logging
+        from router.settings import SettingsError, build_settings
+        from router.shell.workers import run, setup_logging
 
         try:
             settings = build_settings(config, engines=engines, engines_file=engines_file, model=model,
@@ -52,6 +51,6 @@ def register(app: typer.Typer) -> None:
 
 def _check_policy(policy: object) -> None:
     """Fail at the edge, before any process starts, on an unknown policy or bad params."""
-    from router.policies.registry import build_policy
+    from router.routing.policies.registry import build_policy
 
     build_policy(policy)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from policies.autoscaling.keda import PrometheusAuth
 from policies.autoscaling.policy import EnginePolicy
 from policies.autoscaling.router_hpa import router_hpa
 from stack_components import _validate as v
-from stack_components._k8s import child_opts
+from stack_components.kube import child_opts
 from stack_components.labels import object_labels
 from stack_components.stack import StackContext
 

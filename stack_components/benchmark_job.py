@@ -1,7 +1,7 @@
 """`BenchmarkJob`: the multi-round QA benchmark (`llm-stack bench`) as a Kubernetes Job run
 against the router after the engines and router exist. The benchmark writes its results to a
 shared volume; a second container publishes them (summary.json to a ConfigMap the Job's own
-ServiceAccount may write, with the benchmark image's own `python -m benchmarks.qa.publish`, or
+ServiceAccount may write, with the benchmark image's own `python -m bench.publish`, or
 every file to S3 with AWS's CLI image when `results_s3_uri` is set).
 
 The Job is kept after it finishes (no TTL by default), so Pulumi's state never points at an
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import pulumi
 
 from stack_components import _validate as v
-from stack_components._bench_manifests import build_bench_manifests
-from stack_components._k8s import child_opts, create
+from stack_components.benchmark_manifests import build_bench_manifests
 from stack_components.common import Placement, SecretRef
 from stack_components.errors import ArgsError
+from stack_components.kube import child_opts, create
 from stack_components.naming import object_name
 
 AWS_CLI_IMAGE = "amazon/aws-cli:2.22.35"  # AWS's own image, only for results_s3_uri
@@ -31,7 +31,8 @@ class BenchmarkJobArgs:
     """The benchmark workload (the seed's multi-round QA shape by default) and where results go."""
 
     image: pulumi.Input[str]
-    """Image with the `llm-stack` CLI (the router image), pinned; may be a build's Output."""
+    """Image with `llm-stack bench` and `bench.publish` (bench/Dockerfile), pinned; may be a build's
+    Output."""
     namespace: str = "default"
     """Namespace (`LLMStack` sets it)."""
     base_url: str | None = None

@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from router.contracts import ENGINE_PORT, ROLE_ENGINE
+from contracts import ENGINE_PORT, ROLE_ENGINE
 from stack_components import _validate as v
-from stack_components._engine_manifests import build_engine_manifests
-from stack_components._k8s import child_opts, create
 from stack_components.capacity import (
     DEFAULT_ACTIVATION_RESERVE_GB,
     GpuSpec,
@@ -23,7 +21,9 @@ from stack_components.capacity import (
     gpu_cache_tokens,
 )
 from stack_components.common import GPU_PLACEMENT, ModelCacheVolume, Placement, SecretRef
+from stack_components.engine_manifests import build_engine_manifests
 from stack_components.errors import CapacityError
+from stack_components.kube import child_opts, create
 from stack_components.labels import selector_labels
 from stack_components.lmcache import LMCacheArgs
 from stack_components.model_store import ModelStore

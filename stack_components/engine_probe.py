@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import os
@@ -81,6 +82,10 @@ def check_vllm(parser: argparse.ArgumentParser, command: list[str]) -> list[str]
     return [f"{what}: {type(exc).__name__}: {exc}" for what, step in steps if (exc := _run(step))]
 
 
+def _convert(converter: Callable[[str], Any], text: str) -> None:
+    converter(text)
+
+
 def _run(step: Callable[[], Any]) -> BaseException | None:
     try:
         step()
@@ -116,7 +121,7 @@ def check_lmcache(env: dict[str, str]) -> list[str]:
         if key not in known:
             errors.append(f"{name} is not an LMCache configuration key (LMCache ignores it)")
             continue
-        exc = _run(lambda key=key, value=value: known[key]["env_converter"](_parse_quoted_string(value)))
+        exc = _run(functools.partial(_convert, known[key]["env_converter"], _parse_quoted_string(value)))
         if exc is not None:
             errors.append(f"{name}={value!r} is refused by LMCache's converter: {exc}")
     if not errors:

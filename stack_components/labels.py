@@ -1,10 +1,10 @@
-"""The labels and annotations every object carries (names from `router.contracts`)."""
+"""The labels and annotations every object carries (names from `contracts`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from router.contracts import (
+from contracts import (
     LABEL_COMPONENT,
     LABEL_INSTANCE,
     LABEL_MODEL,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pulumi
 
-from router.contracts import ROLE_CACHE_SERVER
-from stack_components import _k8s
+from contracts import ROLE_CACHE_SERVER
 from stack_components import _validate as v
+from stack_components import kube
 from stack_components.common import Placement
 from stack_components.labels import object_labels, selector_labels
 from stack_components.naming import object_name, service_host
@@ -94,7 +94,7 @@ def build_cache_server_manifests(name: str, args: LMCacheServerArgs) -> dict[str
         "deployment": {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": _k8s.metadata(name, args.namespace, labels),
+            "metadata": kube.metadata(name, args.namespace, labels),
             "spec": {
                 "replicas": 1,
                 "selector": {"matchLabels": selector},
@@ -105,7 +105,7 @@ def build_cache_server_manifests(name: str, args: LMCacheServerArgs) -> dict[str
         "service": {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": _k8s.metadata(name, args.namespace, labels),
+            "metadata": kube.metadata(name, args.namespace, labels),
             "spec": {
                 "type": "ClusterIP",
                 "selector": selector,
@@ -129,8 +129,8 @@ def build_pod_spec(args: LMCacheServerArgs) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": [*args.command, *server_args(args)],
         "ports": [{"name": PORT_NAME, "containerPort": args.port, "protocol": "TCP"}],
-        "resources": _k8s.resources(cpu=args.cpu, memory_gib=args.pod_memory_gib),
-        "securityContext": _k8s.container_security_context(read_only_root=True),
+        "resources": kube.resources(cpu=args.cpu, memory_gib=args.pod_memory_gib),
+        "securityContext": kube.container_security_context(read_only_root=True),
         "workingDir": "/tmp",
         "env": [{"name": "HOME", "value": "/tmp"}],
         "readinessProbe": probe,
@@ -138,10 +138,10 @@ def build_pod_spec(args: LMCacheServerArgs) -> dict[str, Any]:
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     spec: dict[str, Any] = {
-        "securityContext": _k8s.pod_security_context(args.run_as_user),
+        "securityContext": kube.pod_security_context(args.run_as_user),
         "automountServiceAccountToken": False,
         "containers": [container],
-        "volumes": [_k8s.empty_dir("tmp", 1)],
+        "volumes": [kube.empty_dir("tmp", 1)],
         "tolerations": [t.to_manifest() for t in args.placement.tolerations],
     }
     if args.placement.node_selector:
@@ -159,9 +159,9 @@ class LMCacheServer(pulumi.ComponentResource):
         self, name: str, args: LMCacheServerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("llmstack:components:LMCacheServer", name, None, opts)
-        child = _k8s.child_opts(self, opts)
+        child = kube.child_opts(self, opts)
         manifests = build_cache_server_manifests(object_name(name), args)
-        created = {kind: _k8s.create(f"{name}-{kind}", m, child) for kind, m in manifests.items()}
+        created = {kind: kube.create(f"{name}-{kind}", m, child) for kind, m in manifests.items()}
         url = lmcache_server_url(name, args.namespace, args.port)
         self.url = created["service"].metadata.apply(lambda _: url)
         self.register_outputs({"url": self.url})

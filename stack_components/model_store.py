@@ -12,8 +12,8 @@ from typing import Any
 
 import pulumi
 
-from stack_components import _k8s
 from stack_components import _validate as v
+from stack_components import kube
 
 AWS_CLI_IMAGE = "amazon/aws-cli:2.17.64"
 """The AWS CLI v2 image, pinned by tag. Its entrypoint is `/usr/local/bin/aws`; the init container
@@ -88,7 +88,7 @@ def service_account_manifest(store: ModelStore, namespace: str, labels: dict[str
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _k8s.metadata(store.service_account, namespace, labels,
+        "metadata": kube.metadata(store.service_account, namespace, labels,
                                   {ROLE_ARN_ANNOTATION: store.role_arn}),
         "automountServiceAccountToken": False,
     }
@@ -104,9 +104,9 @@ def sync_init_container(store: ModelStore, *, model: str, revision: str, mount_p
         "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", "-c", SYNC_SCRIPT, "model-store-sync",
                     store.source_url(model, revision), dest],
-        "env": _k8s.plain_env({"AWS_REGION": store.region, "HOME": "/tmp"}),
-        "resources": _k8s.resources(cpu=store.cpu, memory_gib=store.memory_gib),
-        "securityContext": _k8s.container_security_context(read_only_root=True),
+        "env": kube.plain_env({"AWS_REGION": store.region, "HOME": "/tmp"}),
+        "resources": kube.resources(cpu=store.cpu, memory_gib=store.memory_gib),
+        "securityContext": kube.container_security_context(read_only_root=True),
         "volumeMounts": [{"name": "model-cache", "mountPath": mount_path},
                          {"name": "tmp", "mountPath": "/tmp"}],
     }

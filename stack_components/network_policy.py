@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from router.contracts import (
+from contracts import (
     ENGINE_PORT,
     LABEL_PART_OF,
     LABEL_ROLE,
@@ -19,7 +19,7 @@ from router.contracts import (
     ROLE_ROUTER,
     ROUTER_PORT,
 )
-from stack_components import _k8s
+from stack_components import kube
 from stack_components.naming import object_name
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -35,7 +35,7 @@ def _policy(
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _k8s.metadata(name, namespace, labels),
+        "metadata": kube.metadata(name, namespace, labels),
         "spec": {"podSelector": _role(role), "policyTypes": ["Ingress"], "ingress": ingress},
     }
 

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from router.contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE, ROUTER_PORT
+from contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE, ROUTER_PORT
 from router.settings import HealthSettings, KubernetesDiscovery, Limits, PolicySettings, RouterSettings
 from stack_components import _validate as v
-from stack_components._k8s import child_opts, create
-from stack_components._router_manifests import API_KEYS_DIR, build_router_manifests
 from stack_components.common import Placement, SecretRef
 from stack_components.engine import EngineCapacity
+from stack_components.kube import child_opts, create
 from stack_components.naming import object_name, service_host
+from stack_components.router_manifests import API_KEYS_DIR, build_router_manifests
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")

@@ -13,19 +13,19 @@ from typing import Protocol, runtime_checkable
 
 import pulumi
 
-from router.contracts import ROUTER_PORT
-from stack_components import _k8s
+from contracts import ROUTER_PORT
 from stack_components import _validate as v
-from stack_components._engine_manifests import build_container
-from stack_components._router_manifests import settings_json
+from stack_components import kube
 from stack_components.benchmark_job import BenchmarkJob, BenchmarkJobArgs
 from stack_components.common import SecretRef
 from stack_components.engine import EngineCapacity, VllmEngine, VllmEngineArgs
+from stack_components.engine_manifests import build_container
 from stack_components.labels import object_labels
 from stack_components.lmcache_server import LMCacheServer, LMCacheServerArgs, lmcache_server_url
 from stack_components.naming import object_name, service_host
 from stack_components.network_policy import build_network_policies
 from stack_components.router import Router, RouterArgs
+from stack_components.router_manifests import settings_json
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,7 +176,7 @@ class LLMStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LLMStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:components:LLMStack", name, None, opts)
-        child = _k8s.child_opts(self, opts)
+        child = kube.child_opts(self, opts)
         prereqs = self._prerequisites(name, args, child)
         child = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=prereqs))
         resolved = {key: resolve_engine_args(args, key, name) for key in args.models}
@@ -220,12 +220,12 @@ class LLMStack(pulumi.ComponentResource):
         labels = object_labels("stack", name, None, args.labels)
         if args.create_namespace:
             made.append(
-                _k8s.create(
+                kube.create(
                     f"{name}-namespace",
                     {
                         "apiVersion": "v1",
                         "kind": "Namespace",
-                        "metadata": _k8s.metadata(args.namespace, None, labels),
+                        "metadata": kube.metadata(args.namespace, None, labels),
                     },
                     child,
                 )
@@ -233,8 +233,8 @@ class LLMStack(pulumi.ComponentResource):
         after_ns = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(made)))
         token = args.hf_token
         if token is not None and token.value is not None:
-            manifest = _k8s.secret_manifest(token.name, args.namespace, labels, token.key, token.value)
-            made.append(_k8s.create(f"{name}-hf-token", manifest, after_ns))
+            manifest = kube.secret_manifest(token.name, args.namespace, labels, token.key, token.value)
+            made.append(kube.create(f"{name}-hf-token", manifest, after_ns))
         if args.network_policies:
             port = args.lmcache_server.port if args.lmcache_server else None
             policies = build_network_policies(
@@ -244,7 +244,7 @@ class LLMStack(pulumi.ComponentResource):
                 cache_server_port=port,
                 trusted_namespaces=args.trusted_namespaces,
             )
-            made += [_k8s.create(f"{name}-{key}", m, after_ns) for key, m in policies.items()]
+            made += [kube.create(f"{name}-{key}", m, after_ns) for key, m in policies.items()]
         if args.lmcache_server is not None:
             server_args = dataclasses.replace(args.lmcache_server, namespace=args.namespace)
             made.append(LMCacheServer(f"{name}-lmcache", server_args, after_ns))

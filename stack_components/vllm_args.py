@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from router.contracts import ENGINE_PORT
+from contracts import ENGINE_PORT
 from stack_components.errors import ArgsError
 
 KV_TRANSFER_CONFIG = {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from benchmarks.router_bench import report, routers
 from benchmarks.router_bench.plan import Plan, checkpoints
-from benchmarks.router_bench.procs import BenchError, processes
 from benchmarks.router_bench.run import Results, execute, save
 from benchmarks.router_bench.venvs import ensure_venv
+from local.procs import BenchError, processes
 
 ROOT = Path(__file__).resolve().parents[2]
 

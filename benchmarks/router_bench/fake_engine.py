@@ -28,7 +28,7 @@ from collections.abc import Callable
 import httptools
 import orjson
 
-from router import contracts as c
+import contracts as c
 
 MODEL = "fake-model"
 _KEY_BYTES = 128

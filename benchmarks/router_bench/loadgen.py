@@ -25,8 +25,8 @@ from collections.abc import Callable
 import httptools
 import orjson
 
+import contracts as c
 from benchmarks.router_bench.stats import LoadResult, summarize
-from router import contracts as c
 
 _FILLER = b"the quick brown fox jumps over the lazy dog and keeps on running "
 

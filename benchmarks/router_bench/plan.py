@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmarks.router_bench.procs import BenchError
+from local.procs import BenchError
 
 
 def _require(ok: bool, name: str, value: object, allowed: str) -> None:

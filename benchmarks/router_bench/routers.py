@@ -43,8 +43,9 @@ def _llm_stack() -> str:
 def _from_source(src: Path) -> list[str]:
     """`llm-stack` run from another source tree (e.g. `git archive` of an older commit),
     ahead of this checkout on the import path: the "before" row of a side-by-side run."""
-    code = f"import sys; sys.path.insert(0, {str(src)!r}); from infra.cli import main; main()"
-    return [sys.executable, "-c", code]
+    from cli import argv_from_source
+
+    return argv_from_source(src)
 
 
 def ours(policy: str, workers: int, gpu_tokens: int, cpu_tokens: int, *,

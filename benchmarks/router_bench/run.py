@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 
 from benchmarks.router_bench.plan import Plan, Scenario
-from benchmarks.router_bench.procs import BenchError, Processes, cpu_seconds, free_ports, rss_bytes, wait_http
 from benchmarks.router_bench.routers import RouterSpec
 from benchmarks.router_bench.stats import LoadResult
+from local.procs import BenchError, Processes, cpu_seconds, free_ports, rss_bytes, wait_http
 
 DIRECT = "direct"
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.router_bench.procs import BenchError
+from local.procs import BenchError
 
 _INSTALL_TIMEOUT_S = 600
 

@@ -18,6 +18,13 @@ from infra.config.cluster import ClusterConfig
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity] | None) -> str:
+    """The cluster's OIDC issuer URL (EKS reports one identity with one OIDC issuer)."""
+    issuer = identities[0].oidcs[0].issuer if identities and identities[0].oidcs else None
+    assert issuer, f"EKS reported no OIDC issuer ({identities!r})"
+    return issuer
+
+
 @dataclass(frozen=True, kw_only=True)
 class EksClusterArgs:
     """What the control plane is built from."""
@@ -88,7 +95,7 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*cluster_role.ready, logs,
                                                                  *args.network_ready]))
         self.ready = [cluster, *self._admins(name, cluster, eks.admin_principal_arns)]
-        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        issuer = cluster.identities.apply(_oidc_issuer)
         oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer,
                                              client_id_lists=["sts.amazonaws.com"], opts=child)
         self.name, self.endpoint = cluster.name, cluster.endpoint

@@ -1,46 +1,49 @@
-"""The router image, built from `router/Dockerfile` by the program and pushed to an ECR
-repository of the stack (pulumi-docker-build: BuildKit through the deploying machine's Docker).
+"""The images this repository builds, each from its own Dockerfile by the program and pushed to
+an ECR repository of the stack (pulumi-docker-build: BuildKit through the deploying machine's
+Docker): the router (`router/Dockerfile`) and the benchmark Job's (`bench/Dockerfile`).
 
 Pods use the pushed image's digest reference (`repo:tag@sha256:...`, docker-build's `ref`
-output), so every rebuild rolls the router (and re-runs the benchmark, whose image it is), and
-nothing depends on an image this repository does not build. `llm-stack:router.image` set in
-the stack file skips the build and uses that image instead.
+output), so every rebuild rolls the pods that run it (a new router image also re-runs the
+benchmark, whose rerun key holds the router's image), and nothing depends on an image this
+repository does not build. `llm-stack:router.image` / `llm-stack:benchmark.image` set in the
+stack file skip the build and use that image instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-DOCKERFILE = "router/Dockerfile"
 PLATFORM = docker_build.Platform.LINUX_AMD64  # the system pool's instances (m6i / r6i) are x86_64
-TAG = "router"
-"""The pushed tag (mutable, a label only): pods pin the digest."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class RouterImageArgs:
+class ImageArgs:
     """Where the build context is and what the repository is called."""
 
     repository_name: str
     """ECR repository name, e.g. `llm-stack-prod/router`."""
     context_dir: str
-    """The build context: the repository root (the Dockerfile copies router/, benchmarks/, infra/)."""
-    dockerfile: str = DOCKERFILE
-    """Dockerfile path relative to `context_dir`."""
+    """The build context: the repository root (the Dockerfiles copy its packages; .dockerignore)."""
+    dockerfile: str
+    """Dockerfile path relative to `context_dir`, e.g. `router/Dockerfile`."""
+    tag: str
+    """The pushed tag (mutable, a label only): pods pin the digest."""
 
 
-class RouterImage(pulumi.ComponentResource):
-    """An ECR repository (scanned on push, deleted with the stack) and the router image in it."""
+class ContainerImage(pulumi.ComponentResource):
+    """An ECR repository (scanned on push, deleted with the stack) and one image built into it."""
 
+    TYPE: ClassVar[str] = "llmstack:aws:ContainerImage"
     ref: pulumi.Output[str]
     """The pushed image by digest: what pods run."""
 
-    def __init__(self, name: str, args: RouterImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("llmstack:aws:RouterImage", name, None, opts)
+    def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(self.TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         repo = aws.ecr.Repository(
             f"{name}-repo", name=args.repository_name, image_tag_mutability="MUTABLE", force_delete=True,
@@ -55,7 +58,7 @@ class RouterImage(pulumi.ComponentResource):
             dockerfile=docker_build.DockerfileArgs(location=f"{args.context_dir.rstrip('/')}/{args.dockerfile}"),
             platforms=[PLATFORM],
             push=True,
-            tags=[repo.repository_url.apply(lambda url: f"{url}:{TAG}")],
+            tags=[repo.repository_url.apply(lambda url: f"{url}:{args.tag}")],
             registries=[docker_build.RegistryArgs(
                 address=repo.repository_url, username=auth.user_name, password=auth.password,
             )],
@@ -63,3 +66,19 @@ class RouterImage(pulumi.ComponentResource):
         )
         self.ref = image.ref
         self.register_outputs({"ref": self.ref})
+
+
+class RouterImage(ContainerImage):
+    """The router image, `router/Dockerfile`."""
+
+    TYPE = "llmstack:aws:RouterImage"
+
+
+class BenchmarkImage(ContainerImage):
+    """The benchmark Job's image, `bench/Dockerfile`: `llm-stack bench` and its publisher."""
+
+    TYPE = "llmstack:aws:BenchmarkImage"
+
+
+ROUTER_DOCKERFILE = "router/Dockerfile"
+BENCHMARK_DOCKERFILE = "bench/Dockerfile"

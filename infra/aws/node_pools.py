@@ -18,7 +18,9 @@ from infra.aws.user_data import user_data
 from infra.config.catalog import INSTANCES
 from infra.config.pools import NODE_POOL_LABEL, NodePoolConfig, pool_zones
 
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+GPU_TAINT: aws.eks.NodeGroupTaintArgsDict = {
+    "key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE",
+}
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # the NVIDIA device plugin chart's default node affinity
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 """Set before the device plugin reports GPUs, so the cluster autoscaler does not scale out twice
@@ -55,9 +57,9 @@ def node_labels(name: str, pool: NodePoolConfig) -> dict[str, str]:
     return labels | dict(pool.labels)
 
 
-def node_taints(pool: NodePoolConfig) -> list[dict[str, str]]:
+def node_taints(pool: NodePoolConfig) -> list[aws.eks.NodeGroupTaintArgsDict]:
     """Taints of a pool's nodes (EKS API spelling): the GPU taint first, then the configured ones."""
-    taints = [dict(GPU_TAINT)] if pool.gpus else []
+    taints: list[aws.eks.NodeGroupTaintArgsDict] = [GPU_TAINT.copy()] if pool.gpus else []
     return taints + [{"key": t.key, "value": t.value, "effect": _EFFECTS[t.effect]} for t in pool.taints]
 
 
@@ -91,7 +93,7 @@ def reservation_args(pool: NodePoolConfig) -> dict[str, Any]:
     return args
 
 
-def scaling_config(pool: NodePoolConfig) -> dict[str, int]:
+def scaling_config(pool: NodePoolConfig) -> aws.eks.NodeGroupScalingConfigArgsDict:
     """The node group's size bounds: the autoscaler keeps it within min..max (max is the pool's cost
     cap, and the bound the config's node-fit rule checks the models' max replicas against)."""
     return {"min_size": pool.min_size, "desired_size": pool.desired_size, "max_size": pool.max_size}

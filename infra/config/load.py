@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from infra.aws.versions import newest_standard
-from infra.config._parse import build
+from infra.config.parse import build
 from infra.config.rules import check_rules
 from infra.config.stack import SECRET_KEYS, SecretRef, StackConfig
 from infra.errors import NAMESPACE, ConfigError

@@ -175,6 +175,14 @@ def _router_image(config: StackConfig) -> None:
             "only for clusters it creates)")
 
 
+def _benchmark_image(config: StackConfig) -> None:
+    bench = config.benchmark
+    require(not bench.enabled or bench.image is not None or config.cluster.mode == "eks",
+            key("benchmark.image"), None,
+            "must be set with cluster.mode 'existing' while the benchmark is enabled (the program builds "
+            "bench/Dockerfile into ECR only for clusters it creates)")
+
+
 def _model_store(config: StackConfig) -> None:
     require(config.model_store is None or config.cluster.mode == "eks", key("modelStore"),
             config.model_store and config.model_store.bucket,
@@ -200,8 +208,8 @@ def instance_of(config: StackConfig, model: ModelConfig) -> InstanceType:
 
 RULES: tuple[Callable[[StackConfig], None], ...] = (
     *CLUSTER_RULES, _system_pool, _model_pools, _served_names, _benchmark, _secrets, _router_image,
-    _model_store, _component_args, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity, _cache_server,
-    check_autoscaling,
+    _benchmark_image, _model_store, _component_args, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity,
+    _cache_server, check_autoscaling,
 )
 """In order: the cluster's rules, references (pools, names, required secrets), then the
 components' own rules (their Args built from the config), then the sizing rules that need valid

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.config._parse import camel
 from infra.config.exposure import ExposureConfig
+from infra.config.parse import camel
 from infra.errors import require
 from stack_components.errors import ArgsError
 from stack_components.monitoring.helm import Receiver
@@ -114,7 +114,7 @@ class LmcacheConfig:
 @dataclass(frozen=True, kw_only=True)
 class PolicyConfig:
     """The routing policy by kind, with its parameters: validated by the router's own policy
-    registry (`router.policies.registry.build_policy`) when the config is parsed."""
+    registry (`router.routing.policies.registry.build_policy`) when the config is parsed."""
 
     kind: str = "prefix"
     """One of the router's policies (`prefix`, `session`, `least_load`, `round_robin`)."""
@@ -205,7 +205,9 @@ class BenchmarkConfig:
     enabled: bool = True
     """Run the benchmark Job after each deploy."""
     image: str | None = None
-    """Benchmark image; None: the router image (it carries `llm-stack bench` and the publisher)."""
+    """Benchmark image to run instead of building one; None (the default): `pulumi up` builds
+    bench/Dockerfile (`llm-stack bench` and its publisher) and pushes it to an ECR repository of
+    the stack (Docker needed on the deploying machine). Required with `cluster.mode: existing`."""
     model: str | None = None
     """Key of the model to benchmark; None: the first model."""
     users: int = 320

@@ -20,7 +20,8 @@ from policies.autoscaling import queries
 from policies.autoscaling.errors import require
 from policies.autoscaling.hpa import MAX_PERIOD_S, MAX_STABILIZATION_S, Behavior, Rules, StepPolicy
 
-METRICS = ("queue", "kvCache", "ttft")
+Metric = Literal["queue", "kvCache", "ttft"]
+METRICS: tuple[Metric, ...] = ("queue", "kvCache", "ttft")
 """What a model scales on: waiting requests per engine, KV-cache usage per engine, or a TTFT
 percentile objective."""
 
@@ -35,7 +36,7 @@ class EnginePolicy:
     served_name: str = ""
     """The model name engines report in `model_name` and the router in `model`; filled like
     `deployment`."""
-    metric: Literal["queue", "kvCache", "ttft"] = "queue"
+    metric: Metric = "queue"
     """Scaling signal (see `METRICS`)."""
     target: float = 4.0
     """queue: waiting requests per engine; kvCache: usage per engine in (0, 1]; ttft: seconds."""

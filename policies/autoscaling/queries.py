@@ -1,4 +1,4 @@
-"""The PromQL each trigger evaluates, from the shared metric names (`router.contracts`).
+"""The PromQL each trigger evaluates, from the shared metric names (`contracts`).
 
 Every query returns exactly one sample, even before any engine exists (`or vector(0)`), as
 KEDA's Prometheus scaler requires a single-element result. Older vLLM releases export
@@ -7,7 +7,7 @@ without the metric name, so an engine exporting both is counted once)."""
 
 from __future__ import annotations
 
-from router.contracts import (
+from contracts import (
     ENGINE_MODEL_LABEL,
     ROUTER_REQUESTS,
     VLLM_KV_USAGE,

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts import LABEL_ROLE, ROLE_ENGINE, ROLE_ROUTER
 from policies.guardrails.errors import GuardrailConfigError
-from router.contracts import LABEL_ROLE, ROLE_ENGINE, ROLE_ROUTER
 
 GPU_RESOURCE = "nvidia.com/gpu"
 """The extended resource NVIDIA's device plugin advertises (and the GPU pools' taint key)."""

@@ -9,7 +9,7 @@ from typing import Any
 from policies.guardrails.objects import Resource, dig, mapping, pod_labels, pod_spec, sequence
 
 
-def _expression_matches(expr: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+def _expression_matches(expr: Mapping[str, Any], labels: Mapping[Any, Any]) -> bool:
     key, op, values = expr.get("key"), expr.get("operator"), list(sequence(expr.get("values")))
     if op == "In":
         return labels.get(key) in values

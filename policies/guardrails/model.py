@@ -56,10 +56,12 @@ def evaluate(
     """Every violation of `guardrails` in `resources`, in policy order."""
     findings: list[Finding] = []
     for rail in guardrails:
+        found: Iterable[tuple[str, str]]
         if rail.resource_check is not None:
             check = rail.resource_check
             found = ((r.urn, m) for r in resources for m in check(r, config))
         else:
-            found = iter(rail.stack_check(resources, config))  # type: ignore[misc]
+            assert rail.stack_check is not None  # __post_init__: exactly one of the two is set
+            found = rail.stack_check(resources, config)
         findings += [Finding(rail.name, rail.level, urn, msg) for urn, msg in found]
     return findings

@@ -51,7 +51,7 @@ def to_pulumi_policy(rail: Guardrail) -> Any:
     schema = (
         PolicyConfigSchema(properties={k: SCHEMA[k] for k in rail.config_keys}) if rail.config_keys else None
     )
-    common = {
+    common: dict[str, Any] = {
         "name": rail.name,
         "description": rail.description,
         "config_schema": schema,
@@ -69,7 +69,8 @@ def to_pulumi_policy(rail: Guardrail) -> Any:
 
     def validate_stack(args: Any, report: Any) -> None:
         resources = [_as_resource(r) for r in args.resources]
-        for urn, message in stack_check(resources, _config(args.get_config())):  # type: ignore[misc]
+        assert stack_check is not None  # Guardrail.__post_init__: exactly one check is set
+        for urn, message in stack_check(resources, _config(args.get_config())):
             report(message, urn or None)
 
     return StackValidationPolicy(validate=validate_stack, **common)

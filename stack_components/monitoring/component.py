@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stack_components import _k8s
+from stack_components import kube
 from stack_components.labels import object_labels
 from stack_components.monitoring import helm
 from stack_components.monitoring.args import MonitoringArgs
@@ -32,6 +32,7 @@ def _custom(resource_name: str, manifest: Mapping[str, Any],
 def _alertmanager(args: MonitoringArgs) -> pulumi.Input[dict[str, Any]]:
     if not args.receivers:
         return helm.alertmanager_config({}, {})
+    assert args.receiver_secrets is not None  # MonitoringArgs: receivers need their secrets
     secrets = pulumi.Output.secret(args.receiver_secrets)
     return secrets.apply(lambda values: helm.alertmanager_config(args.receivers, values))
 
@@ -49,7 +50,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:components:Monitoring", name, None, opts)
-        child = _k8s.child_opts(self, opts)
+        child = kube.child_opts(self, opts)
         labels = object_labels(ROLE, name)
         releases = self._releases(name, args, self._namespace(name, args, labels, child), child)
         after = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=releases))
@@ -58,7 +59,7 @@ class Monitoring(pulumi.ComponentResource):
             _custom(f"{name}-{key}", monitor, after)
         boards = dashboards(args)
         for spec in boards:
-            _k8s.create(f"{name}-{spec.uid}", dashboard_configmap(spec, args.namespace, labels), after)
+            kube.create(f"{name}-{spec.uid}", dashboard_configmap(spec, args.namespace, labels), after)
         alerts = rules(args)
         _custom(f"{name}-rules", prometheus_rule(f"{name}-rules", args.namespace, labels, alerts), after)
         self.dashboard_uids = pulumi.Output.from_input([b.uid for b in boards])
@@ -72,8 +73,8 @@ class Monitoring(pulumi.ComponentResource):
         if not args.create_namespace:
             return []
         manifest = {"apiVersion": "v1", "kind": "Namespace",
-                    "metadata": _k8s.metadata(args.namespace, None, labels)}
-        return [_k8s.create(f"{name}-namespace", manifest, child)]
+                    "metadata": kube.metadata(args.namespace, None, labels)}
+        return [kube.create(f"{name}-namespace", manifest, child)]
 
     def _releases(self, name: str, args: MonitoringArgs, prereqs: list[pulumi.Resource],
                   child: pulumi.ResourceOptions) -> list[pulumi.Resource]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stack_components._k8s import metadata
+from stack_components.kube import metadata
 from stack_components.monitoring.args import MonitoringArgs
 from stack_components.monitoring.dashboards import capacity, gpus, overview
 from stack_components.monitoring.dashboards.build import dashboard_json

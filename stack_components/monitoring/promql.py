@@ -1,5 +1,5 @@
 """PromQL building blocks shared by the dashboards and the alert rules. Pure string functions
-over the metric names of `router.contracts`: no query text names a metric twice.
+over the metric names of `contracts`: no query text names a metric twice.
 
 Labels the queries rely on: `model_name` (vLLM), `pod` and `namespace` (set by the
 PodMonitor/ServiceMonitor from the target, or by the local harness), `model`/`engine`/
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router import contracts as c
+import contracts as c
 
 WINDOW = "5m"
 """Rate window: at least four scrapes at the slowest allowed interval would need 20m; 5m

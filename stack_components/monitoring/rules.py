@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router import contracts as c
+import contracts as c
 from stack_components.monitoring import promql as q
 
 RUNBOOK = "runbook"

@@ -1,6 +1,6 @@
 """PodMonitors and ServiceMonitors (prometheus-operator CRDs, `monitoring.coreos.com/v1`) for
 the engines and the router, as plain manifests. Both relabel `job` to the names in
-`router.contracts`, so every query selects `up{job=...}` the same way on a cluster and in the
+`contracts`, so every query selects `up{job=...}` the same way on a cluster and in the
 local harness, and keep the target's `pod` and `namespace` labels (the operator adds them).
 
 The router's pods are scraped one by one (a PodMonitor, not its Service): with several router
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from router import contracts as c
-from stack_components._k8s import metadata
+import contracts as c
+from stack_components.kube import metadata
 
 API_VERSION = "monitoring.coreos.com/v1"
 PORT_NAME = "http"  # the engines' and the router's container port name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.hot_prefix import HotPrefixPlan, balanced_assignment, percentile, summarize
-from benchmarks.router_bench.procs import BenchError
+from local.procs import BenchError
 
 
 def test_balanced_assignment_spreads_heavy_users_first() -> None:

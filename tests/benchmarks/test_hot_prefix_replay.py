@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from benchmarks.hot_prefix import HotPrefixPlan
 from benchmarks.hot_prefix_replay import replay, spread
-from router.policies.prefix import PrefixPolicy
-from router.policies.session import SessionPolicy
+from router.routing.policies.prefix import PrefixPolicy
+from router.routing.policies.session import SessionPolicy
 
 
 def test_a_replay_is_deterministic_and_places_every_request_once() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.router_bench.procs import BenchError
 from benchmarks.router_instructions import _parse, instructions_in, per_request
+from local.procs import BenchError
 
 _DUMP = b"""# callgrind format
 version: 1

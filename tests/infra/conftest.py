@@ -61,7 +61,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """`llm-stack render --stack ENV` for every environment, once per session, as the CLI runs
     (subprocesses in parallel: each gets its own mock runtime)."""
     out = tmp_path_factory.mktemp("render")
-    cli = [sys.executable, "-c", "from infra.cli import main; main()"]
+    cli = [sys.executable, "-c", "from cli import main; main()"]
     procs = {env: subprocess.Popen([*cli, "render", "--stack", env, "--out", str(out / env)], cwd=ROOT,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for env in STACKS}

@@ -178,6 +178,7 @@ def test_existing_cluster_pods_name_no_priority_class(run_program):
                                                "kubernetesVersion": "1.34"}
     document["config"]["llm-stack:kubeconfig"] = {"secure": "v1:a2NmZw==:ZXhpc3Rpbmc="}
     document["config"]["llm-stack:router"]["image"] = "registry.example.com/llm-stack/router:0.2.0"
+    document["config"]["llm-stack:benchmark"]["image"] = "registry.example.com/llm-stack/benchmark:0.2.0"
     mocks = run_program(parse_stack_yaml(document))
     pods = [r.inputs["spec"]["template"]["spec"] for r in mocks.of_type("kubernetes:apps/v1:Deployment")]
     assert len(pods) >= 2 and not any("priorityClassName" in pod for pod in pods)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import SecretRef, parse_stack_config
-from infra.config._parse import camel
+from infra.config.parse import camel
 from infra.errors import ConfigError
 
 

@@ -160,6 +160,10 @@ def test_existing_cluster_needs_kubeconfig_secret(raw):
         parse_stack_config(config)
     assert caught.value.key == "llm-stack:router.image"
     config["router"]["image"] = "registry.example.com/llm-stack/router:1.0.0"
+    with pytest.raises(ConfigError) as caught:  # nor for the benchmark's
+        parse_stack_config(config)
+    assert caught.value.key == "llm-stack:benchmark.image"
+    config["benchmark"]["image"] = "registry.example.com/llm-stack/benchmark:1.0.0"
     assert parse_stack_config(config).cluster.mode == "existing"
 
 

@@ -108,7 +108,7 @@ def test_diff_command_renders_two_commits(tmp_path):
     cmd = [
         sys.executable,
         "-c",
-        "from infra.cli import main; main()",
+        "from cli import main; main()",
         "diff",
         "HEAD~1",
         "HEAD",

@@ -79,6 +79,7 @@ def test_existing_cluster_mode_builds_no_aws(run_program):
     config["llm-stack:cluster"] = {"mode": "existing", "name": "on-prem", "kubernetesVersion": "1.31"}
     config["llm-stack:kubeconfig"] = {"secure": "v1:a2NmZw==:ZXhpc3Rpbmc="}
     config["llm-stack:router"]["image"] = "registry.example.com/llm-stack/router:1.0.0"
+    config["llm-stack:benchmark"]["image"] = "registry.example.com/llm-stack/benchmark:1.0.0"
     mocks = run_program(parse_stack_yaml(document))
     aws = [r for r in mocks.resources if r.type.startswith(("aws:", "pulumi:providers:aws"))]
     assert aws == []
@@ -97,20 +98,24 @@ def test_component_rule_fails_under_the_stack_key_before_any_resource(run_progra
     assert len(pulumi_mocks.resources) == 0
 
 
-def test_router_image_is_built_into_ecr_and_run_by_digest(run_program):
-    """No router image in the stack file: an ECR repository and a docker-build Image of
-    router/Dockerfile (linux/amd64, pushed); router and benchmark pods run its digest reference."""
+def test_router_and_benchmark_images_are_built_into_ecr_and_run_by_digest(run_program):
+    """No image in the stack file: an ECR repository and a docker-build Image (linux/amd64, pushed)
+    each of router/Dockerfile and bench/Dockerfile; router pods run the first by digest, the
+    benchmark Job's containers the second."""
     mocks = run_program(read_stack_file(ROOT, "dev"))
-    (repo,) = mocks.of_type("aws:ecr/repository:Repository")
-    (image,) = mocks.of_type("docker-build:index:Image")
-    assert repo.inputs["name"] == "llm-stack-dev/router" and repo.inputs["imageScanningConfiguration"]
-    assert image.inputs["dockerfile"]["location"] == "./router/Dockerfile" and image.inputs["push"] is True
-    assert image.inputs["platforms"] == ["linux/amd64"]
-    ref = image.state["ref"]
-    assert "@sha256:" in ref
-    pods = [r.inputs["spec"]["template"]["spec"] for r in mocks.resources
+    repos = {r.inputs["name"]: r for r in mocks.of_type("aws:ecr/repository:Repository")}
+    images = {r.inputs["dockerfile"]["location"]: r for r in mocks.of_type("docker-build:index:Image")}
+    assert sorted(repos) == ["llm-stack-dev/benchmark", "llm-stack-dev/router"]
+    assert all(repo.inputs["imageScanningConfiguration"] for repo in repos.values())
+    assert sorted(images) == ["./bench/Dockerfile", "./router/Dockerfile"]
+    for image in images.values():
+        assert image.inputs["push"] is True and image.inputs["platforms"] == ["linux/amd64"]
+        assert "@sha256:" in image.state["ref"]
+    expected = {"llm-router": images["./router/Dockerfile"].state["ref"],
+                "llm-bench": images["./bench/Dockerfile"].state["ref"]}
+    pods = {r.inputs["metadata"]["name"]: r.inputs["spec"]["template"]["spec"] for r in mocks.resources
             if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job")
-            and r.inputs["metadata"]["name"] in ("llm-router", "llm-bench")]
-    assert len(pods) == 2
-    for pod in pods:
-        assert {c["image"] for c in pod["containers"]} == {ref}
+            and r.inputs["metadata"]["name"] in expected}
+    assert sorted(pods) == sorted(expected)
+    for name, pod in pods.items():
+        assert {c["image"] for c in pod["containers"] + pod.get("initContainers", [])} == {expected[name]}

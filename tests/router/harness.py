@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from router.app import RouterApp, create_app
-from router.contracts import OUTCOME_NEW
-from router.policies.base import Decision, EngineState, RouteRequest
+from contracts import OUTCOME_NEW
+from router.routing.base import Decision, EngineState, RouteRequest
 from router.settings import HealthSettings, RouterSettings, StaticEngine
+from router.shell.app import RouterApp, create_app
 
 T = TypeVar("T")
 

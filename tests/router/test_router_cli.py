@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import build_app
-from router.config import build_settings
-from router.settings import SettingsError
+from cli import build_app
+from router.settings import SettingsError, build_settings
 
 
 def test_flags_override_the_file_and_build_one_settings_object(tmp_path: Path) -> None:

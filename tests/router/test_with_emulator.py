@@ -1,4 +1,4 @@
-"""The router with its real policies in front of the vLLM engine emulator (benchmarks/emulator)."""
+"""The router with its real policies in front of the vLLM engine emulator (emulator/)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import asyncio
 import aiohttp
 import orjson
 
-from benchmarks.emulator.config import EngineConfig
-from benchmarks.emulator.faults import Faults
-from benchmarks.emulator.runner import run_emulators
-from benchmarks.emulator.timing import Timing
-from router.app import create_app
-from router.contracts import PATH_CHAT, SSE_DONE
+from contracts import PATH_CHAT, SSE_DONE
+from emulator.config import EngineConfig
+from emulator.faults import Faults
+from emulator.runner import run_emulators
+from emulator.timing import Timing
 from router.settings import HealthSettings, PolicySettings, RouterSettings, StaticEngine
+from router.shell.app import create_app
 from tests.router.harness import run, until
 
 MODEL = "emu"
@@ -116,7 +116,7 @@ def test_request_ids_reach_the_engine_and_other_client_headers_do_not() -> None:
 
 def test_forwarded_headers_are_only_the_allowlisted_ones() -> None:
     """Only request-id and trace-context headers (plus the body's content type) go upstream."""
-    from router.proxy import forwarded_headers
+    from router.shell.proxy import forwarded_headers
 
     sent = forwarded_headers({b"x-request-id": b"r1", b"traceparent": b"00-a-b-01", b"authorization": b"k"})
     assert sent == {"content-type": "application/json", "x-request-id": "r1", "traceparent": "00-a-b-01"}
@@ -125,7 +125,7 @@ def test_forwarded_headers_are_only_the_allowlisted_ones() -> None:
 
 def test_router_metrics_mirror_the_engines_prefix_cache_counters() -> None:
     """The router's /metrics carries each engine's prefix-cache counters, equal to the engine's own."""
-    from benchmarks.qa.metrics_scrape import parse_prefix_counters, total
+    from bench.metrics_scrape import parse_prefix_counters, total
 
     async def body() -> None:
         config = EngineConfig(model=MODEL, timing=Timing(time_scale=0.001))

@@ -83,7 +83,7 @@ def test_config_map_mode_may_write_only_its_results(deploy, k8s_objects) -> None
     ]
     publish = _pod(k8s_objects)["containers"][0]
     assert publish["image"] == ARGS.image  # our own image: no third-party kubectl image
-    assert publish["command"][:3] == ["python", "-m", "benchmarks.qa.publish"]
+    assert publish["command"][:3] == ["python", "-m", "bench.publish"]
     assert "bench-results" in publish["command"]
     assert seen == [
         "kubectl -n llm get configmap bench-results -o jsonpath='{.data.summary\\.json}'"

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from stack_components import ModelStore, VllmEngineArgs
-from stack_components._engine_manifests import build_container
 from stack_components.engine_check import (
     EngineCase,
     ProbeReport,
@@ -18,6 +17,7 @@ from stack_components.engine_check import (
     engine_python,
     run_probe,
 )
+from stack_components.engine_manifests import build_container
 from stack_components.versions import ENGINE_IMAGE, LMCACHE_VERSION, VLLM_COMMAND, VLLM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ def test_render_refuses_extra_args_vllm_does_not_know(tmp_path) -> None:
     (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
     env = dict(os.environ, LLMSTACK_ENGINE_CHECK="required")
     done = subprocess.run(
-        [sys.executable, "-c", "from infra.cli import main; main()", "render", "--stack", "dev",
+        [sys.executable, "-c", "from cli import main; main()", "render", "--stack", "dev",
          "--out", str(tmp_path / "out"), "--project-dir", str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )

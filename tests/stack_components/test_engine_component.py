@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pytest
 from component_helpers import validate_all, walk
 
-from router.contracts import ANNOTATION_CPU_CACHE_TOKENS, ANNOTATION_GPU_CACHE_TOKENS, ANNOTATION_SERVED_MODEL
+from contracts import ANNOTATION_CPU_CACHE_TOKENS, ANNOTATION_GPU_CACHE_TOKENS, ANNOTATION_SERVED_MODEL
 from stack_components import (
     LMCacheArgs,
     ModelCacheVolume,
@@ -20,8 +20,8 @@ from stack_components import (
     VllmEngine,
     VllmEngineArgs,
 )
-from stack_components._engine_manifests import build_engine_manifests
 from stack_components.engine import engine_capacity
+from stack_components.engine_manifests import build_engine_manifests
 from stack_components.errors import CapacityError
 
 ARGS = VllmEngineArgs(

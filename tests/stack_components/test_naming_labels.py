@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.contracts import LABEL_MODEL, LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE
+from contracts import LABEL_MODEL, LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE
 from stack_components.labels import object_labels, selector_labels
 from stack_components.naming import label_value, object_name
 

@@ -7,10 +7,10 @@ import json
 import pulumi
 from component_helpers import validate_all
 
-from router.contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE
+from contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE
 from router.settings import PolicySettings, RouterSettings
 from stack_components import EngineCapacity, Router, RouterArgs, SecretRef
-from stack_components._router_manifests import CONFIG_FILE
+from stack_components.router_manifests import CONFIG_FILE
 
 ENGINES = {
     "llama-8b": EngineCapacity(
@@ -141,8 +141,8 @@ def test_endpoint_output_is_the_in_cluster_url(deploy) -> None:
 
 
 def test_router_reads_the_rendered_config_file(deploy, k8s_objects, tmp_path) -> None:
-    """The router's own loader (`router.config.build_settings`) reads the ConfigMap's file as rendered."""
-    from router.config import build_settings
+    """The router's own loader (`router.settings.build_settings`) reads the ConfigMap's file as rendered."""
+    from router.settings import build_settings
 
     holder: list[Router] = []
     deploy(lambda: holder.append(Router("router", ARGS)))

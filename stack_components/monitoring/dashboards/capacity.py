@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from router import contracts as c
+import contracts as c
 from stack_components.monitoring.dashboards.spec import DashboardSpec, panel
 from stack_components.monitoring.rules import NODE_POOL_LABEL_METRIC
 

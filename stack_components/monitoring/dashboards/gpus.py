@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from router import contracts as c
+import contracts as c
 from stack_components.monitoring.dashboards.spec import DashboardSpec, PanelSpec, panel
 
 UID = "llm-stack-gpus"

@@ -3,7 +3,7 @@ KV cache, prefix-cache hit rate per tier, routing decisions and engine health.""
 
 from __future__ import annotations
 
-from router import contracts as c
+import contracts as c
 from stack_components.monitoring import promql as q
 from stack_components.monitoring.dashboards.spec import DashboardSpec, PanelSpec, panel
 

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from benchmarks.router_bench import fake_engine, loadgen
-from benchmarks.router_bench.procs import cpu_seconds, free_ports, rss_bytes, tree
+from local.procs import cpu_seconds, free_ports, rss_bytes, tree
 
 
 async def _with_engine(port: int, body) -> object:

@@ -6,9 +6,9 @@ import pytest
 
 from benchmarks.router_bench import report
 from benchmarks.router_bench.plan import LATENCY, PLAIN, STREAM, Plan, Scenario, checkpoints
-from benchmarks.router_bench.procs import BenchError
 from benchmarks.router_bench.run import DIRECT, Measurement, MemoryPoint, Results
 from benchmarks.router_bench.stats import summarize
+from local.procs import BenchError
 
 
 def test_plan_rejects_missing_scenarios_and_bad_checkpoints() -> None:

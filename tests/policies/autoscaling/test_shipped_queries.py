@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from router import contracts
+import contracts
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -41,7 +41,7 @@ def test_promtool_accepts_every_shipped_trigger_query(tmp_path):
 
 
 def test_queries_use_only_contract_metric_names():
-    """No query retypes a metric name: every name it uses is one of `router.contracts`."""
+    """No query retypes a metric name: every name it uses is one of `contracts`."""
     known = {v for k, v in vars(contracts).items()
              if k.startswith(("VLLM_", "ROUTER_")) and isinstance(v, str)}
     used = set()

@@ -142,7 +142,7 @@ def test_guardrails_command_exits_1_on_a_mandatory_violation(tmp_path):
     cmd = [
         sys.executable,
         "-c",
-        "from infra.cli import main; main()",
+        "from cli import main; main()",
         "guardrails",
         "--stack",
         "dev",

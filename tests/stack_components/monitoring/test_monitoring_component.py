@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from router.contracts import JOB_ENGINES, JOB_ROUTER, ROLE_ENGINE, ROLE_ROUTER
+from contracts import JOB_ENGINES, JOB_ROUTER, ROLE_ENGINE, ROLE_ROUTER
 from stack_components.errors import ArgsError
 from stack_components.monitoring import (
     Monitoring,

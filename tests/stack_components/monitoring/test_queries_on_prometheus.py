@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.demo.observed import ObservedStack, observed_stack
 from infra.config import parse_stack_config
 from infra.serving import ServingSecrets, monitoring_args
 from infra.stackfile import raw_project_config, read_stack_file
+from local.demo.observed import ObservedStack, observed_stack
 from stack_components.monitoring.args import MonitoringArgs
 from stack_components.monitoring.manifests import rules, shipped_queries
 from stack_components.monitoring.rules import rule_groups

@@ -1,0 +1,101 @@
+"""Names shared by every part of LLM Stack: components deploy them, the router reads them,
+the emulator imitates them, dashboards/rules/autoscalers query them.
+
+Never retype one of these strings elsewhere: import it from here (`import contracts as c`).
+The package imports nothing outside the standard library, so every image carries it cheaply;
+`contracts.promtext` reads these names back out of Prometheus text.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Engine wire format (vLLM's OpenAI-compatible server) -------------------------------
+PATH_CHAT: Final = "/v1/chat/completions"
+PATH_COMPLETIONS: Final = "/v1/completions"
+PATH_EMBEDDINGS: Final = "/v1/embeddings"
+PATH_MODELS: Final = "/v1/models"
+PATH_HEALTH: Final = "/health"
+PATH_METRICS: Final = "/metrics"
+PROXIED_PATHS: Final = (PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS)
+SSE_DONE: Final = b"data: [DONE]\n\n"
+
+# --- Engine metrics (current vLLM names; label `model_name`) ----------------------------
+ENGINE_MODEL_LABEL: Final = "model_name"
+VLLM_RUNNING: Final = "vllm:num_requests_running"
+VLLM_WAITING: Final = "vllm:num_requests_waiting"
+VLLM_KV_USAGE: Final = "vllm:kv_cache_usage_perc"
+VLLM_PREFIX_QUERIES: Final = "vllm:prefix_cache_queries_total"
+VLLM_PREFIX_HITS: Final = "vllm:prefix_cache_hits_total"
+VLLM_PROMPT_TOKENS: Final = "vllm:prompt_tokens_total"
+VLLM_GENERATION_TOKENS: Final = "vllm:generation_tokens_total"
+VLLM_TTFT: Final = "vllm:time_to_first_token_seconds"
+VLLM_ITL: Final = "vllm:inter_token_latency_seconds"
+VLLM_E2E: Final = "vllm:e2e_request_latency_seconds"
+# Older vLLM releases (read both; never export these from our own code).
+VLLM_KV_USAGE_LEGACY: Final = "vllm:gpu_cache_usage_perc"
+VLLM_PREFIX_QUERIES_LEGACY: Final = "vllm:gpu_prefix_cache_queries_total"
+VLLM_PREFIX_HITS_LEGACY: Final = "vllm:gpu_prefix_cache_hits_total"
+
+# LMCache's own counters, exported from the engine process (LMCache's prometheus_client
+# registry: `lmcache:num_hit_tokens` / `lmcache:num_requested_tokens`, counters, so `_total`).
+LMCACHE_HIT_TOKENS: Final = "lmcache:num_hit_tokens_total"
+LMCACHE_REQUESTED_TOKENS: Final = "lmcache:num_requested_tokens_total"
+
+# --- GPU exporter metrics (NVIDIA dcgm-exporter, etc/default-counters.csv) ---------------
+# Labels: gpu, UUID, device, modelName, Hostname (the node), and with Kubernetes mapping the
+# pod/namespace/container using the GPU.
+DCGM_GPU_UTIL: Final = "DCGM_FI_DEV_GPU_UTIL"  # percent
+DCGM_FB_USED: Final = "DCGM_FI_DEV_FB_USED"  # MiB
+DCGM_FB_FREE: Final = "DCGM_FI_DEV_FB_FREE"  # MiB
+DCGM_POWER: Final = "DCGM_FI_DEV_POWER_USAGE"  # W
+DCGM_TEMP: Final = "DCGM_FI_DEV_GPU_TEMP"  # degrees C
+DCGM_XID: Final = "DCGM_FI_DEV_XID_ERRORS"  # gauge: value of the last XID error (0: none)
+DCGM_NODE_LABEL: Final = "Hostname"
+
+# --- Prometheus scrape jobs (ServiceMonitor/PodMonitor relabel `job` to these) -----------
+JOB_ENGINES: Final = "llm-stack-engines"
+JOB_ROUTER: Final = "llm-stack-router"
+
+# --- Router metrics (own prefix; never an engine name) ----------------------------------
+ROUTER_PREFIX: Final = "llmstack_router_"
+ROUTER_REQUESTS: Final = ROUTER_PREFIX + "requests_total"  # model, engine, status
+ROUTER_TTFT: Final = ROUTER_PREFIX + "time_to_first_token_seconds"  # model, engine
+ROUTER_ITL: Final = ROUTER_PREFIX + "inter_token_latency_seconds"  # model, engine
+ROUTER_DECISIONS: Final = ROUTER_PREFIX + "routing_decisions_total"  # policy, outcome
+ROUTER_ENGINE_HEALTHY: Final = ROUTER_PREFIX + "engine_healthy"  # engine
+ROUTER_IN_FLIGHT: Final = ROUTER_PREFIX + "in_flight_requests"  # engine
+ROUTER_RETRIES: Final = ROUTER_PREFIX + "upstream_retries_total"  # engine
+ROUTER_STREAM_ERRORS: Final = ROUTER_PREFIX + "stream_errors_total"  # engine
+ROUTER_TASK_RESTARTS: Final = ROUTER_PREFIX + "background_task_restarts_total"  # task
+# Mirrors of each engine's own figures, as the router last scraped them (label `engine`), so a
+# client that can reach only the router (the post-deploy benchmark Job) still sees them.
+ROUTER_ENGINE_KV_USAGE: Final = ROUTER_PREFIX + "engine_kv_cache_usage_ratio"
+ROUTER_ENGINE_PREFIX_QUERIES: Final = ROUTER_PREFIX + "engine_prefix_cache_queries_total"
+ROUTER_ENGINE_PREFIX_HITS: Final = ROUTER_PREFIX + "engine_prefix_cache_hits_total"
+OUTCOME_CACHE_HIT: Final = "cache_hit"
+OUTCOME_LOAD_FALLBACK: Final = "load_fallback"
+OUTCOME_NEW: Final = "new"
+
+# --- Engine discovery (pod labels set by stack_components, selected by the router) -------
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_MODEL: Final = "llmstack.io/model"  # the served model name (sanitised for a label value)
+LABEL_ROLE: Final = "llmstack.io/role"
+PART_OF: Final = "llm-stack"
+ROLE_ENGINE: Final = "engine"
+ROLE_ROUTER: Final = "router"
+ROLE_CACHE_SERVER: Final = "cache-server"
+ROLE_BENCHMARK: Final = "benchmark"
+# Annotations on engine pods the router reads to learn an engine's cache capacity.
+ANNOTATION_GPU_CACHE_TOKENS: Final = "llmstack.io/gpu-cache-tokens"
+ANNOTATION_CPU_CACHE_TOKENS: Final = "llmstack.io/cpu-cache-tokens"
+ANNOTATION_SERVED_MODEL: Final = "llmstack.io/served-model-name"
+ENGINE_PORT: Final = 8000
+ROUTER_PORT: Final = 8080
+
+# --- Client headers ---------------------------------------------------------------------
+HEADER_USER_ID: Final = "x-user-id"
+HEADER_REQUEST_ID: Final = "x-request-id"  # vLLM puts it in the response id; the emulator journals by it

@@ -1,0 +1,73 @@
+"""`llm-stack emulate` (or `python -m emulator.cli`): serve N emulated vLLM engines on loopback
+ports until Ctrl-C. The command's body is `emulator.serve`.
+
+    llm-stack emulate --engines 4 --base-port 8100 --model meta-llama/Llama-3.1-8B-Instruct \\
+        --gpu-cache-tokens 400000 --cpu-cache-tokens 920000 --time-scale 0.1 --fault 3:dead
+
+Timing knobs (`--step-base-s`, `--prefill-token-s`, ...) and engine limits default to
+DESIGN.md's A100 / Llama-3.1-8B figures; `--fault ENGINE:NAME[=VALUE]` sets faults at start
+(see `emulator.faults`). From Python use `emulator.runner`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+_NOTE = "Defaults: DESIGN.md A100-80GB / Llama-3.1-8B."
+
+
+def _flag(field: str) -> str:
+    return "--" + field.lstrip("-").replace("_", "-")
+
+
+def emulate(
+    engines: Annotated[int, typer.Option(help="Number of engines (ports base..base+N-1).")] = 1,
+    base_port: Annotated[int, typer.Option(help="First port; 0 picks free ports.")] = 8100,
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    model: Annotated[str, typer.Option(help="Served model name.")] = "meta-llama/Llama-3.1-8B-Instruct",
+    gpu_cache_tokens: Annotated[int, typer.Option(help="GPU KV cache per engine, tokens.")] = 400_000,
+    cpu_cache_tokens: Annotated[int, typer.Option(help="LMCache-like CPU tier per engine, tokens.")] = 0,
+    max_num_seqs: Annotated[int, typer.Option(help="Largest running batch.")] = 256,
+    max_num_batched_tokens: Annotated[int, typer.Option(help="Token budget per step.")] = 8192,
+    max_model_len: Annotated[int, typer.Option(help="Context length.")] = 131_072,
+    default_max_tokens: Annotated[int, typer.Option(help="Output tokens when a request sets none.")] = 256,
+    stop_after_tokens: Annotated[
+        int, typer.Option(help="EOS after N tokens (not with ignore_eos); 0: never.")
+    ] = 0,
+    time_scale: Annotated[float, typer.Option(help="Multiplies every duration (0.1: 10x faster).")] = 1.0,
+    step_base_s: Annotated[float, typer.Option(help="Fixed cost of a step, s.")] = 0.012,
+    step_seq_s: Annotated[float, typer.Option(help="Per sequence in a step, s.")] = 0.0001,
+    prefill_token_s: Annotated[float, typer.Option(help="Per prefilled token, s.")] = 125e-6,
+    kv_read_token_s: Annotated[float, typer.Option(help="Per context token read by a decode, s.")] = 6e-8,
+    cpu_load_tokens_per_s: Annotated[float, typer.Option(help="CPU tier load bandwidth.")] = 200_000.0,
+    fault: Annotated[list[str] | None, typer.Option(help="ENGINE:NAME[=VALUE], repeatable.")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the fault draws.")] = 0,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds; 0: until Ctrl-C.")] = 0.0,
+    ready_file: Annotated[str | None, typer.Option(help="Write {\"urls\": [...]} here once serving.")] = None,
+) -> None:
+    """Serve emulated vLLM engines (OpenAI API, /metrics, prefix cache, batching, faults)."""
+    flags = dict(locals())
+    from emulator.errors import ConfigError, EmulatorError
+    from emulator.serve import ServeArgs, serve
+
+    try:
+        args = ServeArgs.from_flags(flags)
+    except ConfigError as exc:
+        typer.echo(f"error: {_flag(exc.field_name.split('.')[0])}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        serve(args, typer.echo)
+    except EmulatorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add `emulate` to the root app."""
+    app.command("emulate", help="Serve emulated vLLM engines on loopback ports. " + _NOTE)(emulate)
+
+
+if __name__ == "__main__":  # `python -m emulator.cli ...`: the command alone (what `EmulatorProcess` runs)
+    typer.run(emulate)

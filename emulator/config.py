@@ -1,0 +1,57 @@
+"""Settings of one emulated engine: one frozen value, validated once.
+
+Defaults are DESIGN.md's A100-80GB / Llama-3.1-8B-Instruct figures: ~400k tokens of GPU KV
+cache, no CPU tier (LMCache's 120 GB buffer is ~920k tokens: pass `cpu_cache_tokens`),
+vLLM's scheduler limits (256 sequences, 8,192 batched tokens per step, 128k context).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from emulator.errors import require
+from emulator.faults import Faults
+from emulator.timing import Timing
+from router.routing.prompt import BLOCK_TOKENS
+
+DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """Everything one emulated engine needs besides its port."""
+
+    model: str = DEFAULT_MODEL
+    gpu_cache_tokens: int = 400_000
+    cpu_cache_tokens: int = 0
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    max_model_len: int = 131_072
+    default_max_tokens: int = 256  # when a request sets neither max_tokens nor max_completion_tokens
+    stop_after_tokens: int | None = None  # emit EOS after this many tokens unless ignore_eos; None: never
+    embedding_dim: int = 32
+    journal_size: int = 10_000  # recent requests kept for GET /emulator/requests
+    seed: int = 0  # seeds the fault draws
+    timing: Timing = field(default_factory=Timing)
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        require(bool(self.model) and self.model.strip() == self.model, "model", self.model,
+                "must be a non-empty name without surrounding spaces")
+        require(self.gpu_cache_tokens >= BLOCK_TOKENS * 2, "gpu_cache_tokens", self.gpu_cache_tokens,
+                f"must be >= {BLOCK_TOKENS * 2}")
+        require(self.cpu_cache_tokens >= 0, "cpu_cache_tokens", self.cpu_cache_tokens, "must be >= 0")
+        require(self.max_num_seqs >= 1, "max_num_seqs", self.max_num_seqs, "must be >= 1")
+        require(self.max_num_batched_tokens > self.max_num_seqs, "max_num_batched_tokens",
+                self.max_num_batched_tokens, f"must exceed max_num_seqs ({self.max_num_seqs})")
+        require(self.max_model_len >= 2, "max_model_len", self.max_model_len, "must be >= 2")
+        require(self.default_max_tokens >= 1, "default_max_tokens", self.default_max_tokens, "must be >= 1")
+        require(self.stop_after_tokens is None or self.stop_after_tokens >= 1, "stop_after_tokens",
+                self.stop_after_tokens, "must be None or >= 1")
+        require(1 <= self.embedding_dim <= 8192, "embedding_dim", self.embedding_dim, "must be in 1..8192")
+        require(self.journal_size >= 1, "journal_size", self.journal_size, "must be >= 1")
+
+    @property
+    def context_limit(self) -> int:
+        """Longest prompt + output accepted: the model's context, bounded by the GPU KV cache."""
+        return min(self.max_model_len, self.gpu_cache_tokens // BLOCK_TOKENS * BLOCK_TOKENS)

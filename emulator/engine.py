@@ -1,0 +1,239 @@
+"""The running side of one emulated engine: drives the pure scheduler with the loop's clock.
+
+`EngineRuntime` owns one `PrefixCache`, `Scheduler`, `EngineMetrics` and `Journal`. A single
+asyncio task per engine plans a step, sleeps until the step's end on a model clock (so small
+steps do not drift: a late wake-up is caught up by the next step, and the lateness is kept as
+`max_lag_s` and `late_steps`, the sign that the emulator is a bottleneck), then hands each produced
+token to the request's `Channel`, which wakes the HTTP handler streaming that request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from typing import Any
+
+from emulator import gpu
+from emulator.cache import Lookup, PrefixCache
+from emulator.config import EngineConfig
+from emulator.faults import Faults
+from emulator.journal import (
+    STATUS_CANCELLED,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_RUNNING,
+    Journal,
+    RequestRecord,
+)
+from emulator.metrics import EngineMetrics, Gauges
+from emulator.scheduler import Emit, GenRequest, Scheduler, Step
+from emulator.wire import ParsedRequest
+from router.routing.prompt import block_hashes
+
+LATE_STEP_S = 0.002  # a step that ends this much after its planned end counts as late
+
+
+class Channel:
+    """Tokens produced for one request, awaited by its HTTP handler."""
+
+    __slots__ = ("key", "record", "tokens", "finish_reason", "last_token_at", "_waiter")
+
+    def __init__(self, key: int, record: RequestRecord) -> None:
+        self.key = key
+        self.record = record
+        self.tokens = 0
+        self.finish_reason: str | None = None
+        self.last_token_at = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, finish_reason: str | None) -> None:
+        """One more token (the last one when `finish_reason` is set)."""
+        self.tokens += 1
+        self.finish_reason = finish_reason
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_beyond(self, seen: int) -> int:
+        """Wait until more than `seen` tokens exist; returns the token count."""
+        while self.tokens <= seen:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.tokens
+
+
+class EngineRuntime:
+    """One emulated engine's model, clock and per-request channels."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.faults: Faults = config.faults
+        self.cache = PrefixCache(gpu_tokens=config.gpu_cache_tokens, cpu_tokens=config.cpu_cache_tokens)
+        self.scheduler = Scheduler(cache=self.cache, timing=config.timing, max_num_seqs=config.max_num_seqs,
+                                   max_num_batched_tokens=config.max_num_batched_tokens)
+        self.metrics = EngineMetrics(config.model)
+        self.journal = Journal(config.journal_size)
+        self.requests = 0
+        self.steps = 0
+        self.max_lag_s = 0.0
+        self.late_steps = 0
+        self._rng = random.Random(config.seed)
+        self._keys = itertools.count(1)
+        self._channels: dict[int, Channel] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._epoch_offset = 0.0
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the step loop on the running event loop."""
+        loop = asyncio.get_running_loop()
+        self._epoch_offset = time.time() - loop.time()
+        self._task = loop.create_task(self._run(), name=f"emulated-engine-{self.config.model}")
+
+    async def stop(self) -> None:
+        """Stop the step loop."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def wall(self, loop_time: float) -> float:
+        """Epoch seconds of a loop-clock instant."""
+        return loop_time + self._epoch_offset
+
+    # --- requests ------------------------------------------------------------------------
+    def draw_failure(self) -> bool:
+        """Whether the next request fails under the current faults."""
+        return self.faults.fail_rate > 0 and self.faults.fails(self._rng.random())
+
+    def submit(self, parsed: ParsedRequest, request_id: str) -> Channel:
+        """Queue a generation request; its tokens arrive on the returned channel."""
+        now = asyncio.get_running_loop().time()
+        key = next(self._keys)
+        stop_after = None if parsed.ignore_eos else self.config.stop_after_tokens
+        req = GenRequest(key=key, prompt_tokens=parsed.prompt_tokens,
+                         blocks=tuple(block_hashes(parsed.prompt)), max_tokens=parsed.max_tokens,
+                         stop_after=stop_after)
+        record = RequestRecord(request_id=request_id, prompt_tokens=parsed.prompt_tokens,
+                               max_tokens=parsed.max_tokens, stream=parsed.stream, arrival=self.wall(now))
+        self.scheduler.submit(req, now)
+        channel = Channel(key, record)
+        channel.last_token_at = now
+        self._channels[key] = channel
+        self.journal.add(record)
+        self.requests += 1
+        self._wake.set()
+        return channel
+
+    def close(self, channel: Channel, *, failed: bool = False) -> None:
+        """The handler is done with `channel`: drop the request if it is still scheduled."""
+        self._channels.pop(channel.key, None)
+        record = channel.record
+        if channel.finish_reason is not None and not failed:
+            record.status = STATUS_OK
+            return
+        self.scheduler.cancel(channel.key)
+        if record.status == STATUS_RUNNING:
+            record.status = STATUS_FAILED if failed else STATUS_CANCELLED
+            record.finish = self.wall(asyncio.get_running_loop().time())
+
+    def cancel_all(self) -> None:
+        """Drop every scheduled request (the engine died)."""
+        for channel in list(self._channels.values()):
+            self.close(channel, failed=True)
+
+    # --- step loop -----------------------------------------------------------------------
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        clock = loop.time()
+        while True:
+            if self.scheduler.idle:
+                self._wake.clear()
+                await self._wake.wait()
+            clock = max(clock, loop.time()) if self.scheduler.num_running == 0 else clock
+            step = self.scheduler.step(clock)
+            if step is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            clock += step.duration
+            await self._sleep_until(loop, clock)
+            self._deliver(step, loop.time())
+
+    async def _sleep_until(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - loop.time()))  # sleep(0) when behind: yield, catch up
+        late = loop.time() - deadline
+        if late > 0:
+            self.max_lag_s = max(self.max_lag_s, late)
+            self.late_steps += late > LATE_STEP_S
+
+    def _deliver(self, step: Step, now: float) -> None:
+        self.steps += 1
+        wall = self.wall(now)
+        for admitted in step.admitted:
+            self._on_admitted(admitted.key, admitted.lookup, wall)
+        for emit in step.emits:
+            channel = self._channels.get(emit.key)
+            if channel is not None:
+                self._on_token(channel, emit, now)
+
+    def _on_admitted(self, key: int, lookup: Lookup, wall: float) -> None:
+        self.metrics.prompt_tokens += lookup.prompt_tokens
+        channel = self._channels.get(key)
+        if channel is not None:
+            record = channel.record
+            record.admitted = wall
+            record.gpu_hit_tokens = lookup.gpu_hit_tokens
+            record.cpu_hit_tokens = lookup.cpu_hit_tokens
+
+    def _on_token(self, channel: Channel, emit: Emit, now: float) -> None:
+        record = channel.record
+        metrics = self.metrics
+        metrics.generation_tokens += 1
+        if emit.first:
+            record.first_token = self.wall(now)
+            metrics.ttft.observe(record.first_token - record.arrival)
+        else:
+            metrics.itl.observe(now - channel.last_token_at)
+        channel.last_token_at = now
+        record.output_tokens += 1
+        if emit.finish_reason is not None:
+            record.finish = self.wall(now)
+            metrics.e2e.observe(record.finish - record.arrival)
+        channel.push(emit.finish_reason)
+
+    # --- views ---------------------------------------------------------------------------
+    def metrics_text(self) -> str:
+        """The `/metrics` body."""
+        gauges = Gauges(running=self.scheduler.num_running, waiting=self.scheduler.num_waiting,
+                        kv_usage=self.scheduler.kv_usage)
+        cache = self.cache
+        return self.metrics.render(gauges, queried_tokens=cache.queried_tokens,
+                                   hit_tokens=cache.gpu_hit_tokens, cpu_hit_tokens=cache.cpu_hit_tokens)
+
+    def gpu_metrics_text(self) -> str:
+        """The emulated dcgm-exporter body for this engine's GPU, from its running batch."""
+        spec = gpu.GpuSpec()
+        reading = gpu.sample(spec, running=self.scheduler.num_running, last_xid=self.faults.xid)
+        return gpu.render(spec, reading)
+
+    def stats(self) -> dict[str, Any]:
+        """The `/emulator/stats` body."""
+        cache = self.cache
+        return {
+            "model": self.config.model, "requests": self.requests,
+            "running": self.scheduler.num_running, "waiting": self.scheduler.num_waiting,
+            "kv_cache_usage": self.scheduler.kv_usage, "queried_tokens": cache.queried_tokens,
+            "gpu_hit_tokens": cache.gpu_hit_tokens, "cpu_hit_tokens": cache.cpu_hit_tokens,
+            "gpu_cached_tokens": cache.gpu_blocks * cache.block_tokens,
+            "cpu_cached_tokens": cache.cpu_blocks * cache.block_tokens,
+            "prompt_tokens": self.metrics.prompt_tokens, "generation_tokens": self.metrics.generation_tokens,
+            "steps": self.steps, "late_steps": self.late_steps, "max_lag_s": self.max_lag_s,
+            "faults": self.faults.to_dict(),
+        }

@@ -1,0 +1,117 @@
+"""Prometheus text exposition of one emulated engine, with vLLM's metric names and buckets.
+
+Every name comes from `contracts` (never retyped): gauges for the running batch, the
+waiting queue and KV-cache usage (a 0..1 fraction, as vLLM exports it), counters for prefix
+-cache queries/hits and prompt/generation tokens, and histograms for TTFT, inter-token latency
+and end-to-end latency with the bucket bounds vLLM uses. Label: `model_name`. Pure: the shell
+observes values and asks for the text.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from contracts import (
+    ENGINE_MODEL_LABEL,
+    LMCACHE_HIT_TOKENS,
+    LMCACHE_REQUESTED_TOKENS,
+    VLLM_E2E,
+    VLLM_GENERATION_TOKENS,
+    VLLM_ITL,
+    VLLM_KV_USAGE,
+    VLLM_PREFIX_HITS,
+    VLLM_PREFIX_QUERIES,
+    VLLM_PROMPT_TOKENS,
+    VLLM_RUNNING,
+    VLLM_TTFT,
+    VLLM_WAITING,
+)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+               10.0, 20.0, 40.0, 80.0)
+E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
+               120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+
+
+class Histogram:
+    """Cumulative-on-render histogram with fixed upper bounds (plus +Inf)."""
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # per bucket, not cumulative; last is +Inf
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        """Record one value (`le` buckets: a value equal to a bound falls in that bucket)."""
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def lines(self, name: str, label: str) -> list[str]:
+        """Exposition lines: cumulative buckets, sum, count."""
+        out: list[str] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            le = "+Inf" if bound == float("inf") else repr(float(bound))
+            out.append(f'{name}_bucket{{{label},le="{le}"}} {running}')
+        out.append(f"{name}_sum{{{label}}} {self.sum!r}")
+        out.append(f"{name}_count{{{label}}} {self.count}")
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gauges:
+    """Scheduler state at the moment of a scrape."""
+
+    running: int
+    waiting: int
+    kv_usage: float
+
+
+class EngineMetrics:
+    """Counters and histograms of one engine, rendered in Prometheus text format 0.0.4."""
+
+    def __init__(self, model: str) -> None:
+        escaped = model.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        self.label = f'{ENGINE_MODEL_LABEL}="{escaped}"'
+        self.prompt_tokens = 0
+        self.generation_tokens = 0
+        self.ttft = Histogram(TTFT_BUCKETS)
+        self.itl = Histogram(ITL_BUCKETS)
+        self.e2e = Histogram(E2E_BUCKETS)
+
+    def render(self, gauges: Gauges, *, queried_tokens: int, hit_tokens: int, cpu_hit_tokens: int = 0) -> str:
+        """The whole `/metrics` body. LMCache's counters ride along, as in a vLLM process with
+        LMCache: the tokens it was asked for (those the GPU prefix cache missed) and those it had."""
+        lines: list[str] = []
+        self._scalar(lines, VLLM_RUNNING, "gauge", "Requests in the running batch.", gauges.running)
+        self._scalar(lines, VLLM_WAITING, "gauge", "Requests waiting to be scheduled.", gauges.waiting)
+        self._scalar(lines, VLLM_KV_USAGE, "gauge", "KV-cache usage. 1 means 100 percent usage.",
+                     gauges.kv_usage)
+        self._scalar(lines, VLLM_PREFIX_QUERIES, "counter", "Prefix cache queries, in tokens.",
+                     queried_tokens)
+        self._scalar(lines, VLLM_PREFIX_HITS, "counter", "Prefix cache hits, in tokens.", hit_tokens)
+        self._scalar(lines, LMCACHE_REQUESTED_TOKENS, "counter", "Tokens requested from LMCache.",
+                     queried_tokens - hit_tokens)
+        self._scalar(lines, LMCACHE_HIT_TOKENS, "counter", "Tokens hit in LMCache.", cpu_hit_tokens)
+        self._scalar(lines, VLLM_PROMPT_TOKENS, "counter", "Prefill tokens processed.", self.prompt_tokens)
+        self._scalar(lines, VLLM_GENERATION_TOKENS, "counter", "Generation tokens processed.",
+                     self.generation_tokens)
+        for name, helptext, hist in (
+            (VLLM_TTFT, "Histogram of time to first token in seconds.", self.ttft),
+            (VLLM_ITL, "Histogram of inter-token latency in seconds.", self.itl),
+            (VLLM_E2E, "Histogram of e2e request latency in seconds.", self.e2e),
+        ):
+            lines += [f"# HELP {name} {helptext}", f"# TYPE {name} histogram"]
+            lines += hist.lines(name, self.label)
+        return "\n".join(lines) + "\n"
+
+    def _scalar(self, lines: list[str], name: str, kind: str, helptext: str, value: float) -> None:
+        lines += [f"# HELP {name} {helptext}", f"# TYPE {name} {kind}", f"{name}{{{self.label}}} {value}"]

@@ -1,0 +1,106 @@
+"""One emulated engine on one loopback port: its runtime, its aiohttp listener, its faults.
+
+`EngineServer.start()` binds the port (0 picks a free one) and starts the step loop;
+`set_faults()` swaps the fault set and, for `dead`, closes the listener and drops every open
+connection (reopening it on revival, after `revive_after_s` or when cleared). aiohttp's
+server sets TCP_NODELAY on accepted sockets, and cancels a handler whose client disconnects
+(`handler_cancellation=True`), which frees the request's batch slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from aiohttp import web
+
+from emulator.app import TRANSPORTS, build_app
+from emulator.config import EngineConfig
+from emulator.engine import EngineRuntime
+from emulator.errors import EmulatorError
+from emulator.faults import Faults
+
+SHUTDOWN_GRACE_S = 0.25  # open streams get this long at stop before their connections are dropped
+
+
+class EngineServer:
+    """One engine: runtime + HTTP listener on `host:port`."""
+
+    def __init__(self, config: EngineConfig, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self.host = host
+        self.port = port
+        self.runtime = EngineRuntime(config)
+        self._app = build_app(self.runtime, self.set_faults)
+        self._runner = web.AppRunner(self._app, handler_cancellation=True, access_log=None,
+                                     shutdown_timeout=SHUTDOWN_GRACE_S)
+        self._site: web.BaseSite | None = None
+        self._revive: asyncio.TimerHandle | None = None
+        self._revival: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the engine (`http://host:port`)."""
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind the port and start the engine."""
+        await self._runner.setup()
+        self.runtime.start()
+        if not self.runtime.faults.dead:
+            await self._listen()
+        self._schedule_revival(self.runtime.faults)
+
+    async def stop(self) -> None:
+        """Stop listening, drop connections, stop the engine."""
+        if self._revive is not None:
+            self._revive.cancel()
+        await self.runtime.stop()
+        await self._runner.cleanup()
+        self._site = None
+
+    async def set_faults(self, faults: Faults) -> None:
+        """Replace the fault set; dying and reviving open or close the listener."""
+        was_dead = self.runtime.faults.dead
+        self.runtime.faults = faults
+        if faults.dead and not was_dead:
+            await self._die()
+        elif was_dead and not faults.dead:
+            await self._listen()
+        self._schedule_revival(faults)
+
+    async def _listen(self) -> None:
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise EmulatorError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from exc
+        self.port = sock.getsockname()[1]
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        self._site = site
+
+    async def _die(self) -> None:
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        transports = self._app[TRANSPORTS]
+        for transport in list(transports):
+            transport.abort()  # type: ignore[attr-defined]
+        transports.clear()
+        self.runtime.cancel_all()
+
+    def _schedule_revival(self, faults: Faults) -> None:
+        if self._revive is not None:
+            self._revive.cancel()
+            self._revive = None
+        if faults.dead and faults.revive_after_s is not None:
+            loop = asyncio.get_running_loop()
+            revived = Faults.from_dict({**faults.to_dict(), "dead": False, "revive_after_s": None})
+            self._revive = loop.call_later(faults.revive_after_s, self._start_revival, revived)
+
+    def _start_revival(self, faults: Faults) -> None:
+        self._revive = None
+        self._revival = asyncio.get_running_loop().create_task(self.set_faults(faults))

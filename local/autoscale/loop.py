@@ -1,0 +1,187 @@
+"""The closed loop's I/O shell. In one asyncio loop: the emulated engines (`EnginePool`), the
+load ramp (`loadgen`), and the local scaler, which every polling interval (time-scaled)
+evaluates the policy's rendered trigger query and the router-demand query on a real
+Prometheus, runs KEDA's activation and the HPA arithmetic (`policies.autoscaling.activation`)
+on the policy's own clock, and starts or stops engines. The router (the real one, discovering
+engines from the targets file) and Prometheus (file_sd on the same file) are child
+processes. Everything listens on loopback, is bounded by the plan, and stops at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from emulator.config import EngineConfig
+from local.autoscale import loadgen
+from local.autoscale.engines import EnginePool
+from local.autoscale.plan import MODEL, AutoscalePlan
+from local.autoscale.summary import Change, Sample
+from local.demo.prometheus import ROUTER_JOB
+from local.procs import Processes, free_ports
+from policies.autoscaling.activation import ScalerState, decide
+from policies.autoscaling.policy import METRICS
+
+ENGINE_JOB = "llm-stack-engines"
+_READY_S = 40.0
+
+
+class LoopError(RuntimeError):
+    """The closed loop could not run (a process did not start, Prometheus is missing)."""
+
+
+def prometheus_config(targets_file: Path, router: str, interval_s: float) -> str:
+    """prometheus.yml: engines from the targets file (file_sd), the router statically."""
+    every = f"{round(interval_s * 1000)}ms"  # Prometheus durations take integer units
+    doc = {"global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
+           "scrape_configs": [
+               {"job_name": ENGINE_JOB,
+                "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}]},
+               {"job_name": ROUTER_JOB, "static_configs": [{"targets": [router]}]}]}
+    return json.dumps(doc, indent=2)
+
+
+def router_settings(targets_file: Path) -> dict:
+    """The router's settings file: file discovery, the one model, fast health checks."""
+    return {"file_discovery": {"path": str(targets_file), "interval_s": 0.2}, "models": [MODEL],
+            "log_level": "warning", "policy": {"kind": "least_load", "params": {}},
+            "health": {"interval_s": 0.2, "timeout_s": 0.5, "unhealthy_after": 2, "healthy_after": 1,
+                       "metrics_interval_s": 0.2}}
+
+
+async def query(session: aiohttp.ClientSession, prom: str, promql: str) -> float:
+    """The single value of an instant query (the trigger queries always return one sample)."""
+    async with session.get(f"{prom}/api/v1/query", params={"query": promql}) as resp:
+        body = await resp.json()
+    result = body["data"]["result"]
+    if body.get("status") != "success" or len(result) != 1:
+        raise LoopError(f"query {promql!r} returned {body}")
+    return float(result[0]["value"][1])
+
+
+async def wait_until(check, deadline_s: float, what: str) -> None:
+    """Poll the async `check` until it is true, failing after `deadline_s`."""
+    end = time.monotonic() + deadline_s
+    last = ""
+    while time.monotonic() < end:
+        try:
+            if await check():
+                return
+        except (aiohttp.ClientError, OSError, LoopError, KeyError, ValueError) as exc:
+            last = f" ({exc})"
+        await asyncio.sleep(0.1)
+    raise LoopError(f"{what} not ready after {deadline_s:.0f} s{last}")
+
+
+@dataclass
+class Run:
+    """What the loop records."""
+
+    samples: list[Sample] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    sent: list[loadgen.Sent] = field(default_factory=list)
+    trigger_max: dict[str, float] = field(default_factory=dict)
+    """Highest value each metric kind's rendered trigger query returned during the run."""
+
+
+async def _ok(session: aiohttp.ClientSession, url: str) -> bool:
+    async with session.get(url) as resp:
+        return resp.status == 200
+
+
+async def _scaler(plan: AutoscalePlan, pool: EnginePool, session: aiohttp.ClientSession, prom: str,
+                  t0: float, run: Run, last: dict) -> None:
+    policy = plan.policy()
+    state = ScalerState()
+    every = policy.polling_interval_s * plan.time_scale
+    while (t := time.perf_counter() - t0) < plan.duration_s:
+        value = await query(session, prom, policy.query())
+        demand = await query(session, prom, policy.demand_query())
+        last.update(queue=value, demand=demand)
+        await _other_triggers(session, prom, plan, run)
+        desired, state = decide(state, policy, now=t / plan.time_scale, current=pool.replicas, value=value,
+                                demand=demand)
+        if desired != pool.replicas:
+            run.changes.append(Change(round(t, 2), pool.replicas, desired))
+            await pool.scale_to(desired, t)
+        await asyncio.sleep(every)
+
+
+async def _other_triggers(session: aiohttp.ClientSession, prom: str, plan: AutoscalePlan, run: Run) -> None:
+    """Evaluate every metric kind's rendered query too, so the run proves each returns data."""
+    for metric in METRICS:
+        policy = dataclasses.replace(plan.policy(), metric=metric, target=0.8 if metric == "kvCache" else 1.0)
+        value = await query(session, prom, policy.query())
+        run.trigger_max[metric] = max(run.trigger_max.get(metric, 0.0), value)
+    demand = await query(session, prom, plan.policy().demand_query())
+    run.trigger_max["demand"] = max(run.trigger_max.get("demand", 0.0), demand)
+
+
+async def _sampler(plan: AutoscalePlan, pool: EnginePool, t0: float, run: Run, last: dict) -> None:
+    while (t := time.perf_counter() - t0) < plan.duration_s:
+        await pool.tick(t)
+        run.samples.append(Sample(round(t, 2), round(plan.offered_rps(t), 3), pool.replicas,
+                                  pool.ready(t), last.get("queue", 0.0), last.get("demand", 0.0)))
+        await asyncio.sleep(0.25)
+
+
+async def _drive(plan: AutoscalePlan, pool: EnginePool, prom: str, router: str) -> Run:
+    run = Run()
+    last: dict[str, float] = {}  # the scaler's latest queue and demand, for the sampler
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        up = f'count(up{{job="{ENGINE_JOB}"}} == 1) >= {plan.min_engines}'
+        await wait_until(lambda: _ok(session, f"{router}/health"), _READY_S, "router")
+        await wait_until(lambda: _has(session, prom, up), _READY_S, "Prometheus scraping the engines")
+        t0 = time.perf_counter()
+        await asyncio.gather(loadgen.drive(plan, router, t0, run.sent),
+                             _scaler(plan, pool, session, prom, t0, run, last),
+                             _sampler(plan, pool, t0, run, last))
+    return run
+
+
+async def _has(session: aiohttp.ClientSession, prom: str, promql: str) -> bool:
+    async with session.get(f"{prom}/api/v1/query", params={"query": promql}) as resp:
+        return bool((await resp.json())["data"]["result"])
+
+
+def _start_processes(procs: Processes, workdir: Path, targets: Path, plan: AutoscalePlan) -> tuple[str, str]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise LoopError("the prometheus binary is not installed (apt-get install prometheus)")
+    router_port, prom_port = free_ports(2)
+    (workdir / "prometheus.yml").write_text(prometheus_config(targets, f"127.0.0.1:{router_port}",
+                                                              plan.scrape_interval_s))
+    procs.start("prometheus", [binary, f"--config.file={workdir / 'prometheus.yml'}",
+                               f"--storage.tsdb.path={workdir / 'tsdb'}",
+                               f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"])
+    (workdir / "router.json").write_text(json.dumps(router_settings(targets)))
+    llm_stack = str(Path(sys.executable).with_name("llm-stack"))
+    procs.start("router", [llm_stack, "router", "--config", str(workdir / "router.json"),
+                           "--host", "127.0.0.1", "--port", str(router_port)])
+    return f"http://127.0.0.1:{router_port}", f"http://127.0.0.1:{prom_port}"
+
+
+async def _main(plan: AutoscalePlan, workdir: Path, procs: Processes) -> Run:
+    targets = workdir / "engines.json"
+    config = EngineConfig(model=MODEL, max_num_seqs=plan.max_num_seqs, timing=plan.timing)
+    pool = EnginePool(config, targets, load_delay_s=plan.load_time_s * plan.time_scale, drain_s=1.0)
+    try:
+        await pool.scale_to(plan.min_engines, now=0.0, loaded=True)  # running before the run begins
+        router, prom = _start_processes(procs, workdir, targets, plan)
+        return await _drive(plan, pool, prom, router)
+    finally:
+        await pool.close()
+
+
+def run_loop(plan: AutoscalePlan, workdir: Path, procs: Processes) -> Run:
+    """Run the whole closed loop once; `workdir` gets the targets file, configs and the TSDB."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_main(plan, workdir, procs))

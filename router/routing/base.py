@@ -1,0 +1,63 @@
+"""The routing-policy Protocol and the values it works over.
+
+A policy is plain synchronous code: no I/O, no awaits, no clock reads. The app (the I/O
+shell) owns the live `EngineState`s, mutates them from health checks, metric scrapes and
+request accounting, and hands the healthy ones to `select`. Policies only read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+
+class NoEngineError(LookupError):
+    """No engine can take the request (none healthy, or all excluded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """What a policy may look at: the model, the prompt bytes as the engine sees them
+    (`router.routing.prompt.prompt_text(body).encode()`), and the session key if the client sent one."""
+
+    model: str
+    prompt: bytes
+    session_key: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class EngineState:
+    """Live state of one engine, owned and updated by the app; read-only to policies."""
+
+    id: str  # the engine's base URL
+    gpu_cache_tokens: int
+    cpu_cache_tokens: int = 0
+    healthy: bool = True
+    in_flight: int = 0  # requests this router process has open to it
+    waiting: int = 0  # engine-reported vllm:num_requests_waiting
+    running: int = 0  # engine-reported vllm:num_requests_running
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The chosen engine and why (an `OUTCOME_*` from contracts): `cache_hit` when the
+    engine holding the request's cache (or the session's home) took it, `load_fallback` when a
+    better engine was skipped for load, `new` otherwise (always for round_robin and least_load).
+    `matched_tokens`: the prompt tokens the policy believes the chosen engine has cached."""
+
+    engine: EngineState
+    outcome: str
+    matched_tokens: int = 0
+
+
+class RoutingPolicy(Protocol):
+    """One routing policy. `engines` is non-empty and holds only healthy candidates."""
+
+    kind: ClassVar[str]
+
+    def select(self, request: RouteRequest, engines: Sequence[EngineState]) -> Decision: ...
+
+    def on_complete(self, request: RouteRequest, engine_id: str, ok: bool) -> None: ...
+
+    def on_engines_changed(self, engine_ids: Collection[str]) -> None: ...

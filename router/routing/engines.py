@@ -1,0 +1,117 @@
+"""The live set of engines: who they are, what they serve, whether they are in rotation.
+
+Discovery replaces the set (`replace`), health checks flip `healthy`, the metrics scraper
+updates waiting/running, the proxy counts in-flight. The healthy candidates per model are
+cached as a list and rebuilt only when something changes, so the hot path does one dict
+lookup. The policy is told whenever the set of engine ids changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+
+from router.routing.base import EngineState
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSpec:
+    """An engine as discovery sees it."""
+
+    url: str
+    gpu_cache_tokens: int
+    cpu_cache_tokens: int = 0
+    models: frozenset[str] = frozenset()  # empty: not known yet (learned from /v1/models)
+
+
+class EngineRegistry:
+    """Engines keyed by base URL, plus the models each serves."""
+
+    def __init__(self, *, default_models: Collection[str] = (),
+                 on_change: Callable[[Collection[str]], None] | None = None) -> None:
+        self.states: dict[str, EngineState] = {}
+        self._models: dict[str, frozenset[str]] = {}
+        self._default_models = frozenset(default_models)
+        self._on_change = on_change
+        self._by_model: dict[str, list[EngineState]] = {}
+        self._any: list[EngineState] = []
+        self._known: frozenset[str] = frozenset()
+
+    # --- changes ------------------------------------------------------------------------
+    def replace(self, specs: Iterable[EngineSpec]) -> tuple[list[str], list[str]]:
+        """Make the set exactly `specs`; returns (added, removed) engine URLs."""
+        wanted = {s.url: s for s in specs}
+        removed = [url for url in self.states if url not in wanted]
+        for url in removed:
+            del self.states[url]
+            self._models.pop(url, None)
+        added = []
+        for url, spec in wanted.items():
+            state = self.states.get(url)
+            if state is None:
+                added.append(url)
+                self.states[url] = EngineState(id=url, gpu_cache_tokens=spec.gpu_cache_tokens,
+                                               cpu_cache_tokens=spec.cpu_cache_tokens)
+            else:
+                state.gpu_cache_tokens, state.cpu_cache_tokens = spec.gpu_cache_tokens, spec.cpu_cache_tokens
+            if spec.models or url not in self._models:
+                self._models[url] = spec.models
+        if added or removed:
+            self._rebuild()
+            if self._on_change is not None:
+                self._on_change(tuple(self.states))
+        return added, removed
+
+    def set_healthy(self, url: str, healthy: bool) -> bool:
+        """Flip an engine in or out of rotation; True when that changed anything."""
+        state = self.states.get(url)
+        if state is None or state.healthy == healthy:
+            return False
+        state.healthy = healthy
+        self._rebuild()
+        return True
+
+    def set_models(self, url: str, models: Collection[str]) -> None:
+        """Record the models an engine reports serving."""
+        frozen = frozenset(models)
+        if url in self.states and self._models.get(url) != frozen:
+            self._models[url] = frozen
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        by_model: dict[str, list[EngineState]] = {}
+        anything: list[EngineState] = []
+        known: set[str] = set(self._default_models)
+        for url, state in self.states.items():
+            models = self._models.get(url) or self._default_models
+            known.update(models)
+            if not state.healthy:
+                continue
+            if not models:
+                anything.append(state)
+            for model in models:
+                by_model.setdefault(model, []).append(state)
+        for model in by_model:
+            by_model[model].extend(anything)
+        self._by_model, self._any, self._known = by_model, anything, frozenset(known)
+
+    # --- queries (hot path) -------------------------------------------------------------
+    def candidates(self, model: str) -> list[EngineState]:
+        """Healthy engines serving `model` (engines whose models are unknown serve any)."""
+        found = self._by_model.get(model)
+        return found if found is not None else self._any
+
+    def is_known(self, model: str) -> bool:
+        """False only when the served models are known and `model` is not among them."""
+        return not self._known or model in self._known or bool(self._any)
+
+    def served_models(self) -> list[str]:
+        """The union of the models of healthy engines (or the configured names), sorted."""
+        names: set[str] = set()
+        for url, state in self.states.items():
+            if state.healthy:
+                names.update(self._models.get(url) or self._default_models)
+        return sorted(names)
+
+    def healthy_count(self) -> int:
+        return sum(1 for s in self.states.values() if s.healthy)

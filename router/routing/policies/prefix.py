@@ -1,0 +1,273 @@
+"""`prefix` (the default): send a prompt where its prefix is cached, unless load says otherwise.
+
+Per request:
+
+1. The prompt (as the engine sees it) is cut into chained block hashes and matched against the
+   `PrefixIndex` of what each candidate engine has been sent (bounded by its KV capacity).
+   Index blocks are `block_tokens` long: 64 tokens by default, four of vLLM's 16-token blocks,
+   which makes hashing and the index 4× cheaper in time and memory for a match precision far
+   below what changes a routing decision (64 tokens ≈ 8 ms of prefill); 16 mirrors vLLM.
+2. A candidate's match counts as this conversation's cache (a *hit*) only when it goes beyond
+   what is shared: for a prompt of at least `placement_tokens` the engine must hold all of the
+   first `placement_tokens` (system prompt plus the start of this conversation) and
+   `min_hit_tokens` more than every candidate holds; for a shorter prompt it must hold
+   `min_hit_tokens` more than any second candidate. Shared too: a prefix that at least two
+   conversations fork from (`_forks.ForkPoints`), and the whole match of a *new* conversation,
+   one whose prompt continues past the best match without containing the end of any prompt
+   sent before (the index's tips): what it matches is someone else's prompt, typically the
+   system prompt with another user's first turn. So a shared system prompt, cached everywhere
+   or on one engine, never draws new users to its first holder, from the second user on.
+3. With hits, the engine with the lowest estimated time to first token (`router.routing.cost`: queue
+   plus uncached prefill) takes it, among the engines with room under the bounded-load limit
+   plus the engines holding its best hit whatever their load: moving a warm conversation costs
+   a recompute of its prefix (seconds for 20k tokens), waiting behind a few requests costs far
+   less, so a load bound alone never drops the holder from the comparison. One exception, for
+   moves that cost little: when every holder is above the queue bound, or the conversation's
+   home is *crowded* (its resident load, below, above `move_factor` × the mean: two heavy
+   users stacked, not the noise of light ones) and busy right now (requests open or queued
+   there: an idle home answers at once from its cache), and an engine that would relieve it holds all
+   but `move_tokens` of the prompt (typically: it holds the hot system prompt and the
+   conversation's own part is short), the conversation is re-placed as in step 4 among such
+   engines. `cache_hit` when the chosen engine holds the best hit, `load_fallback` when a
+   better match lost on cost or load.
+4. Without hits the conversation is new: it is placed by rendezvous hashing (xxh3) of its
+   first `placement_tokens` over the engines with room, a pure function of the prompt, so
+   router workers and replicas agree without sharing state, and a later round of the same
+   conversation lands where the first one did. Outcome `new`. When those first tokens are
+   known to be shared (a hot system prompt longer than the window), the key lies past the
+   shared prefix, which already depends on what this router has seen; there the engines are
+   also held within `rate_factor` × the mean resident load, so new users behind a hot prompt
+   spread by what each engine is already serving.
+5. The chosen engine is recorded in the index as having been sent the prompt, and the request
+   in the engine's *resident load* (`_residents.Residents`: per conversation its requests
+   among the last `rate_window` per engine, counted where it lives and moving with it): the
+   load a heavy user brings between its requests, where the queue shows only the requests
+   open right now.
+
+Pure: no I/O, no clock; `select` reads `EngineState`s and updates only the policy's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
+
+from contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
+from router.routing.base import Decision, EngineState, NoEngineError, RouteRequest
+from router.routing.cost import CostModel, cheapest, distinct_tokens
+from router.routing.policies._forks import ForkPoints
+from router.routing.policies._hashing import bytes_hash, load_limit, rendezvous_home
+from router.routing.policies._params import require_int, require_number
+from router.routing.policies._residents import Residents
+from router.routing.prefix_index import PrefixIndex
+from router.routing.prompt import BLOCK_TOKENS, BYTES_PER_TOKEN, block_hashes
+from router.settings import SettingsError
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrefixConfig:
+    """Parameters of `prefix`; the cost fields feed `router.routing.cost.CostModel`."""
+
+    block_tokens: int = 4 * BLOCK_TOKENS  # index granularity: 64 tokens = 4 vLLM blocks
+    placement_tokens: int = 2048  # system prompt plus the conversation's first words
+    min_hit_tokens: int = 128  # a hit holds this much more than the other engines share
+    load_factor: float = 1.5  # bounded loads: skip engines above this × the average load...
+    load_floor: float = 4.0  # ... but never below this many requests
+    rate_window: int = 50  # resident load: requests among the last this-many per engine...
+    rate_factor: float = 1.25  # ... new users behind a hot prefix go where it is within this × mean
+    move_factor: float = 1.5  # a home above this × the mean resident load is crowded...
+    move_tokens: int = 1024  # ... and loses a conversation that another engine lacks this much of
+    prefill_s_per_token: float = CostModel.prefill_s_per_token
+    cpu_load_s_per_token: float = CostModel.cpu_load_s_per_token
+    max_running: int = CostModel.max_running
+    queued_request_s: float = CostModel.queued_request_s
+    running_request_s: float = CostModel.running_request_s
+    cost: CostModel = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        require_int("block_tokens", self.block_tokens, minimum=BLOCK_TOKENS, maximum=1 << 16)
+        if self.block_tokens % BLOCK_TOKENS:
+            raise SettingsError("policy.params.block_tokens", self.block_tokens,
+                                f"must be a multiple of {BLOCK_TOKENS} (vLLM's block size)")
+        require_int("placement_tokens", self.placement_tokens, minimum=1, maximum=1 << 24)
+        require_int("min_hit_tokens", self.min_hit_tokens, minimum=1, maximum=1 << 24)
+        require_number("load_factor", self.load_factor, minimum=1.0)
+        require_number("load_floor", self.load_floor, minimum=0.0)
+        require_int("rate_window", self.rate_window, minimum=1, maximum=1 << 20)
+        require_number("rate_factor", self.rate_factor, minimum=1.0)
+        require_number("move_factor", self.move_factor, minimum=1.0)
+        require_int("move_tokens", self.move_tokens, minimum=0, maximum=1 << 24)
+        cost = CostModel(prefill_s_per_token=self.prefill_s_per_token,
+                         cpu_load_s_per_token=self.cpu_load_s_per_token, max_running=self.max_running,
+                         queued_request_s=self.queued_request_s, running_request_s=self.running_request_s)
+        object.__setattr__(self, "cost", cost)
+
+    @property
+    def block_bytes(self) -> int:
+        """Bytes per index block."""
+        return self.block_tokens * BYTES_PER_TOKEN
+
+    @property
+    def placement_blocks(self) -> int:
+        """Index blocks covering `placement_tokens` (rounded up)."""
+        return -(-self.placement_tokens // self.block_tokens)
+
+    @property
+    def move_blocks(self) -> int:
+        """Index blocks covering `move_tokens` (rounded down)."""
+        return self.move_tokens // self.block_tokens
+
+    @property
+    def min_hit_blocks(self) -> int:
+        """Index blocks covering `min_hit_tokens` (rounded up)."""
+        return -(-self.min_hit_tokens // self.block_tokens)
+
+
+class _Seen(NamedTuple):
+    """What `select` found for one prompt."""
+
+    prompt: bytes
+    hashes: list[int]
+    matches: dict[str, int]  # engine id -> blocks of the prompt it holds
+    common: int  # blocks no engine holds as its own
+    best: int  # blocks of the best hit (0: none)
+    tokens: int  # the prompt's tokens
+
+
+def _common_blocks(matches: dict[str, int], engines: Sequence[EngineState], long_prompt: bool) -> int:
+    """What the candidates share: for long prompts the match every candidate has, for short
+    ones the longest match held by at least two candidates."""
+    if long_prompt:
+        if len(matches) < len(engines):  # some candidate holds nothing
+            return 0
+        return min(matches.get(e.id, 0) for e in engines)
+    found = sorted((matches.get(e.id, 0) for e in engines), reverse=True)
+    return found[1] if len(found) > 1 else 0
+
+
+class PrefixPolicy:
+    """Cache-aware, load-aware routing over a bounded per-engine prefix index."""
+
+    kind: ClassVar[str] = "prefix"
+
+    def __init__(self, config: PrefixConfig | None = None) -> None:
+        self.config = config or PrefixConfig()
+        self.index = PrefixIndex()
+        self.forks = ForkPoints()
+        self.residents = Residents(horizon=self.config.rate_window)
+        self._block_bytes = self.config.block_bytes
+        self._placement = self.config.placement_blocks
+        self._min_hit = self.config.min_hit_blocks
+        self._move = self.config.move_blocks
+        self._encoded: dict[str, bytes] = {}  # engine id -> UTF-8, for rendezvous hashing
+        self._capacity_tokens: dict[str, int] = {}  # engine id -> cache tokens last mirrored
+
+    def select(self, request: RouteRequest, engines: Sequence[EngineState]) -> Decision:
+        """The engine for `request` (see the module docstring), recorded in the index."""
+        if not engines:
+            raise NoEngineError("no engine to route to")
+        self._sync(engines)
+        hashes = self.hashes(request.prompt)
+        matches = self.index.match_all(hashes) if hashes else {}
+        long_prompt = len(hashes) >= self._placement
+        common, own = self._common(hashes, matches, engines, long_prompt)
+        floor, min_hit = (self._placement if long_prompt else 0), self._min_hit
+        best = max((m for e in engines if (m := matches.get(e.id, 0)) >= floor and m - common >= min_hit),
+                   default=0)
+        previous = hashes[own - 1] if own else None  # where this conversation's last prompt ended
+        cfg = self.config
+        limit = load_limit(engines, cfg.load_factor, cfg.load_floor)
+        roomy = [e for e in engines if e.in_flight + e.waiting + 1 <= limit] or list(engines)
+        tokens = -(-len(request.prompt) // BYTES_PER_TOKEN)
+        if best:
+            seen = _Seen(request.prompt, hashes, matches, common, best, tokens)
+            engine, outcome = self._warm(seen, engines, roomy, previous)
+        else:
+            past = common + self._min_hit > self._placement  # keyed past a shared prefix:
+            homes = self.residents.fitting(roomy, cfg.rate_factor) if past else roomy  # weigh load
+            engine = rendezvous_home(homes, self.placement_key(hashes, request.prompt, common), self._encoded)
+            outcome = OUTCOME_NEW
+        matched = matches.get(engine.id, 0)
+        self.residents.record(engine.id, previous, self.index.insert(engine.id, hashes))
+        self.forks.record(hashes, matched)
+        return Decision(engine=engine, outcome=outcome,
+                        matched_tokens=min(matched * cfg.block_tokens, tokens))
+
+    def _warm(self, seen: _Seen, engines: Sequence[EngineState], roomy: list[EngineState],
+              previous: int | None) -> tuple[EngineState, str]:
+        """Step 3 of the module docstring: where a prompt with a hit goes, and the outcome."""
+        matches, best, cfg = seen.matches, seen.best, self.config
+        if all(matches.get(e.id, 0) < best for e in roomy):  # every holder above the queue bound
+            targets = roomy
+        elif previous is not None and self._home_is_busy(previous, engines):
+            targets = self.residents.relief(previous, roomy, cfg.move_factor)
+        else:
+            targets = []
+        near = best - self._move
+        cheap = [e for e in targets if near <= matches.get(e.id, 0) < best]
+        if cheap:
+            key = self.placement_key(seen.hashes, seen.prompt, seen.common)
+            return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
+        roomy = roomy + [e for e in engines if matches.get(e.id, 0) >= best and e not in roomy]
+        engine = cheapest(roomy, seen.tokens, matches, cfg.block_tokens, cfg.cost)
+        return engine, OUTCOME_CACHE_HIT if matches.get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
+
+    def _home_is_busy(self, previous: int, engines: Sequence[EngineState]) -> bool:
+        """Whether the conversation's home has requests open or queued now: only then can a
+        move to a less crowded engine shorten this request's wait (an idle home answers at
+        once from its cache, whatever its residents send later)."""
+        home = self.residents.home(previous)
+        return any(e.id == home and e.in_flight + e.waiting > 0 for e in engines)
+
+    def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
+                long_prompt: bool) -> tuple[int, int]:
+        """Blocks of this prompt that are no engine's own (what the candidates share, or a hot
+        prefix many conversations fork from (`_forks`), whichever is longer), and the depth of
+        the deepest tip past them (0: none). A prompt that continues past the best match with no
+        tip in it is a new conversation forking off other prompts: its whole match is common."""
+        if not matches:
+            return 0, 0
+        best = max(matches.values())
+        shared = max(_common_blocks(matches, engines, long_prompt), self.forks.shared_depth(hashes, best))
+        if shared >= best:
+            return shared, 0
+        own = self.index.deepest_tip(hashes, shared, best)
+        return (best, 0) if not own and best < len(hashes) else (shared, own)
+
+    def hashes(self, prompt: bytes) -> list[int]:
+        """The prompt's chained index-block hashes."""
+        return block_hashes(prompt, self._block_bytes)
+
+    def placement_key(self, hashes: Sequence[int], prompt: bytes, common: int = 0) -> int:
+        """Where a new conversation lives: the chained hash of its first `placement_tokens`
+        (of all its blocks when shorter; past `common` shared blocks when that is longer), or
+        of its bytes when it has no full block."""
+        if not hashes:
+            return bytes_hash(prompt)
+        depth = max(self._placement, common + self._min_hit)
+        return hashes[min(depth, len(hashes)) - 1]
+
+    def _sync(self, engines: Sequence[EngineState]) -> None:
+        """Mirror each candidate's distinct cache capacity in the index (`cost.distinct_tokens`:
+        the larger of its GPU and LMCache CPU tiers, which overlap)."""
+        known = self._capacity_tokens
+        for engine in engines:
+            tokens = distinct_tokens(engine)
+            if known.get(engine.id) != tokens or engine.id not in self._encoded:
+                self.index.set_capacity(engine.id, tokens // self.config.block_tokens)
+                known[engine.id] = tokens
+                self._encoded[engine.id] = engine.id.encode()
+                self.residents.set_horizon(self.config.rate_window * len(known))
+
+    def on_complete(self, request: RouteRequest, engine_id: str, ok: bool) -> None:
+        """Nothing to learn: what was sent is recorded at `select`."""
+
+    def on_engines_changed(self, engine_ids: Collection[str]) -> None:
+        """Forget the index and the resident load of engines that are gone."""
+        self.index.retain(engine_ids)
+        self.residents.retain(engine_ids)
+        keep = set(engine_ids)
+        self._encoded = {i: b for i, b in self._encoded.items() if i in keep}
+        self._capacity_tokens = {i: t for i, t in self._capacity_tokens.items() if i in keep}
+        self.residents.set_horizon(self.config.rate_window * max(len(self._capacity_tokens), 1))

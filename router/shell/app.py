@@ -1,0 +1,260 @@
+"""The router application: a FastAPI app owning the live engine state and its background work.
+
+`create_app(settings, *, upstream=None, policy=None, environ=None, metrics_dir=None)` builds a
+`RouterApp` (a `FastAPI`). Its lifespan starts discovery, health checks and engine-metric
+scraping as supervised asyncio tasks (`router.shell.supervisor`) and, on shutdown, cancels them and
+closes the upstream pool; `async with app:` does the same outside a server (tests).
+`await app.serve(host, port)` listens on uvicorn (`router.shell.server`) inside the running loop.
+
+The proxied POSTs go to a raw ASGI endpoint (`router.shell.proxy.Proxy`) ahead of FastAPI's routing
+and middleware; the router's own endpoints (`/health`, `/metrics`, `/v1/models`) are ordinary
+FastAPI routes. The OpenAPI schema documents all of them (`router.shell.openapi`), and every error,
+FastAPI's own included, is answered in the OpenAI JSON shape. No globals, no threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+
+from contracts import PATH_HEALTH, PATH_METRICS, PATH_MODELS, PROXIED_PATHS
+from router.routing.base import RoutingPolicy
+from router.routing.engines import EngineRegistry, EngineSpec
+from router.settings import RouterSettings
+from router.shell import openapi
+from router.shell.auth import load_keys
+from router.shell.discovery.file import FileWatcher
+from router.shell.discovery.kubernetes import KubernetesWatcher
+from router.shell.discovery.static import static_specs
+from router.shell.engine_metrics import MetricsScraper
+from router.shell.errors import BadRequest, RouterError, error_body
+from router.shell.health import HealthChecker
+from router.shell.metrics import CONTENT_TYPE, RouterMetrics
+from router.shell.proxy import Proxy
+from router.shell.ratelimit import RateLimiter
+from router.shell.schemas import ErrorResponse, Health, ModelList
+from router.shell.server import Listener, listen_socket
+from router.shell.supervisor import Supervisor
+from router.shell.upstream import Upstream, UpstreamPool
+
+_STATUS_TYPES = {401: "authentication_error", 404: "invalid_request_error", 405: "invalid_request_error",
+                 429: "rate_limit_error"}
+
+
+class RouterApp(FastAPI):
+    """One router process's application; see the module docstring for its lifecycle."""
+
+    def __init__(self, settings: RouterSettings, *, upstream: Upstream, policy: RoutingPolicy,
+                 environ: Mapping[str, str], metrics_dir: str | None = None) -> None:
+        super().__init__(title="LLM Stack router", version="1", lifespan=_lifespan, docs_url=None,
+                         redoc_url=None)
+        self.settings = settings
+        self.upstream = upstream
+        self.policy = policy
+        self.environ = environ
+        self.metrics = RouterMetrics(metrics_dir)
+        self.registry = EngineRegistry(default_models=settings.models, on_change=policy.on_engines_changed)
+        limits = settings.limits
+        limiter = (RateLimiter(rate=limits.rate_limit_rps, burst=limits.rate_limit_burst)
+                   if limits.rate_limit_rps else None)
+        self.proxy = Proxy(registry=self.registry, policy=policy, upstream=upstream, metrics=self.metrics,
+                           keys=load_keys(settings, environ), limiter=limiter,
+                           session_header=settings.session_header.lower(), max_retries=limits.max_retries,
+                           policy_kind=getattr(policy, "kind", settings.policy.kind),
+                           max_body_bytes=limits.max_body_bytes)
+        self.health = HealthChecker(self.registry, upstream, settings.health)
+        self.scraper = MetricsScraper(self.registry, upstream, interval_s=settings.health.metrics_interval_s,
+                                      timeout_s=settings.health.timeout_s)
+        self.supervisor = Supervisor(on_restart=lambda name: self.metrics.task_restarts.inc((name,)))
+        self.draining = False
+        self._started = False
+        self._listeners: list[Listener] = []
+        self._proxied = frozenset(PROXIED_PATHS)
+        _routes(self)
+        _error_handlers(self)
+        self.openapi = lambda: openapi.schema(self)  # type: ignore[method-assign]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The proxied POSTs go straight to the proxy; everything else through FastAPI."""
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._proxied:
+            await self.proxy(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the engines and launch the supervised background tasks (idempotent)."""
+        if self._started:
+            return
+        self._started = True
+        sup = self.supervisor
+        sup.spawn("health", self.health.run)
+        sup.spawn("metrics_scrape", self.scraper.run)
+        s = self.settings
+        if s.file_discovery is not None:
+            files = FileWatcher(s.file_discovery, self.apply_engines, default_gpu=s.default_gpu_cache_tokens,
+                                default_cpu=s.default_cpu_cache_tokens)
+            sup.spawn("discovery", files.run)
+        elif s.discovery is None:
+            self.apply_engines(static_specs(self.settings))
+        else:
+            watcher = KubernetesWatcher(s.discovery, self.apply_engines,
+                                        default_gpu=s.default_gpu_cache_tokens,
+                                        default_cpu=s.default_cpu_cache_tokens, environ=self.environ)
+            sup.spawn("discovery", watcher.run)
+
+    async def drain(self, timeout: float) -> None:
+        """Stop accepting connections and wait (up to `timeout` s) for open requests to finish,
+        so a terminating pod does not cut streams short; /health answers 503 meanwhile."""
+        self.draining = True
+        for listener in self._listeners:
+            listener.stop_accepting()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(s.in_flight for s in self.registry.states.values()) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Stop listening, cancel the background tasks, close upstream connections."""
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            await listener.stop()
+        if self._started:
+            self._started = False
+            await self.supervisor.stop()
+            await self.upstream.close()
+
+    async def __aenter__(self) -> RouterApp:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def serve(self, host: str | None = None, port: int | None = None, *,
+                    reuse_port: bool = False, graceful_s: float = 5.0) -> int:
+        """Listen on uvicorn (the settings' host/port unless given; port 0 picks one); returns
+        the port. Runs the app's lifespan unless the app is already started."""
+        sock = listen_socket(host if host is not None else self.settings.host,
+                             port if port is not None else self.settings.port, reuse_port=reuse_port)
+        listener = Listener(self, sock, lifespan="off" if self._started else "on", graceful_s=graceful_s)
+        await listener.start()
+        self._listeners.append(listener)
+        return listener.port
+
+    def apply_engines(self, specs: list[EngineSpec]) -> None:
+        """Make the engine set exactly `specs` (discovery calls this)."""
+        _, removed = self.registry.replace(specs)
+        drop = getattr(self.upstream, "drop", None)
+        for url in removed:
+            if drop is not None:
+                drop(url)
+
+    # --- the router's own answers -------------------------------------------------------
+    def health_report(self) -> tuple[int, Health]:
+        healthy = self.registry.healthy_count()
+        down = self.supervisor.down()
+        ok = healthy > 0 and not self.draining and not down
+        status = ("ok" if ok else "draining" if self.draining else "degraded" if down and healthy
+                  else "unavailable")
+        body = Health(status=status, healthy_engines=healthy, engines=len(self.registry.states),
+                      pid=os.getpid(), tasks_down=down, task_restarts=dict(self.supervisor.restarts))
+        return (200 if ok else 503), body
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    assert isinstance(app, RouterApp)
+    await app.start()
+    try:
+        yield
+    finally:
+        await app.stop()
+
+
+def _routes(app: RouterApp) -> None:
+    for path in PROXIED_PATHS:  # reached only when the app is mounted under another one; else 405s
+        app.router.routes.append(Route(path, app.proxy, methods=["POST"], include_in_schema=False))
+
+    @app.get(PATH_HEALTH, response_model=Health, summary="Router health: 200 when it can route.",
+             responses={503: {"model": Health, "description": "No healthy engine, draining, or a "
+                                                              "background task restarting."}})
+    async def health() -> JSONResponse:
+        status, body = app.health_report()
+        return JSONResponse(body.model_dump(), status_code=status)
+
+    @app.get(PATH_METRICS, summary="Prometheus metrics (every worker's series).",
+             response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+    async def metrics() -> Response:
+        text = app.metrics.render(app.registry.states.values(), app.scraper.loads)
+        return Response(text, media_type=CONTENT_TYPE)
+
+    @app.get(PATH_MODELS, response_model=ModelList, summary="The models served here.",
+             responses={401: {"model": ErrorResponse}})
+    async def models(request: Request) -> dict[str, Any]:
+        if app.proxy.keys.enabled:
+            app.proxy.keys.check(request.headers.get("authorization"))
+        data = [{"id": m, "object": "model", "owned_by": "llm-stack"} for m in app.registry.served_models()]
+        return {"object": "list", "data": data}
+
+
+def _error_json(status: int, message: str, type_: str, code: str | int,
+                headers: Mapping[str, str] | None = None) -> Response:
+    return Response(error_body(message, type_, code), status_code=status, media_type="application/json",
+                    headers=dict(headers or {}))
+
+
+def _error_handlers(app: RouterApp) -> None:
+    async def router_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RouterError)
+        return _error_json(exc.status, exc.message, exc.type, exc.code, dict(exc.headers))
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        return _error_json(status, str(exc.detail), _STATUS_TYPES.get(status, "invalid_request_error"),
+                           status, exc.headers)
+
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        err = BadRequest(f"invalid request: {where}: {first.get('msg', 'invalid')}")
+        return _error_json(err.status, err.message, err.type, err.code)
+
+    async def internal_error(_: Request, exc: Exception) -> Response:
+        return _error_json(500, f"internal router error ({type(exc).__name__})", "internal_error", 500)
+
+    app.add_exception_handler(RouterError, router_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, internal_error)
+
+
+def create_app(settings: RouterSettings, *, upstream: Upstream | None = None,
+               policy: RoutingPolicy | None = None, environ: Mapping[str, str] | None = None,
+               metrics_dir: str | None = None) -> RouterApp:
+    """Build the app; `upstream` defaults to an aiohttp `UpstreamPool`, `policy` to the
+    settings' policy from the registry, `environ` (API keys, in-cluster API) to `os.environ`,
+    `metrics_dir` (the workers' shared prometheus-client directory) to one process."""
+    if upstream is None:
+        limits = settings.limits
+        upstream = UpstreamPool(connect_timeout=limits.upstream_connect_timeout_s,
+                                read_timeout=limits.upstream_read_timeout_s)
+    if policy is None:
+        from router.routing.policies.registry import (
+            build_policy,  # the policy registry (router/routing/policies/)
+        )
+
+        policy = build_policy(settings.policy)
+    return RouterApp(settings, upstream=upstream, policy=policy,
+                     environ=os.environ if environ is None else environ, metrics_dir=metrics_dir)

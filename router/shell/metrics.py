@@ -1,0 +1,185 @@
+"""The router's own Prometheus metrics (names from `contracts`, prefix `llmstack_router_`),
+on prometheus-client.
+
+Every app has its own `CollectorRegistry` (no global registry). One process keeps its series
+in plain Python objects exported by one custom collector (`router.shell._inproc_metrics`): an
+update on the hot path is arithmetic, not a lock and a bucket scan. Under `--workers N` the parent
+gives the workers one `PROMETHEUS_MULTIPROC_DIR` before they start (prometheus-client picks its
+value store when it is imported), so counters, histograms and the in-flight gauge live in
+memory-mapped files and `/metrics` on any worker shows every worker's series, summed by
+prometheus-client's `MultiProcessCollector`. Figures mirrored from the engines (health,
+KV-cache usage, prefix-cache counters) are the answering worker's view, collected at scrape
+time; all workers scrape the same engines. A NaN or infinite figure from an engine is
+exported as Prometheus' `NaN` / `+Inf`, which the text format allows.
+
+The hot path keeps one child per label tuple (`_Family.child`), so a request costs a dict
+lookup and an increment, not prometheus-client's `labels()` validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import Counter as _PromCounter
+from prometheus_client import Gauge as _PromGauge
+from prometheus_client import Histogram as _PromHistogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+import contracts as c
+from router.routing.base import EngineState
+from router.shell._inproc_metrics import InProcCollector, InProcFamily
+from router.shell.engine_metrics import EngineLoad
+
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+ITL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _Family:
+    """One labelled prometheus-client metric with a cache of its children."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def child(self, key: tuple[str, ...]) -> Any:
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = self.metric.labels(*key)
+        return found
+
+
+class Counter(_Family):
+    def inc(self, key: tuple[str, ...], amount: float = 1.0) -> None:
+        self.child(key).inc(amount)
+
+    def value(self, registry: CollectorRegistry, key: tuple[str, ...]) -> float:
+        """This process's count for one label tuple (0 when never counted)."""
+        metric = self.metric
+        if isinstance(metric, InProcFamily):
+            names, base = metric.labelnames, metric.name
+        else:
+            names, base = metric._labelnames, metric._name
+        labels = dict(zip(names, key, strict=True))
+        return registry.get_sample_value(base.removesuffix("_total") + "_total", labels) or 0.0
+
+
+class Histogram(_Family):
+    def observe(self, key: tuple[str, ...], value: float) -> None:
+        self.child(key).observe(value)
+
+
+class Gauge(_Family):
+    def inc(self, key: tuple[str, ...]) -> None:
+        self.child(key).inc()
+
+    def dec(self, key: tuple[str, ...]) -> None:
+        self.child(key).dec()
+
+
+class RouterMetrics:
+    """Every metric the router exports; one instance per app. `multiproc_dir`: the directory
+    shared by the workers (None: one process)."""
+
+    def __init__(self, multiproc_dir: str | None = None) -> None:
+        self.multiproc_dir = multiproc_dir
+        self.registry = reg = CollectorRegistry()
+        make = _Makers(reg, None if multiproc_dir else InProcCollector())
+        self.requests = Counter(make.counter(
+            c.ROUTER_REQUESTS, "Requests answered, by model, engine and HTTP status.",
+            ("model", "engine", "status")))
+        self.decisions = Counter(make.counter(
+            c.ROUTER_DECISIONS, "Routing decisions by policy and outcome.", ("policy", "outcome")))
+        self.retries = Counter(make.counter(
+            c.ROUTER_RETRIES, "Requests retried on another engine, by failed engine.", ("engine",)))
+        self.stream_errors = Counter(make.counter(
+            c.ROUTER_STREAM_ERRORS, "Streams ended by an engine failure.", ("engine",)))
+        self.task_restarts = Counter(make.counter(
+            c.ROUTER_TASK_RESTARTS, "Background tasks (discovery, health checks, metric scraping) that "
+            "died and were restarted, by task.", ("task",)))
+        self.ttft = Histogram(make.histogram(
+            c.ROUTER_TTFT, "Time to first byte of the answer, seen by the router.", ("model", "engine"),
+            buckets=TTFT_BUCKETS))
+        self.itl = Histogram(make.histogram(
+            c.ROUTER_ITL, "Time between pieces of a stream, seen by the router.", ("model", "engine"),
+            buckets=ITL_BUCKETS))
+        self.in_flight = Gauge(make.gauge(
+            c.ROUTER_IN_FLIGHT, "Requests the router has open to the engine.", ("engine",)))
+        if make.inproc is not None:
+            reg.register(make.inproc)
+        self.mirror = EngineMirror()
+        reg.register(self.mirror)
+
+    def render(self, engines: Iterable[EngineState], loads: Mapping[str, EngineLoad] | None = None) -> bytes:
+        """Prometheus text exposition (version 0.0.4): the router's own series (every worker's
+        under `--workers N`) and the engines' figures as this process last saw them."""
+        self.mirror.update(list(engines), dict(loads or {}))
+        if self.multiproc_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiproc_dir)
+        merged.register(self.mirror)
+        return generate_latest(merged)
+
+
+class _Makers:
+    """Builds each metric: an in-process family when `inproc` is given (one process), else a
+    prometheus-client object in `registry`, whose value store is multiprocess under workers."""
+
+    def __init__(self, registry: CollectorRegistry, inproc: InProcCollector | None) -> None:
+        self.registry, self.inproc = registry, inproc
+
+    def counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("counter", name, doc, labels))
+        return _PromCounter(name, doc, labels, registry=self.registry)
+
+    def gauge(self, name: str, doc: str, labels: tuple[str, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("gauge", name, doc, labels))
+        return _PromGauge(name, doc, labels, registry=self.registry, multiprocess_mode="livesum")
+
+    def histogram(self, name: str, doc: str, labels: tuple[str, ...], *, buckets: tuple[float, ...]) -> Any:
+        if self.inproc is not None:
+            return self.inproc.add(InProcFamily("histogram", name, doc, labels, buckets))
+        return _PromHistogram(name, doc, labels, buckets=buckets, registry=self.registry)
+
+
+class EngineMirror:
+    """A custom collector: engine health and the engines' own figures, from the live state."""
+
+    def __init__(self) -> None:
+        self._engines: list[EngineState] = []
+        self._loads: dict[str, EngineLoad] = {}
+
+    def update(self, engines: list[EngineState], loads: dict[str, EngineLoad]) -> None:
+        self._engines, self._loads = engines, loads
+
+    def describe(self) -> list[Metric]:
+        return []  # collected at scrape time only; nothing to check for name clashes up front
+
+    def collect(self) -> Iterator[Metric]:
+        loads = self._loads
+        yield _family(GaugeMetricFamily, c.ROUTER_ENGINE_HEALTHY, "1 when the engine is in rotation.",
+                      ((e.id, float(e.healthy)) for e in self._engines))
+        yield _family(GaugeMetricFamily, c.ROUTER_ENGINE_KV_USAGE,
+                      "The engine's KV-cache usage (0..1), as last scraped.",
+                      ((url, load.kv_usage) for url, load in loads.items() if load.kv_usage is not None))
+        cached = [(url, load) for url, load in loads.items() if load.prefix_queries is not None]
+        yield _family(CounterMetricFamily, c.ROUTER_ENGINE_PREFIX_QUERIES,
+                      "The engine's prefix-cache tokens queried, as last scraped.",
+                      ((url, load.prefix_queries or 0.0) for url, load in cached))
+        yield _family(CounterMetricFamily, c.ROUTER_ENGINE_PREFIX_HITS,
+                      "The engine's prefix-cache tokens hit, as last scraped.",
+                      ((url, load.prefix_hits) for url, load in cached))
+
+
+def _family(kind: Callable[..., Metric], name: str, help_: str, rows: Iterable[tuple[str, float]]) -> Metric:
+    family = kind(name, help_, labels=("engine",))
+    for engine, value in rows:
+        family.add_metric((engine,), value)
+    return family
+

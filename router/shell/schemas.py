@@ -1,0 +1,82 @@
+"""The router's API models, for its OpenAPI schema: the OpenAI-compatible requests it routes
+(the fields it reads; every other field passes through to the engine untouched), the answers
+of its own endpoints, and the OpenAI error shape every error takes.
+
+The proxied endpoints validate with `router.shell.validate.parse_body` on the hot path; these models
+describe the same rules (the tests hold the two in agreement through schemathesis).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_PASS_THROUGH = ConfigDict(extra="allow")
+
+
+class ChatMessage(BaseModel):
+    model_config = _PASS_THROUGH
+    role: str = Field(description="system, user, assistant or tool.")
+    content: str | list[dict[str, Any]] | None = Field(
+        default=None, description="Text, or a list of content parts ({'type': 'text', 'text': ...}).")
+
+
+class ChatCompletionRequest(BaseModel):
+    """POST /v1/chat/completions (vLLM's and OpenAI's fields pass through)."""
+
+    model_config = _PASS_THROUGH
+    model: str = Field(min_length=1, description="A model served here (GET /v1/models).")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = Field(default=False, description="Answer as server-sent events.")
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class CompletionRequest(BaseModel):
+    """POST /v1/completions."""
+
+    model_config = _PASS_THROUGH
+    model: str = Field(min_length=1)
+    prompt: str | list[str] | list[int] | list[list[int]]
+    stream: bool = False
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class EmbeddingRequest(BaseModel):
+    """POST /v1/embeddings."""
+
+    model_config = _PASS_THROUGH
+    model: str = Field(min_length=1)
+    input: str | list[str] | list[int] | list[list[int]]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | int
+
+
+class ErrorResponse(BaseModel):
+    """Every error the router answers: OpenAI's shape."""
+
+    error: ErrorDetail
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    owned_by: str = "llm-stack"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "draining", "unavailable", "degraded"]
+    healthy_engines: int
+    engines: int
+    pid: int
+    tasks_down: list[str] = Field(default_factory=list, description="Background tasks waiting to restart.")
+    task_restarts: dict[str, int] = Field(default_factory=dict)

@@ -1,0 +1,51 @@
+"""Validation of proxied request bodies: pure, and total over any bytes a client can send.
+
+Whatever the body, `parse_body` either returns the decoded object with the fields the
+engine needs or raises `BadRequest` naming what is wrong; it never lets an unexpected
+exception out (client input never produces a 500).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS
+from router.routing.prompt import prompt_text
+from router.shell.errors import BadRequest
+
+_REQUIRED = {PATH_CHAT: "messages", PATH_COMPLETIONS: "prompt", PATH_EMBEDDINGS: "input"}
+
+
+def parse_body(body: bytes, path: str) -> dict[str, Any]:
+    """The JSON object of a request to `path`, with its required fields checked."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(f"request body must be a JSON object (got {type(payload).__name__})")
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required and must be a non-empty string")
+    required = _REQUIRED[path]
+    if required not in payload:
+        raise BadRequest(f"'{required}' is required for {path}")
+    if path == PATH_CHAT and not _is_messages(payload["messages"]):
+        raise BadRequest("'messages' must be a non-empty list of objects")
+    if not isinstance(payload.get("stream", False), bool):
+        raise BadRequest("'stream' must be a boolean")
+    return payload
+
+
+def _is_messages(messages: Any) -> bool:
+    return isinstance(messages, list) and bool(messages) and all(isinstance(m, dict) for m in messages)
+
+
+def prompt_bytes(payload: dict[str, Any]) -> bytes:
+    """The prompt as the engine sees it, as bytes for the routing policy."""
+    try:
+        return prompt_text(payload).encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError, AttributeError):
+        raise BadRequest("message content must be a string or a list of text parts") from None

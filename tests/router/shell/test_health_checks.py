@@ -1,0 +1,98 @@
+"""Active health checks, served models and engine load scraping, against live fake engines."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import orjson
+
+from contracts import PATH_CHAT
+from router.settings import HealthSettings
+from tests.router.fake_engine import FakeEngine
+from tests.router.harness import run, running, settings_for, until
+
+EVICTION_BOUND_S = 2.0  # the issue's requirement, with the default health settings
+
+
+def test_engine_that_stops_answering_leaves_within_2s_and_returns() -> None:
+    """A hung /health (default settings) evicts the engine within 2 s; answering again restores it."""
+    async def body() -> None:
+        engine = FakeEngine()
+        await engine.start()
+        settings = settings_for([engine.url], health=HealthSettings())
+        async with running(settings) as (app, _):
+            state = app.registry.states[engine.url]
+            await until(lambda: app.health._oks.get(engine.url, 0) >= 1)
+            engine.hang_health = True
+            started = time.monotonic()
+            await until(lambda: not state.healthy, timeout=EVICTION_BOUND_S)
+            evicted_after = time.monotonic() - started
+            engine.hang_health = False
+            await until(lambda: state.healthy, timeout=EVICTION_BOUND_S)
+        assert evicted_after <= EVICTION_BOUND_S
+        await engine.stop()
+    run(body())
+
+
+def test_engine_answering_503_leaves_and_traffic_goes_elsewhere() -> None:
+    """An engine whose /health fails takes no requests until it recovers."""
+    async def body() -> None:
+        sick, well = FakeEngine(name="sick"), FakeEngine(name="well")
+        for engine in (sick, well):
+            await engine.start()
+        async with running(settings_for([sick.url, well.url])) as (app, url), aiohttp.ClientSession() as s:
+            sick.healthy = False
+            await until(lambda: not app.registry.states[sick.url].healthy)
+            for _ in range(4):
+                async with s.post(url + PATH_CHAT, json={"model": "m", "messages": [{"content": "x"}]}) as r:
+                    assert (await r.json())["engine"] == "well"
+            sick.healthy = True
+            await until(lambda: app.registry.states[sick.url].healthy)
+        assert sick.requests == 0 and well.requests == 4
+        for engine in (sick, well):
+            await engine.stop()
+    run(body())
+
+
+def test_models_are_the_union_of_healthy_engines_and_route_by_model() -> None:
+    """/v1/models lists what healthy engines serve; a model goes only to its engines; others 404."""
+    async def body() -> None:
+        a, b = FakeEngine(model="alpha", name="a"), FakeEngine(model="beta", name="b")
+        for engine in (a, b):
+            await engine.start()
+        async with running(settings_for([a.url, b.url], models=())) as (app, url), \
+                aiohttp.ClientSession() as s:
+            async def models() -> list[str]:
+                async with s.get(url + "/v1/models") as r:
+                    return [m["id"] for m in orjson.loads(await r.read())["data"]]
+            await until(lambda: len(app.registry.served_models()) == 2)
+            assert await models() == ["alpha", "beta"]
+            for model, engine in [("beta", "b"), ("alpha", "a"), ("beta", "b")]:
+                async with s.post(url + PATH_CHAT, json={"model": model, "messages": [{}]}) as r:
+                    assert (await r.json())["engine"] == engine
+            async with s.post(url + PATH_CHAT, json={"model": "gamma", "messages": [{}]}) as r:
+                assert r.status == 404
+            b.healthy = False
+            await until(lambda: not app.registry.states[b.url].healthy)
+            assert await models() == ["alpha"]
+            async with s.post(url + PATH_CHAT, json={"model": "beta", "messages": [{}]}) as r:
+                assert r.status == 503
+        for engine in (a, b):
+            await engine.stop()
+    run(body())
+
+
+def test_engine_reported_queue_is_scraped_into_live_state() -> None:
+    """`vllm:num_requests_waiting` / running from the engine's /metrics reach its EngineState."""
+    async def body() -> None:
+        engine = FakeEngine()
+        engine.waiting = 7
+        await engine.start()
+        async with running(settings_for([engine.url])) as (app, _):
+            state = app.registry.states[engine.url]
+            await until(lambda: state.waiting == 7 and state.running == 1)
+            engine.waiting = 0
+            await until(lambda: state.waiting == 0)
+        await engine.stop()
+    run(body())

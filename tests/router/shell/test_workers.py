@@ -1,0 +1,105 @@
+"""`workers: 2`: two processes share the port (SO_REUSEPORT), both serve, place a conversation
+alike, and either one's /metrics shows every worker's series."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+import contracts as c
+from tests.router.fake_engine import FakeEngine
+from tests.router.harness import run, until
+from tests.router.shell.test_router_metrics import samples
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_two_workers_start_share_the_port_and_both_serve(tmp_path: Path) -> None:
+    """Fresh connections reach two distinct worker pids, and each proxies requests."""
+    async def body() -> None:
+        engine = FakeEngine()
+        await engine.start()
+        port = _free_port()
+        config = tmp_path / "router.json"
+        config.write_text(json.dumps({"engines": [{"url": engine.url}], "models": ["m"], "host": "127.0.0.1",
+                                      "port": port, "workers": 2, "policy": {"kind": "round_robin"},
+                                      "log_level": "warning"}))
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "router", "--config", str(config))
+        pids: set[int] = set()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async def probe() -> bool:
+                conn = aiohttp.TCPConnector(force_close=True)
+                async with aiohttp.ClientSession(connector=conn) as s:
+                    try:
+                        async with s.get(url + "/health") as r:
+                            pids.add((await r.json())["pid"])
+                        async with s.post(url + "/v1/completions", json={"model": "m", "prompt": "x"}) as r:
+                            assert r.status == 200
+                    except aiohttp.ClientConnectionError:
+                        return False
+                return len(pids) >= 2
+            await until(probe, timeout=25)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+            await engine.stop()
+        assert len(pids) == 2 and proc.pid not in pids and engine.requests >= 2
+    run(body(), timeout=45)
+
+
+def test_two_workers_share_metrics_and_place_a_conversation_on_one_engine(tmp_path: Path) -> None:
+    """`prefix` over two engines with two workers: every round of one conversation, each on a
+    fresh connection (so the kernel spreads them over the workers), lands on one engine, and
+    /metrics from any worker counts every request either worker answered."""
+    async def body() -> None:
+        engines = [FakeEngine(name="a"), FakeEngine(name="b")]
+        for engine in engines:
+            await engine.start()
+        port = _free_port()
+        config = tmp_path / "router.json"
+        config.write_text(json.dumps({"engines": [{"url": e.url} for e in engines], "models": ["m"],
+                                      "host": "127.0.0.1", "port": port, "workers": 2,
+                                      "policy": {"kind": "prefix"}, "log_level": "warning"}))
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "router", "--config", str(config))
+        url = f"http://127.0.0.1:{port}"
+        pids: set[int] = set()
+        try:
+            async def both_up() -> bool:
+                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+                    try:
+                        async with s.get(url + "/health") as r:
+                            pids.add((await r.json())["pid"])
+                    except aiohttp.ClientConnectionError:
+                        return False
+                return len(pids) >= 2
+            await until(both_up, timeout=25)
+            prompt, served = "system: be brief. " * 800, []
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+                for turn in range(12):
+                    prompt += f" user turn {turn}: tell me more."
+                    async with s.post(url + "/v1/completions", json={"model": "m", "prompt": prompt}) as r:
+                        served.append((await r.json())["engine"])
+                totals = []
+                for _ in range(4):
+                    async with s.get(url + "/metrics") as r:
+                        found = samples(await r.text())
+                    totals.append(sum(found[c.ROUTER_REQUESTS].values()))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+            for engine in engines:
+                await engine.stop()
+        assert len(set(served)) == 1, served
+        assert totals == [12] * 4
+    run(body(), timeout=60)

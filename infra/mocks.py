@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,14 +140,56 @@ def install(mocks: RecordingMocks, project: str, stack: str) -> None:
     )
 
 
+class _LoopingExecutor(ThreadPoolExecutor):
+    """An event loop's default executor whose threads each get an event loop up front, closed
+    once the threads have stopped. The SDK's mock monitor runs on these threads and otherwise
+    makes a loop in each that nothing closes: a socket left open per thread."""
+
+    def __init__(self) -> None:
+        self._thread_loops: list[asyncio.AbstractEventLoop] = []
+        self._loops_lock = threading.Lock()
+        super().__init__(thread_name_prefix="pulumi-mocks", initializer=self._adopt_loop)
+
+    def _adopt_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        with self._loops_lock:
+            self._thread_loops.append(loop)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        if wait:  # the threads are gone: nothing runs on their loops any more
+            with self._loops_lock:
+                loops, self._thread_loops = self._thread_loops, []
+            for loop in loops:
+                loop.close()
+
+
+def open_loop() -> asyncio.AbstractEventLoop:
+    """A fresh event loop for a program under the mocks, made current (`close_loop` ends it)."""
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(_LoopingExecutor())
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Stop `open_loop`'s executor threads, close their loops, and close `loop`."""
+    loop.run_until_complete(loop.shutdown_default_executor())
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
 def run_program(
     program: Callable[[], None], *, project: str, stack: str, mocks: RecordingMocks | None = None
 ) -> RecordingMocks:
     """Run `program` under the recording mocks outside pytest and wait for every RPC."""
     mocks = mocks or RecordingMocks()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    install(mocks, project, stack)
-    program()
-    loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+    loop = open_loop()
+    try:
+        install(mocks, project, stack)
+        program()
+        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+    finally:
+        close_loop(loop)
     return mocks

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pulumi
 import pytest
 
-from infra.mocks import RecordingMocks, install
+from infra.mocks import RecordingMocks, close_loop, install, open_loop
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -30,11 +30,11 @@ def pulumi_mocks() -> Iterator[RecordingMocks]:
 
     The loop is the test's own (asyncio tests elsewhere leave the main thread with none), and
     it is drained of the SDK's pending RPCs before it closes, so nothing leaks into the next test."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    loop = open_loop()
     mocks = RecordingMocks()
     install(mocks, project="llm-stack", stack="test")
     yield mocks
-    loop.run_until_complete(asyncio.wait_for(pulumi.runtime.stack.wait_for_rpcs(), timeout=30))
-    asyncio.set_event_loop(None)
-    loop.close()
+    try:
+        loop.run_until_complete(asyncio.wait_for(pulumi.runtime.stack.wait_for_rpcs(), timeout=30))
+    finally:
+        close_loop(loop)

@@ -69,7 +69,8 @@ def test_run_writes_csv_and_summary_then_plots(fake_engine, tmp_path):
                     "--api-key", "sk-test", "--label", "fake", *SMALL)
     assert result.exit_code == 0, result.output
     assert "QPS 6 done:" in result.output and "QPS 10 done:" in result.output  # log-line progress
-    rows = list(csv.DictReader((out / "requests.csv").open()))
+    with (out / "requests.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert len(rows) == len(fake_engine.seen) == sum(p["launched"] for p in summary["points"]) >= 6
     assert [p["qps"] for p in summary["points"]] == [6.0, 10.0]

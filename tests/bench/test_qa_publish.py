@@ -45,6 +45,7 @@ def api():
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     thread.join(timeout=5)
+    server.server_close()
 
 
 def test_creates_then_replaces_the_config_map(api) -> None:

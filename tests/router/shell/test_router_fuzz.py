@@ -46,6 +46,7 @@ def router_port() -> Iterator[int]:
     yield ready[0]
     loop.call_soon_threadsafe(stop.set)
     thread.join(5)
+    loop.close()
 
 
 def _exchange(port: int, raw: bytes) -> bytes:

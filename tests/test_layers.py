@@ -1,14 +1,16 @@
-"""The router's layers, read from its imports: the pure core (`router.routing`) never imports the
-I/O shell (`router.shell`) nor anything that does I/O, and the deploy-time packages learn shared
-names from `contracts`, not from the router."""
+"""The layers, read from the imports: the router's pure core (`router.routing`) never imports its
+I/O shell (`router.shell`) nor anything that does I/O; the deploy-time packages learn shared
+names from `contracts`, not from the router; `contracts` needs only the standard library; and
+no shipped package imports a measurement script (`benchmarks`)."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "router" / "routing"
 # Modules that do or wait on I/O, read a clock, or share state across threads.
 IO_MODULES = frozenset({
@@ -17,6 +19,8 @@ IO_MODULES = frozenset({
     "urllib", "uvicorn", "uvloop", "yaml",
 })
 DEPLOY_TIME = ("stack_components", "infra", "policies")
+SHIPPED = ("cli", "contracts", "infra", "stack_components", "router", "policies", "bench", "emulator",
+           "local")
 
 
 def imported_modules(path: Path, root: Path = ROOT) -> Iterator[str]:
@@ -71,3 +75,20 @@ def test_deploy_time_code_does_not_import_the_router_for_names() -> None:
             found |= {f"{path.relative_to(ROOT)}: {name}" for name in imported_modules(path)
                       if name.split(".")[0] == "router" and name not in allowed}
     assert checked > 100 and not found, (checked, sorted(found))
+
+
+def test_contracts_need_only_the_standard_library() -> None:
+    """Every image carries `contracts` cheaply: it imports the standard library and itself only."""
+    modules = _modules(ROOT / "contracts")
+    found = {f"{path.relative_to(ROOT)}: {name}" for path in modules for name in imported_modules(path)
+             if name.split(".")[0] not in sys.stdlib_module_names | {"contracts", "__future__"}}
+    assert len(modules) >= 2 and not found, sorted(found)
+
+
+def test_shipped_packages_import_no_measurement_script() -> None:
+    """Product (the CLI, components, router, benchmark, emulator, local stack) never imports
+    `benchmarks`, where the measurements that print figures live; the reverse is fine."""
+    modules = [path for top in SHIPPED for path in _modules(ROOT / top)]
+    found = {f"{path.relative_to(ROOT)}: {name}" for path in modules for name in imported_modules(path)
+             if name.split(".")[0] == "benchmarks"}
+    assert len(modules) > 200 and not found, sorted(found)

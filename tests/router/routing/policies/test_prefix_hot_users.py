@@ -104,15 +104,21 @@ def test_a_long_conversation_is_not_moved_by_resident_load() -> None:
     assert long.send(policy, pool) == (home, OUTCOME_CACHE_HIT)
 
 
-def test_a_short_conversation_moves_off_a_home_above_the_bound_and_stays_there() -> None:
-    """Two heavy users forced onto one busy engine: the next round of one of them moves (a
-    cheap recompute: the other engines hold the system prompt), and its later rounds hit there."""
+def _two_users_on_one_engine() -> tuple[list[EngineState], PrefixPolicy, Talk, Talk]:
+    """Four engines that each hold the system prompt, and two users forced onto the first."""
     pool, policy = engines(4), PrefixPolicy()
     for user in range(100, 104):
         Talk(user).send(policy, [pool[user - 100]])
     first, second = Talk(1), Talk(2)
     first.send(policy, [pool[0]])
     second.send(policy, [pool[0]])
+    return pool, policy, first, second
+
+
+def test_a_short_conversation_moves_off_a_home_above_the_bound_and_stays_there() -> None:
+    """Two heavy users forced onto one busy engine: the next round of one of them moves (a
+    cheap recompute: the other engines hold the system prompt), and its later rounds hit there."""
+    pool, policy, first, second = _two_users_on_one_engine()
     pool[0].in_flight = 1  # their requests overlap: the crowded home has one open
     outcomes = []
     for _ in range(10):
@@ -129,11 +135,6 @@ def test_a_short_conversation_moves_off_a_home_above_the_bound_and_stays_there()
 def test_an_idle_crowded_home_keeps_its_conversations() -> None:
     """The same two users on one engine that has nothing open: moving cannot shorten a wait
     there is none of, so neither moves (no recompute, no flapping between engines)."""
-    pool, policy = engines(4), PrefixPolicy()
-    for user in range(100, 104):
-        Talk(user).send(policy, [pool[user - 100]])
-    first, second = Talk(1), Talk(2)
-    first.send(policy, [pool[0]])
-    second.send(policy, [pool[0]])
+    pool, policy, first, second = _two_users_on_one_engine()
     outcomes = [talk.send(policy, pool) for _ in range(10) for talk in (first, second)]
     assert outcomes == [(pool[0].id, OUTCOME_CACHE_HIT)] * 20

@@ -116,7 +116,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.recording = mocks
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = _redact(json_format.MessageToDict(request.object))

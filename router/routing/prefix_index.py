@@ -129,14 +129,17 @@ class PrefixIndex:
 
     def match_all(self, hashes: Sequence[int]) -> dict[str, int]:
         """`match` for every tracked engine at once; engines with no match are left out."""
-        get, n, out = self._owners.get, len(hashes), {}
+        get, n = self._owners.get, len(hashes)
+        out: dict[str, int] = {}
         mask = get(hashes[0], 0) if n else 0
         start = 0
         while mask:
             end = _mask_run_end(get, hashes, start, mask)
             following = get(hashes[end], 0) & mask if end < n else 0
             for slot in _bits(mask & ~following):
-                out[self._slot_ids[slot]] = end
+                engine_id = self._slot_ids[slot]
+                if engine_id is not None:  # a set bit always names a tracked engine
+                    out[engine_id] = end
             mask, start = following, end
         return out
 

@@ -18,7 +18,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -164,8 +164,9 @@ class RouterApp(FastAPI):
         healthy = self.registry.healthy_count()
         down = self.supervisor.down()
         ok = healthy > 0 and not self.draining and not down
-        status = ("ok" if ok else "draining" if self.draining else "degraded" if down and healthy
-                  else "unavailable")
+        status: Literal["ok", "draining", "unavailable", "degraded"] = (
+            "ok" if ok else "draining" if self.draining else "degraded" if down and healthy
+            else "unavailable")
         body = Health(status=status, healthy_engines=healthy, engines=len(self.registry.states),
                       pid=os.getpid(), tasks_down=down, task_restarts=dict(self.supervisor.restarts))
         return (200 if ok else 503), body

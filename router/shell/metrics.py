@@ -177,8 +177,8 @@ class EngineMirror:
                       ((url, load.prefix_hits) for url, load in cached))
 
 
-def _family(kind: Callable[..., Metric], name: str, help_: str, rows: Iterable[tuple[str, float]]) -> Metric:
-    family = kind(name, help_, labels=("engine",))
+def _family(kind: Callable[..., Any], name: str, help_: str, rows: Iterable[tuple[str, float]]) -> Metric:
+    family = kind(name, help_, labels=("engine",))  # a Counter/GaugeMetricFamily
     for engine, value in rows:
         family.add_metric((engine,), value)
     return family

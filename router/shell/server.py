@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -139,7 +139,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:  # a new cycle (not an upgrade)
-            cycle.transport = HeldHead(cycle, self.loop)
+            cycle.transport = HeldHead(cycle, self.loop)  # type: ignore[assignment]  # a Transport stand-in
 
     def _arm_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
@@ -192,12 +192,15 @@ def listen_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.s
 class Listener:
     """One uvicorn server for `app` on one socket; `start` returns once it accepts."""
 
-    def __init__(self, app: Any, sock: socket.socket, *, lifespan: str, graceful_s: float) -> None:
+    def __init__(self, app: Any, sock: socket.socket, *, lifespan: Literal["on", "off"],
+                 graceful_s: float) -> None:
         # proxy_headers off: uvicorn trusts X-Forwarded-* only from 127.0.0.1 by default, which
         # never holds in a cluster, and its middleware is one more ASGI layer per request.
         config = uvicorn.Config(app, http=RouterHttpProtocol, loop="none", ws="none", lifespan=lifespan,
                                 log_config=None, access_log=False, server_header=False, proxy_headers=False,
-                                timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=graceful_s)
+                                timeout_keep_alive=KEEP_ALIVE_S,
+                                # uvicorn hands it to asyncio.wait_for: a float works, its hint says int
+                                timeout_graceful_shutdown=graceful_s)  # type: ignore[arg-type]
         config.load()
         self.sock = sock
         self.server = uvicorn.Server(config)

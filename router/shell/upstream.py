@@ -173,9 +173,9 @@ class UpstreamPool:
             if timeout is None and body and self.lean:
                 resp = await self._lean(session, method, self._url(base_url, path), body, sent)
             else:
-                kwargs = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
+                bound = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
                 resp = await session.request(method, base_url + path, data=body if body else None,
-                                             headers=sent, allow_redirects=False, **kwargs)
+                                             headers=sent, allow_redirects=False, timeout=bound)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _translate(exc, base_url, started=False) from exc
         return _Response(resp, base_url)

@@ -181,36 +181,40 @@ class PrefixPolicy:
         tokens = -(-len(request.prompt) // BYTES_PER_TOKEN)
         if best:
             seen = _Seen(request.prompt, hashes, matches, common, best, tokens)
-            engine, outcome = self._warm(seen, engines, roomy, previous)
+            engine, outcome = self._warm(seen, engines, (roomy, limit), previous)
         else:
             past = common + self._min_hit > self._placement  # keyed past a shared prefix:
             homes = self.residents.fitting(roomy, cfg.rate_factor) if past else roomy  # weigh load
             engine = rendezvous_home(homes, self.placement_key(hashes, request.prompt, common), self._encoded)
             outcome = OUTCOME_NEW
         matched = matches.get(engine.id, 0)
-        self.residents.record(engine.id, previous, self.index.insert(engine.id, hashes))
+        tip = self.index.insert(engine.id, hashes)  # conversations behind a shared prefix are tracked:
+        self.residents.record(engine.id, previous, tip, start=common > 0)  # only they can move cheaply
         self.forks.record(hashes, matched)
         return Decision(engine=engine, outcome=outcome,
                         matched_tokens=min(matched * cfg.block_tokens, tokens))
 
-    def _warm(self, seen: _Seen, engines: Sequence[EngineState], roomy: list[EngineState],
+    def _warm(self, seen: _Seen, engines: Sequence[EngineState], room: tuple[list[EngineState], float],
               previous: int | None) -> tuple[EngineState, str]:
-        """Step 3 of the module docstring: where a prompt with a hit goes, and the outcome."""
+        """Step 3 of the module docstring: where a prompt with a hit goes, and the outcome;
+        `room`: the engines under the queue bound, and that bound."""
         matches, best, cfg = seen.matches, seen.best, self.config
-        if all(matches.get(e.id, 0) < best for e in roomy):  # every holder above the queue bound
+        get, (roomy, limit) = matches.get, room
+        if all(get(e.id, 0) < best for e in roomy):  # every holder above the queue bound
             targets = roomy
         elif previous is not None:
             targets = self.residents.relief(previous, roomy, cfg.move_factor)
         else:
             targets = []
-        near = best - self._move
-        cheap = [e for e in targets if near <= matches.get(e.id, 0) < best]
-        if cheap:
-            key = self.placement_key(seen.hashes, seen.prompt, seen.common)
-            return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
-        roomy = roomy + [e for e in engines if matches.get(e.id, 0) >= best and e not in roomy]
-        engine = cheapest(roomy, seen.tokens, matches, cfg.block_tokens, cfg.cost)
-        return engine, OUTCOME_CACHE_HIT if matches.get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
+        if targets:
+            near = best - self._move
+            cheap = [e for e in targets if near <= get(e.id, 0) < best]
+            if cheap:
+                key = self.placement_key(seen.hashes, seen.prompt, seen.common)
+                return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
+        compared = [e for e in engines if e.in_flight + e.waiting + 1 <= limit or get(e.id, 0) >= best]
+        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost)
+        return engine, OUTCOME_CACHE_HIT if get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
 
     def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
                 long_prompt: bool) -> tuple[int, int]:

@@ -64,19 +64,20 @@ class Residents:
         limit = max(factor * (sum(after) - (len(after) - 1) * weight) / len(after), min(after))
         return [e for e, load in zip(engines, after, strict=True) if load <= limit]
 
-    def relief(self, tip: int, engines: Sequence[EngineState], crowded: float) -> list[EngineState]:
+    def relief(self, tip: int, engines: Sequence[EngineState], crowded: float,
+               floor: float = 0.0) -> list[EngineState]:
         """Where the conversation whose last prompt ended at `tip` may move when its home carries
         more than `crowded` x the mean load (over every engine with a load, and at least
-        `engines`): the candidates that would carry less, with it and its next request, than its
-        home carries now (so the busiest engine gets lighter, and moving back could never do the
-        same). Empty when its home is not crowded or the conversation is unknown. O(1) unless
-        the home is crowded."""
+        `engines`) and at least `floor` requests: the candidates that would carry less, with it
+        and its next request, than its home carries now (so the busiest engine gets lighter,
+        and moving back could never do the same). Empty when its home is not crowded or the
+        conversation is unknown. O(1) unless the home is crowded."""
         home_id = self._homes.get(tip)
         if home_id is None:
             return []
         loads = self._loads
         home = loads.get(home_id, 0.0)
-        if home * max(len(loads), len(engines)) <= crowded * self._total:
+        if home < floor * self._weight or home * max(len(loads), len(engines)) <= crowded * self._total:
             return []
         room = home - self._counts[tip] - self._weight * self._growth
         return [e for e in engines if loads.get(e.id, 0.0) < room]

@@ -23,8 +23,9 @@ Per request:
    a recompute of its prefix (seconds for 20k tokens), waiting behind a few requests costs far
    less, so a load bound alone never drops the holder from the comparison. One exception, for
    moves that cost little: when every holder is above the queue bound, or the conversation's
-   home is *crowded* (its resident load, below, above `move_factor` × the mean: two heavy
-   users stacked, not the noise of light ones), and an engine that would relieve it holds all
+   home is *crowded* (its resident load, below, above `move_factor` × the mean and at least
+   `move_floor` requests: two heavy users stacked, not the noise of a few light ones, nor a
+   1.5x gap between 3 requests and 2), and an engine that would relieve it holds all
    but `move_tokens` of the prompt (typically: it holds the hot system prompt and the
    conversation's own part is short), the conversation is re-placed as in step 4 among such
    engines. `cache_hit` when the chosen engine holds the best hit, `load_fallback` when a
@@ -76,6 +77,7 @@ class PrefixConfig:
     rate_window: int = 50  # resident load: requests among the last this-many per engine...
     rate_factor: float = 1.25  # ... new users behind a hot prefix go where it is within this × mean
     move_factor: float = 1.5  # a home above this × the mean resident load is crowded...
+    move_floor: float = 16.0  # ... once it carries this many recent requests (fewer: chance)...
     move_tokens: int = 1024  # ... and loses a conversation that another engine lacks this much of
     prefill_s_per_token: float = CostModel.prefill_s_per_token
     cpu_load_s_per_token: float = CostModel.cpu_load_s_per_token
@@ -96,6 +98,7 @@ class PrefixConfig:
         require_int("rate_window", self.rate_window, minimum=1, maximum=1 << 20)
         require_number("rate_factor", self.rate_factor, minimum=1.0)
         require_number("move_factor", self.move_factor, minimum=1.0)
+        require_number("move_floor", self.move_floor, minimum=0.0)
         require_int("move_tokens", self.move_tokens, minimum=0, maximum=1 << 24)
         cost = CostModel(prefill_s_per_token=self.prefill_s_per_token,
                          cpu_load_s_per_token=self.cpu_load_s_per_token, max_running=self.max_running,
@@ -203,7 +206,7 @@ class PrefixPolicy:
         if all(get(e.id, 0) < best for e in roomy):  # every holder above the queue bound
             targets = roomy
         elif previous is not None:
-            targets = self.residents.relief(previous, roomy, cfg.move_factor)
+            targets = self.residents.relief(previous, roomy, cfg.move_factor, cfg.move_floor)
         else:
             targets = []
         if targets:
@@ -213,7 +216,8 @@ class PrefixPolicy:
                 key = self.placement_key(seen.hashes, seen.prompt, seen.common)
                 return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
         compared = [e for e in engines if e.in_flight + e.waiting + 1 <= limit or get(e.id, 0) >= best]
-        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost)
+        home = self.residents.home(previous) if previous is not None else None  # wins a tie: a
+        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home)  # move stays
         return engine, OUTCOME_CACHE_HIT if get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
 
     def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],

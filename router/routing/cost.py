@@ -89,14 +89,15 @@ def estimate_ttft_s(engine: EngineState, prompt_tokens: int, matched_tokens: int
 
 
 def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks: Mapping[str, int],
-             block_tokens: int, model: CostModel) -> EngineState:
-    """The engine with the lowest `estimate_ttft_s` (ties to the smallest id), where engine e
-    holds `matched_blocks[e.id]` blocks of `block_tokens` tokens. The same arithmetic as
-    `estimate_ttft_s`, inlined for the hot path (the tests hold the two equal)."""
+             block_tokens: int, model: CostModel, prefer: str | None = None) -> EngineState:
+    """The engine with the lowest `estimate_ttft_s` (ties to the engine `prefer` names, then to
+    the smallest id), where engine e holds `matched_blocks[e.id]` blocks of `block_tokens`
+    tokens. The same arithmetic as `estimate_ttft_s`, inlined for the hot path (the tests hold
+    the two equal)."""
     prefill, cpu_load = model.prefill_s_per_token, model.cpu_load_s_per_token
     slots, queued_s, running_s = model.max_running, model.queued_request_s, model.running_request_s
     get = matched_blocks.get
-    best, best_id, chosen = 0.0, "", engines[0]
+    best, best_rank, chosen = 0.0, "", engines[0]
     for e in engines:
         cached = get(e.id, 0) * block_tokens
         cached = prompt_tokens if cached > prompt_tokens else (cached if cached > 0 else 0)
@@ -104,8 +105,9 @@ def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks:
         share = (cpu - gpu) / cpu if cpu > gpu else 0.0
         estimate = _queue_s(e, slots, queued_s, running_s) + (
             (prompt_tokens - cached) * prefill + cached * share * cpu_load)
-        if chosen is e or estimate < best or (estimate == best and e.id < best_id):
-            best, best_id, chosen = estimate, e.id, e
+        rank = "" if e.id == prefer else e.id  # the preferred engine sorts first among equals
+        if chosen is e or estimate < best or (estimate == best and rank < best_rank):
+            best, best_rank, chosen = estimate, rank, e
     return chosen
 
 

@@ -23,9 +23,9 @@ Per request:
    a recompute of its prefix (seconds for 20k tokens), waiting behind a few requests costs far
    less, so a load bound alone never drops the holder from the comparison. One exception, for
    moves that cost little: when every holder is above the queue bound, or the conversation's
-   home is *crowded* (its resident load, below, above `move_factor` × the mean: two heavy
-   users stacked, not the noise of light ones) and busy right now (requests open or queued
-   there: an idle home answers at once from its cache), and an engine that would relieve it holds all
+   home is *crowded* (its resident load, below, above `move_factor` × the mean and at least
+   `move_floor` requests: two heavy users stacked, not the noise of a few light ones, nor a
+   1.5x gap between 3 requests and 2), and an engine that would relieve it holds all
    but `move_tokens` of the prompt (typically: it holds the hot system prompt and the
    conversation's own part is short), the conversation is re-placed as in step 4 among such
    engines. `cache_hit` when the chosen engine holds the best hit, `load_fallback` when a
@@ -77,6 +77,7 @@ class PrefixConfig:
     rate_window: int = 50  # resident load: requests among the last this-many per engine...
     rate_factor: float = 1.25  # ... new users behind a hot prefix go where it is within this × mean
     move_factor: float = 1.5  # a home above this × the mean resident load is crowded...
+    move_floor: float = 16.0  # ... once it carries this many recent requests (fewer: chance)...
     move_tokens: int = 1024  # ... and loses a conversation that another engine lacks this much of
     prefill_s_per_token: float = CostModel.prefill_s_per_token
     cpu_load_s_per_token: float = CostModel.cpu_load_s_per_token
@@ -97,6 +98,7 @@ class PrefixConfig:
         require_int("rate_window", self.rate_window, minimum=1, maximum=1 << 20)
         require_number("rate_factor", self.rate_factor, minimum=1.0)
         require_number("move_factor", self.move_factor, minimum=1.0)
+        require_number("move_floor", self.move_floor, minimum=0.0)
         require_int("move_tokens", self.move_tokens, minimum=0, maximum=1 << 24)
         cost = CostModel(prefill_s_per_token=self.prefill_s_per_token,
                          cpu_load_s_per_token=self.cpu_load_s_per_token, max_running=self.max_running,
@@ -182,43 +184,41 @@ class PrefixPolicy:
         tokens = -(-len(request.prompt) // BYTES_PER_TOKEN)
         if best:
             seen = _Seen(request.prompt, hashes, matches, common, best, tokens)
-            engine, outcome = self._warm(seen, engines, roomy, previous)
+            engine, outcome = self._warm(seen, engines, (roomy, limit), previous)
         else:
             past = common + self._min_hit > self._placement  # keyed past a shared prefix:
             homes = self.residents.fitting(roomy, cfg.rate_factor) if past else roomy  # weigh load
             engine = rendezvous_home(homes, self.placement_key(hashes, request.prompt, common), self._encoded)
             outcome = OUTCOME_NEW
         matched = matches.get(engine.id, 0)
-        self.residents.record(engine.id, previous, self.index.insert(engine.id, hashes))
+        tip = self.index.insert(engine.id, hashes)  # conversations behind a shared prefix are tracked:
+        self.residents.record(engine.id, previous, tip, start=common > 0)  # only they can move cheaply
         self.forks.record(hashes, matched)
         return Decision(engine=engine, outcome=outcome,
                         matched_tokens=min(matched * cfg.block_tokens, tokens))
 
-    def _warm(self, seen: _Seen, engines: Sequence[EngineState], roomy: list[EngineState],
+    def _warm(self, seen: _Seen, engines: Sequence[EngineState], room: tuple[list[EngineState], float],
               previous: int | None) -> tuple[EngineState, str]:
-        """Step 3 of the module docstring: where a prompt with a hit goes, and the outcome."""
+        """Step 3 of the module docstring: where a prompt with a hit goes, and the outcome;
+        `room`: the engines under the queue bound, and that bound."""
         matches, best, cfg = seen.matches, seen.best, self.config
-        if all(matches.get(e.id, 0) < best for e in roomy):  # every holder above the queue bound
+        get, (roomy, limit) = matches.get, room
+        if all(get(e.id, 0) < best for e in roomy):  # every holder above the queue bound
             targets = roomy
-        elif previous is not None and self._home_is_busy(previous, engines):
-            targets = self.residents.relief(previous, roomy, cfg.move_factor)
+        elif previous is not None:
+            targets = self.residents.relief(previous, roomy, cfg.move_factor, cfg.move_floor)
         else:
             targets = []
-        near = best - self._move
-        cheap = [e for e in targets if near <= matches.get(e.id, 0) < best]
-        if cheap:
-            key = self.placement_key(seen.hashes, seen.prompt, seen.common)
-            return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
-        roomy = roomy + [e for e in engines if matches.get(e.id, 0) >= best and e not in roomy]
-        engine = cheapest(roomy, seen.tokens, matches, cfg.block_tokens, cfg.cost)
-        return engine, OUTCOME_CACHE_HIT if matches.get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
-
-    def _home_is_busy(self, previous: int, engines: Sequence[EngineState]) -> bool:
-        """Whether the conversation's home has requests open or queued now: only then can a
-        move to a less crowded engine shorten this request's wait (an idle home answers at
-        once from its cache, whatever its residents send later)."""
-        home = self.residents.home(previous)
-        return any(e.id == home and e.in_flight + e.waiting > 0 for e in engines)
+        if targets:
+            near = best - self._move
+            cheap = [e for e in targets if near <= get(e.id, 0) < best]
+            if cheap:
+                key = self.placement_key(seen.hashes, seen.prompt, seen.common)
+                return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
+        compared = [e for e in engines if e.in_flight + e.waiting + 1 <= limit or get(e.id, 0) >= best]
+        home = self.residents.home(previous) if previous is not None else None  # wins a tie: a
+        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home)  # move stays
+        return engine, OUTCOME_CACHE_HIT if get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
 
     def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
                 long_prompt: bool) -> tuple[int, int]:

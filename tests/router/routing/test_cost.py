@@ -81,19 +81,23 @@ def test_estimate_grows_with_queue_and_falls_with_cache(first: tuple[int, int, i
     states=st.lists(st.tuples(loads, st.integers(0, 40), st.sampled_from([0, 920_000])),
                     min_size=1, max_size=8),
     tokens=st.integers(1, 30_000),
+    prefer=st.one_of(st.none(), st.integers(0, 8)),
 )
-def test_cheapest_is_the_argmin_of_the_estimate(states: list, tokens: int) -> None:
-    """The inlined hot-path argmin picks the engine `estimate_ttft_s` ranks first (ties: smallest id)."""
+def test_cheapest_is_the_argmin_of_the_estimate(states: list, tokens: int, prefer: int | None) -> None:
+    """The inlined hot-path argmin picks the engine `estimate_ttft_s` ranks first (ties: the
+    preferred engine, then the smallest id)."""
     pool, matched = [], {}
     for i, ((waiting, in_flight, running), blocks, cpu) in enumerate(states):
         pool.append(EngineState(id=f"e{i}", gpu_cache_tokens=400_000, cpu_cache_tokens=cpu,
                                 waiting=waiting, in_flight=in_flight, running=running))
         matched[f"e{i}"] = blocks
-    def rank(e: EngineState) -> tuple[float, str]:
-        return estimate_ttft_s(e, tokens, min(matched[e.id] * 64, tokens), MODEL), e.id
+    preferred = None if prefer is None else f"e{prefer}"
+
+    def rank(e: EngineState) -> tuple[float, bool, str]:
+        return estimate_ttft_s(e, tokens, min(matched[e.id] * 64, tokens), MODEL), e.id != preferred, e.id
 
     expected = min(pool, key=rank)
-    assert cheapest(pool, tokens, matched, 64, MODEL) is expected
+    assert cheapest(pool, tokens, matched, 64, MODEL, preferred) is expected
 
 
 @pytest.mark.parametrize(

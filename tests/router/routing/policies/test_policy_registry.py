@@ -90,6 +90,7 @@ INVALID = [
     ("prefix", "rate_window", 0, "integer >= 1"),
     ("prefix", "rate_factor", 0.9, "finite number >= 1.0"),
     ("prefix", "move_factor", float("nan"), "finite number >= 1.0"),
+    ("prefix", "move_floor", -1.0, "finite number >= 0.0"),
     ("prefix", "move_tokens", -64, "integer >= 0"),
     ("prefix", "prefill_s_per_token", -1e-6, "finite number >= 0"),
     ("prefix", "cpu_load_s_per_token", "slow", "finite number >= 0"),

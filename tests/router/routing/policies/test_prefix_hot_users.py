@@ -130,11 +130,3 @@ def test_a_short_conversation_moves_off_a_home_above_the_bound_and_stays_there()
     assert engine_id != pool[0].id
     assert all(outcome == OUTCOME_CACHE_HIT for _, outcome in outcomes[at + 2 :: 2])
     assert {e for e, _ in outcomes[-2:]} == {pool[0].id, engine_id}
-
-
-def test_an_idle_crowded_home_keeps_its_conversations() -> None:
-    """The same two users on one engine that has nothing open: moving cannot shorten a wait
-    there is none of, so neither moves (no recompute, no flapping between engines)."""
-    pool, policy, first, second = _two_users_on_one_engine()
-    outcomes = [talk.send(policy, pool) for _ in range(10) for talk in (first, second)]
-    assert outcomes == [(pool[0].id, OUTCOME_CACHE_HIT)] * 20

@@ -65,6 +65,8 @@ def test_relief_only_for_a_crowded_home_and_only_where_the_busiest_engine_gets_l
         lone.record(alone[0].id, tip - 1 if tip else None, tip)
     assert lone.relief(7, alone, 1.5) == []
     assert residents.relief(999, pool, 1.5) == []  # unknown
+    assert residents.relief(4, pool, 1.5, floor=11) == []  # 10 requests: too few to call it crowded
+    assert residents.relief(4, pool, 1.5, floor=10) == pool[1:]
 
 
 def test_the_table_is_bounded_and_a_forgotten_conversation_takes_its_load_along() -> None:

@@ -36,8 +36,9 @@ Per request:
    conversation lands where the first one did. Outcome `new`. When those first tokens are
    known to be shared (a hot system prompt longer than the window), the key lies past the
    shared prefix, which already depends on what this router has seen; there the engines are
-   also held within `rate_factor` × the mean resident load, so new users behind a hot prompt
-   spread by what each engine is already serving.
+   also held within `rate_factor` × the mean resident load (1.0: at most the mean; the least
+   loaded always qualifies), so new users behind a hot prompt spread by what each engine is
+   already serving.
 5. The chosen engine is recorded in the index as having been sent the prompt, and the request
    in the engine's *resident load* (`_residents.Residents`: per conversation its requests
    among the last `rate_window` per engine, counted where it lives and moving with it): the
@@ -75,8 +76,10 @@ class PrefixConfig:
     load_factor: float = 1.5  # bounded loads: skip engines above this × the average load...
     load_floor: float = 4.0  # ... but never below this many requests
     rate_window: int = 50  # resident load: requests among the last this-many per engine...
-    rate_factor: float = 1.25  # ... new users behind a hot prefix go where it is within this × mean
-    move_factor: float = 1.5  # a home above this × the mean resident load is crowded...
+    rate_factor: float = 1.0  # ... new users behind a hot prefix go where it is within this × mean
+    move_factor: float = 1.4  # a home above this × the mean resident load is crowded...
+    # (rate_factor, move_factor) were (1.25, 1.5): `python -m benchmarks.hot_prefix_replay --seeds
+    # 100` meets spread <= 1.3 with at most 2 moves in 78 seeds, was 68 (benchmarks/RESULTS.md)
     move_floor: float = 16.0  # ... once it carries this many recent requests (fewer: chance)...
     move_tokens: int = 1024  # ... and loses a conversation that another engine lacks this much of
     prefill_s_per_token: float = CostModel.prefill_s_per_token

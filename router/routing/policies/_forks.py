@@ -43,7 +43,10 @@ class ForkPoints:
     def shared_depth(self, hashes: Sequence[int], limit: int) -> int:
         """Blocks of the longest shared prefix of `hashes` within its first `limit` blocks (0: none)."""
         points, threshold = self._points, self.threshold
-        for depth in range(min(limit, len(hashes), self.max_scan), 0, -1):
+        end = min(limit, len(hashes), self.max_scan)
+        if points.keys().isdisjoint(hashes[:end]):  # the usual case, one C-level pass
+            return 0
+        for depth in range(end, 0, -1):
             seen = points.get(hashes[depth - 1])
             if seen is not None and len(seen) >= threshold:
                 return depth

@@ -41,31 +41,25 @@ def build_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
     ECR repository of the stack (EKS mode), unless the config names the image: ServingSecrets
     field -> the pushed digest reference. The context is the project directory, where Pulumi
     runs the program (relative: renders stay portable)."""
-    from infra.aws.images import (
-        BENCHMARK_DOCKERFILE,
-        ROUTER_DOCKERFILE,
-        BenchmarkImage,
-        ContainerImage,
-        ImageArgs,
-        RouterImage,
-    )
+    from infra.aws.images import BenchmarkImage, ImageArgs, RouterImage
 
-    wanted: dict[str, tuple[type[ContainerImage], str, str]] = {}  # field -> (kind, name, dockerfile)
+    wanted: dict[str, type[RouterImage | BenchmarkImage]] = {}  # ServingSecrets field -> image kind
     if config.router.image is None:
-        wanted["router_image"] = (RouterImage, "router", ROUTER_DOCKERFILE)
+        wanted["router_image"] = RouterImage
     if config.benchmark.enabled and config.benchmark.image is None:
-        wanted["benchmark_image"] = (BenchmarkImage, "benchmark", BENCHMARK_DOCKERFILE)
+        wanted["benchmark_image"] = BenchmarkImage
     if not wanted:
         return {}
     import pulumi_aws as aws
 
     assert config.cluster.eks is not None  # rules: an image left to the build only with mode 'eks'
     opts = pulumi.ResourceOptions(providers=[aws.Provider("images", region=config.cluster.eks.region)])
-    return {
-        field: kind(name, ImageArgs(repository_name=f"{config.cluster.name}/{name}", context_dir=".",
-                                    dockerfile=dockerfile, tag=name), opts).ref
-        for field, (kind, name, dockerfile) in wanted.items()
-    }
+    refs = {}
+    for field, kind in wanted.items():
+        args = ImageArgs(repository_name=f"{config.cluster.name}/{kind.NAME}", context_dir=".",
+                         dockerfile=kind.DOCKERFILE, tag=kind.NAME)
+        refs[field] = kind(kind.NAME, args, opts).ref
+    return refs
 
 
 def main() -> None:

@@ -72,13 +72,13 @@ class RouterImage(ContainerImage):
     """The router image, `router/Dockerfile`."""
 
     TYPE = "llmstack:aws:RouterImage"
+    NAME: ClassVar[str] = "router"  # resource name, repository suffix and tag
+    DOCKERFILE: ClassVar[str] = "router/Dockerfile"
 
 
 class BenchmarkImage(ContainerImage):
     """The benchmark Job's image, `bench/Dockerfile`: `llm-stack bench` and its publisher."""
 
     TYPE = "llmstack:aws:BenchmarkImage"
-
-
-ROUTER_DOCKERFILE = "router/Dockerfile"
-BENCHMARK_DOCKERFILE = "bench/Dockerfile"
+    NAME: ClassVar[str] = "benchmark"
+    DOCKERFILE: ClassVar[str] = "bench/Dockerfile"

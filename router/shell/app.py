@@ -252,9 +252,7 @@ def create_app(settings: RouterSettings, *, upstream: Upstream | None = None,
         upstream = UpstreamPool(connect_timeout=limits.upstream_connect_timeout_s,
                                 read_timeout=limits.upstream_read_timeout_s)
     if policy is None:
-        from router.routing.policies.registry import (
-            build_policy,  # the policy registry (router/routing/policies/)
-        )
+        from router.routing.policies.registry import build_policy  # the policy registry
 
         policy = build_policy(settings.policy)
     return RouterApp(settings, upstream=upstream, policy=policy,

@@ -5,6 +5,7 @@ stack, export the outputs. Nothing runs at import time; `__main__.py` calls `mai
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -39,8 +40,10 @@ def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -
 def build_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
     """Build router/Dockerfile and, with the benchmark on, bench/Dockerfile, each pushed to an
     ECR repository of the stack (EKS mode), unless the config names the image: ServingSecrets
-    field -> the pushed digest reference. The context is the project directory, where Pulumi
-    runs the program (relative: renders stay portable)."""
+    field -> the pushed digest reference. The context is the project's root, written relative to
+    the working directory, which the CLI sets to `main`'s directory (`infra/`): see build_paths.
+    A missing Dockerfile fails here, before any resource."""
+    from infra.aws.build_paths import build_paths, project_root
     from infra.aws.images import BenchmarkImage, ImageArgs, RouterImage
 
     wanted: dict[str, type[RouterImage | BenchmarkImage]] = {}  # ServingSecrets field -> image kind
@@ -50,14 +53,17 @@ def build_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
         wanted["benchmark_image"] = BenchmarkImage
     if not wanted:
         return {}
+    cwd = Path.cwd()
+    root = project_root(pulumi.get_root_directory(), cwd)
+    paths = {field: build_paths(root, cwd, kind.DOCKERFILE) for field, kind in wanted.items()}
     import pulumi_aws as aws
 
     assert config.cluster.eks is not None  # rules: an image left to the build only with mode 'eks'
     opts = pulumi.ResourceOptions(providers=[aws.Provider("images", region=config.cluster.eks.region)])
     refs = {}
     for field, kind in wanted.items():
-        args = ImageArgs(repository_name=f"{config.cluster.name}/{kind.NAME}", context_dir=".",
-                         dockerfile=kind.DOCKERFILE, tag=kind.NAME)
+        args = ImageArgs(repository_name=f"{config.cluster.name}/{kind.NAME}", tag=kind.NAME,
+                         context_dir=paths[field].context, dockerfile=paths[field].dockerfile)
         refs[field] = kind(kind.NAME, args, opts).ref
     return refs
 

@@ -78,7 +78,7 @@ def _invented_outputs(typ: str, name: str) -> dict[str, Any]:
 class RecordingMocks(Mocks):
     """Records every resource; answers invokes from a table (or with empty results)."""
 
-    def __init__(self, invokes: Mapping[str, Callable[[dict], dict]] | None = None) -> None:
+    def __init__(self, invokes: Mapping[str, Callable[[dict], Any]] | None = None) -> None:
         self.resources: list[RecordedResource] = []
         self.calls: list[tuple[str, dict]] = []
         self._invokes = dict(invokes or {})
@@ -94,11 +94,18 @@ class RecordingMocks(Mocks):
         state = {k: v for k, v in state.items() if v is not None}
         return f"{args.name}-id", state
 
+    def answer(self, token: str, handler: Callable[[dict], Any]) -> None:
+        """Answer invokes of `token` with `handler(args)`: a result dict, or (result, failures)
+        with failures as (property, reason) pairs, which the SDK raises as a failed invoke."""
+        self._invokes[token] = handler
+
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
-        """The invoke's result from the table, else an empty result; no check failures."""
+        """The invoke's result from the table, else an empty result; no check failures unless
+        the handler returns some."""
         self.calls.append((args.token, dict(args.args)))
         handler = self._invokes.get(args.token)
-        return (handler(dict(args.args)) if handler else {}), []
+        answer = handler(dict(args.args)) if handler else {}
+        return answer if isinstance(answer, tuple) else (answer, [])
 
     def record(self, entry: RecordedResource) -> None:
         with self._lock:

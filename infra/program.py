@@ -5,6 +5,7 @@ stack, export the outputs. Nothing runs at import time; `__main__.py` calls `mai
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -20,6 +21,7 @@ from infra.existing_cluster import use_existing
 from infra.serving import ServingSecrets, stack_args
 
 if TYPE_CHECKING:
+    from infra.aws.preflight import PreflightResult
     from stack_components import LLMStack
 
 
@@ -29,18 +31,47 @@ def read_secrets(config: StackConfig) -> dict[str, pulumi.Output[str]]:
     return {key: reader.require_secret(key) for key in sorted(config.secret_keys)}
 
 
-def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> ClusterHandle:
-    """The cluster the stack lands on: a new EKS cluster, or the existing one."""
-    if config.cluster.mode == "existing":
+def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]],
+                  checked: PreflightResult | None) -> ClusterHandle:
+    """The cluster the stack lands on: a new EKS cluster (its pools in the preflight's zones), or
+    the existing one."""
+    if config.cluster.mode == "existing" or checked is None:
         return use_existing(config, secrets["kubeconfig"])
-    return build_eks(config, pulumi.get_stack())
+    return build_eks(config, pulumi.get_stack(), checked.zones)
+
+
+def offline_runtime() -> bool:
+    """Whether the program runs under the mock runtime (`llm-stack render`, the tests): no AWS."""
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import SETTINGS
+
+    return isinstance(SETTINGS.monitor, MockMonitor)
+
+
+def cluster_preflight(config: StackConfig) -> PreflightResult | None:
+    """Mode eks: the read-only AWS checks (quotas, zone offerings), before any resource; their
+    warnings and notes logged. Offline: skipped, saying so. Mode existing: none."""
+    from infra.aws.preflight import offline, preflight
+    from infra.aws.preflight.lookups import AwsLookups
+
+    eks = config.cluster.eks
+    if config.cluster.mode != "eks" or eks is None:
+        return None
+    result = offline(config) if offline_runtime() else preflight(config, AwsLookups(eks.region))
+    for finding in result.warnings:
+        pulumi.log.warn(finding.text())
+    for note in result.notes:
+        pulumi.log.info(note)
+    return result
 
 
 def build_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
     """Build router/Dockerfile and, with the benchmark on, bench/Dockerfile, each pushed to an
     ECR repository of the stack (EKS mode), unless the config names the image: ServingSecrets
-    field -> the pushed digest reference. The context is the project directory, where Pulumi
-    runs the program (relative: renders stay portable)."""
+    field -> the pushed digest reference. The context is the project's root, written relative to
+    the working directory, which the CLI sets to `main`'s directory (`infra/`): see build_paths.
+    A missing Dockerfile fails here, before any resource."""
+    from infra.aws.build_paths import build_paths, project_root
     from infra.aws.images import BenchmarkImage, ImageArgs, RouterImage
 
     wanted: dict[str, type[RouterImage | BenchmarkImage]] = {}  # ServingSecrets field -> image kind
@@ -50,14 +81,17 @@ def build_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
         wanted["benchmark_image"] = BenchmarkImage
     if not wanted:
         return {}
+    cwd = Path.cwd()
+    root = project_root(pulumi.get_root_directory(), cwd)
+    paths = {field: build_paths(root, cwd, kind.DOCKERFILE) for field, kind in wanted.items()}
     import pulumi_aws as aws
 
     assert config.cluster.eks is not None  # rules: an image left to the build only with mode 'eks'
     opts = pulumi.ResourceOptions(providers=[aws.Provider("images", region=config.cluster.eks.region)])
     refs = {}
     for field, kind in wanted.items():
-        args = ImageArgs(repository_name=f"{config.cluster.name}/{kind.NAME}", context_dir=".",
-                         dockerfile=kind.DOCKERFILE, tag=kind.NAME)
+        args = ImageArgs(repository_name=f"{config.cluster.name}/{kind.NAME}", tag=kind.NAME,
+                         context_dir=paths[field].context, dockerfile=paths[field].dockerfile)
         refs[field] = kind(kind.NAME, args, opts).ref
     return refs
 
@@ -78,8 +112,9 @@ def main() -> None:
     extensions = {"autoscaling": autoscaling_extension(config)}
     # Every component's Args, and vLLM/LMCache's own checks, before the first resource.
     validate_engines(stack_args(config, serving, extensions).models, pulumi.log.warn)
+    checked = cluster_preflight(config)  # AWS quotas and offerings, still before the first resource
     serving = dataclasses.replace(serving, **build_images(config))
-    cluster = build_cluster(config, secrets)
+    cluster = build_cluster(config, secrets, checked)
     serving = dataclasses.replace(serving, model_store_role_arn=cluster.model_store_role_arn)
     args = stack_args(config, serving, extensions)
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready),

@@ -148,6 +148,10 @@ def stack_notes(project_dir: Path, stack: str) -> tuple[str, ...]:
     stack_file = read_stack_file(project_dir, stack)
     config = parse_stack_config(raw_project_config(stack_file))
     notes = [f"capacity {capacity_line(name, pool)}" for name, pool in config.node_pools.items()]
+    if config.cluster.mode == "eks":
+        from infra.aws.preflight.run import SKIPPED
+
+        notes.append(SKIPPED)
     if stack_file.standins:
         notes.append(f"offline stand-ins (set them before `pulumi up`): {', '.join(stack_file.standins)}")
     return tuple(notes)

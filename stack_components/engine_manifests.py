@@ -56,13 +56,18 @@ def _selector(name: str, args: VllmEngineArgs) -> dict[str, str]:
 
 
 def build_service(name: str, args: VllmEngineArgs) -> dict[str, Any]:
-    """ClusterIP Service on the engine port (API and /metrics)."""
+    """ClusterIP Service on the engine port (API and /metrics).
+
+    Pulumi awaits a Service with a selector until none of its endpoints is not-ready, 10 minutes
+    by default (pulumi-kubernetes provider/pkg/await/service.go, `DefaultServiceTimeoutMins`);
+    a loading engine is a not-ready endpoint, so the Service gets its Deployment's timeout
+    (`pulumi.com/timeoutSeconds`, read by metadata.TimeoutDuration, also for delete)."""
+    awaited = {TIMEOUT_ANNOTATION: str(args.await_timeout_s)}
+    annotations = prometheus_annotations(ENGINE_PORT, PATH_METRICS) | awaited
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": kube.metadata(
-            name, args.namespace, _labels(name, args), prometheus_annotations(ENGINE_PORT, PATH_METRICS)
-        ),
+        "metadata": kube.metadata(name, args.namespace, _labels(name, args), annotations),
         "spec": {
             "type": "ClusterIP",
             "selector": _selector(name, args),

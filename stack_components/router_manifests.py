@@ -90,12 +90,18 @@ def build_role_binding(name: str, namespace: str, labels: dict[str, str]) -> dic
 
 
 def build_service(name: str, args: RouterArgs) -> dict[str, Any]:
-    """The router endpoint."""
+    """The router endpoint. Pulumi awaits it until no endpoint is not-ready (and, for a load
+    balancer, until it has an address): as long as the router's Deployment, whose readiness
+    follows the engines (pulumi-kubernetes provider/pkg/await/service.go; 10 minutes unless
+    `pulumi.com/timeoutSeconds`). Not skipped (`pulumi.com/skipAwait`): the await is what
+    reports a load balancer that never gets an address."""
     labels = object_labels(ROLE_ROUTER, name, None, args.labels)
+    awaited = {TIMEOUT_ANNOTATION: str(args.await_timeout_s)} if args.await_timeout_s else {}
+    annotations = dict(args.service_annotations) | awaited
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": kube.metadata(name, args.namespace, labels, args.service_annotations or None),
+        "metadata": kube.metadata(name, args.namespace, labels, annotations or None),
         "spec": {
             "type": args.service_type,
             "selector": _selector(name),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -37,8 +38,8 @@ class ClusterHandle:
     """The engines' read-only S3 role (`llm-stack:modelStore`, EKS mode only)."""
 
 
-def build_eks(config: StackConfig, stack: str) -> ClusterHandle:
-    """A new EKS cluster with its VPC, node pools and add-ons, and a provider for it."""
+def build_eks(config: StackConfig, stack: str, zones: Mapping[str, tuple[str, ...]]) -> ClusterHandle:
+    """A new EKS cluster with its VPC, node pools (each in its `zones`) and add-ons, and a provider for it."""
     cluster_cfg, eks = config.cluster, config.cluster.eks
     assert eks is not None  # mode 'eks' is checked by the config model
     version = cluster_cfg.kubernetes_version or ""
@@ -50,7 +51,8 @@ def build_eks(config: StackConfig, stack: str) -> ClusterHandle:
                                                today=config.today, network_ready=network.ready), on_aws)
     pools = NodePools("pools", NodePoolsArgs(
         cluster_name=cluster.name, kubernetes_version=version, pools=config.node_pools,
-        subnets_by_zone=network.private_subnets_by_zone, cluster_ready=[*cluster.ready, *network.ready]),
+        subnets_by_zone=network.private_subnets_by_zone, zones=zones,
+        cluster_ready=[*cluster.ready, *network.ready]),
         on_aws)
     if eks.docker_hub_credential_arn:
         docker_hub_cache("docker-hub-cache", region=eks.region, credential_arn=eks.docker_hub_credential_arn,

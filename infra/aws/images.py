@@ -28,9 +28,10 @@ class ImageArgs:
     repository_name: str
     """ECR repository name, e.g. `llm-stack-prod/router`."""
     context_dir: str
-    """The build context: the repository root (the Dockerfiles copy its packages; .dockerignore)."""
+    """The build context: the repository root (the Dockerfiles copy its packages; .dockerignore),
+    relative to the program's working directory (`build_paths`: `..` under the Pulumi CLI)."""
     dockerfile: str
-    """Dockerfile path relative to `context_dir`, e.g. `router/Dockerfile`."""
+    """The Dockerfile, relative to the working directory like `context_dir`, e.g. `../router/Dockerfile`."""
     tag: str
     """The pushed tag (mutable, a label only): pods pin the digest."""
 
@@ -55,7 +56,7 @@ class ContainerImage(pulumi.ComponentResource):
         image = docker_build.Image(
             f"{name}-image",
             context=docker_build.BuildContextArgs(location=args.context_dir),
-            dockerfile=docker_build.DockerfileArgs(location=f"{args.context_dir.rstrip('/')}/{args.dockerfile}"),
+            dockerfile=docker_build.DockerfileArgs(location=args.dockerfile),
             platforms=[PLATFORM],
             push=True,
             tags=[repo.repository_url.apply(lambda url: f"{url}:{args.tag}")],

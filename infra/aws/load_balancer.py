@@ -35,7 +35,17 @@ def controller_policy() -> str:
 def controller_values(*, cluster_name: str, region: str, vpc_id: Any, role_arn: Any,
                       system_pool: str) -> dict[str, Any]:
     """Chart values: the cluster, region and VPC given (no IMDS lookups: nodes allow one hop),
-    IRSA on the controller's service account, two replicas on the system pool."""
+    IRSA on the controller's service account, two replicas on the system pool.
+
+    The chart's Service mutator webhook is off. It is on by default (values.yaml
+    `enableServiceMutatorWebhook: true`, `serviceMutatorWebhookConfig.failurePolicy: Fail`, on
+    every Service CREATE: templates/webhook.yaml `mservice.elbv2.k8s.aws`), so while the
+    controller's pods are not ready it rejects every new Service: metrics-server's and the
+    autoscaler's, installed beside it, and their atomic releases roll back
+    (kubernetes-sigs/aws-load-balancer-controller#4140). All it does is set
+    `spec.loadBalancerClass` on LoadBalancer Services that have none (webhooks/core/
+    service_mutator.go `MutateCreate`); ours opt in by the `aws-load-balancer-type: external`
+    annotation instead (`service_annotations`; docs/guide/service/nlb.md)."""
     account = SERVICE_ACCOUNT[1]
     return {
         "clusterName": cluster_name,
@@ -45,6 +55,7 @@ def controller_values(*, cluster_name: str, region: str, vpc_id: Any, role_arn: 
         "serviceAccount": {"create": True, "name": account,
                            "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
         "nodeSelector": {NODE_POOL_LABEL: system_pool},
+        "enableServiceMutatorWebhook": False,
     }
 
 

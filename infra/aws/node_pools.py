@@ -16,7 +16,7 @@ import pulumi_aws as aws
 from infra.aws.iam import NODE_POLICIES, AttachedRole, role, service_trust_policy
 from infra.aws.user_data import user_data
 from infra.config.catalog import INSTANCES
-from infra.config.pools import NODE_POOL_LABEL, NodePoolConfig, pool_zones
+from infra.config.pools import NODE_POOL_LABEL, NodePoolConfig
 
 GPU_TAINT: aws.eks.NodeGroupTaintArgsDict = {
     "key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE",
@@ -43,6 +43,8 @@ class NodePoolsArgs:
     """Pools keyed by name (resource names derive from the key)."""
     subnets_by_zone: Mapping[str, pulumi.Input[str]]
     """Private subnet of each cluster zone; a pool gets those of its zones."""
+    zones: Mapping[str, tuple[str, ...]]
+    """Each pool's zones, as the preflight chose them from EC2's offerings (`preflight.zones`)."""
     cluster_ready: Sequence[pulumi.Resource] = ()
     """What nodes need before they can join (the cluster, NAT routes) and must outlive them."""
 
@@ -110,7 +112,6 @@ class NodePools(pulumi.ComponentResource):
         super().__init__("llm-stack:aws:NodePools", name, None, opts)
         node_role = role(f"{name}-node", service_trust_policy("ec2.amazonaws.com"), NODE_POLICIES,
                          description="EKS worker nodes of llm-stack", parent=self)
-        self._zones = tuple(args.subnets_by_zone)
         self.node_role = node_role.role
         self.node_groups = {
             pool_name: self._pool(name, pool_name, pool, args, node_role)
@@ -122,7 +123,7 @@ class NodePools(pulumi.ComponentResource):
               node_role: AttachedRole) -> aws.eks.NodeGroup:
         child = pulumi.ResourceOptions(parent=self)
         template = aws.ec2.LaunchTemplate(f"{prefix}-{name}", **launch_template_args(name, pool), opts=child)
-        zones = pool_zones(pool, self._zones)
+        zones = args.zones[name]
         in_template = pool.capacity_type == "CAPACITY_BLOCK"  # the instance type is the template's
         return aws.eks.NodeGroup(
             f"{prefix}-{name}", cluster_name=args.cluster_name, node_group_name=name,

@@ -114,7 +114,7 @@ def test_cluster_autoscaler_discovers_this_cluster(prod):
     assert "eks.amazonaws.com/role-arn" in values["rbac"]["serviceAccount"]["annotations"]
     groups = {g.inputs["nodeGroupName"]: g.inputs["scalingConfig"]
               for g in prod.of_type("aws:eks/nodeGroup:NodeGroup")}
-    assert groups["a100"] == {"minSize": 2, "desiredSize": 2, "maxSize": 6}
+    assert groups["a100"] == {"minSize": 0, "desiredSize": 0, "maxSize": 6}  # grown by the autoscaler
 
 
 def test_log_group_has_retention(prod):
@@ -129,9 +129,30 @@ def test_prod_router_is_an_internal_nlb_of_the_controller(prod):
     (service,) = [r for r in prod.of_type("kubernetes:core/v1:Service") if r.name == "llm-router-service"]
     annotations = service.inputs["metadata"]["annotations"]
     assert service.inputs["spec"]["type"] == "LoadBalancer"
-    assert annotations == {"service.beta.kubernetes.io/aws-load-balancer-type": "external",
-                           "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-                           "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+    lb = {k: v for k, v in annotations.items() if k.startswith("service.beta.kubernetes.io/")}
+    assert lb == {"service.beta.kubernetes.io/aws-load-balancer-type": "external",
+                  "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+                  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_service_create_waits_on_the_load_balancer_controllers_webhook(run_program, stack):
+    """The controller's Service mutator (failurePolicy Fail on every Service CREATE) is off, so the
+    releases installed beside it (metrics-server, the autoscaler) create their Services while its
+    pods start; every LoadBalancer Service still opts in to the controller by its annotation."""
+    mocks = run_program(read_stack_file(ROOT, stack))
+    releases = {r.inputs["chart"]: r for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
+    lbc = releases["aws-load-balancer-controller"]
+    assert lbc.inputs["values"]["enableServiceMutatorWebhook"] is False
+    beside = [r for chart, r in releases.items() if chart in ("metrics-server", "cluster-autoscaler")]
+    assert len(beside) == 2 and all(lbc.urn not in r.depends_on for r in beside)
+    balanced = [r for r in mocks.of_type("kubernetes:core/v1:Service")
+                if r.inputs["spec"].get("type") == "LoadBalancer"]
+    for service in balanced:
+        annotations = service.inputs["metadata"].get("annotations") or {}
+        assert annotations.get("service.beta.kubernetes.io/aws-load-balancer-type") == "external" or \
+            service.inputs["spec"].get("loadBalancerClass") == "service.k8s.aws/nlb"
+    assert len(balanced) == (1 if stack == "prod" else 0)
 
 
 def test_public_exposure_terminates_tls_and_limits_sources():

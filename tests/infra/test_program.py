@@ -98,10 +98,11 @@ def test_component_rule_fails_under_the_stack_key_before_any_resource(run_progra
     assert len(pulumi_mocks.resources) == 0
 
 
-def test_router_and_benchmark_images_are_built_into_ecr_and_run_by_digest(run_program):
+def test_router_and_benchmark_images_are_built_into_ecr_and_run_by_digest(run_program, monkeypatch):
     """No image in the stack file: an ECR repository and a docker-build Image (linux/amd64, pushed)
     each of router/Dockerfile and bench/Dockerfile; router pods run the first by digest, the
-    benchmark Job's containers the second."""
+    benchmark Job's containers the second (run from the root, as `llm-stack render` is)."""
+    monkeypatch.chdir(ROOT)
     mocks = run_program(read_stack_file(ROOT, "dev"))
     repos = {r.inputs["name"]: r for r in mocks.of_type("aws:ecr/repository:Repository")}
     images = {r.inputs["dockerfile"]["location"]: r for r in mocks.of_type("docker-build:index:Image")}

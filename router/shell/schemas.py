@@ -52,20 +52,45 @@ class EmbeddingRequest(BaseModel):
 
 class ErrorDetail(BaseModel):
     message: str
-    type: str
-    code: str | int
+    type: str = Field(description="As vLLM names it: BadRequestError, NotFoundError, ... or the "
+                                  "status's phrase.")
+    param: str | None = Field(default=None, description="The request field at fault, where one is.")
+    code: int = Field(description="The HTTP status.")
 
 
 class ErrorResponse(BaseModel):
-    """Every error the router answers: OpenAI's shape."""
+    """Every error the router answers: vLLM's (OpenAI's) shape."""
 
     error: ErrorDetail
 
 
+class ModelPermission(BaseModel):
+    id: str
+    object: Literal["model_permission"] = "model_permission"
+    created: int
+    allow_create_engine: bool = False
+    allow_sampling: bool = True
+    allow_logprobs: bool = True
+    allow_search_indices: bool = False
+    allow_view: bool = True
+    allow_fine_tuning: bool = False
+    organization: str = "*"
+    group: str | None = None
+    is_blocking: bool = False
+
+
 class ModelCard(BaseModel):
+    """vLLM 0.33's model card (vllm/entrypoints/serve/engine/protocol.py), with `root`,
+    `parent` and `max_model_len` as the engines serving the model report them."""
+
     id: str
     object: Literal["model"] = "model"
-    owned_by: str = "llm-stack"
+    created: int
+    owned_by: str = "vllm"
+    root: str | None = None
+    parent: str | None = None
+    max_model_len: int | None = None
+    permission: list[ModelPermission]
 
 
 class ModelList(BaseModel):

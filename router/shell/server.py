@@ -169,7 +169,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
             raise HeadTooLarge(f"request line and headers are over {MAX_HEAD_BYTES} bytes")
 
     def send_400_response(self, msg: str) -> None:
-        body = error_body(f"malformed HTTP request: {msg}", "invalid_request_error", 400)
+        body = error_body(f"malformed HTTP request: {msg}", 400)
         head = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
                 b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(head + body)

@@ -27,15 +27,15 @@ def parse_body(body: bytes, path: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise BadRequest(f"request body must be a JSON object (got {type(payload).__name__})")
     model = payload.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("'model' is required and must be a non-empty string")
+    if model is not None and not isinstance(model, str):  # absent, null or "": the served model
+        raise BadRequest(f"'model' must be a string (got {type(model).__name__})", param="model")
     required = _REQUIRED[path]
     if required not in payload:
-        raise BadRequest(f"'{required}' is required for {path}")
+        raise BadRequest(f"'{required}' is required for {path}", param=required)
     if path == PATH_CHAT and not _is_messages(payload["messages"]):
-        raise BadRequest("'messages' must be a non-empty list of objects")
+        raise BadRequest("'messages' must be a non-empty list of objects", param="messages")
     if not isinstance(payload.get("stream", False), bool):
-        raise BadRequest("'stream' must be a boolean")
+        raise BadRequest("'stream' must be a boolean", param="stream")
     return payload
 
 

@@ -93,7 +93,9 @@ class FakeEngine:
                 await asyncio.sleep(3600)
             _answer(writer, 200 if self.healthy else 503, b"{}")
         elif path == "/v1/models":
-            _answer(writer, 200, orjson.dumps({"object": "list", "data": [{"id": self.model}]}))
+            card = {"id": self.model, "object": "model", "root": f"/models/{self.model}",
+                    "max_model_len": 8192}
+            _answer(writer, 200, orjson.dumps({"object": "list", "data": [card]}))
         elif path == "/metrics":
             self.metrics_scrapes += 1
             model = f'{{model_name="{self.model}"}}'

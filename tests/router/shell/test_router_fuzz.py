@@ -92,7 +92,8 @@ paths = st.sampled_from([*PROXIED_PATHS, "/v1/models", "/health", "/metrics", "/
 def _status(port: int, method: str, path: str, body: bytes, headers: list[tuple[str, bytes]]) -> int:
     head = b"".join(b"%s: %s\r\n" % (name.encode(), value) for name, value in headers
                     if name not in ("content-length", "transfer-encoding", "connection"))
-    raw = (b"%s %s HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: %d\r\n%s\r\n%s"
+    raw = (b"%s %s HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\n"
+           b"content-length: %d\r\n%s\r\n%s"
            % (method.encode(), path.encode(), len(body), head, body))
     answer = _exchange(port, raw)
     status = int(answer.split(b" ", 2)[1])
@@ -188,8 +189,8 @@ def test_a_slow_client_does_not_hold_up_others() -> None:
             port = int(url.rsplit(":", 1)[1])
             data = orjson.dumps({"model": "m", "prompt": "slow"})
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n"
-                         % (PROXIED_PATHS[1].encode(), len(data)))
+            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: %d\r\n\r\n" % (PROXIED_PATHS[1].encode(), len(data)))
             for i, byte in enumerate(data):
                 writer.write(bytes([byte]))
                 await writer.drain()

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS
+from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, PATH_MODELS
 from router.shell.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ErrorResponse
 
 __all__ = ["ErrorResponse", "schema"]
@@ -25,7 +25,7 @@ _PROXIED: dict[str, tuple[type[BaseModel], str, bool]] = {
     PATH_EMBEDDINGS: (EmbeddingRequest, "Embeddings, routed like chat.", False),
 }
 _ERRORS = {
-    "400": "Invalid JSON or a missing/invalid field.",
+    "400": "Invalid JSON, a missing/invalid field, or a body not declared application/json.",
     "401": "Missing or invalid API key (when keys are configured).",
     "404": "The model is not served here.",
     "413": "Request body over the router's limit.",
@@ -35,13 +35,24 @@ _ERRORS = {
     "504": "The engine did not answer in time.",
 }
 _REF = "#/components/schemas/{model}"
+_SSE_EVENT = {
+    "type": "object", "required": ["data"],
+    "description": "One server-sent event of a streamed answer (`stream: true`).",
+    "properties": {
+        "data": {"type": "string", "description": "A JSON chunk as vLLM streams it, an error object "
+                                                  "({\"error\": ...}) when the stream cannot go on, "
+                                                  "and `[DONE]` last."},
+        "event": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"},
+    },
+}
 
 
 def _operation(model: type[BaseModel], summary: str, streams: bool) -> dict[str, Any]:
     error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}}}
     ok: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
     if streams:
-        ok["text/event-stream"] = {"schema": {"type": "string"}}
+        # Before OpenAPI 3.2 (FastAPI writes 3.1) a text/event-stream `schema` describes one event.
+        ok["text/event-stream"] = {"schema": _SSE_EVENT}
     return {
         "summary": summary,
         "operationId": model.__name__,
@@ -70,5 +81,19 @@ def schema(app: FastAPI) -> dict[str, Any]:
         doc.setdefault("paths", {})[path] = {"post": _operation(model, summary, streams)}
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(_components([ErrorResponse, *(m for m, _, _ in _PROXIED.values())]))
+    if getattr(app, "proxy", None) is not None and app.proxy.keys.enabled:  # type: ignore[attr-defined]
+        _document_keys(doc)
     app.openapi_schema = doc
     return doc
+
+
+_KEYED = (*_PROXIED, PATH_MODELS)  # what asks for a key when keys are configured (not /health, /metrics)
+
+
+def _document_keys(doc: dict[str, Any]) -> None:
+    """`Authorization: Bearer <key>` on the operations that require it (router.shell.auth)."""
+    doc["components"]["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer",
+                                                       "description": "One of the router's API keys."}}
+    for path in _KEYED:
+        for operation in doc["paths"].get(path, {}).values():
+            operation["security"] = [{"apiKey": []}]

@@ -26,7 +26,8 @@ class ChatCompletionRequest(BaseModel):
     """POST /v1/chat/completions (vLLM's and OpenAI's fields pass through)."""
 
     model_config = _PASS_THROUGH
-    model: str = Field(min_length=1, description="A model served here (GET /v1/models).")
+    model: str | None = Field(default=None, description="A model served here (GET /v1/models); "
+                              "absent: the one model served (vLLM's rule).")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = Field(default=False, description="Answer as server-sent events.")
     max_tokens: int | None = Field(default=None, ge=1)
@@ -36,7 +37,7 @@ class CompletionRequest(BaseModel):
     """POST /v1/completions."""
 
     model_config = _PASS_THROUGH
-    model: str = Field(min_length=1)
+    model: str | None = None
     prompt: str | list[str] | list[int] | list[list[int]]
     stream: bool = False
     max_tokens: int | None = Field(default=None, ge=1)
@@ -46,7 +47,7 @@ class EmbeddingRequest(BaseModel):
     """POST /v1/embeddings."""
 
     model_config = _PASS_THROUGH
-    model: str = Field(min_length=1)
+    model: str | None = None
     input: str | list[str] | list[int] | list[list[int]]
 
 

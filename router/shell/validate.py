@@ -33,14 +33,18 @@ def parse_body(body: bytes, path: str) -> dict[str, Any]:
     if required not in payload:
         raise BadRequest(f"'{required}' is required for {path}", param=required)
     if path == PATH_CHAT and not _is_messages(payload["messages"]):
-        raise BadRequest("'messages' must be a non-empty list of objects", param="messages")
+        raise BadRequest("'messages' must be a non-empty list of objects, each with a string 'role'",
+                         param="messages")
     if not isinstance(payload.get("stream", False), bool):
         raise BadRequest("'stream' must be a boolean", param="stream")
     return payload
 
 
 def _is_messages(messages: Any) -> bool:
-    return isinstance(messages, list) and bool(messages) and all(isinstance(m, dict) for m in messages)
+    """A non-empty list of objects each with a string `role` (vLLM's message params all
+    require one: vllm/renderers/chat_utils/types.py)."""
+    return (isinstance(messages, list) and bool(messages)
+            and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages))
 
 
 def prompt_bytes(payload: dict[str, Any]) -> bytes:

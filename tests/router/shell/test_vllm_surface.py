@@ -180,3 +180,18 @@ def test_error_bodies_and_the_model_list_pass_vllms_own_models() -> None:
                           text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ok", str(len(cases["errors"]))]
+
+
+def test_the_openapi_document_declares_bearer_keys_when_keys_are_configured() -> None:
+    """With API keys the proxied routes and /v1/models declare bearer auth; /health does not;
+    without keys nothing does."""
+    from router.shell.app import create_app
+
+    keyed = create_app(settings_for(["http://127.0.0.1:1"], api_keys_env="K"), environ={"K": "k1"}).openapi()
+    assert keyed["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert keyed["paths"][PATH_CHAT]["post"]["security"] == [{"apiKey": []}]
+    assert keyed["paths"][PATH_MODELS]["get"]["security"] == [{"apiKey": []}]
+    assert "security" not in keyed["paths"]["/health"]["get"]
+    open_doc = create_app(settings_for(["http://127.0.0.1:1"])).openapi()
+    assert "securitySchemes" not in open_doc["components"]
+    assert all("security" not in op for ops in open_doc["paths"].values() for op in ops.values())

@@ -27,7 +27,8 @@ BAD_BODIES = [
     (b'{"model": "m"}', 400, "'messages'"),
     (b'{"model": "m", "messages": "hi"}', 400, "'messages'"),
     (b'{"model": "m", "messages": [1]}', 400, "'messages'"),
-    (b'{"model": "m", "messages": [{"content": [{"text": 5}]}]}', 400, "content"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": [{"text": 5}]}]}', 400, "content"),
+    (b'{"model": "m", "messages": [{"content": "hi"}]}', 400, "'role'"),
     (b'{"model": "m", "messages": [{"role": "user"}], "stream": "yes"}', 400, "'stream'"),
     (b'{"model": "nope", "messages": [{"role": "user"}]}', 404, "`nope` does not exist. Valid aliases: m."),
 ]

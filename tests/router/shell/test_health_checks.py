@@ -44,7 +44,8 @@ def test_engine_answering_503_leaves_and_traffic_goes_elsewhere() -> None:
             sick.healthy = False
             await until(lambda: not app.registry.states[sick.url].healthy)
             for _ in range(4):
-                async with s.post(url + PATH_CHAT, json={"model": "m", "messages": [{"content": "x"}]}) as r:
+                chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+                async with s.post(url + PATH_CHAT, json=chat) as r:
                     assert (await r.json())["engine"] == "well"
             sick.healthy = True
             await until(lambda: app.registry.states[sick.url].healthy)
@@ -68,14 +69,15 @@ def test_models_are_the_union_of_healthy_engines_and_route_by_model() -> None:
             await until(lambda: len(app.registry.served_models()) == 2)
             assert await models() == ["alpha", "beta"]
             for model, engine in [("beta", "b"), ("alpha", "a"), ("beta", "b")]:
-                async with s.post(url + PATH_CHAT, json={"model": model, "messages": [{}]}) as r:
+                body = {"model": model, "messages": [{"role": "user"}]}
+                async with s.post(url + PATH_CHAT, json=body) as r:
                     assert (await r.json())["engine"] == engine
-            async with s.post(url + PATH_CHAT, json={"model": "gamma", "messages": [{}]}) as r:
+            async with s.post(url + PATH_CHAT, json={"model": "gamma", "messages": [{"role": "user"}]}) as r:
                 assert r.status == 404
             b.healthy = False
             await until(lambda: not app.registry.states[b.url].healthy)
             assert await models() == ["alpha"]
-            async with s.post(url + PATH_CHAT, json={"model": "beta", "messages": [{}]}) as r:
+            async with s.post(url + PATH_CHAT, json={"model": "beta", "messages": [{"role": "user"}]}) as r:
                 assert r.status == 503
         for engine in (a, b):
             await engine.stop()

@@ -30,7 +30,7 @@ def test_exposition_parses_and_counts_requests_decisions_health_and_streams() ->
         engine = FakeEngine(chunks=3)
         await engine.start()
         async with running(settings_for([engine.url])) as (_, url), json_session() as s:
-            chat = {"model": "m", "messages": [{"content": "x"}]}
+            chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
             for stream in (False, True, True):
                 async with s.post(url + PATH_CHAT, json={**chat, "stream": stream}) as r:
                     await r.read()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import orjson
 
@@ -85,7 +86,7 @@ class FakeEngine:
         if method == "GET":
             return await self._get(path, writer)
         self.headers.append(headers)
-        return await self._post(orjson.loads(body), reader, writer)
+        return await self._post(json.loads(body), reader, writer)  # as vLLM reads JSON (lone surrogates too)
 
     async def _get(self, path: str, writer: asyncio.StreamWriter) -> bool:
         if path == "/health":

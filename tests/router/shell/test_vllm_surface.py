@@ -195,3 +195,23 @@ def test_the_openapi_document_declares_bearer_keys_when_keys_are_configured() ->
     open_doc = create_app(settings_for(["http://127.0.0.1:1"])).openapi()
     assert "securitySchemes" not in open_doc["components"]
     assert all("security" not in op for ops in open_doc["paths"].values() for op in ops.values())
+
+
+def test_a_lone_surrogate_escape_passes_and_bad_bytes_are_named_where_they_are() -> None:
+    """`\\ud800` in a JSON string is accepted (vLLM reads JSON with the standard library, which
+    accepts it); invalid UTF-8 is a 400 naming the byte and its offset in the body."""
+    async def body() -> None:
+        engine = FakeEngine()
+        await engine.start()
+        async with running(settings_for([engine.url])) as (_, url), json_session() as s:
+            lone = b'{"model": "m", "messages": [{"role": "user", "content": "a\\ud800b"}]}'
+            assert (await _post(s, url, lone, {}))[0] == 200
+            bad = b'{"model": "m", "messages": [{"role": "user", "content": "ab\xffc"}]}'
+            status, answer = await _post(s, url, bad, {})
+            offset = bad.index(0xFF)
+            assert status == 400
+            message = answer["error"]["message"]
+            assert message == f"request body is not valid UTF-8: byte 0xff at byte offset {offset}"
+        assert engine.requests == 1
+        await engine.stop()
+    run(body())

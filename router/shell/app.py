@@ -46,6 +46,7 @@ from router.shell.schemas import ErrorResponse, Health, ModelList
 from router.shell.server import Listener, listen_socket
 from router.shell.supervisor import Supervisor
 from router.shell.upstream import Upstream, UpstreamPool
+from router.shell.vllm_routes import add_vllm_routes
 
 
 class RouterApp(FastAPI):
@@ -79,6 +80,7 @@ class RouterApp(FastAPI):
         self._listeners: list[Listener] = []
         self._proxied = frozenset(PROXIED_PATHS)
         _routes(self)
+        add_vllm_routes(self)
         _error_handlers(self)
         self.openapi = lambda: openapi.schema(self)  # type: ignore[method-assign]
 

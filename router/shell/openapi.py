@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, PATH_MODELS
+from contracts import PASSTHROUGH_PATHS, PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, PATH_MODELS
 from router.shell.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ErrorResponse
 
 __all__ = ["ErrorResponse", "schema"]
@@ -63,6 +63,21 @@ def _operation(model: type[BaseModel], summary: str, streams: bool) -> dict[str,
     }
 
 
+def _passthrough(path: str) -> dict[str, Any]:
+    """A vLLM route the router routes by `model` and relays, its other fields the engine's."""
+    error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}}}
+    body = {"type": "object", "additionalProperties": True,
+            "properties": {"model": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
+    ok = {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {"schema": _SSE_EVENT}}
+    return {
+        "summary": f"vLLM's {path}, routed by model; the engine checks the rest of the body.",
+        "operationId": "passthrough" + path.replace("/", "_"),
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {"200": {"description": "The engine's answer, relayed.", "content": ok},
+                      **{code: {"description": text, **error} for code, text in _ERRORS.items()}},
+    }
+
+
 def _components(models: list[type[BaseModel]]) -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for model in models:
@@ -79,6 +94,8 @@ def schema(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
     for path, (model, summary, streams) in _PROXIED.items():
         doc.setdefault("paths", {})[path] = {"post": _operation(model, summary, streams)}
+    for path in PASSTHROUGH_PATHS:
+        doc["paths"][path] = {"post": _passthrough(path)}
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(_components([ErrorResponse, *(m for m, _, _ in _PROXIED.values())]))
     if getattr(app, "proxy", None) is not None and app.proxy.keys.enabled:  # type: ignore[attr-defined]
@@ -87,7 +104,8 @@ def schema(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
-_KEYED = (*_PROXIED, PATH_MODELS)  # what asks for a key when keys are configured (not /health, /metrics)
+# What asks for a key when keys are configured (not /health, /metrics, /version, /ping, /load).
+_KEYED = (*_PROXIED, *PASSTHROUGH_PATHS, PATH_MODELS)
 
 
 def _document_keys(doc: dict[str, Any]) -> None:

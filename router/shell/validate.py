@@ -30,8 +30,8 @@ def parse_body(body: bytes, path: str) -> dict[str, Any]:
     model = payload.get("model")
     if model is not None and not isinstance(model, str):  # absent, null or "": the served model
         raise BadRequest(f"'model' must be a string (got {type(model).__name__})", param="model")
-    required = _REQUIRED[path]
-    if required not in payload:
+    required = _REQUIRED.get(path)  # the pass-through routes' fields are the engine's to check
+    if required is not None and required not in payload:
         raise BadRequest(f"'{required}' is required for {path}", param=required)
     if path == PATH_CHAT and not _is_messages(payload["messages"]):
         raise BadRequest("'messages' must be a non-empty list of objects, each with a string 'role'",

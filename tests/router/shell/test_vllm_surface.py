@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
-from contracts import PATH_CHAT, PATH_MODELS
+from contracts import PASSTHROUGH_PATHS, PATH_CHAT, PATH_LOAD, PATH_MODELS, PATH_PING, PATH_VERSION
 from router.settings import Limits
 from router.shell.errors import RouterError, error_body, vllm_error_type
 from stack_components.engine_check import engine_python
@@ -213,5 +213,34 @@ def test_a_lone_surrogate_escape_passes_and_bad_bytes_are_named_where_they_are()
             message = answer["error"]["message"]
             assert message == f"request body is not valid UTF-8: byte 0xff at byte offset {offset}"
         assert engine.requests == 1
+        await engine.stop()
+    run(body())
+
+
+def test_vllms_other_routes_are_routed_by_model_or_answered_for_the_router() -> None:
+    """/tokenize, /v1/responses, /v1/rerank ... reach the model's engine untouched; /version
+    is the engines' own, /ping has /health's status, /load counts requests in flight."""
+    async def body() -> None:
+        engine = FakeEngine()
+        await engine.start()
+        async with running(settings_for([engine.url])) as (app, url), json_session() as s:
+            await until(lambda: app.registry.healthy_count() == 1)
+            for path in PASSTHROUGH_PATHS:
+                async with s.post(url + path, json={"model": "m", "prompt": "hi", "tokens": [1]}) as resp:
+                    assert resp.status == 200, path
+            async with s.post(url + "/tokenize", json={"model": "nope", "prompt": "hi"}) as resp:
+                assert resp.status == 404
+            async with s.get(url + PATH_VERSION) as resp:
+                assert await resp.json() == {"version": "0.33.0"}
+            for method in ("GET", "POST"):
+                async with s.request(method, url + PATH_PING) as resp:
+                    assert resp.status == 200 and await resp.read() == b""
+            async with s.get(url + PATH_LOAD) as resp:
+                assert await resp.json() == {"server_load": 0}
+            engine.healthy = False
+            await until(lambda: app.registry.healthy_count() == 0)
+            async with s.get(url + PATH_PING) as resp:
+                assert resp.status == 503
+        assert engine.paths == list(PASSTHROUGH_PATHS)
         await engine.stop()
     run(body())

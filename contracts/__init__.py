@@ -17,7 +17,14 @@ PATH_EMBEDDINGS: Final = "/v1/embeddings"
 PATH_MODELS: Final = "/v1/models"
 PATH_HEALTH: Final = "/health"
 PATH_METRICS: Final = "/metrics"
-PROXIED_PATHS: Final = (PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS)
+PATH_VERSION: Final = "/version"
+PATH_PING: Final = "/ping"
+PATH_LOAD: Final = "/load"
+# vLLM 0.33's other model-addressed POSTs (vllm/entrypoints/*/api_router.py): the router routes
+# them by `model` like the three above and leaves their fields to the engine.
+PASSTHROUGH_PATHS: Final = ("/tokenize", "/detokenize", "/v1/responses", "/score", "/v1/score", "/rerank",
+                            "/v1/rerank", "/v2/rerank", "/pooling", "/classify", "/v2/embed")
+PROXIED_PATHS: Final = (PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, *PASSTHROUGH_PATHS)
 SSE_DONE: Final = b"data: [DONE]\n\n"
 
 # --- Engine metrics (current vLLM names; label `model_name`) ----------------------------

@@ -28,6 +28,7 @@ from contracts import (
     PATH_MODELS,
     PROXIED_PATHS,
 )
+from emulator import tokenize as tokenizer
 from emulator import wire
 from emulator.engine import Channel, EngineRuntime
 from emulator.errors import ConfigError, WireError
@@ -157,6 +158,11 @@ async def models(request: web.Request) -> web.Response:
     return _json(wire.models_body(config.model, int(time.time()), config.context_limit))
 
 
+async def tokenize(request: web.Request) -> web.Response:
+    """`POST /tokenize` (emulator.tokenize)."""
+    return await tokenizer.tokenize(request, request.app[RUNTIME].config.context_limit)
+
+
 async def health(request: web.Request) -> web.Response:
     """`GET /health`: 200 with an empty body, like vLLM."""
     return web.Response(status=200)
@@ -231,6 +237,8 @@ def build_app(runtime: EngineRuntime, set_faults: FaultsSetter) -> web.Applicati
     app.router.add_post(PATH_COMPLETIONS, completions)
     app.router.add_post(PATH_EMBEDDINGS, embeddings)
     app.router.add_get(PATH_MODELS, models)
+    app.router.add_post("/tokenize", tokenize)
+    app.router.add_post("/detokenize", tokenizer.detokenize)
     app.router.add_get(PATH_HEALTH, health)
     app.router.add_get(PATH_METRICS, metrics)
     app.router.add_get(ADMIN_PREFIX + "stats", stats)

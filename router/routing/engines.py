@@ -8,8 +8,9 @@ lookup. The policy is told whenever the set of engine ids changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from router.routing.base import EngineState
 
@@ -36,6 +37,7 @@ class EngineRegistry:
         self._by_model: dict[str, list[EngineState]] = {}
         self._any: list[EngineState] = []
         self._known: frozenset[str] = frozenset()
+        self.cards: dict[str, Mapping[str, Any]] = {}  # model -> what an engine's card said of it
 
     # --- changes ------------------------------------------------------------------------
     def replace(self, specs: Iterable[EngineSpec]) -> tuple[list[str], list[str]]:
@@ -71,8 +73,12 @@ class EngineRegistry:
         self._rebuild()
         return True
 
-    def set_models(self, url: str, models: Collection[str]) -> None:
-        """Record the models an engine reports serving."""
+    def set_models(self, url: str, models: Collection[str], *,
+                   cards: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Record the models an engine reports serving (and what its `/v1/models` cards say
+        of them: root, parent, max_model_len)."""
+        if cards:
+            self.cards.update(cards)
         frozen = frozenset(models)
         if url in self.states and self._models.get(url) != frozen:
             self._models[url] = frozen

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -45,9 +46,7 @@ from router.shell.schemas import ErrorResponse, Health, ModelList
 from router.shell.server import Listener, listen_socket
 from router.shell.supervisor import Supervisor
 from router.shell.upstream import Upstream, UpstreamPool
-
-_STATUS_TYPES = {401: "authentication_error", 404: "invalid_request_error", 405: "invalid_request_error",
-                 429: "rate_limit_error"}
+from router.shell.vllm_routes import add_vllm_routes
 
 
 class RouterApp(FastAPI):
@@ -75,11 +74,13 @@ class RouterApp(FastAPI):
         self.scraper = MetricsScraper(self.registry, upstream, interval_s=settings.health.metrics_interval_s,
                                       timeout_s=settings.health.timeout_s)
         self.supervisor = Supervisor(on_restart=lambda name: self.metrics.task_restarts.inc((name,)))
+        self.created = int(time.time())  # the model cards' `created`
         self.draining = False
         self._started = False
         self._listeners: list[Listener] = []
         self._proxied = frozenset(PROXIED_PATHS)
         _routes(self)
+        add_vllm_routes(self)
         _error_handlers(self)
         self.openapi = lambda: openapi.schema(self)  # type: ignore[method-assign]
 
@@ -204,36 +205,49 @@ def _routes(app: RouterApp) -> None:
     async def models(request: Request) -> dict[str, Any]:
         if app.proxy.keys.enabled:
             app.proxy.keys.check(request.headers.get("authorization"))
-        data = [{"id": m, "object": "model", "owned_by": "llm-stack"} for m in app.registry.served_models()]
+        cards = app.registry.cards
+        data = [model_card(m, cards.get(m, {}), app.created) for m in app.registry.served_models()]
         return {"object": "list", "data": data}
 
 
-def _error_json(status: int, message: str, type_: str, code: str | int,
+def model_card(model: str, learned: Mapping[str, Any], created: int) -> dict[str, Any]:
+    """A `/v1/models` entry as vLLM 0.33 writes one: `ModelCard` with one `ModelPermission`
+    (vllm/entrypoints/openai/models/serving.py), `root` / `parent` / `max_model_len` as the
+    engines report them (`root` defaults to the id, as for a model served under its path)."""
+    permission = {"id": f"modelperm-{model}", "object": "model_permission", "created": created,
+                  "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
+                  "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False,
+                  "organization": "*", "group": None, "is_blocking": False}
+    return {"id": model, "object": "model", "created": created, "owned_by": "vllm",
+            "root": learned.get("root", model), "parent": learned.get("parent"),
+            "max_model_len": learned.get("max_model_len"), "permission": [permission]}
+
+
+def _error_json(status: int, message: str, param: str | None = None,
                 headers: Mapping[str, str] | None = None) -> Response:
-    return Response(error_body(message, type_, code), status_code=status, media_type="application/json",
+    return Response(error_body(message, status, param), status_code=status, media_type="application/json",
                     headers=dict(headers or {}))
 
 
 def _error_handlers(app: RouterApp) -> None:
     async def router_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RouterError)
-        return _error_json(exc.status, exc.message, exc.type, exc.code, dict(exc.headers))
+        return _error_json(exc.status, exc.message, exc.param, dict(exc.headers))
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
-        return _error_json(status, str(exc.detail), _STATUS_TYPES.get(status, "invalid_request_error"),
-                           status, exc.headers)
+        return _error_json(status, str(exc.detail), headers=exc.headers)
 
     async def validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        err = BadRequest(f"invalid request: {where}: {first.get('msg', 'invalid')}")
-        return _error_json(err.status, err.message, err.type, err.code)
+        err = BadRequest(f"invalid request: {where}: {first.get('msg', 'invalid')}", param=where or None)
+        return _error_json(err.status, err.message, err.param)
 
     async def internal_error(_: Request, exc: Exception) -> Response:
-        return _error_json(500, f"internal router error ({type(exc).__name__})", "internal_error", 500)
+        return _error_json(500, f"internal router error ({type(exc).__name__})")
 
     app.add_exception_handler(RouterError, router_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

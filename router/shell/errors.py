@@ -1,8 +1,9 @@
-"""The router's exceptions and their OpenAI-style JSON rendering.
+"""The router's exceptions and their JSON rendering, in vLLM's (OpenAI's) error shape.
 
 Every error a client can cause, or an engine can cause, is a `RouterError` with an HTTP
-status, an OpenAI error `type` and `code`, and a message safe to show (never a key, never
-a traceback). The proxy raises them; the HTTP boundary renders them with `error_body`.
+status, answered in vLLM's error shape (`type` named as vLLM names it, `code` the status,
+`param` the field at fault), with a message safe to show (never a key, never a traceback).
+The proxy raises them; the HTTP boundary renders them with `error_body`.
 
 `UpstreamError` and its two kinds are what the upstream client raises about an engine; the
 proxy translates them (retry elsewhere, or a 502 / 504 `RouterError`) and never lets one
@@ -11,69 +12,104 @@ reach a client.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import orjson
 
 
+def vllm_error_type(status: int) -> str:
+    """The `type` vLLM 0.33 gives an error of this HTTP status.
+
+    vLLM names the errors its serving layer raises after their class (`BadRequestError`,
+    `NotFoundError`, `ServiceUnavailableError`, `InternalServerError`: `create_error_response`
+    in vllm/entrypoints/serve/exception_handling/error_response.py) and every other one
+    after the status's phrase (`HTTPStatus(code).phrase`: its HTTPException handler and
+    `GracefulHTTPError`); `code` is always the status as an integer.
+    """
+    named = _VLLM_NAMED.get(status)
+    if named is not None:
+        return named
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+_VLLM_NAMED = {400: "BadRequestError", 404: "NotFoundError", 422: "UnprocessableEntityError",
+               500: "InternalServerError", 501: "NotImplementedError", 503: "ServiceUnavailableError"}
+
+
 class RouterError(Exception):
-    """Base: an error answered to the client with `status` and an OpenAI-style JSON body."""
+    """Base: an error answered to the client with `status` and vLLM's JSON error body.
+
+    `type` follows from `status` as vLLM names it (`vllm_error_type`); `param` names the
+    request field at fault where one is.
+    """
 
     status = 500
-    type = "internal_error"
-    code = "internal_error"
 
-    def __init__(self, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, message: str, *, param: str | None = None,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.param = param
         self.headers = headers
 
+    @property
+    def type(self) -> str:
+        return vllm_error_type(self.status)
+
     def body(self) -> bytes:
-        return error_body(self.message, self.type, self.code)
+        return error_body(self.message, self.status, self.param)
 
 
 class BadRequest(RouterError):
-    status, type, code = 400, "invalid_request_error", "bad_request"
+    status = 400
 
 
 class Unauthorized(RouterError):
-    status, type, code = 401, "authentication_error", "invalid_api_key"
+    status = 401
 
 
 class NotFound(RouterError):
-    status, type, code = 404, "invalid_request_error", "not_found"
+    status = 404
 
 
 class MethodNotAllowed(RouterError):
-    status, type, code = 405, "invalid_request_error", "method_not_allowed"
+    status = 405
 
 
 class PayloadTooLarge(RouterError):
-    status, type, code = 413, "invalid_request_error", "payload_too_large"
+    status = 413
 
 
 class RateLimited(RouterError):
-    status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
+    status = 429
 
 
 class UpstreamFailed(RouterError):
-    status, type, code = 502, "upstream_error", "bad_gateway"
+    status = 502
 
 
 class NoHealthyEngine(RouterError):
-    status, type, code = 503, "service_unavailable", "no_healthy_engine"
+    status = 503
 
 
 class UpstreamTimedOut(RouterError):
-    status, type, code = 504, "upstream_error", "gateway_timeout"
+    status = 504
 
 
-def error_body(message: str, type_: str, code: str | int) -> bytes:
-    """`{"error": {"message", "type", "code"}}`, as vLLM and OpenAI answer errors."""
-    return orjson.dumps({"error": {"message": message, "type": type_, "code": code}})
+def error_body(message: str, status: int, param: str | None = None) -> bytes:
+    """`{"error": {"message", "type", "param", "code"}}`: vLLM 0.33's `ErrorResponse`
+    (vllm/entrypoints/serve/engine/protocol.py), `code` the HTTP status."""
+    return orjson.dumps({"error": {"message": message, "type": vllm_error_type(status), "param": param,
+                                   "code": status}})
 
 
-def sse_error_event(message: str, code: str | int = "upstream_error") -> bytes:
-    """One SSE event carrying an error, written when a stream fails after its first byte."""
-    return b"data: " + error_body(message, "upstream_error", code) + b"\n\n"
+def sse_error_event(message: str, status: int = 502) -> bytes:
+    """One SSE event carrying an error, written when a stream fails after its first byte
+    (vLLM writes `data: <ErrorResponse>` the same way, then `data: [DONE]`)."""
+    return b"data: " + error_body(message, status) + b"\n\n"
 
 
 class UpstreamError(Exception):

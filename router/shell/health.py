@@ -71,9 +71,9 @@ class HealthChecker:
 
     async def _learn_models(self, url: str) -> None:
         body = await self._get(url, PATH_MODELS)
-        models = model_ids(body) if body is not None else None
-        if models:
-            self.registry.set_models(url, models)
+        cards = model_cards(body) if body is not None else None
+        if cards:
+            self.registry.set_models(url, cards, cards=cards)
             self._models_known.add(url)
 
     async def _get(self, url: str, path: str) -> bytes | None:
@@ -91,13 +91,20 @@ class HealthChecker:
         return body if resp.status == 200 else None
 
 
-def model_ids(body: bytes) -> list[str]:
-    """The model ids in an OpenAI `/v1/models` answer; [] for anything else."""
+CARD_FIELDS = {"root": str, "parent": str, "max_model_len": int}
+"""What the router keeps of an engine's model card (vLLM 0.33's `ModelCard`,
+vllm/entrypoints/serve/engine/protocol.py) to answer `/v1/models` as vLLM does."""
+
+
+def model_cards(body: bytes) -> dict[str, dict[str, Any]]:
+    """The models of an OpenAI `/v1/models` answer, by id, each with the fields of
+    `CARD_FIELDS` it carries with the right type; {} for anything else."""
     try:
         payload: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return []
+        return {}
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
-        return []
-    return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        return {}
+    return {m["id"]: {k: m[k] for k, kind in CARD_FIELDS.items() if type(m.get(k)) is kind}
+            for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)}

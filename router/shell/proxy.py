@@ -27,6 +27,7 @@ from router.routing.base import Decision, EngineState, NoEngineError, RouteReque
 from router.routing.engines import EngineRegistry
 from router.shell.auth import ApiKeys
 from router.shell.errors import (
+    BadRequest,
     NoHealthyEngine,
     NotFound,
     PayloadTooLarge,
@@ -88,9 +89,12 @@ class Reply:
         await self.whole(err.status, err.body(), headers)
 
     async def start_stream(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """The stream's head: the engine's headers, with `cache-control: no-cache` unless the
+        engine sent a cache-control of its own (one header, not two)."""
         self.started = True
-        await self.send({"type": "http.response.start", "status": status,
-                         "headers": [*headers, (b"cache-control", b"no-cache")]})
+        if not any(name == b"cache-control" for name, _ in headers):
+            headers = [*headers, (b"cache-control", b"no-cache")]
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def chunk(self, data: bytes) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
@@ -111,7 +115,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         part = message.get("body", b"")
         size += len(part)
         if size > limit:
-            raise PayloadTooLarge(f"request body is larger than the router's limit of {limit} bytes")
+            raise _too_large(limit)
         parts.append(part)
         if not message.get("more_body", False):
             return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -188,7 +192,7 @@ class Proxy:
         except Exception as exc:  # a router defect: answer in OpenAI shape, log with the traceback
             log.exception("unhandled error answering %s", scope.get("path"))
             if not reply.started:
-                body = error_body(f"internal router error ({type(exc).__name__})", "internal_error", 500)
+                body = error_body(f"internal router error ({type(exc).__name__})", 500)
                 await reply.whole(500, body, [(b"content-type", _JSON)])
 
     def authorize(self, headers: dict[bytes, bytes], client: str) -> str:
@@ -210,15 +214,14 @@ class Proxy:
         headers = dict(scope["headers"])
         client = scope.get("client")
         self.authorize(headers, client[0] if client else "")
+        check_content_type(headers.get(b"content-type"))
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            raise PayloadTooLarge(f"request body is larger than the router's limit of {self.max_body} bytes")
+            raise _too_large(self.max_body)
         body = await read_body(receive, self.max_body)
         path = scope["path"]
         payload = parse_body(body, path)
-        model = payload["model"]
-        if not self.registry.is_known(model):
-            raise NotFound(f"model '{model}' is not served here; see GET /v1/models")
+        model = self._model(payload.get("model"))
         session = headers.get(self.session_header)
         route = RouteRequest(model, prompt_bytes(payload),
                              session.decode("latin-1") if session is not None else None)
@@ -235,6 +238,21 @@ class Proxy:
         finally:
             stop_watching()
             self.metrics.requests.inc((model, engine_id, str(status)))
+
+    def _model(self, model: str | None) -> str:
+        """The model a request is for: as named, or the one model served when it names none
+        (vLLM accepts a request without `model` and serves it with its model)."""
+        registry = self.registry
+        if not model:
+            served = registry.served_models()
+            if len(served) != 1:
+                raise BadRequest("'model' is required when this router serves several models "
+                                 f"(served: {', '.join(served) or 'none yet'})", param="model")
+            return served[0]
+        if not registry.is_known(model):
+            raise NotFound(f"The model `{model}` does not exist. Valid aliases: "
+                           f"{', '.join(registry.served_models())}.", param="model")
+        return model
 
     async def _forward(self, call: tuple[str, bytes, dict[str, str]], route: RouteRequest,
                        reply: Reply) -> tuple[int, str]:
@@ -326,6 +344,19 @@ class Proxy:
             return 502
         await reply.end()
         return 200
+
+
+def check_content_type(value: bytes | None) -> None:
+    """vLLM answers 400 to a body that is not declared `application/json` (its
+    `validate_json_request`, vllm/entrypoints/serve/utils/api_utils.py): so does the router."""
+    if value is None or value.split(b";", 1)[0].strip().lower() != _JSON:
+        raise BadRequest("Unsupported Media Type: Only 'application/json' is allowed")
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    # The rest of the body is not read, so the connection cannot carry another request: close it.
+    return PayloadTooLarge(f"request body is larger than the router's limit of {limit} bytes",
+                           headers=(("connection", "close"),))
 
 
 def forwarded_headers(headers: dict[bytes, bytes]) -> dict[str, str]:

@@ -26,7 +26,8 @@ class ChatCompletionRequest(BaseModel):
     """POST /v1/chat/completions (vLLM's and OpenAI's fields pass through)."""
 
     model_config = _PASS_THROUGH
-    model: str = Field(min_length=1, description="A model served here (GET /v1/models).")
+    model: str | None = Field(default=None, description="A model served here (GET /v1/models); "
+                              "absent: the one model served (vLLM's rule).")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = Field(default=False, description="Answer as server-sent events.")
     max_tokens: int | None = Field(default=None, ge=1)
@@ -36,7 +37,7 @@ class CompletionRequest(BaseModel):
     """POST /v1/completions."""
 
     model_config = _PASS_THROUGH
-    model: str = Field(min_length=1)
+    model: str | None = None
     prompt: str | list[str] | list[int] | list[list[int]]
     stream: bool = False
     max_tokens: int | None = Field(default=None, ge=1)
@@ -46,26 +47,51 @@ class EmbeddingRequest(BaseModel):
     """POST /v1/embeddings."""
 
     model_config = _PASS_THROUGH
-    model: str = Field(min_length=1)
+    model: str | None = None
     input: str | list[str] | list[int] | list[list[int]]
 
 
 class ErrorDetail(BaseModel):
     message: str
-    type: str
-    code: str | int
+    type: str = Field(description="As vLLM names it: BadRequestError, NotFoundError, ... or the "
+                                  "status's phrase.")
+    param: str | None = Field(default=None, description="The request field at fault, where one is.")
+    code: int = Field(description="The HTTP status.")
 
 
 class ErrorResponse(BaseModel):
-    """Every error the router answers: OpenAI's shape."""
+    """Every error the router answers: vLLM's (OpenAI's) shape."""
 
     error: ErrorDetail
 
 
+class ModelPermission(BaseModel):
+    id: str
+    object: Literal["model_permission"] = "model_permission"
+    created: int
+    allow_create_engine: bool = False
+    allow_sampling: bool = True
+    allow_logprobs: bool = True
+    allow_search_indices: bool = False
+    allow_view: bool = True
+    allow_fine_tuning: bool = False
+    organization: str = "*"
+    group: str | None = None
+    is_blocking: bool = False
+
+
 class ModelCard(BaseModel):
+    """vLLM 0.33's model card (vllm/entrypoints/serve/engine/protocol.py), with `root`,
+    `parent` and `max_model_len` as the engines serving the model report them."""
+
     id: str
     object: Literal["model"] = "model"
-    owned_by: str = "llm-stack"
+    created: int
+    owned_by: str = "vllm"
+    root: str | None = None
+    parent: str | None = None
+    max_model_len: int | None = None
+    permission: list[ModelPermission]
 
 
 class ModelList(BaseModel):

@@ -5,12 +5,14 @@ known), then runs uvicorn's `Server.startup` / `main_loop` / `shutdown` directly
 `Server.serve`, which would install its own signal handlers over the caller's.
 
 `RouterHttpProtocol` is uvicorn's httptools protocol with changes at the edge, no HTTP
-framing of our own: a request line plus headers over `MAX_HEAD_BYTES` is refused (uvicorn's
-httptools protocol sets no limit); a client that has not finished its request line and headers
-`HEAD_TIMEOUT_S` after the connection opened or the read that began its request (a timer is
-armed only for a head left incomplete by a read) is disconnected (uvicorn has
-no such timeout: a slowloris client would hold its connection forever); the 400 it answers to
-an unparseable request is the OpenAI JSON error shape instead of plain text; and each
+framing of our own: a request line plus headers over `MAX_HEAD_BYTES` is refused with 431
+naming the limit (uvicorn's httptools protocol sets no limit); a client that has not finished
+its request line and headers `HEAD_TIMEOUT_S` after the connection opened or the read that began
+its request (a timer is armed only for a head left incomplete by a read) is disconnected, and
+one that has not finished its body `BODY_TIMEOUT_S` after the read that ended its head gets a
+408 and is disconnected (uvicorn has neither timeout: a slowloris client would hold its
+connection forever); the 400 it answers to an unparseable request is vLLM's JSON error shape
+instead of plain text; and each
 request's response head is handed to the socket together with the first piece of its body
 (`HeldHead`), one write instead of two (uvicorn writes the head on `http.response.start`).
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, Literal
 
 import uvicorn
@@ -35,6 +38,7 @@ from router.shell.errors import error_body
 
 MAX_HEAD_BYTES = 64 * 1024  # request line plus headers
 HEAD_TIMEOUT_S = 30.0  # to receive a request line plus headers, from the connection or the request start
+BODY_TIMEOUT_S = 60.0  # to receive a body, from the read that ended its head (8 MiB: >= 140 kB/s)
 KEEP_ALIVE_S = 75  # idle keep-alive connections close after this (above common load balancers' 60 s)
 
 
@@ -108,8 +112,10 @@ class RouterHttpProtocol(HttpToolsProtocol):
     errors and the response head written with the body."""
 
     _head_bytes = 0
-    _head_timer: asyncio.TimerHandle | None = None
+    _head_timer: asyncio.TimerHandle | None = None  # the head's or the body's deadline
     _in_head = False  # a request line has begun and its headers are not complete yet
+    _in_body = False  # the headers are in and the body is not complete yet
+    _head_too_large = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._hooks = DisconnectHooks()
@@ -123,9 +129,13 @@ class RouterHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        # Most heads arrive whole in one read and need no timer; one left half-read gets it now.
-        if self._in_head and self._head_timer is None and not self.transport.is_closing():
-            self._arm_head_timer()
+        # Most requests arrive whole in one read and need no timer; one left half-read gets it now
+        # (once: later reads do not push the deadline back, so a trickle cannot hold the connection).
+        if self._head_timer is None and not self.transport.is_closing():
+            if self._in_head:
+                self._arm_head_timer()
+            elif self._in_body:
+                self._head_timer = self.loop.call_later(BODY_TIMEOUT_S, self._body_timed_out)
 
     def on_message_begin(self) -> None:
         self._head_bytes = 0
@@ -135,11 +145,24 @@ class RouterHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._in_body = True
         self._disarm_head_timer()
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:  # a new cycle (not an upgrade)
             cycle.transport = HeldHead(cycle, self.loop)  # type: ignore[assignment]  # a Transport stand-in
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._disarm_head_timer()
+        super().on_message_complete()
+
+    def _body_timed_out(self) -> None:
+        """The client took too long over its body: 408 and close (the request is still being
+        read, so nothing was answered yet; the handler sees the disconnect)."""
+        self._head_timer = None
+        if self._in_body and not self.transport.is_closing():
+            self._write_error(408, f"request body not received within {BODY_TIMEOUT_S:g} s")
 
     def _arm_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
@@ -166,12 +189,21 @@ class RouterHttpProtocol(HttpToolsProtocol):
     def _count(self, size: int) -> None:
         self._head_bytes += size
         if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
             raise HeadTooLarge(f"request line and headers are over {MAX_HEAD_BYTES} bytes")
 
     def send_400_response(self, msg: str) -> None:
-        body = error_body(f"malformed HTTP request: {msg}", "invalid_request_error", 400)
-        head = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+        if self._head_too_large:  # RFC 6585 §5: the headers are too large
+            self._write_error(431, f"request line and headers are over the router's limit of "
+                                   f"{MAX_HEAD_BYTES} bytes")
+        else:
+            self._write_error(400, f"malformed HTTP request: {msg}")
+
+    def _write_error(self, status: int, message: str) -> None:
+        body = error_body(message, status)
+        head = (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n"
+                % (status, HTTPStatus(status).phrase.encode(), len(body)))
         self.transport.write(head + body)
         self.transport.close()
 

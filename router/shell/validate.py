@@ -7,6 +7,7 @@ exception out (client input never produces a 500).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -22,25 +23,45 @@ def parse_body(body: bytes, path: str) -> dict[str, Any]:
     """The JSON object of a request to `path`, with its required fields checked."""
     try:
         payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except orjson.JSONDecodeError:
+        payload = _lenient_loads(body)
     if not isinstance(payload, dict):
         raise BadRequest(f"request body must be a JSON object (got {type(payload).__name__})")
     model = payload.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("'model' is required and must be a non-empty string")
-    required = _REQUIRED[path]
-    if required not in payload:
-        raise BadRequest(f"'{required}' is required for {path}")
+    if model is not None and not isinstance(model, str):  # absent, null or "": the served model
+        raise BadRequest(f"'model' must be a string (got {type(model).__name__})", param="model")
+    required = _REQUIRED.get(path)  # the pass-through routes' fields are the engine's to check
+    if required is not None and required not in payload:
+        raise BadRequest(f"'{required}' is required for {path}", param=required)
     if path == PATH_CHAT and not _is_messages(payload["messages"]):
-        raise BadRequest("'messages' must be a non-empty list of objects")
+        raise BadRequest("'messages' must be a non-empty list of objects, each with a string 'role'",
+                         param="messages")
     if not isinstance(payload.get("stream", False), bool):
-        raise BadRequest("'stream' must be a boolean")
+        raise BadRequest("'stream' must be a boolean", param="stream")
     return payload
 
 
+def _lenient_loads(body: bytes) -> Any:
+    """What orjson refused, read as vLLM reads it (the standard library's JSON, through
+    FastAPI): a lone surrogate escape such as `\\ud800` is accepted there, so it is here; anything
+    else gets a 400 naming the byte (invalid UTF-8) or the character (invalid JSON) at fault."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"request body is not valid UTF-8: byte 0x{body[exc.start]:02x} at byte offset "
+                         f"{exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                         f"{exc.colno} (character {exc.pos})") from None
+    except RecursionError:
+        raise BadRequest("request body is not valid JSON: nested too deeply") from None
+
+
 def _is_messages(messages: Any) -> bool:
-    return isinstance(messages, list) and bool(messages) and all(isinstance(m, dict) for m in messages)
+    """A non-empty list of objects each with a string `role` (vLLM's message params all
+    require one: vllm/renderers/chat_utils/types.py)."""
+    return (isinstance(messages, list) and bool(messages)
+            and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages))
 
 
 def prompt_bytes(payload: dict[str, Any]) -> bytes:

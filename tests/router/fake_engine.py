@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import orjson
 
@@ -37,6 +38,7 @@ class FakeEngine:
         self.cancelled = 0
         self.connections = 0
         self.bodies: list[dict] = []
+        self.paths: list[str] = []  # each proxied request's path
         self.headers: list[dict[str, str]] = []  # each proxied request's headers (names lower-case)
         self.metrics_text: str | None = None  # /metrics answer; None: waiting and running figures
         self.metrics_scrapes = 0
@@ -85,7 +87,8 @@ class FakeEngine:
         if method == "GET":
             return await self._get(path, writer)
         self.headers.append(headers)
-        return await self._post(orjson.loads(body), reader, writer)
+        self.paths.append(path)
+        return await self._post(json.loads(body), reader, writer)  # as vLLM reads JSON (lone surrogates too)
 
     async def _get(self, path: str, writer: asyncio.StreamWriter) -> bool:
         if path == "/health":
@@ -93,7 +96,11 @@ class FakeEngine:
                 await asyncio.sleep(3600)
             _answer(writer, 200 if self.healthy else 503, b"{}")
         elif path == "/v1/models":
-            _answer(writer, 200, orjson.dumps({"object": "list", "data": [{"id": self.model}]}))
+            card = {"id": self.model, "object": "model", "root": f"/models/{self.model}",
+                    "max_model_len": 8192}
+            _answer(writer, 200, orjson.dumps({"object": "list", "data": [card]}))
+        elif path == "/version":
+            _answer(writer, 200, b'{"version": "0.33.0"}')
         elif path == "/metrics":
             self.metrics_scrapes += 1
             model = f'{{model_name="{self.model}"}}'

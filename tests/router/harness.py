@@ -8,12 +8,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import aiohttp
+
 from contracts import OUTCOME_NEW
 from router.routing.base import Decision, EngineState, RouteRequest
 from router.settings import HealthSettings, RouterSettings, StaticEngine
 from router.shell.app import RouterApp, create_app
 
 T = TypeVar("T")
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def json_session(**kwargs: Any) -> aiohttp.ClientSession:
+    """A client session that declares its bodies JSON, as vLLM requires (and the router too)."""
+    return aiohttp.ClientSession(headers=JSON_HEADERS, **kwargs)
 
 
 class RoundRobinStub:

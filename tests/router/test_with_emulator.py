@@ -14,7 +14,7 @@ from emulator.runner import run_emulators
 from emulator.timing import Timing
 from router.settings import HealthSettings, PolicySettings, RouterSettings, StaticEngine
 from router.shell.app import create_app
-from tests.router.harness import run, until
+from tests.router.harness import json_session, run, until
 
 MODEL = "emu"
 SYSTEM = "You are a careful assistant. " * 40
@@ -59,7 +59,7 @@ def test_prefix_policy_keeps_each_conversation_on_one_engine_and_hits_its_cache(
         config = EngineConfig(model=MODEL, gpu_cache_tokens=50_000, timing=Timing(time_scale=0.001))
         async with run_emulators(config, engines=3) as cluster, \
                 create_app(_settings(cluster.urls, "prefix", health=STEADY_HEALTH)) as app, \
-                aiohttp.ClientSession() as s:
+                json_session() as s:
             url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
             ids: dict[int, list[str]] = {}
             for round_ in range(3):
@@ -87,7 +87,7 @@ def test_dead_emulated_engine_is_retried_around_and_evicted() -> None:
     async def body() -> None:
         config = EngineConfig(model=MODEL, timing=Timing(time_scale=0.001))
         async with run_emulators(config, engines=2) as cluster, \
-                create_app(_settings(cluster.urls, "round_robin")) as app, aiohttp.ClientSession() as s:
+                create_app(_settings(cluster.urls, "round_robin")) as app, json_session() as s:
             url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
             await cluster.set_faults(0, Faults(dead=True))
             for _ in range(4):
@@ -103,7 +103,7 @@ def test_request_ids_reach_the_engine_and_other_client_headers_do_not() -> None:
     async def body() -> None:
         config = EngineConfig(model=MODEL, timing=Timing(time_scale=0.001))
         async with run_emulators(config, engines=2) as cluster, \
-                create_app(_settings(cluster.urls, "round_robin")) as app, aiohttp.ClientSession() as s:
+                create_app(_settings(cluster.urls, "round_robin")) as app, json_session() as s:
             url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
             sent = [f"bench-{i}" for i in range(4)]
             for request_id in sent:
@@ -130,7 +130,7 @@ def test_router_metrics_mirror_the_engines_prefix_cache_counters() -> None:
     async def body() -> None:
         config = EngineConfig(model=MODEL, timing=Timing(time_scale=0.001))
         async with run_emulators(config, engines=2) as cluster, \
-                create_app(_settings(cluster.urls, "round_robin")) as app, aiohttp.ClientSession() as s:
+                create_app(_settings(cluster.urls, "round_robin")) as app, json_session() as s:
             url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
             for i in range(6):
                 question = {"role": "user", "content": f"q{i}"}

@@ -7,13 +7,12 @@ import json
 import os
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from router.settings import FileDiscovery, RouterSettings, SettingsError, build_settings
 from router.shell.discovery.file import FileWatcher, TargetsFileError, parse_targets
 from tests.router.fake_engine import FakeEngine
-from tests.router.harness import run, running, settings_for, until
+from tests.router.harness import json_session, run, running, settings_for, until
 
 DISCOVERY = FileDiscovery(path="unused")
 
@@ -85,7 +84,7 @@ def test_router_follows_the_file_while_running(tmp_path: Path):
         targets = [u.removeprefix("http://") for u in urls]
         _write(path, [{"targets": targets[:1], "labels": {"model_name": "m"}}])
         settings = settings_for([], engines=(), file_discovery=FileDiscovery(path=str(path), interval_s=0.05))
-        async with running(settings) as (app, base), aiohttp.ClientSession() as http:
+        async with running(settings) as (app, base), json_session() as http:
             await until(lambda: set(app.registry.states) == {urls[0]})
             _write(path, [{"targets": targets, "labels": {"model_name": "m"}}])
             await until(lambda: set(app.registry.states) == set(urls))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 
-import aiohttp
 import orjson
 
 from contracts import PATH_CHAT
 from router.settings import HealthSettings
 from tests.router.fake_engine import FakeEngine
-from tests.router.harness import run, running, settings_for, until
+from tests.router.harness import json_session, run, running, settings_for, until
 
 EVICTION_BOUND_S = 2.0  # the requirement, with the default health settings
 
@@ -41,11 +40,12 @@ def test_engine_answering_503_leaves_and_traffic_goes_elsewhere() -> None:
         sick, well = FakeEngine(name="sick"), FakeEngine(name="well")
         for engine in (sick, well):
             await engine.start()
-        async with running(settings_for([sick.url, well.url])) as (app, url), aiohttp.ClientSession() as s:
+        async with running(settings_for([sick.url, well.url])) as (app, url), json_session() as s:
             sick.healthy = False
             await until(lambda: not app.registry.states[sick.url].healthy)
             for _ in range(4):
-                async with s.post(url + PATH_CHAT, json={"model": "m", "messages": [{"content": "x"}]}) as r:
+                chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+                async with s.post(url + PATH_CHAT, json=chat) as r:
                     assert (await r.json())["engine"] == "well"
             sick.healthy = True
             await until(lambda: app.registry.states[sick.url].healthy)
@@ -62,21 +62,22 @@ def test_models_are_the_union_of_healthy_engines_and_route_by_model() -> None:
         for engine in (a, b):
             await engine.start()
         async with running(settings_for([a.url, b.url], models=())) as (app, url), \
-                aiohttp.ClientSession() as s:
+                json_session() as s:
             async def models() -> list[str]:
                 async with s.get(url + "/v1/models") as r:
                     return [m["id"] for m in orjson.loads(await r.read())["data"]]
             await until(lambda: len(app.registry.served_models()) == 2)
             assert await models() == ["alpha", "beta"]
             for model, engine in [("beta", "b"), ("alpha", "a"), ("beta", "b")]:
-                async with s.post(url + PATH_CHAT, json={"model": model, "messages": [{}]}) as r:
+                body = {"model": model, "messages": [{"role": "user"}]}
+                async with s.post(url + PATH_CHAT, json=body) as r:
                     assert (await r.json())["engine"] == engine
-            async with s.post(url + PATH_CHAT, json={"model": "gamma", "messages": [{}]}) as r:
+            async with s.post(url + PATH_CHAT, json={"model": "gamma", "messages": [{"role": "user"}]}) as r:
                 assert r.status == 404
             b.healthy = False
             await until(lambda: not app.registry.states[b.url].healthy)
             assert await models() == ["alpha"]
-            async with s.post(url + PATH_CHAT, json={"model": "beta", "messages": [{}]}) as r:
+            async with s.post(url + PATH_CHAT, json={"model": "beta", "messages": [{"role": "user"}]}) as r:
                 assert r.status == 503
         for engine in (a, b):
             await engine.stop()

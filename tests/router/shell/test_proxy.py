@@ -11,7 +11,7 @@ from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, SSE_DONE
 from router.settings import HealthSettings, Limits
 from router.shell.app import create_app
 from tests.router.fake_engine import CLOSE_BEFORE, CLOSE_MID, HANG, UNAVAILABLE, FakeEngine
-from tests.router.harness import RoundRobinStub, run, running, settings_for, until
+from tests.router.harness import RoundRobinStub, json_session, run, running, settings_for, until
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -33,7 +33,7 @@ def test_non_streaming_requests_reach_every_route_and_come_back_whole() -> None:
     """Chat, completions and embeddings are forwarded and the engine's JSON comes back as sent."""
     async def body() -> None:
         [engine] = await _engines(1)
-        async with running(settings_for([engine.url])) as (_, url), aiohttp.ClientSession() as s:
+        async with running(settings_for([engine.url])) as (_, url), json_session() as s:
             bodies = [(PATH_CHAT, CHAT), (PATH_COMPLETIONS, {"model": "m", "prompt": "hi"}),
                       (PATH_EMBEDDINGS, {"model": "m", "input": "hi"})]
             for path, payload in bodies:
@@ -52,7 +52,7 @@ def test_the_engine_gets_the_routers_own_headers_and_only_allowlisted_client_one
         [engine] = await _engines(1)
         client = {"authorization": "Bearer k", "cookie": "a=b", "x-request-id": "r1",
                   "traceparent": "00-a-b-01", "accept-encoding": "gzip", "user-agent": "curl/8"}
-        async with running(settings_for([engine.url])) as (_, url), aiohttp.ClientSession() as s, \
+        async with running(settings_for([engine.url])) as (_, url), json_session() as s, \
                 s.post(url + PATH_CHAT, data=orjson.dumps(CHAT), headers=client) as resp:
             assert resp.status == 200
         [got] = engine.headers
@@ -74,7 +74,7 @@ def test_proxied_requests_take_the_lean_aiohttp_path_and_the_session_api_agrees(
         for lean in (True, False):
             pool = UpstreamPool(lean=lean)
             app = create_app(settings_for([engine.url]), upstream=pool, policy=RoundRobinStub(), environ={})
-            async with app, aiohttp.ClientSession() as s:
+            async with app, json_session() as s:
                 url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
                 plain = await _post(s, url, CHAT)
                 streamed = await _post(s, url, {**CHAT, "stream": True})
@@ -92,7 +92,7 @@ def test_a_refused_connection_on_the_lean_path_is_retried_on_another_engine() ->
         dead = "http://127.0.0.1:9"  # discard port: nothing listens
         slow = HealthSettings(interval_s=60.0, timeout_s=0.3, metrics_interval_s=60.0)
         async with running(settings_for([dead, engine.url], health=slow)) as (app, url), \
-                aiohttp.ClientSession() as s:
+                json_session() as s:
             assert app.registry.states[dead].healthy  # one failed health check does not take it out
             for _ in range(2):
                 assert (await _post(s, url, CHAT))[0] == 200
@@ -106,7 +106,7 @@ def test_stream_arrives_chunk_by_chunk_before_the_engine_finishes() -> None:
     """The first SSE event reaches the client while the engine is still generating."""
     async def body() -> None:
         [engine] = await _engines(1, chunks=4, chunk_delay=0.3)
-        async with running(settings_for([engine.url])) as (_, url), aiohttp.ClientSession() as s, \
+        async with running(settings_for([engine.url])) as (_, url), json_session() as s, \
                 s.post(url + PATH_CHAT, json={**CHAT, "stream": True}) as resp:
             assert resp.headers["Content-Type"] == "text/event-stream"
             first = await resp.content.readuntil(b"\n\n")
@@ -123,7 +123,7 @@ def test_engine_failing_before_first_byte_is_retried_on_another() -> None:
         bad, good = await _engines(2)
         policy = RoundRobinStub()
         async with running(settings_for([bad.url, good.url]), policy) as (app, url), \
-                aiohttp.ClientSession() as s:
+                json_session() as s:
             for mode in (CLOSE_BEFORE, UNAVAILABLE):
                 bad.mode = mode
                 policy.turn = 0  # the bad engine is picked first
@@ -142,12 +142,12 @@ def test_all_engines_failing_gives_502_and_a_hung_one_504() -> None:
         a, b = await _engines(2)
         a.mode = b.mode = CLOSE_BEFORE
         settings = settings_for([a.url, b.url], limits=Limits(upstream_read_timeout_s=0.3))
-        async with running(settings) as (_, url), aiohttp.ClientSession() as s:
+        async with running(settings) as (_, url), json_session() as s:
             status, _, data = await _post(s, url, CHAT)
-            assert status == 502 and orjson.loads(data)["error"]["type"] == "upstream_error"
+            assert status == 502 and orjson.loads(data)["error"]["type"] == "Bad Gateway"
             a.mode = b.mode = HANG
             status, _, data = await _post(s, url, CHAT)
-            assert status == 504 and orjson.loads(data)["error"]["code"] == "gateway_timeout"
+            assert status == 504 and orjson.loads(data)["error"]["code"] == 504
         for engine in (a, b):
             await engine.stop()
     run(body())
@@ -158,12 +158,12 @@ def test_mid_stream_failure_ends_with_an_error_event_and_is_counted() -> None:
     async def body() -> None:
         [engine] = await _engines(1, chunks=4)
         engine.mode = CLOSE_MID
-        async with running(settings_for([engine.url])) as (app, url), aiohttp.ClientSession() as s:
+        async with running(settings_for([engine.url])) as (app, url), json_session() as s:
             status, _, data = await _post(s, url, {**CHAT, "stream": True})
             assert status == 200
             events = [e for e in data.split(b"\n\n") if e]
             assert len(events) == 2 and b'"content":"t0"' in events[0]
-            assert orjson.loads(events[1].removeprefix(b"data: "))["error"]["type"] == "upstream_error"
+            assert orjson.loads(events[1].removeprefix(b"data: "))["error"]["type"] == "Bad Gateway"
             assert app.metrics.stream_errors.value(app.metrics.registry, (engine.url,)) == 1
         await engine.stop()
     run(body())
@@ -177,8 +177,8 @@ def test_client_disconnect_cancels_the_upstream_request() -> None:
         async with running(settings_for([engine.url]), policy) as (app, url):
             reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
             payload = orjson.dumps({**CHAT, "stream": True})
-            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s"
-                         % (PATH_CHAT.encode(), len(payload), payload))
+            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: %d\r\n\r\n%s" % (PATH_CHAT.encode(), len(payload), payload))
             await reader.readuntil(b"data: ")
             writer.transport.abort()
             await until(lambda: engine.cancelled == 1)
@@ -200,8 +200,8 @@ def test_on_the_routers_server_a_lost_connection_cancels_without_a_watcher_task(
         async with running(settings_for([engine.url])) as (app, url):
             reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
             payload = orjson.dumps({**CHAT, "stream": True})
-            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s"
-                         % (PATH_CHAT.encode(), len(payload), payload))
+            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: %d\r\n\r\n%s" % (PATH_CHAT.encode(), len(payload), payload))
             await reader.readuntil(b"data: ")
             assert app.registry.states[engine.url].in_flight == 1 and _watchers() == 0
             writer.transport.abort()
@@ -233,7 +233,9 @@ def test_under_another_asgi_server_a_disconnect_on_receive_cancels_the_request()
                 gone.set()  # the client leaves after the first event
 
         scope = {"type": "http", "method": "POST", "path": PATH_CHAT, "http_version": "1.1",
-                 "headers": [(b"content-length", b"%d" % len(payload))], "client": ("127.0.0.1", 1)}
+                 "headers": [(b"content-length", b"%d" % len(payload)),
+                             (b"content-type", b"application/json")],
+                 "client": ("127.0.0.1", 1)}
         async with running(settings_for([engine.url])) as (app, _):
             await until(lambda: app.registry.healthy_count() == 1)
             await app(scope, receive, send)
@@ -248,11 +250,13 @@ def test_no_healthy_engine_is_503_with_retry_after() -> None:
     async def body() -> None:
         [engine] = await _engines(1)
         engine.healthy = False
-        async with running(settings_for([engine.url])) as (app, url), aiohttp.ClientSession() as s:
+        async with running(settings_for([engine.url])) as (app, url), json_session() as s:
             await until(lambda: app.registry.healthy_count() == 0)
             status, headers, data = await _post(s, url, CHAT)
             assert status == 503 and headers["Retry-After"] == "1"
-            assert orjson.loads(data)["error"]["code"] == "no_healthy_engine"
+            assert orjson.loads(data)["error"] == {"message": "no healthy engine serves model 'm' right now",
+                                                   "type": "ServiceUnavailableError", "param": None,
+                                                   "code": 503}
         assert engine.requests == 0
         await engine.stop()
     run(body())
@@ -262,7 +266,7 @@ def test_keep_alive_connections_are_reused_upstream() -> None:
     """Twenty sequential requests ride a handful of pooled engine connections, not twenty."""
     async def body() -> None:
         [engine] = await _engines(1)
-        async with running(settings_for([engine.url])) as (_, url), aiohttp.ClientSession() as s:
+        async with running(settings_for([engine.url])) as (_, url), json_session() as s:
             for _ in range(20):
                 assert (await _post(s, url, CHAT))[0] == 200
         assert engine.requests == 20 and engine.connections <= 4  # health checks may hold one or two
@@ -274,7 +278,7 @@ def test_slow_client_gets_every_event_intact_while_the_engine_is_held_back() -> 
     """A client reading slowly still gets every event, in order; the engine is held back meanwhile."""
     async def body() -> None:
         [engine] = await _engines(1, chunks=1000, pad=32_000)
-        async with running(settings_for([engine.url])) as (_, url), aiohttp.ClientSession() as s, \
+        async with running(settings_for([engine.url])) as (_, url), json_session() as s, \
                 s.post(url + PATH_CHAT, json={**CHAT, "stream": True}) as resp:
             await until(lambda: engine.chunk_written.is_set())
             await asyncio.sleep(0.3)  # a client that does not read for a while: buffers fill up
@@ -292,7 +296,7 @@ def test_drain_lets_open_streams_finish_and_refuses_new_connections() -> None:
     """On drain, an open stream completes, /health turns 503 and the listener closes."""
     async def body() -> None:
         [engine] = await _engines(1, chunks=5, chunk_delay=0.05)
-        async with running(settings_for([engine.url])) as (app, url), aiohttp.ClientSession() as s, \
+        async with running(settings_for([engine.url])) as (app, url), json_session() as s, \
                 s.post(url + PATH_CHAT, json={**CHAT, "stream": True}) as resp:
             await resp.content.readuntil(b"\n\n")
             drain = asyncio.ensure_future(app.drain(timeout=5))
@@ -303,7 +307,7 @@ def test_drain_lets_open_streams_finish_and_refuses_new_connections() -> None:
             async with s.get(url + "/health") as health:  # the kept-alive connection still answers
                 assert health.status == 503 and (await health.json())["status"] == "draining"
             try:
-                async with aiohttp.ClientSession() as fresh, fresh.get(url + "/health"):
+                async with json_session() as fresh, fresh.get(url + "/health"):
                     refused = False
             except aiohttp.ClientConnectionError:
                 refused = True

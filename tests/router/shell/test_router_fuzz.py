@@ -14,6 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from contracts import PROXIED_PATHS
 from router.settings import Limits
@@ -77,7 +78,7 @@ required = {"/v1/chat/completions": ("messages", st.one_of(messages, messages, m
 
 def openai_like(path: str) -> st.SearchStrategy[tuple[str, dict]]:
     """A body for `path`: its required field mostly present, every field of random type."""
-    name, values = required[path]
+    name, values = required.get(path, ("prompt", json_values))  # pass-through routes: any field
     body = st.fixed_dictionaries({"model": models, name: values}, optional={"stream": streams})
     return st.tuples(st.just(path), body)
 
@@ -92,7 +93,8 @@ paths = st.sampled_from([*PROXIED_PATHS, "/v1/models", "/health", "/metrics", "/
 def _status(port: int, method: str, path: str, body: bytes, headers: list[tuple[str, bytes]]) -> int:
     head = b"".join(b"%s: %s\r\n" % (name.encode(), value) for name, value in headers
                     if name not in ("content-length", "transfer-encoding", "connection"))
-    raw = (b"%s %s HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: %d\r\n%s\r\n%s"
+    raw = (b"%s %s HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\n"
+           b"content-length: %d\r\n%s\r\n%s"
            % (method.encode(), path.encode(), len(body), head, body))
     answer = _exchange(port, raw)
     status = int(answer.split(b" ", 2)[1])
@@ -134,25 +136,35 @@ def test_schema_generated_requests_get_no_router_5xx_and_json_errors(
     engine sits behind), every error is OpenAI's JSON shape."""
     base = f"http://127.0.0.1:{router_port}"
     calls: dict[str, int] = {}
+    answered: dict[str, int] = {}  # 200s: cases that went through the proxy to the engine and back
     operations = [result.ok() for result in api_schema.get_all_operations()]
     modes = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 
-    # Negative cases need an input to break: the POSTs' bodies (the GETs take none).
+    # Negative cases need an input to break: a request body (the GETs and /ping take none).
     cases = [(op, mode) for op in operations for mode in modes
-             if mode is modes[0] or op.method.upper() == "POST"]
+             if mode is modes[0] or op.get_request_payload_content_types()]
     for operation, mode in cases:
         @settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(mode))
         def check(case: schemathesis.Case) -> None:
             response = case.call(base_url=base, timeout=10)
             calls[case.path] = calls.get(case.path, 0) + 1
+            if response.status_code == 200:
+                answered[case.path] = answered.get(case.path, 0) + 1
             assert response.status_code < 500, (case.path, response.status_code, response.text[:300])
+            # What the answers look like is the router's: checked against its document. Whether a
+            # field the router passes through untouched is accepted is the engine's decision (vLLM
+            # rejects what its models refuse); the fake engine here accepts everything, so the
+            # data-acceptance checks would judge the fake, not the router.
+            case.validate_response(response, excluded_checks=[negative_data_rejection,
+                                                              positive_data_acceptance])
             if response.status_code >= 400:
                 error = response.json()["error"]
                 assert error["message"] and error["type"] and "code" in error
 
         check()
     assert {*PROXIED_PATHS, "/v1/models", "/health", "/metrics"} <= set(calls)
+    assert set(PROXIED_PATHS) <= set(answered), answered
 
 
 # --- malformed bytes, limits, slow clients ----------------------------------------------
@@ -188,8 +200,8 @@ def test_a_slow_client_does_not_hold_up_others() -> None:
             port = int(url.rsplit(":", 1)[1])
             data = orjson.dumps({"model": "m", "prompt": "slow"})
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n"
-                         % (PROXIED_PATHS[1].encode(), len(data)))
+            writer.write(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: %d\r\n\r\n" % (PROXIED_PATHS[1].encode(), len(data)))
             for i, byte in enumerate(data):
                 writer.write(bytes([byte]))
                 await writer.drain()

@@ -3,13 +3,12 @@ parser; router-prefixed names, figures that add up, and engines' NaN / +Inf carr
 
 from __future__ import annotations
 
-import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 import contracts as c
 from contracts import PATH_CHAT
 from tests.router.fake_engine import CLOSE_MID, FakeEngine
-from tests.router.harness import run, running, settings_for, until
+from tests.router.harness import json_session, run, running, settings_for, until
 
 
 def samples(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -30,8 +29,8 @@ def test_exposition_parses_and_counts_requests_decisions_health_and_streams() ->
     async def body() -> None:
         engine = FakeEngine(chunks=3)
         await engine.start()
-        async with running(settings_for([engine.url])) as (_, url), aiohttp.ClientSession() as s:
-            chat = {"model": "m", "messages": [{"content": "x"}]}
+        async with running(settings_for([engine.url])) as (_, url), json_session() as s:
+            chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
             for stream in (False, True, True):
                 async with s.post(url + PATH_CHAT, json={**chat, "stream": stream}) as r:
                     await r.read()
@@ -68,7 +67,7 @@ def test_nan_and_infinite_engine_figures_never_break_metrics_or_the_scraper() ->
                                'vllm:prefix_cache_queries_total{model_name="m"} +Inf\n'
                                'vllm:prefix_cache_hits_total{model_name="m"} -Inf\n')
         await engine.start()
-        async with running(settings_for([engine.url])) as (app, url), aiohttp.ClientSession() as s:
+        async with running(settings_for([engine.url])) as (app, url), json_session() as s:
             await until(lambda: engine.url in app.scraper.loads)
             await until(lambda: engine.metrics_scrapes >= 3)
             async with s.get(url + "/metrics") as r:

@@ -67,17 +67,50 @@ def test_expect_100_continue_is_answered_before_the_body() -> None:
     run(_with_router(check))
 
 
-def test_oversized_headers_and_garbage_get_400_json_and_a_closed_connection() -> None:
-    """Headers over 64 KiB, or bytes that are not HTTP, are a 400 JSON error, then EOF."""
-    for raw in (_post(b"x-big: " + b"a" * 70_000 + b"\r\n"), b"\x16\x03\x01 not http\r\n\r\n"):
-        async def check(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes = raw) -> None:
+def test_oversized_headers_get_431_and_garbage_400_json_then_a_closed_connection() -> None:
+    """Headers over 64 KiB are a 431 naming the limit (RFC 6585), bytes that are not HTTP a
+    400, both JSON errors, then EOF."""
+    for raw, want in ((_post(b"x-big: " + b"a" * 70_000 + b"\r\n"), 431),
+                      (b"\x16\x03\x01 not http\r\n\r\n", 400)):
+        async def check(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes = raw,
+                        want: int = want) -> None:
             writer.write(raw)
             status, headers, body = await _read_response(reader)
-            assert status == 400 and headers[b"content-type"] == b"application/json"
-            assert orjson.loads(body)["error"]["message"]
+            assert status == want and headers[b"content-type"] == b"application/json"
+            error = orjson.loads(body)["error"]
+            assert error["code"] == want and (want == 400 or "65536 bytes" in error["message"])
             assert await reader.read() == b""
         engine = run(_with_router(check))
         assert engine.requests == 0
+
+
+def test_a_body_trickled_past_the_body_timeout_gets_408_and_is_dropped(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A body sent a byte at a time (each byte resetting nothing) is cut off at the body timeout
+    with a 408 JSON error and a closed connection; nothing reaches the engine."""
+    from router.shell import server
+    monkeypatch.setattr(server, "BODY_TIMEOUT_S", 0.3)
+
+    async def check(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, body = _post().split(b"\r\n\r\n", 1)
+        writer.write(head + b"\r\n\r\n")
+        answer = asyncio.ensure_future(_read_response(reader))
+        for byte in body[:-1]:  # never the last byte; stop when the router answers
+            if answer.done():
+                break
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.05)
+        status, _, error = await asyncio.wait_for(answer, 5)
+        assert status == 408 and orjson.loads(error)["error"]["code"] == 408
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert run(_with_router(check)).requests == 0
+
+    async def in_time(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, body = _post().split(b"\r\n\r\n", 1)
+        writer.write(head + b"\r\n\r\n")
+        await asyncio.sleep(0.1)
+        writer.write(body)
+        assert (await _read_response(reader))[0] == 200
+    assert run(_with_router(in_time)).requests == 1
 
 
 def test_connection_close_is_honoured() -> None:

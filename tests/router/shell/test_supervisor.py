@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 import pytest
 
 import contracts as c
 from router.shell.supervisor import Supervisor, backoff_s
 from tests.router.fake_engine import FakeEngine
-from tests.router.harness import run, running, settings_for, until
+from tests.router.harness import json_session, run, running, settings_for, until
 from tests.router.shell.test_router_metrics import samples
 
 
@@ -54,7 +53,7 @@ def test_the_app_counts_restarts_in_metrics_and_health() -> None:
     async def body() -> None:
         engine = FakeEngine()
         await engine.start()
-        async with running(settings_for([engine.url])) as (app, url), aiohttp.ClientSession() as s:
+        async with running(settings_for([engine.url])) as (app, url), json_session() as s:
             async def broken() -> None:
                 raise RuntimeError("scraper defect")
 

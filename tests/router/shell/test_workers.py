@@ -14,7 +14,7 @@ import aiohttp
 
 import contracts as c
 from tests.router.fake_engine import FakeEngine
-from tests.router.harness import run, until
+from tests.router.harness import json_session, run, until
 from tests.router.shell.test_router_metrics import samples
 
 
@@ -40,7 +40,7 @@ def test_two_workers_start_share_the_port_and_both_serve(tmp_path: Path) -> None
         try:
             async def probe() -> bool:
                 conn = aiohttp.TCPConnector(force_close=True)
-                async with aiohttp.ClientSession(connector=conn) as s:
+                async with json_session(connector=conn) as s:
                     try:
                         async with s.get(url + "/health") as r:
                             pids.add((await r.json())["pid"])
@@ -76,7 +76,7 @@ def test_two_workers_share_metrics_and_place_a_conversation_on_one_engine(tmp_pa
         pids: set[int] = set()
         try:
             async def both_up() -> bool:
-                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+                async with json_session(connector=aiohttp.TCPConnector(force_close=True)) as s:
                     try:
                         async with s.get(url + "/health") as r:
                             pids.add((await r.json())["pid"])
@@ -85,7 +85,7 @@ def test_two_workers_share_metrics_and_place_a_conversation_on_one_engine(tmp_pa
                 return len(pids) >= 2
             await until(both_up, timeout=25)
             prompt, served = "system: be brief. " * 800, []
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+            async with json_session(connector=aiohttp.TCPConnector(force_close=True)) as s:
                 for turn in range(12):
                     prompt += f" user turn {turn}: tell me more."
                     async with s.post(url + "/v1/completions", json={"model": "m", "prompt": prompt}) as r:

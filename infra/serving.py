@@ -21,6 +21,7 @@ from typing import Any
 
 import pulumi
 
+from infra.autoscaling import model_load_time_s
 from infra.aws.addons import SERVING_PRIORITY_CLASS
 from infra.aws.load_balancer import service_annotations
 from infra.aws.model_store import service_account_name
@@ -192,6 +193,9 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig,
         memory_gib=engine_memory_gib(lm.cpu_buffer_gib if lm.enabled else 0.0, tp),
         run_as_user=ENGINE_UID,
         replicas_managed_externally=config.autoscaling.enabled,  # KEDA owns spec.replicas
+        load_time_s=model_load_time_s(config, name),
+        # a rollout replaces every engine KEDA runs then: up to maxReplicas
+        rollout_max_replicas=model.max_replicas if config.autoscaling.enabled else None,
         model_store=model_store(config, name, role_arn),
         **optional,
     )

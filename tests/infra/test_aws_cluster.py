@@ -131,7 +131,9 @@ def test_prod_router_is_an_internal_nlb_of_the_controller(prod):
     assert service.inputs["spec"]["type"] == "LoadBalancer"
     assert annotations == {"service.beta.kubernetes.io/aws-load-balancer-type": "external",
                            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-                           "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+                           "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+                           "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes":
+                               "deregistration_delay.timeout_seconds=2660"}  # 30 s + the 70B drain
 
 
 def test_public_exposure_terminates_tls_and_limits_sources():

@@ -30,6 +30,12 @@ def estimated_load_time_s(model: ModelConfig) -> int:
     return min(1800, round(STARTUP_S + SECONDS_PER_WEIGHT_GB * gigabytes))
 
 
+def model_load_time_s(config: StackConfig, name: str) -> int:
+    """Model `name`'s load time: its measured `loadTimeSeconds`, else the estimate."""
+    entry = config.autoscaling.models.get(name, ModelScalingConfig())
+    return entry.load_time_seconds or estimated_load_time_s(config.models[name])
+
+
 def engine_policy(config: StackConfig, name: str) -> EnginePolicy:
     """One model's policy from its replica range and its autoscaling entry."""
     model = config.models[name]
@@ -42,7 +48,7 @@ def engine_policy(config: StackConfig, name: str) -> EnginePolicy:
         ttft_quantile=entry.ttft_quantile,
         min_replicas=model.min_replicas, max_replicas=model.max_replicas,
         activation_rps=entry.activation_rps,
-        load_time_s=entry.load_time_seconds or estimated_load_time_s(model),
+        load_time_s=model_load_time_s(config, name),
         scale_down_window_s=auto.scale_down_stabilization_seconds,
         polling_interval_s=auto.polling_interval_seconds,
     )

@@ -21,8 +21,9 @@ from typing import Any
 
 import pulumi
 
+from infra.autoscaling import model_load_time_s
 from infra.aws.addons import SERVING_PRIORITY_CLASS
-from infra.aws.load_balancer import service_annotations
+from infra.aws.load_balancer import NLB_PRESTOP_S, READINESS_GATE_LABEL, service_annotations
 from infra.aws.model_store import service_account_name
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
@@ -48,6 +49,7 @@ from stack_components import (
     VllmEngineArgs,
 )
 from stack_components.capacity import find_model, weights_bytes
+from stack_components.drain import longest_request_s
 from stack_components.errors import ArgsError
 from stack_components.monitoring import (
     MonitoringArgs,
@@ -56,6 +58,7 @@ from stack_components.monitoring import (
     Receiver,
     ReplicaBounds,
 )
+from stack_components.router import DEFAULT_PRESTOP_S
 from stack_components.router_manifests import PORT_NAME as ROUTER_PORT_NAME
 
 BUILT_IMAGE_PLACEHOLDER = "llm-stack/router:built-by-pulumi-up"
@@ -192,6 +195,9 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig,
         memory_gib=engine_memory_gib(lm.cpu_buffer_gib if lm.enabled else 0.0, tp),
         run_as_user=ENGINE_UID,
         replicas_managed_externally=config.autoscaling.enabled,  # KEDA owns spec.replicas
+        load_time_s=model_load_time_s(config, name),
+        # a rollout replaces every engine KEDA runs then: up to maxReplicas
+        rollout_max_replicas=model.max_replicas if config.autoscaling.enabled else None,
         model_store=model_store(config, name, role_arn),
         **optional,
     )
@@ -218,13 +224,22 @@ def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
     only for `internal`/`public` exposure, annotated for the AWS Load Balancer Controller)."""
     router = config.router
     exposure = router.exposure
+    drain = router_drain_s(config)
     return RouterArgs(
         image=router_image(config, secrets), replicas=router.replicas,
         policy=PolicySettings(kind=router.policy.kind, params=dict(router.policy.params)),
         api_keys=_api_keys(config, secrets), placement=router_placement(config),
         service_type="ClusterIP" if exposure.kind == "cluster" else "LoadBalancer",
-        service_annotations=service_annotations(exposure, ROUTER_PORT_NAME),
+        service_annotations=service_annotations(exposure, ROUTER_PORT_NAME, drain_s=drain),
+        drain_s=drain,
+        prestop_s=DEFAULT_PRESTOP_S if exposure.kind == "cluster" else NLB_PRESTOP_S,
     )
+
+
+def router_drain_s(config: StackConfig) -> int:
+    """How long a router drains: the longest request of any model (`LLMStack` would raise it to
+    that too; the NLB's deregistration delay needs it here)."""
+    return max(longest_request_s(m.max_model_len) for m in config.models.values())
 
 
 def _key_secret(ref: SecretRef, config: StackConfig, secrets: ServingSecrets,
@@ -308,6 +323,8 @@ def stack_args(config: StackConfig, secrets: ServingSecrets,
                 for name, model in config.models.items()},
         router=router_args(config, secrets),
         namespace=config.namespace,
+        # behind an ip-target NLB, a new router pod is Ready only once its target is healthy
+        namespace_labels={} if config.router.exposure.kind == "cluster" else READINESS_GATE_LABEL,
         hf_token=SecretRef(name=HF_TOKEN_SECRET.name, key=HF_TOKEN_SECRET.key, value=hf) if hf else None,
         lmcache_server=cache_server_args(config),
         benchmark=benchmark_args(config, secrets),

@@ -149,8 +149,10 @@ class RouterSettings:
     port: int = ROUTER_PORT
     workers: int = 1
     log_level: str = "info"
+    drain_s: float = 30.0  # on SIGTERM: how long open requests may run on before the router ends
 
     def __post_init__(self) -> None:
+        _require(self.drain_s > 0, "drain_s", self.drain_s, "must be > 0 (seconds)")
         sources = bool(self.engines) + (self.discovery is not None) + (self.file_discovery is not None)
         _require(sources == 1, "engines", len(self.engines),
                  "needs exactly one of a static engine list, Kubernetes discovery or file discovery")

@@ -21,6 +21,7 @@ from stack_components.capacity import (
     gpu_cache_tokens,
 )
 from stack_components.common import GPU_PLACEMENT, ModelCacheVolume, Placement, SecretRef
+from stack_components.drain import engine_grace_s, longest_request_s, rollout_await_s, rollout_steps
 from stack_components.engine_manifests import build_engine_manifests
 from stack_components.errors import CapacityError
 from stack_components.kube import child_opts, create
@@ -90,6 +91,19 @@ class VllmEngineArgs:
     """Pod memory; None: 32 GiB + the LMCache CPU buffers (one per TP rank) + /dev/shm."""
     startup_timeout_s: int = 1800
     """How long the startup probe allows for downloading and loading the model."""
+    load_time_s: int = 300
+    """Expected seconds from pod start to ready (weights download and load); sizes Pulumi's await
+    of a rolling update (`LLMStack`'s program fills it from the model's `loadTimeSeconds`)."""
+    drain_timeout_s: int | None = None
+    """Seconds an engine keeps serving its in-flight requests after SIGTERM (vLLM's
+    `--shutdown-timeout`; vLLM's default 0 aborts them); None: the longest request it allows,
+    `drain.longest_request_s(max_model_len)`. The pod's grace period adds the teardown."""
+    rollout_max_replicas: int | None = None
+    """Most engines a rolling update may have to replace (the autoscaler's maxReplicas); None:
+    `replicas`. Sizes Pulumi's await."""
+    rollout_max_unavailable_percent: int = 25
+    """Share of the engines a rolling update replaces at once (rounded down, at least one; no
+    surge pod: GPUs are scarce)."""
     max_unavailable: int = 1
     """PodDisruptionBudget maxUnavailable."""
     python_hash_seed: int = 0
@@ -136,6 +150,12 @@ class VllmEngineArgs:
         v.int_in("shm_size_gib", self.shm_size_gib, 1, 1024)
         v.positive("cpu", self.cpu)
         v.int_in("startup_timeout_s", self.startup_timeout_s, 60, 4 * 3600)
+        v.int_in("load_time_s", self.load_time_s, 1, self.startup_timeout_s)
+        if self.drain_timeout_s is not None:
+            v.int_in("drain_timeout_s", self.drain_timeout_s, 0, 24 * 3600)
+        if self.rollout_max_replicas is not None:
+            v.int_in("rollout_max_replicas", self.rollout_max_replicas, max(1, self.replicas), 1000)
+        v.int_in("rollout_max_unavailable_percent", self.rollout_max_unavailable_percent, 1, 100)
         v.int_in("max_unavailable", self.max_unavailable, 0, 1000)
         v.int_in("python_hash_seed", self.python_hash_seed, 0, 4_294_967_295)
         v.require(
@@ -161,9 +181,23 @@ class VllmEngineArgs:
         return self.served_model_name or self.model
 
     @property
+    def drain_s(self) -> int:
+        """vLLM's `--shutdown-timeout`: `drain_timeout_s`, else the longest request allowed."""
+        return longest_request_s(self.max_model_len) if self.drain_timeout_s is None else self.drain_timeout_s
+
+    @property
+    def termination_grace_s(self) -> int:
+        """The pod's terminationGracePeriodSeconds: the drain, then vLLM's teardown."""
+        return engine_grace_s(self.drain_s)
+
+    @property
     def await_timeout_s(self) -> int:
-        """How long `pulumi up` waits for the Deployment: the startup probe's budget + 10 min."""
-        return self.startup_timeout_s + 600
+        """How long `pulumi up` waits for the Deployment: a rolling update of the most engines it
+        may replace, each step draining and loading (`drain.rollout_await_s`)."""
+        steps = rollout_steps(self.rollout_max_replicas or max(1, self.replicas),
+                              self.rollout_max_unavailable_percent)
+        return rollout_await_s(steps=steps, grace_s=self.termination_grace_s, load_time_s=self.load_time_s,
+                               startup_timeout_s=self.startup_timeout_s)
 
     @property
     def pod_memory_gib(self) -> int:

@@ -54,6 +54,9 @@ class ProbeReport:
     """vllm / lmcache / torch versions of the tool venv."""
     errors: Mapping[str, tuple[str, ...]]
     """Errors by case name (empty tuple: the case passed)."""
+    values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """By case name, engine arguments as vLLM parsed them (`engine_probe.REPORTED`; empty for a
+    case that failed)."""
 
 
 def container_case(name: str, container: Mapping[str, Any]) -> EngineCase:
@@ -103,4 +106,5 @@ def run_probe(cases: Iterable[EngineCase], python: Path) -> ProbeReport:
         raise EngineCheckError(f"the engine check failed under {python}: {done.stderr[-4000:]}")
     out = json.loads(done.stdout)
     errors = {r["name"]: tuple(r["errors"]) for r in out["results"]}
-    return ProbeReport(versions=out["versions"], errors=errors)
+    values = {r["name"]: dict(r.get("values") or {}) for r in out["results"]}
+    return ProbeReport(versions=out["versions"], errors=errors, values=values)

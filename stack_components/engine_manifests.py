@@ -103,7 +103,8 @@ def build_pvc(name: str, args: VllmEngineArgs) -> dict[str, Any]:
 
 
 def build_deployment(name: str, args: VllmEngineArgs, capacity: EngineCapacity) -> dict[str, Any]:
-    """The engine Deployment; replaced in place (GPUs are scarce: no surge pod)."""
+    """The engine Deployment; replaced in place, a share at a time (GPUs are scarce: no surge
+    pod), awaited for as long as a rolling update of its most engines may take."""
     timeout = str(args.await_timeout_s)
     return {
         "apiVersion": "apps/v1",
@@ -117,8 +118,11 @@ def build_deployment(name: str, args: VllmEngineArgs, capacity: EngineCapacity) 
         "spec": {
             "replicas": args.replicas,
             "selector": {"matchLabels": _selector(name, args)},
-            "progressDeadlineSeconds": args.startup_timeout_s + 300,
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            # with no surge pod, a new pod waits for its GPU while the old one drains, then loads:
+            # no progress is reported meanwhile
+            "progressDeadlineSeconds": args.termination_grace_s + args.startup_timeout_s + 300,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {
+                "maxSurge": 0, "maxUnavailable": f"{args.rollout_max_unavailable_percent}%"}},
             "template": {"metadata": _pod_metadata(name, args, capacity), "spec": build_pod_spec(name, args)},
         },
     }
@@ -142,7 +146,7 @@ def build_pod_spec(name: str, args: VllmEngineArgs) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "securityContext": kube.pod_security_context(args.run_as_user),
         "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": 120,
+        "terminationGracePeriodSeconds": args.termination_grace_s,
         "containers": [build_container(args)],
         **_init_containers(args),
         "volumes": build_volumes(name, args),
@@ -200,6 +204,7 @@ def build_container(args: VllmEngineArgs) -> dict[str, Any]:
         gpu_memory_utilization=args.gpu_memory_utilization,
         enable_prefix_caching=args.enable_prefix_caching,
         lmcache=args.lmcache is not None,
+        shutdown_timeout_s=args.drain_s,
         extra_args=args.extra_args,
     )
     return {

@@ -5,7 +5,8 @@ venv (`.venv-engine`, the image's vLLM and LMCache versions), never imported by 
 
 stdin: a JSON list of cases `{"name", "command": [...], "env": {NAME: VALUE}}` (a container's
 command + args and its plain env). stdout: a JSON object `{"versions": {...}, "results":
-[{"name", "errors": [...], "skipped": [...]}]}`. Only the standard library, vLLM and LMCache
+[{"name", "errors": [...], "values": {...}}]}` (`values`: the `REPORTED` engine arguments as
+vLLM parsed them, when the case passed). Only the standard library, vLLM and LMCache
 are imported here. What is checked (all on a CPU-only machine):
 
 - vLLM: the command is the image's `vllm serve`; vLLM's own `serve` parser (built as `vllm`'s
@@ -36,6 +37,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 LMCACHE_PREFIX = "LMCACHE_"
+REPORTED = ("shutdown_timeout",)
+"""Engine arguments whose parsed values the probe reports (`AsyncEngineArgs` fields), so the
+caller can check vLLM reads them as it meant (a drain in seconds, not the abort default)."""
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -142,13 +146,27 @@ def _load_lmcache(lmc: Any, env: dict[str, str]) -> list[str]:
     return [] if exc is None else [f"LMCacheEngineConfig.from_env(): {type(exc).__name__}: {exc}"]
 
 
+def reported_values(parser: argparse.ArgumentParser, command: list[str]) -> dict[str, Any]:
+    """The `REPORTED` engine arguments as vLLM's parser and `AsyncEngineArgs` read them (empty
+    when the command does not parse)."""
+    args, _ = _parse(parser, command[1:])
+    if args is None:
+        return {}
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    engine_args = AsyncEngineArgs.from_cli_args(args)
+    return {name: getattr(engine_args, name) for name in REPORTED}
+
+
 def check_case(parser: argparse.ArgumentParser, case: dict[str, Any]) -> dict[str, Any]:
     """One engine container's result."""
     env = dict(case.get("env") or {})
-    errors = check_vllm(parser, list(case["command"]))
+    command = list(case["command"])
+    errors = check_vllm(parser, command)
     if any(k.startswith(LMCACHE_PREFIX) for k in env):
         errors += check_lmcache(env)
-    return {"name": case["name"], "errors": errors}
+    values = reported_values(parser, command) if not errors else {}
+    return {"name": case["name"], "errors": errors, "values": values}
 
 
 def main() -> None:

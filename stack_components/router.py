@@ -20,6 +20,9 @@ from stack_components.router_manifests import API_KEYS_DIR, build_router_manifes
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 DEFAULT_GPU_CACHE_TOKENS = 400_000
+DEFAULT_PRESTOP_S = 5
+"""A terminating router pod's wait before SIGTERM behind a ClusterIP Service: the endpoint
+change reaching every node's kube-proxy (believed)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +63,12 @@ class RouterArgs:
     """Annotations on the Service (e.g. load balancer settings)."""
     run_as_user: int = 10001
     """Non-root uid of the router pods."""
+    drain_s: int = 30
+    """Seconds a router pod keeps serving its open requests after SIGTERM (`RouterSettings.drain_s`);
+    `LLMStack` raises it to its engines' longest drain, so the longest request gets through."""
+    prestop_s: int = DEFAULT_PRESTOP_S
+    """Seconds a terminating router pod waits before SIGTERM (a preStop sleep), while the Service's
+    endpoints (and a load balancer's targets) stop sending it new connections."""
     await_timeout_s: int | None = None
     """How long `pulumi up` waits for the router Deployment to become ready (its readiness
     follows the engines'); None keeps Pulumi's default (10 minutes). `LLMStack` sets it to the
@@ -87,6 +96,8 @@ class RouterArgs:
         v.one_of("log_level", self.log_level, LOG_LEVELS)
         v.one_of("service_type", self.service_type, SERVICE_TYPES)
         v.int_in("run_as_user", self.run_as_user, 1, 2**31 - 1)
+        v.int_in("drain_s", self.drain_s, 1, 24 * 3600)
+        v.int_in("prestop_s", self.prestop_s, 0, 3600)
         if self.await_timeout_s is not None:
             v.int_in("await_timeout_s", self.await_timeout_s, 60, 24 * 3600)
         v.labels("labels", self.labels)
@@ -112,6 +123,7 @@ def router_settings(args: RouterArgs) -> RouterSettings:
         port=ROUTER_PORT,
         workers=args.workers,
         log_level=args.log_level,
+        drain_s=float(args.drain_s),
     )
 
 

@@ -19,6 +19,8 @@ CONFIG_FILE = "router.json"
 API_KEYS_DIR = f"{CONFIG_DIR}/secrets"
 PORT_NAME = "http"
 POD_READS = ("get", "list", "watch")
+CLOSE_MARGIN_S = 10
+"""After the drain: the router's 1 s close (`router.shell.workers.CLOSE_S`) and process exit."""
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"  # Pulumi's await on the Deployment (default 600 s)
 
 
@@ -159,6 +161,7 @@ def build_pod_spec(name: str, args: RouterArgs) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "serviceAccountName": name,
         "securityContext": kube.pod_security_context(args.run_as_user),
+        "terminationGracePeriodSeconds": termination_grace_s(args),
         "containers": [build_container(args, mounts)],
         "volumes": volumes,
         "tolerations": [t.to_manifest() for t in args.placement.tolerations],
@@ -166,6 +169,11 @@ def build_pod_spec(name: str, args: RouterArgs) -> dict[str, Any]:
     if args.placement.node_selector:
         spec["nodeSelector"] = dict(args.placement.node_selector)
     return spec | args.placement.pod_fields(_selector(name))
+
+
+def termination_grace_s(args: RouterArgs) -> int:
+    """The preStop wait, the drain, then the router's close and exit (`CLOSE_MARGIN_S`)."""
+    return args.prestop_s + args.drain_s + CLOSE_MARGIN_S
 
 
 def build_container(args: RouterArgs, mounts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -182,5 +190,7 @@ def build_container(args: RouterArgs, mounts: list[dict[str, Any]]) -> dict[str,
         # router waiting for engines that are still loading is never restarted.
         "readinessProbe": kube.http_probe(PORT_NAME, period_s=5, timeout_s=2, failures=2),
         "livenessProbe": kube.tcp_probe(PORT_NAME, period_s=10, timeout_s=5, failures=3),
+        # the kubelet's own sleep (no shell in the image; `sleep` action: Kubernetes >= 1.30)
+        "lifecycle": {"preStop": {"sleep": {"seconds": args.prestop_s}}},
         "volumeMounts": mounts,
     }

@@ -65,6 +65,9 @@ class LLMStackArgs:
     """Namespace of every object."""
     create_namespace: bool = True
     """Create the namespace (False: it already exists)."""
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on the created namespace (e.g. the AWS Load Balancer Controller's
+    `elbv2.k8s.aws/pod-readiness-gate-inject: enabled`)."""
     hf_token: SecretRef | None = None
     """Hugging Face token for engines that set none; with a value, one Secret is created."""
     lmcache_server: LMCacheServerArgs | None = None
@@ -108,6 +111,7 @@ class LLMStackArgs:
         for ns in self.trusted_namespaces:
             v.dns_label("trusted_namespaces", ns)
         v.labels("labels", self.labels)
+        v.labels("namespace_labels", self.namespace_labels)
 
 
 def router_endpoint(stack_name: str, namespace: str) -> str:
@@ -183,7 +187,8 @@ class LLMStack(pulumi.ComponentResource):
         self.engines = {key: VllmEngine(f"{name}-{key}", a, child) for key, a in resolved.items()}
         capacities = {key: e.capacity for key, e in self.engines.items()}
         awaited = max(a.await_timeout_s for a in resolved.values())
-        self.router = Router(f"{name}-router", _router_args(args, capacities, awaited), child)
+        drain = max(a.drain_s for a in resolved.values())
+        self.router = Router(f"{name}-router", _router_args(args, capacities, awaited, drain), child)
         ctx = StackContext(
             namespace=args.namespace,
             engines=self.engines,
@@ -225,7 +230,7 @@ class LLMStack(pulumi.ComponentResource):
                     {
                         "apiVersion": "v1",
                         "kind": "Namespace",
-                        "metadata": kube.metadata(args.namespace, None, labels),
+                        "metadata": kube.metadata(args.namespace, None, labels | dict(args.namespace_labels)),
                     },
                     child,
                 )
@@ -262,9 +267,12 @@ class LLMStack(pulumi.ComponentResource):
         return BenchmarkJob(f"{name}-bench", bench, after).results_hint
 
 
-def _router_args(args: LLMStackArgs, capacities: dict[str, EngineCapacity], awaited: int) -> RouterArgs:
-    """The router wired to the engines; Pulumi waits for it as long as for the slowest engine."""
+def _router_args(args: LLMStackArgs, capacities: dict[str, EngineCapacity], awaited: int,
+                 drain: int) -> RouterArgs:
+    """The router wired to the engines; Pulumi waits for it as long as for the slowest engine,
+    and it drains for as long as the engine with the longest drain (the longest request)."""
     return dataclasses.replace(
         args.router, namespace=args.namespace, engines=capacities,
         await_timeout_s=args.router.await_timeout_s or awaited,
+        drain_s=max(args.router.drain_s, drain),
     )

@@ -24,6 +24,7 @@ MANAGED_FLAGS = (
     "--no-enable-prefix-caching",
     "--kv-transfer-config",
     "--download-dir",
+    "--shutdown-timeout",
 )
 
 
@@ -40,6 +41,9 @@ class VllmServerConfig:
     enable_prefix_caching: bool = True
     lmcache: bool = True
     port: int = ENGINE_PORT
+    shutdown_timeout_s: int = 0
+    """vLLM's `--shutdown-timeout` (seconds; 0, its default, aborts in-flight requests on SIGTERM,
+    > 0 drains them: `vllm/engine/arg_utils.py`, `vllm/v1/engine/core.py` at VLLM_VERSION)."""
     extra_args: tuple[str, ...] = ()
 
 
@@ -83,6 +87,8 @@ def render_vllm_args(config: VllmServerConfig) -> list[str]:
         "--gpu-memory-utilization",
         f"{config.gpu_memory_utilization:g}",
         "--enable-prefix-caching" if config.enable_prefix_caching else "--no-enable-prefix-caching",
+        "--shutdown-timeout",
+        str(config.shutdown_timeout_s),
     ]
     if config.lmcache:
         args += ["--kv-transfer-config", json.dumps(KV_TRANSFER_CONFIG, separators=(",", ":"))]

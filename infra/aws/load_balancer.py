@@ -24,6 +24,16 @@ SERVICE_ACCOUNT = ("kube-system", "aws-load-balancer-controller")
 POLICY_FILE = "aws-load-balancer-controller-v3.5.0.json"
 """docs/install/iam_policy.json at tag v3.5.0, vendored unchanged (sha256 16f232c9...)."""
 _PREFIX = "service.beta.kubernetes.io/"
+READINESS_GATE_LABEL = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
+"""On the namespace: the controller's webhook injects a readiness gate into new pods behind an
+`ip`-target NLB, Ready only once their target is healthy (docs/deploy/pod_readiness_gate.md)."""
+NLB_PRESTOP_S = 30
+"""A terminating router pod's wait before SIGTERM behind an NLB: the endpoint change reaches the
+controller, it deregisters the target, and the NLB stops opening new flows to it (believed;
+in-cluster only, 5 s covers the endpoints)."""
+MAX_DEREGISTRATION_DELAY_S = 3600
+"""ELB's range for `deregistration_delay.timeout_seconds` is 0-3600 s, default 300 (AWS API
+reference, TargetGroupAttribute)."""
 
 
 def controller_policy() -> str:
@@ -59,16 +69,20 @@ def controller_values(*, cluster_name: str, region: str, vpc_id: Any, role_arn: 
     }
 
 
-def service_annotations(exposure: ExposureConfig, port_name: str) -> dict[str, str]:
+def service_annotations(exposure: ExposureConfig, port_name: str, *, drain_s: int = 300) -> dict[str, str]:
     """The router Service's annotations for `exposure`: none in-cluster; else an NLB with IP
-    targets, its scheme, TLS on the router's port when a certificate is given, and the allowed
-    source ranges."""
+    targets, its scheme, a deregistration delay that lets a draining router finish its open
+    streams (its preStop wait + `drain_s`), TLS on the router's port when a certificate is given,
+    and the allowed source ranges."""
     if exposure.kind == "cluster":
         return {}
     scheme = "internet-facing" if exposure.kind == "public" else "internal"
+    delay = min(MAX_DEREGISTRATION_DELAY_S, NLB_PRESTOP_S + drain_s)
     out = {_PREFIX + "aws-load-balancer-type": "external",
            _PREFIX + "aws-load-balancer-nlb-target-type": "ip",
-           _PREFIX + "aws-load-balancer-scheme": scheme}
+           _PREFIX + "aws-load-balancer-scheme": scheme,
+           _PREFIX + "aws-load-balancer-target-group-attributes":
+               f"deregistration_delay.timeout_seconds={delay}"}
     if exposure.tls_certificate_arn:
         out |= {_PREFIX + "aws-load-balancer-ssl-cert": exposure.tls_certificate_arn,
                 _PREFIX + "aws-load-balancer-ssl-ports": port_name}

@@ -5,7 +5,10 @@ Field names follow KEDA's CRDs (kedacore/charts `keda/templates/crds/crd-scaledo
 and `crd-triggerauthentications.yaml` at chart 2.20.2); trigger metadata values are strings,
 as the CRD requires. The Prometheus scaler's `threshold` is the per-engine target
 (`metricType: AverageValue`) or the objective (`Value`); `activationThreshold` is the value
-above which a ScaledObject at zero replicas activates.
+above which a ScaledObject at zero replicas activates. `initialCooldownPeriod` and
+`cooldownPeriod` are seconds (KEDA v2.20.2 `pkg/scaling/executor/scale_scaledobjects.go`:
+`time.Second * time.Duration(...)`); the initial one counts from the ScaledObject's creation
+and applies only until a trigger is first active (`status.lastActiveTime` unset).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ def scaled_object(name: str, namespace: str, policy: EnginePolicy, *, prometheus
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": policy.deployment},
         "pollingInterval": policy.polling_interval_s,
         "cooldownPeriod": policy.down_window_s,
+        "initialCooldownPeriod": policy.initial_cooldown_s,
         "minReplicaCount": policy.min_replicas,
         "maxReplicaCount": policy.max_replicas,
         "advanced": {"horizontalPodAutoscalerConfig": {"behavior": policy.behavior().to_manifest()}},

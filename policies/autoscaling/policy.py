@@ -8,7 +8,10 @@ A new engine is useless until its weights are loaded (minutes for a 70B model), 
   load stayed low for longer than it takes to bring one back;
 - engines are removed one at a time, at most one per load time (≥ 60 s);
 - a model scaled to zero wakes on the router's request rate for it (its engines export
-  nothing) and sleeps again after the scale-down window of idleness (KEDA's cooldown).
+  nothing) and sleeps again after the scale-down window of idleness (KEDA's cooldown);
+- a new ScaledObject waits one load time plus that window before its first scale to zero
+  (KEDA's `initialCooldownPeriod`, default 0: it would put a just-deployed model to sleep on
+  its first poll, before the post-deploy benchmark's first request).
 """
 
 from __future__ import annotations
@@ -98,6 +101,14 @@ class EnginePolicy:
     def down_window_s(self) -> int:
         """Scale-down stabilisation: the configured floor, at least twice the load time."""
         return min(MAX_STABILIZATION_S, max(self.scale_down_window_s, 2 * self.load_time_s))
+
+    @property
+    def initial_cooldown_s(self) -> int:
+        """KEDA's `initialCooldownPeriod` (seconds after the ScaledObject's creation before it may
+        first scale to zero; KEDA 2.20 `scale_executor.go` defaults it to 0): the engines may
+        still be loading when it is created (`load_time_s`), then they get the same idle window as
+        after any request (`down_window_s`), so the post-deploy benchmark finds them awake."""
+        return self.load_time_s + self.down_window_s
 
     def behavior(self) -> Behavior:
         """The HPA behaviour sized from the load time (see the module docstring)."""

@@ -76,6 +76,7 @@ class RouterApp(FastAPI):
         self.supervisor = Supervisor(on_restart=lambda name: self.metrics.task_restarts.inc((name,)))
         self.created = int(time.time())  # the model cards' `created`
         self.draining = False
+        self.open_requests = 0  # HTTP requests being answered (drain waits for them)
         self._started = False
         self._listeners: list[Listener] = []
         self._proxied = frozenset(PROXIED_PATHS)
@@ -85,11 +86,20 @@ class RouterApp(FastAPI):
         self.openapi = lambda: openapi.schema(self)  # type: ignore[method-assign]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """The proxied POSTs go straight to the proxy; everything else through FastAPI."""
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._proxied:
-            await self.proxy(scope, receive, send)
+        """The proxied POSTs go straight to the proxy; everything else through FastAPI. Open
+        HTTP requests are counted, whichever engine (even one discovery has since removed)
+        serves them, so a drain waits for every one."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        self.open_requests += 1
+        try:
+            if scope["method"] == "POST" and scope["path"] in self._proxied:
+                await self.proxy(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
+        finally:
+            self.open_requests -= 1
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -113,16 +123,20 @@ class RouterApp(FastAPI):
                                         default_cpu=s.default_cpu_cache_tokens, environ=self.environ)
             sup.spawn("discovery", watcher.run)
 
-    async def drain(self, timeout: float) -> None:
-        """Stop accepting connections and wait (up to `timeout` s) for open requests to finish,
-        so a terminating pod does not cut streams short; /health answers 503 meanwhile."""
+    async def drain(self, timeout: float) -> bool:
+        """Stop accepting connections and keep serving the open requests (streams included, and
+        new requests on connections already open) until none is left or `timeout` s pass, so a
+        terminating pod does not cut streams short; /health answers 503 meanwhile. True when
+        every request finished. (In a cluster the pod's preStop delay has already let the
+        endpoints and the load balancer stop sending new connections.)"""
         self.draining = True
         for listener in self._listeners:
             listener.stop_accepting()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while any(s.in_flight for s in self.registry.states.values()) and loop.time() < deadline:
+        while self.open_requests and loop.time() < deadline:
             await asyncio.sleep(0.05)
+        return not self.open_requests
 
     async def stop(self) -> None:
         """Stop listening, cancel the background tasks, close upstream connections."""

@@ -22,7 +22,7 @@ from router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
 
-DRAIN_S = 20.0  # on SIGTERM, open requests get this long to finish (Kubernetes allows 30 s by default)
+CLOSE_S = 1.0  # after the drain (`settings.drain_s`), uvicorn's own graceful close of what is left
 # prometheus-client chooses its multiprocess value store from this variable when it is first
 # imported (prometheus_client/values.py), so it is set before the workers start.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -44,11 +44,13 @@ async def _serve(settings: RouterSettings, reuse_port: bool, metrics_dir: str | 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(settings, metrics_dir=metrics_dir)
-    port = await app.serve(reuse_port=reuse_port, graceful_s=DRAIN_S)  # runs the app's lifespan
+    port = await app.serve(reuse_port=reuse_port, graceful_s=CLOSE_S)  # runs the app's lifespan
     log.info("router listening on %s:%d (policy %s)", settings.host, port, settings.policy.kind)
     try:
         await stop.wait()
-        await app.drain(DRAIN_S)
+        log.info("draining: %d open requests, up to %gs", app.open_requests, settings.drain_s)
+        if not await app.drain(settings.drain_s):
+            log.warning("drain ended after %gs with %d requests open", settings.drain_s, app.open_requests)
     finally:
         await app.stop()
 

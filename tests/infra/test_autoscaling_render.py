@@ -78,9 +78,14 @@ def test_prod_has_the_router_hpa_and_a_ttft_objective(rendered):
 
 
 def test_dev_scales_its_engine_to_zero(rendered):
-    """dev: minReplicaCount 0 and a router-demand trigger that wakes the engine."""
+    """dev: minReplicaCount 0 and a router-demand trigger that wakes the engine; the new
+    ScaledObject stays up for a load time plus its 15-minute idle window before its first scale
+    to zero, so the post-deploy benchmark does not race the scaler."""
     (obj,) = _kinds(rendered["dev"], "ScaledObject")
     assert obj["spec"]["minReplicaCount"] == 0
+    load = estimated_load_time_s(parse_stack_config(stack_raw("dev")).models["llama3b"])
+    assert obj["spec"]["cooldownPeriod"] == 900
+    assert obj["spec"]["initialCooldownPeriod"] == 900 + load
     names = [t["name"] for t in obj["spec"]["triggers"]]
     assert names == ["queue", "demand"]
     demand = obj["spec"]["triggers"][1]["metadata"]

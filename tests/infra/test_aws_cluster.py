@@ -132,7 +132,9 @@ def test_prod_router_is_an_internal_nlb_of_the_controller(prod):
     lb = {k: v for k, v in annotations.items() if k.startswith("service.beta.kubernetes.io/")}
     assert lb == {"service.beta.kubernetes.io/aws-load-balancer-type": "external",
                   "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-                  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+                  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+                  "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes":
+                      "deregistration_delay.timeout_seconds=2660"}  # 30 s + the 70B drain
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

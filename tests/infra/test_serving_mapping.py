@@ -62,6 +62,23 @@ def test_router_and_benchmark_use_the_system_pool_and_keys(raw):
     assert args.router.service_type == "LoadBalancer"
     annotations = args.router.service_annotations
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+
+
+def test_router_behind_an_nlb_drains_every_stream_it_holds(raw):
+    """prod's NLB: the namespace carries the readiness-gate label; the router waits 30 s before
+    SIGTERM, drains for the longest engine request (the 70B's 65k tokens), and the NLB keeps a
+    deregistering target's connections open for the wait plus the drain; dev (in-cluster) has
+    neither the label nor the annotation."""
+    _, args = _args(raw, "prod")
+    drain = max(a.drain_s for a in args.models.values())
+    assert args.router.drain_s == drain == args.models["llama70b"].drain_s
+    assert args.router.prestop_s == 30
+    assert args.namespace_labels == {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
+    key = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
+    attrs = args.router.service_annotations[key]
+    assert attrs == f"deregistration_delay.timeout_seconds={30 + drain}"
+    _, dev = _args(raw, "dev")
+    assert dev.namespace_labels == {} and dev.router.service_annotations == {} and dev.router.prestop_s == 5
     assert args.benchmark.model == "meta-llama/Llama-3.1-8B-Instruct" and args.benchmark.users == 320
 
 

@@ -33,6 +33,10 @@ BAD: dict[str, tuple[EngineCase, str]] = {
                                                   '{"kv_connector":"NoSuchConnector","kv_role":"kv_both"}')),
         "NoSuchConnector",
     ),
+    "fractional-drain": (
+        EngineCase(name="fractional-drain", command=(*BASE, "--shutdown-timeout", "2.5")),
+        "shutdown-timeout",
+    ),
     "old-entrypoint": (
         EngineCase(name="old-entrypoint", command=("python3", "-m", "vllm.entrypoints.openai.api_server")),
         "vllm serve",
@@ -88,6 +92,22 @@ def test_every_rendered_engine_passes_vllm_and_lmcache(report, stack) -> None:
     for case in mine:
         assert case.command[:2] == VLLM_COMMAND
         assert probe.errors[case.name] == (), f"{case.name}: {probe.errors[case.name]}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_drains_within_its_grace_period(report, stack) -> None:
+    """vLLM reads each engine's `--shutdown-timeout` as a drain (> 0 s; its default 0 aborts
+    in-flight requests on SIGTERM) that ends before the pod's grace period does."""
+    probe, cases = report
+    checked = 0
+    for path in sorted((ROOT / "tests" / "golden" / stack / "kubernetes").glob("*.deployment.*.yaml")):
+        pod = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]
+        if not any(c["name"] == "vllm" for c in pod["containers"]):
+            continue
+        drain = probe.values[f"{stack}/{path.name}"]["shutdown_timeout"]
+        assert isinstance(drain, int) and 0 < drain < pod["terminationGracePeriodSeconds"], path.name
+        checked += 1
+    assert checked == len([c for c in cases if c.name.startswith(f"{stack}/")]) > 0
 
 
 def test_a_known_good_engine_passes(report) -> None:

@@ -20,9 +20,10 @@ from stack_components import (
     VllmEngine,
     VllmEngineArgs,
 )
+from stack_components.drain import TEARDOWN_S, longest_request_s
 from stack_components.engine import engine_capacity
 from stack_components.engine_manifests import build_engine_manifests
-from stack_components.errors import CapacityError
+from stack_components.errors import ArgsError, CapacityError
 
 ARGS = VllmEngineArgs(
     model="meta-llama/Llama-3.1-8B-Instruct",
@@ -225,3 +226,38 @@ def test_scale_target_and_selector_match_the_deployment(deploy, k8s_objects) -> 
     (dep,) = k8s_objects("Deployment")
     assert seen == [dep["metadata"]["name"]] == [holder[0].object_name]
     assert dep["spec"]["selector"]["matchLabels"] == holder[0].selector
+
+
+def _flag(container: dict, name: str) -> str:
+    args = container["args"]
+    return args[args.index(name) + 1]
+
+
+def test_engines_drain_in_flight_requests_within_their_grace(deploy, k8s_objects) -> None:
+    """vLLM drains on SIGTERM for the longest request the engine allows (its default 0 aborts);
+    the pod's grace period covers that drain and the teardown; the progress deadline covers a
+    drain followed by a full startup; a set drain_timeout_s wins."""
+    deploy(lambda: VllmEngine("llama-8b", ARGS))
+    deploy(lambda: VllmEngine("short", dataclasses.replace(ARGS, drain_timeout_s=90)))
+    checked = 0
+    drains = (longest_request_s(ARGS.max_model_len), 90)
+    for dep, drain_s in zip(k8s_objects("Deployment"), drains, strict=True):
+        pod = dep["spec"]["template"]["spec"]
+        assert int(_flag(_container(dep), "--shutdown-timeout")) == drain_s > 0
+        assert pod["terminationGracePeriodSeconds"] == drain_s + TEARDOWN_S
+        assert dep["spec"]["progressDeadlineSeconds"] >= drain_s + ARGS.startup_timeout_s
+        checked += 1
+    assert checked == 2
+
+
+def test_await_covers_a_rollout_of_the_most_engines(deploy, k8s_objects) -> None:
+    """Pulumi's await on a 24-engine model covers 7 steps (25 % at a time, rounded down) of
+    drain + load, more than the old fixed 2,400 s; the strategy never surges a GPU pod."""
+    args = dataclasses.replace(ARGS, load_time_s=180, replicas=8, rollout_max_replicas=24)
+    deploy(lambda: VllmEngine("llama-8b", args))
+    (dep,) = k8s_objects("Deployment")
+    awaited = int(dep["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
+    assert awaited >= 7 * (args.termination_grace_s + 180) > 2400
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": "25%"}
+    with pytest.raises(ArgsError, match="rollout_max_replicas"):
+        dataclasses.replace(ARGS, replicas=8, rollout_max_replicas=4)

@@ -129,6 +129,21 @@ def test_pulumi_waits_for_the_router_as_long_as_for_the_engines(deploy, k8s_obje
     assert deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "2400"
 
 
+def test_router_pods_wait_then_drain_within_their_grace(deploy, k8s_objects) -> None:
+    """A preStop sleep (the kubelet's own: no shell needed), then the drain the settings carry;
+    the grace period covers both plus the close; the Deployment stays schema-valid."""
+    import dataclasses
+
+    deploy(lambda: Router("router", dataclasses.replace(ARGS, drain_s=600, prestop_s=30)))
+    (deployment,) = k8s_objects("Deployment")
+    (config_map,) = k8s_objects("ConfigMap")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 30}}}
+    assert json.loads(config_map["data"][CONFIG_FILE])["drain_s"] == 600
+    assert pod["terminationGracePeriodSeconds"] >= 30 + 600 + 1
+    assert validate_all([deployment]) == 1
+
+
 def test_endpoint_output_is_the_in_cluster_url(deploy) -> None:
     """`endpoint` resolves to the Service's cluster DNS name and the router port."""
     seen: list[str] = []

@@ -88,6 +88,20 @@ def test_router_settings_carry_the_engines_capacities(deploy, k8s_objects) -> No
     assert settings.default_cpu_cache_tokens == min(c.cpu_cache_tokens for c in capacities)
 
 
+def test_router_drains_as_long_as_the_longest_engine_request(deploy, k8s_objects) -> None:
+    """The router's drain is raised to the engines' longest (the 70B here, 32k tokens): a stream
+    through a terminating router pod lasts as long as one on an engine may; namespace labels
+    given reach the namespace."""
+    args = _args(namespace_labels={"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"})
+    deploy(lambda: LLMStack("llm", args))
+    (cm,) = k8s_objects("ConfigMap")
+    settings = RouterSettings.from_dict(json.loads(next(iter(cm["data"].values()))))
+    longest = max(a.drain_s for a in args.models.values())
+    assert longest > args.router.drain_s and settings.drain_s == longest
+    (ns,) = k8s_objects("Namespace")
+    assert ns["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+
+
 def test_engines_share_the_token_secret_and_the_cache_server(deploy, k8s_objects) -> None:
     """One HF token Secret for all engines; LMCACHE_REMOTE_URL points at the stack's cache server."""
     deploy(lambda: LLMStack("llm", _args()))

@@ -1,0 +1,61 @@
+"""`python -m benchmarks.cache_pressure [--quick]`: issue 24's sweep in virtual time (`sim`).
+
+Per point and policy: the median over `--seeds` runs of the mean and p99 TTFT of the measured
+requests, and `prefix`'s ratios to `round_robin` and `session`. `--replicas` router replicas,
+each request to a random one (prod runs 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Sequence
+
+from benchmarks.cache_pressure.plan import POLICIES, Point, quick, sweep
+from benchmarks.cache_pressure.sim import Simulation
+from router.routing.policies.registry import build_policy
+from router.settings import PolicySettings
+
+
+def _p99(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def measure(point: Point, policy: str, seeds: int, replicas: int) -> tuple[float, float]:
+    """Median over seeds of (mean TTFT, p99 TTFT), seconds."""
+    means, p99s = [], []
+    for seed in range(seeds):
+        routers = [build_policy(PolicySettings(kind=policy, params={})) for _ in range(replicas)]
+        served = Simulation(point, routers, seed).run()
+        ttfts = [s.ttft_s for s in served if s.measured and s.ttft_s is not None]
+        means.append(statistics.mean(ttfts))
+        p99s.append(_p99(ttfts))
+    return statistics.median(means), statistics.median(p99s)
+
+
+def row(point: Point, seeds: int, replicas: int) -> str:
+    """One Markdown table row: each policy's mean / p99, prefix's ratios to the better baseline."""
+    got = {p: measure(point, p, seeds, replicas) for p in POLICIES}
+    mean_ratio = got["prefix"][0] / min(got["round_robin"][0], got["session"][0])
+    p99_ratio = got["prefix"][1] / min(got["round_robin"][1], got["session"][1])
+    cells = " | ".join(f"{got[p][0]:.3f} / {got[p][1]:.3f}" for p in POLICIES)
+    return f"| {point.label} | {cells} | {mean_ratio:.2f} | {p99_ratio:.2f} |"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.cache_pressure")
+    p.add_argument("--quick", action="store_true", help="two points, one seed (the suite)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--replicas", type=int, default=1)
+    args = p.parse_args(argv)
+    points, seeds = (quick(), 1) if args.quick else (sweep(), args.seeds)
+    print("| point | " + " | ".join(f"{p} mean / p99 (s)" for p in POLICIES)
+          + " | prefix mean / best | prefix p99 / best |")
+    print("|---|" + "---|" * (len(POLICIES) + 2))
+    for point in points:
+        print(row(point, seeds, args.replicas), flush=True)
+
+
+if __name__ == "__main__":
+    main()

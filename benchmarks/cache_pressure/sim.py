@@ -1,0 +1,242 @@
+"""One point, one policy, one seed, in virtual time: the real policy, the emulator's own engine
+model and `bench`'s client, joined by a discrete-event clock instead of loopback HTTP.
+
+What runs is the code the live stack runs, minus the sockets:
+
+- the client: `bench.schedule` pacing (steady-state ramp, closed-loop users) and
+  `bench.workload` conversations, the warm-up `bench.warmup` sends (each initial user's
+  previous round, `max_tokens` 1, 8 at a time), answers appended as the emulator words them
+  (`emulator.wire.answer_text`, `ignore_eos` as `bench` sends);
+- the router: the policy's `select` and `on_complete` over `EngineState`s kept as the router's
+  shell keeps them (`in_flight` exact, `waiting`/`running` scraped every `scrape_s`, 1 s as
+  `router.settings`' `metrics_interval_s`), prompts rendered as the proxy renders them;
+- each engine: `emulator.scheduler.Scheduler` over `emulator.cache.PrefixCache`, stepped as
+  `emulator.engine.EngineRuntime._run` steps it (a step planned at the end of the last one,
+  or when a request wakes an idle engine; tokens delivered at the step's end).
+
+Times are the emulator's modelled seconds at time scale 1 (A100 speed), so TTFT is exact and
+the same on every run of a seed: no wall-clock noise from a shared box, and a 60 s window
+costs about a second. Network and router CPU (well under a millisecond per request,
+benchmarks/RESULTS.md) are not modelled.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.schedule import Pacing, UserStart, initial_users, joining_users, next_launch
+from bench.workload import Conversation, Message, Workload
+from benchmarks.cache_pressure.plan import Point
+from emulator.cache import PrefixCache
+from emulator.scheduler import GenRequest, Scheduler, Step
+from emulator.timing import Timing
+from emulator.wire import answer_text
+from router.routing.base import EngineState, RouteRequest, RoutingPolicy
+from router.routing.prompt import block_hashes, count_tokens, render_chat
+
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+WARMUP_CONCURRENCY = 8  # bench.config.BenchConfig.warmup_concurrency
+
+
+@dataclass(kw_only=True)
+class Served:
+    """One request: where it went, what the router believed cached, what the engine had."""
+
+    user: str
+    round: int
+    measured: bool  # False: the warm-up
+    launch: float
+    engine: int = -1
+    outcome: str = ""
+    believed_tokens: int = 0  # Decision.matched_tokens
+    prompt_tokens: int = 0
+    gpu_hit_tokens: int = 0
+    cpu_hit_tokens: int = 0
+    queued_s: float = 0.0
+    first_token: float | None = None
+    done: float | None = None
+    error: str | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token is None else self.first_token - self.launch
+
+    @property
+    def hit_tokens(self) -> int:
+        return self.gpu_hit_tokens + self.cpu_hit_tokens
+
+
+@dataclass
+class _Engine:
+    index: int
+    id: str
+    scheduler: Scheduler
+    clock: float = 0.0
+    stepping: bool = False
+    open: dict[int, tuple[Served, RouteRequest, _Router, Callable[[float], None]]] = field(
+        default_factory=dict)
+
+
+class _Router:
+    """One router replica: its policy and its own view of the engines (in-flight counts of its
+    own requests, scraped queues)."""
+
+    def __init__(self, policy: RoutingPolicy, point: Point, ids: Sequence[str]) -> None:
+        self.policy = policy
+        self.states = [EngineState(id=i, gpu_cache_tokens=point.gpu_cache_tokens,
+                                   cpu_cache_tokens=point.router_cpu_tokens) for i in ids]
+        self.by_id = {s.id: s for s in self.states}
+        policy.on_engines_changed(list(ids))
+
+
+class Simulation:
+    """The event loop of one run; `run()` returns every request it sent."""
+
+    def __init__(self, point: Point, policies: Sequence[RoutingPolicy], seed: int, *, scrape_s: float = 1.0,
+                 observe: Callable[[Simulation, Served], None] | None = None) -> None:
+        self.point, self.seed, self.scrape_s, self.observe = point, seed, scrape_s, observe
+        self.now = 0.0
+        self._events: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self._pending = 0  # events other than scrapes
+        self._keys = itertools.count(1)
+        self.engines = [self._engine(i) for i in range(point.engines)]
+        self._by_id = {e.id: e for e in self.engines}
+        self.routers = [_Router(p, point, list(self._by_id)) for p in policies]
+        self._pick = random.Random(f"{seed}:replica")  # each request to a random replica (a Service)
+        self.workload = Workload(point.workload(seed))
+        self.pacing = Pacing(users=point.users, rounds=point.rounds, qps=point.qps,
+                             duration_s=point.duration_s)
+        self.served: list[Served] = []
+        self._t0 = 0.0
+
+    def _engine(self, index: int) -> _Engine:
+        p = self.point
+        cache = PrefixCache(gpu_tokens=p.gpu_cache_tokens, cpu_tokens=p.cpu_cache_tokens)
+        return _Engine(index, f"http://127.0.0.1:{8100 + index}", Scheduler(cache=cache, timing=Timing()))
+
+    # --- the clock -----------------------------------------------------------------------
+    def at(self, when: float, fn: Callable[..., None], *args: Any, scrape: bool = False) -> None:
+        heapq.heappush(self._events, (when, next(self._seq), fn, args))
+        self._pending += not scrape
+
+    def run(self) -> list[Served]:
+        """Warm-up, then the point's window and drain; every request sent."""
+        self._warm_up()
+        self.at(self.scrape_s, self._scrape, scrape=True)
+        while self._events:
+            when, _, fn, args = heapq.heappop(self._events)
+            self._pending -= fn != self._scrape
+            self.now = when
+            fn(*args)
+        return self.served
+
+    def _scrape(self) -> None:
+        for router in self.routers:
+            for e in self.engines:
+                state = router.by_id[e.id]
+                state.waiting, state.running = e.scheduler.num_waiting, e.scheduler.num_running
+        if self._pending:
+            self.at(self.now + self.scrape_s, self._scrape, scrape=True)
+
+    # --- the client ----------------------------------------------------------------------
+    def _users(self) -> list[tuple[UserStart, Conversation]]:
+        name = f"s{self.seed}-u{{}}".format  # bench names users after its run: ids differ per run
+        starts = [*initial_users(self.pacing), *joining_users(self.pacing)]
+        return [(s, self.workload.conversation(name(s.index), s.first_round)) for s in starts]
+
+    def _warm_up(self) -> None:
+        users = self._users()
+        sends = [(c, m) for s, c in users if s.index < self.pacing.users
+                 and (m := c.previous_request()) is not None]
+        queue = iter(sends)
+
+        def next_send(_: float = 0.0) -> None:
+            item = next(queue, None)
+            if item is not None:
+                conv, messages = item
+                self._send(Served(user=conv.user_id, round=-1, measured=False, launch=self.now),
+                           messages, 1, next_send)
+        for _ in range(WARMUP_CONCURRENCY):
+            self.at(0.0, next_send)
+        while self._events:  # the warm-up alone, to its end (no scrapes yet: nothing is stale)
+            when, _, fn, args = heapq.heappop(self._events)
+            self._pending -= 1
+            self.now = when
+            fn(*args)
+        self._t0 = self.now
+        for start, conv in users:
+            self.at(self._t0 + start.first_launch, self._launch, conv, start.first_round, start.first_launch)
+
+    def _launch(self, conv: Conversation, round_index: int, due: float) -> None:
+        if round_index >= self.pacing.rounds or due >= self.pacing.duration_s:
+            return
+        served = Served(user=conv.user_id, round=round_index, measured=True, launch=self.now)
+
+        def done(finished: float) -> None:
+            conv.answer(answer_text(conv.max_tokens(round_index)))
+            after = next_launch(self.pacing, served.launch - self._t0, finished - self._t0)
+            self.at(self._t0 + after, self._launch, conv, round_index + 1, after)
+        self._send(served, conv.ask(round_index), conv.max_tokens(round_index), done)
+
+    # --- the router and the engines ------------------------------------------------------
+    def _send(self, served: Served, messages: tuple[Message, ...], max_tokens: int,
+              on_done: Callable[[float], None]) -> None:
+        text = render_chat(messages)
+        route = RouteRequest(MODEL, text.encode(), served.user)
+        routers = self.routers
+        router = routers[self._pick.randrange(len(routers))] if len(routers) > 1 else routers[0]
+        decision = router.policy.select(route, router.states)
+        engine = self._by_id[decision.engine.id]
+        served.engine, served.outcome = engine.index, decision.outcome
+        served.believed_tokens = decision.matched_tokens
+        served.prompt_tokens = max(1, count_tokens(text))
+        self.served.append(served)
+        if self.observe is not None:
+            self.observe(self, served)
+        if served.prompt_tokens + max_tokens > engine.scheduler.capacity_tokens:  # the engine's 400
+            served.error, served.done = "context length", self.now
+            router.policy.on_complete(route, engine.id, True)
+            on_done(self.now)
+            return
+        key = next(self._keys)
+        decision.engine.in_flight += 1
+        engine.open[key] = (served, route, router, on_done)
+        request = GenRequest(key=key, prompt_tokens=served.prompt_tokens, blocks=tuple(block_hashes(text)),
+                             max_tokens=max_tokens)
+        engine.scheduler.submit(request, self.now)
+        if not engine.stepping:
+            self._plan(engine)
+
+    def _plan(self, engine: _Engine) -> None:
+        """`EngineRuntime._run`: the next step starts where the last ended (or now, when idle)."""
+        if engine.scheduler.num_running == 0:
+            engine.clock = max(engine.clock, self.now)
+        step = engine.scheduler.step(engine.clock)
+        engine.stepping = step is not None
+        if step is not None:
+            engine.clock += step.duration
+            self.at(engine.clock, self._deliver, engine, step)
+
+    def _deliver(self, engine: _Engine, step: Step) -> None:
+        for admitted in step.admitted:
+            served = engine.open[admitted.key][0]
+            served.gpu_hit_tokens = admitted.lookup.gpu_hit_tokens
+            served.cpu_hit_tokens = admitted.lookup.cpu_hit_tokens
+            served.queued_s = admitted.queued_s
+        for emit in step.emits:
+            served, route, router, on_done = engine.open[emit.key]
+            if emit.first:
+                served.first_token = self.now
+            if emit.finish_reason is not None:
+                del engine.open[emit.key]
+                served.done = self.now
+                router.by_id[engine.id].in_flight -= 1
+                router.policy.on_complete(route, engine.id, True)
+                on_done(self.now)
+        self._plan(engine)

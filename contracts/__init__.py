@@ -37,6 +37,7 @@ VLLM_PREFIX_HITS: Final = "vllm:prefix_cache_hits_total"
 VLLM_PROMPT_TOKENS: Final = "vllm:prompt_tokens_total"
 VLLM_GENERATION_TOKENS: Final = "vllm:generation_tokens_total"
 VLLM_TTFT: Final = "vllm:time_to_first_token_seconds"
+VLLM_QUEUE_TIME: Final = "vllm:request_queue_time_seconds"  # histogram: time in WAITING (v1/metrics)
 VLLM_ITL: Final = "vllm:inter_token_latency_seconds"
 VLLM_E2E: Final = "vllm:e2e_request_latency_seconds"
 # Older vLLM releases (read both; never export these from our own code).

@@ -189,6 +189,7 @@ class EngineRuntime:
         if channel is not None:
             record = channel.record
             record.admitted = wall
+            self.metrics.queue_time.observe(wall - record.arrival)
             record.gpu_hit_tokens = lookup.gpu_hit_tokens
             record.cpu_hit_tokens = lookup.cpu_hit_tokens
 

@@ -2,9 +2,9 @@
 
 Every name comes from `contracts` (never retyped): gauges for the running batch, the
 waiting queue and KV-cache usage (a 0..1 fraction, as vLLM exports it), counters for prefix
--cache queries/hits and prompt/generation tokens, and histograms for TTFT, inter-token latency
-and end-to-end latency with the bucket bounds vLLM uses. Label: `model_name`. Pure: the shell
-observes values and asks for the text.
+-cache queries/hits and prompt/generation tokens, and histograms for TTFT, inter-token latency,
+end-to-end latency and time waiting to be scheduled with the bucket bounds vLLM uses. Label:
+`model_name`. Pure: the shell observes values and asks for the text.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from contracts import (
     VLLM_PREFIX_HITS,
     VLLM_PREFIX_QUERIES,
     VLLM_PROMPT_TOKENS,
+    VLLM_QUEUE_TIME,
     VLLM_RUNNING,
     VLLM_TTFT,
     VLLM_WAITING,
@@ -86,6 +87,7 @@ class EngineMetrics:
         self.ttft = Histogram(TTFT_BUCKETS)
         self.itl = Histogram(ITL_BUCKETS)
         self.e2e = Histogram(E2E_BUCKETS)
+        self.queue_time = Histogram(E2E_BUCKETS)  # vLLM: request_latency buckets for both
 
     def render(self, gauges: Gauges, *, queried_tokens: int, hit_tokens: int, cpu_hit_tokens: int = 0) -> str:
         """The whole `/metrics` body. LMCache's counters ride along, as in a vLLM process with
@@ -108,6 +110,7 @@ class EngineMetrics:
             (VLLM_TTFT, "Histogram of time to first token in seconds.", self.ttft),
             (VLLM_ITL, "Histogram of inter-token latency in seconds.", self.itl),
             (VLLM_E2E, "Histogram of e2e request latency in seconds.", self.e2e),
+            (VLLM_QUEUE_TIME, "Histogram of time spent in WAITING phase for request.", self.queue_time),
         ):
             lines += [f"# HELP {name} {helptext}", f"# TYPE {name} histogram"]
             lines += hist.lines(name, self.label)

@@ -45,7 +45,7 @@ def engine_policy(config: StackConfig, name: str) -> EnginePolicy:
     return EnginePolicy(
         metric=entry.metric,
         target=entry.target if entry.target is not None else default_target[entry.metric],
-        ttft_quantile=entry.ttft_quantile,
+        quantile=entry.quantile,
         min_replicas=model.min_replicas, max_replicas=model.max_replicas,
         activation_rps=entry.activation_rps,
         load_time_s=model_load_time_s(config, name),

@@ -231,12 +231,24 @@ def build_container(args: VllmEngineArgs) -> dict[str, Any]:
     }
 
 
+METRICS_DIR = "/var/run/prometheus-multiproc"
+"""Where every process of the engine writes its Prometheus samples, so that /metrics (served by
+the API-server process) also has the engine core's and the TP workers' series: LMCache's
+counters live there. vLLM 0.33 reads the multiprocess registry only when
+PROMETHEUS_MULTIPROC_DIR is set (vllm/v1/metrics/prometheus.py, get_prometheus_registry) and
+sets it itself only with several API servers (vllm/entrypoints/cli/serve.py); production-stack
+sets it on the container (helm/templates/deployment-vllm-multi.yaml)."""
+METRICS_DIR_GIB = 1  # prometheus_client mmaps 1 MiB per process and metric type; a TP-8 pod has ~10 processes
+
+
 def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
-    """HF cache location, pinned hash seed, LMCache settings, the HF token from its Secret."""
+    """HF cache location, pinned hash seed, the multiprocess metrics directory, LMCache
+    settings, the HF token from its Secret."""
     env = {
         "HF_HOME": args.model_cache.mount_path,
         "HOME": "/tmp",
         "PYTHONHASHSEED": str(args.python_hash_seed),
+        "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
     }
     if args.model_store is not None:  # weights are local: never reach the hub
         env["HF_HUB_OFFLINE"] = "1"
@@ -251,7 +263,7 @@ def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
 
 
 def build_volumes(name: str, args: VllmEngineArgs) -> list[dict[str, Any]]:
-    """Model cache, RAM-backed /dev/shm, /tmp, and the LMCache disk tier when enabled."""
+    """Model cache, RAM-backed /dev/shm, /tmp, the metrics directory, the LMCache disk tier if enabled."""
     cache = args.model_cache
     if cache.kind == "pvc":
         model_volume: dict[str, Any] = {
@@ -269,6 +281,9 @@ def build_volumes(name: str, args: VllmEngineArgs) -> list[dict[str, Any]]:
         model_volume,
         kube.empty_dir("dshm", args.shm_size_gib, memory=True),
         kube.empty_dir("tmp", 20),
+        # its own volume, so the directory exists before any process writes to it (a container
+        # restart keeps the old files: counters continue, vLLM's gauges are "mostrecent")
+        kube.empty_dir("metrics", METRICS_DIR_GIB),
     ]
     if args.lmcache is not None and args.lmcache.disk_buffer_gib > 0:
         # one disk buffer per TP rank (LMCache shards the directory by GPU), plus 1 GiB slack
@@ -283,6 +298,7 @@ def build_mounts(args: VllmEngineArgs) -> list[dict[str, Any]]:
         {"name": "model-cache", "mountPath": args.model_cache.mount_path},
         {"name": "dshm", "mountPath": "/dev/shm"},
         {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "metrics", "mountPath": METRICS_DIR},
     ]
     if args.lmcache is not None and args.lmcache.disk_buffer_gib > 0:
         mounts.append({"name": "lmcache-disk", "mountPath": args.lmcache.disk_path})

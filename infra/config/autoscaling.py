@@ -7,7 +7,7 @@ llm-stack:autoscaling:
   scaleDownStabilizationSeconds: 900
   routerMaxReplicas: 6
   models:
-    llama70b: {metric: ttft, target: 2.0, loadTimeSeconds: 600}
+    llama70b: {metric: queueTime, target: 1.0, loadTimeSeconds: 600}
 ```
 """
 
@@ -21,7 +21,7 @@ from infra.errors import require
 if TYPE_CHECKING:
     from infra.config.stack import StackConfig
 
-SCALING_METRICS = ("queue", "kvCache", "ttft")
+SCALING_METRICS = ("queue", "kvCache", "queueTime")
 """What a model scales on (see `policies.autoscaling.policy`)."""
 
 
@@ -30,14 +30,16 @@ class ModelScalingConfig:
     """One model's autoscaling policy (`llm-stack:autoscaling.models.<model key>`); the replica
     range is the model's own `minReplicas`/`maxReplicas` (`minReplicas: 0` scales to zero)."""
 
-    metric: Literal["queue", "kvCache", "ttft"] = "queue"
-    """`queue`: waiting requests per engine; `kvCache`: KV-cache usage per engine; `ttft`: a TTFT
-    percentile objective from the engines' histograms."""
+    metric: Literal["queue", "kvCache", "queueTime"] = "queue"
+    """`queue`: waiting requests per engine; `kvCache`: KV-cache usage per engine; `queueTime`: a
+    percentile of the time requests wait to be scheduled (`vllm:request_queue_time_seconds`).
+    There is no TTFT metric: TTFT grows with uncached prompt length at zero load, so long prompts
+    would add replicas (and GPU nodes) that cannot lower it."""
     target: float | None = None
     """queue: waiting per engine (None: `targetWaitingPerEngine`); kvCache: usage in (0, 1]
-    (None: 0.8); ttft: the objective in seconds (required)."""
-    ttft_quantile: float = 0.9
-    """The percentile the ttft objective holds."""
+    (None: 0.8); queueTime: the objective in seconds (required)."""
+    quantile: float = 0.9
+    """The percentile the queueTime objective holds."""
     load_time_seconds: int | None = None
     """Measured seconds from pod start to ready; sizes the windows (None: estimated from the
     weights' size, 60 s + 2 s per GB)."""
@@ -48,9 +50,9 @@ class ModelScalingConfig:
         require(self.target is None or self.target > 0, "target", self.target, "must be > 0")
         require(self.metric != "kvCache" or self.target is None or self.target <= 1, "target", self.target,
                 "must be in (0, 1] for metric kvCache")
-        require(self.metric != "ttft" or self.target is not None, "target", self.target,
-                "must be set (seconds) for metric ttft")
-        require(0.5 <= self.ttft_quantile <= 0.99, "ttftQuantile", self.ttft_quantile, "must be in 0.5..0.99")
+        require(self.metric != "queueTime" or self.target is not None, "target", self.target,
+                "must be set (seconds) for metric queueTime")
+        require(0.5 <= self.quantile <= 0.99, "quantile", self.quantile, "must be in 0.5..0.99")
         require(self.load_time_seconds is None or 1 <= self.load_time_seconds <= 1800, "loadTimeSeconds",
                 self.load_time_seconds, "must be in 1..1800")
         require(self.activation_rps >= 0, "activationRps", self.activation_rps, "must be >= 0")

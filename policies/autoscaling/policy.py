@@ -23,10 +23,11 @@ from policies.autoscaling import queries
 from policies.autoscaling.errors import require
 from policies.autoscaling.hpa import MAX_PERIOD_S, MAX_STABILIZATION_S, Behavior, Rules, StepPolicy
 
-Metric = Literal["queue", "kvCache", "ttft"]
-METRICS: tuple[Metric, ...] = ("queue", "kvCache", "ttft")
-"""What a model scales on: waiting requests per engine, KV-cache usage per engine, or a TTFT
-percentile objective."""
+Metric = Literal["queue", "kvCache", "queueTime"]
+METRICS: tuple[Metric, ...] = ("queue", "kvCache", "queueTime")
+"""What a model scales on: waiting requests per engine, KV-cache usage per engine, or a
+queue-time percentile objective. Never TTFT: it grows with uncached prompt length at zero load,
+so long prompts would add replicas that cannot lower it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,9 +43,9 @@ class EnginePolicy:
     metric: Metric = "queue"
     """Scaling signal (see `METRICS`)."""
     target: float = 4.0
-    """queue: waiting requests per engine; kvCache: usage per engine in (0, 1]; ttft: seconds."""
-    ttft_quantile: float = 0.9
-    """The TTFT percentile the `ttft` objective holds (0.5..0.99)."""
+    """queue: waiting requests per engine; kvCache: usage per engine in (0, 1]; queueTime: seconds."""
+    quantile: float = 0.9
+    """The queue-time percentile the `queueTime` objective holds (0.5..0.99)."""
     min_replicas: int = 1
     """Fewest engines; 0 lets the model scale to zero when idle."""
     max_replicas: int = 1
@@ -64,7 +65,7 @@ class EnginePolicy:
         require(self.metric in METRICS, "metric", self.metric, f"must be one of {', '.join(METRICS)}")
         require(self.target > 0 and (self.metric != "kvCache" or self.target <= 1), "target", self.target,
                 "must be > 0 (and <= 1 for kvCache)")
-        require(0.5 <= self.ttft_quantile <= 0.99, "ttftQuantile", self.ttft_quantile, "must be in 0.5..0.99")
+        require(0.5 <= self.quantile <= 0.99, "quantile", self.quantile, "must be in 0.5..0.99")
         require(0 <= self.min_replicas <= self.max_replicas, "minReplicas", self.min_replicas,
                 f"must be in 0..maxReplicas ({self.max_replicas})")
         require(self.max_replicas >= 1, "maxReplicas", self.max_replicas, "must be >= 1")
@@ -83,7 +84,7 @@ class EnginePolicy:
     @property
     def average(self) -> bool:
         """AverageValue target (queue, kvCache: per engine) or Value (a latency objective)."""
-        return self.metric != "ttft"
+        return self.metric != "queueTime"
 
     def query(self) -> str:
         """The trigger query for this policy's metric."""
@@ -91,7 +92,7 @@ class EnginePolicy:
             return queries.queue_query(self.served_name)
         if self.metric == "kvCache":
             return queries.kv_cache_query(self.served_name)
-        return queries.ttft_query(self.served_name, self.ttft_quantile, self.rate_window)
+        return queries.queue_time_query(self.served_name, self.quantile, self.rate_window)
 
     def demand_query(self) -> str:
         """The router-side query that wakes a model at zero engines."""

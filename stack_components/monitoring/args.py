@@ -42,6 +42,9 @@ class MonitoringArgs:
     """Node pools by name with their limits (Capacity dashboard, pool-at-max alert)."""
     node_pool_label: str = "llmstack.io/node-pool"
     """Node label holding a node's pool name."""
+    managed_control_plane: bool = True
+    """The cluster's scheduler, controller manager and etcd are the provider's (EKS, GKE, AKS) and
+    cannot be scraped: leave out their scrape configs and their always-firing alerts."""
     placement: Placement = field(default_factory=Placement)
     """Where Prometheus, Alertmanager, Grafana and the operator run."""
     gpu_placement: Placement = field(

@@ -81,7 +81,8 @@ class Monitoring(pulumi.ComponentResource):
         opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=prereqs))
         settings = helm.PrometheusSettings(
             scrape_interval_s=args.scrape_interval_s, retention_days=args.retention_days,
-            storage_gib=args.storage_gib, placement=args.placement, node_pool_label=args.node_pool_label)
+            storage_gib=args.storage_gib, placement=args.placement, node_pool_label=args.node_pool_label,
+            managed_control_plane=args.managed_control_plane)
         password = pulumi.Output.secret(args.grafana_admin_password) if args.grafana_admin_password else None
         kps = helm.kube_prometheus_stack_values(settings, {}, password)
         kps["alertmanager"]["config"] = _alertmanager(args)

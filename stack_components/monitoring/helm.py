@@ -87,6 +87,15 @@ def alertmanager_config(receivers: Mapping[str, Receiver], secrets: Mapping[str,
     }
 
 
+MANAGED_CONTROL_PLANE: dict[str, Any] = {
+    component: {"enabled": False} for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd")}
+"""EKS runs these on its own hosts and exposes no scrape targets for them: with them enabled the
+chart's KubeSchedulerDown, KubeControllerManagerDown and etcd alerts fire forever. The flag
+removes both the scrape config and the rules (templates/prometheus/rules-1.14/etcd.yaml,
+kubernetes-system-scheduler.yaml, kubernetes-system-controller-manager.yaml test it at 88.5.3).
+kube-proxy stays: EKS's add-on binds its metrics on 0.0.0.0:10249."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class PrometheusSettings:
     """What the kube-prometheus-stack values depend on."""
@@ -101,12 +110,15 @@ class PrometheusSettings:
     """Where Prometheus, Alertmanager, Grafana and the operator run."""
     node_pool_label: str
     """The node label naming a node's pool (allow-listed in kube-state-metrics)."""
+    managed_control_plane: bool = True
+    """Leave out the control-plane components (`MANAGED_CONTROL_PLANE`)."""
 
 
 def kube_prometheus_stack_values(s: PrometheusSettings, alertmanager: Mapping[str, Any],
                                  admin_password: Any | None) -> dict[str, Any]:
     """Values: monitors and rules selected from every namespace (not only the chart's release
-    label), retention and storage from config, Grafana loading labelled dashboard ConfigMaps."""
+    label), retention and storage from config, Grafana loading labelled dashboard ConfigMaps, and
+    no scrape or alert for a managed control plane."""
     where = _placement(s.placement)
     grafana: dict[str, Any] = {
         "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL[0],
@@ -126,6 +138,7 @@ def kube_prometheus_stack_values(s: PrometheusSettings, alertmanager: Mapping[st
         **where,
     }
     return {
+        **(MANAGED_CONTROL_PLANE if s.managed_control_plane else {}),
         "prometheus": {"prometheusSpec": spec},
         "alertmanager": {"config": dict(alertmanager), "alertmanagerSpec": where},
         "grafana": grafana,
@@ -134,12 +147,20 @@ def kube_prometheus_stack_values(s: PrometheusSettings, alertmanager: Mapping[st
     }
 
 
+TARGET_POD_LABELS = ("pod", "namespace", "container")
+"""The labels dcgm-exporter sets on a GPU mapped to a pod (internal/pkg/transformation/const.go
+at 4.8.2) and the operator also sets on every target (the exporter pod's own)."""
+
+
 def dcgm_exporter_values(gpu: Placement, scrape_interval_s: int) -> dict[str, Any]:
     """dcgm-exporter on GPU nodes only, tolerating their taint, with its own ServiceMonitor at
-    our interval; `honorLabels` keeps the exporter's `pod`/`namespace` (the pod using each GPU)
-    instead of the exporter pod's own."""
+    our interval. `honorLabels` keeps the exporter's `pod`/`namespace`/`container` (the pod
+    using each GPU); the target's own copies (the exporter pod's) are dropped before the scrape,
+    so an idle GPU carries no `pod` at all instead of the exporter's: `{pod!=""}` counts GPUs in use."""
+    drop = {"action": "labeldrop", "regex": "|".join(TARGET_POD_LABELS)}
     return {
         **_placement(gpu),
-        "serviceMonitor": {"enabled": True, "interval": f"{scrape_interval_s}s", "honorLabels": True},
+        "serviceMonitor": {"enabled": True, "interval": f"{scrape_interval_s}s", "honorLabels": True,
+                           "relabelings": [drop]},
     }
 

@@ -56,11 +56,43 @@ def _thresholded(name: str, signal: str, cond: str, for_: str, severity: str, su
                      summary=summary, runbook=runbook)
 
 
+SERVED_WITHIN = "6h"
+"""An engine pod counts as down only if it answered a scrape within this window: a pod is a
+target as soon as it has an IP, but vLLM serves HTTP only once its weights are loaded (8B ~3
+min, 70B ~10 min), so a fresh pod or a scale-up is not an outage. A pod that never comes up is
+kube-prometheus-stack's KubePodNotReady (15m) / KubePodCrashLooping."""
+
+HARDWARE_XIDS = (48, 63, 64, 74, 79, 92, 95, 119, 120, 140)
+"""XIDs that mean the GPU (not the application) needs a reset or replacement: double-bit ECC
+(48), row remapping pending/failed (63/64), NVLink (74), fallen off the bus (79), high single
+-bit ECC rate (92), uncontained ECC (95), GSP RPC timeout/error (119/120), unrecovered ECC (140)
+(NVIDIA's XID catalog). Application XIDs (13, 31, 43, 45, 94...) end with the process."""
+
+
+def _engine_down() -> AlertRule:
+    served = f"max_over_time({q.ENGINES_UP}[{SERVED_WITHIN}])"
+    return AlertRule(
+        name="LLMEngineDown", expr=f"({q.ENGINES_UP} == 0) and on (namespace, pod) ({served} == 1)",
+        signals=(q.ENGINES_UP, served), for_="2m", severity="critical",
+        summary="Engine {{ $labels.pod }} served /metrics before and stopped answering.",
+        runbook="kubectl describe pod {{ $labels.pod }}; check its logs for GPU, OOM, model download.")
+
+
+def _ttft_high(o: RuleObjectives) -> AlertRule:
+    ttft = q.quantile(0.95, c.VLLM_TTFT, "model_name")
+    waiting = q.quantile(0.95, c.VLLM_QUEUE_TIME, "model_name")
+    objective = o.ttft_p95_seconds
+    return AlertRule(
+        name="LLMTimeToFirstTokenHigh",
+        expr=f"({ttft} > {objective:g}) and on (model_name) ({waiting} > {objective / 2:g})",
+        signals=(ttft, waiting), for_="10m", severity="warning",
+        summary="p95 TTFT of {{ $labels.model_name }} is {{ $value }}s, half the objective or more queueing.",
+        runbook="Load, not prompt length: is the autoscaler at maxReplicas? Check the prefix-cache hit rate.")
+
+
 def _engine_rules(o: RuleObjectives) -> list[AlertRule]:
     return [
-        _thresholded("LLMEngineDown", q.ENGINES_UP, "== 0", "2m", "critical",
-                     "Engine {{ $labels.pod }} does not answer /metrics.",
-                     "kubectl describe pod {{ $labels.pod }}; check its logs for GPU, OOM, model download."),
+        _engine_down(),
         _thresholded("LLMEngineFlapping", f"changes({q.ENGINES_UP}[15m])", "> 2", "0m", "warning",
                      "Engine {{ $labels.pod }} went up/down {{ $value }} times in 15m.",
                      "Look for restarts and failing readiness probes; cordon the node on XID errors."),
@@ -68,10 +100,7 @@ def _engine_rules(o: RuleObjectives) -> list[AlertRule]:
                      f"> {o.max_waiting_per_engine}", "5m", "warning",
                      "{{ $labels.pod }} has {{ $value }} requests waiting.",
                      "Check the autoscaler hit maxReplicas and the node pool can grow; shed load if not."),
-        _thresholded("LLMTimeToFirstTokenHigh", q.quantile(0.95, c.VLLM_TTFT, "model_name"),
-                     f"> {o.ttft_p95_seconds:g}", "10m", "warning",
-                     "p95 TTFT of {{ $labels.model_name }} is {{ $value }}s.",
-                     "Compare queueing and prefix-cache hit rate; add replicas or check the router policy."),
+        _ttft_high(o),
         _thresholded("LLMKVCacheSaturated", f"max by (model_name, pod) ({q.KV_USAGE})", "> 0.95", "10m",
                      "warning", "KV cache of {{ $labels.pod }} is {{ $value | humanizePercentage }} full.",
                      "Requests are being preempted: add replicas or lower max-num-seqs / max-model-len."),
@@ -93,9 +122,7 @@ def _platform_rules(o: RuleObjectives) -> list[AlertRule]:
         _thresholded("LLMRouterErrorRate", _router_5xx(), "> 0.05", "5m", "critical",
                      "{{ $value | humanizePercentage }} of {{ $labels.model }} requests end in 5xx.",
                      "Check llmstack_router_engine_healthy and the engines' logs; roll back a bad deploy."),
-        _thresholded("GPUXidError", f"max by ({c.DCGM_NODE_LABEL}, gpu) ({c.DCGM_XID})", "> 0", "0m",
-                     "critical", "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}.",
-                     "Drain and replace the node (XIDs 48/63/64/79: a failing GPU); see NVIDIA's XID table."),
+        *_xid_rules(),
     ]
     pending = f'sum(kube_pod_status_phase{{namespace="{o.engine_namespace}",phase="Pending"}})'
     for pool, max_nodes in sorted(o.pool_max_nodes.items()):
@@ -107,6 +134,24 @@ def _platform_rules(o: RuleObjectives) -> list[AlertRule]:
             summary=f"Node pool {pool} is at its maximum ({max_nodes} nodes) with pods pending.",
             runbook=f"Raise nodePools.{pool}.maxSize (and the GPU quota) or lower the models' maxReplicas."))
     return rules
+
+
+def _xid_rules() -> list[AlertRule]:
+    """DCGM_FI_DEV_XID_ERRORS is the last XID seen (a sticky gauge): a hardware XID pages until
+    the node is replaced (its series goes with it); any other XID warns only while it is new."""
+    last = f"max by ({c.DCGM_NODE_LABEL}, gpu) ({c.DCGM_XID})"
+    hardware = " or ".join(f"({last} == {xid})" for xid in HARDWARE_XIDS)
+    changed = f"max by ({c.DCGM_NODE_LABEL}, gpu) (changes({c.DCGM_XID}[15m]))"
+    return [
+        AlertRule(name="GPUXidError", expr=hardware, signals=(last,), for_="0m", severity="critical",
+                  summary="GPU {{ $labels.gpu }} on {{ $labels.Hostname }}: hardware XID {{ $value }}.",
+                  runbook="Cordon and drain the node, then replace it (NVIDIA's XID catalog: reset or RMA)."),
+        AlertRule(name="GPUXidApplicationError",
+                  expr=f"({last} > 0) and on ({c.DCGM_NODE_LABEL}, gpu) ({changed} > 0) unless ({hardware})",
+                  signals=(last, changed), for_="0m", severity="warning",
+                  summary="GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}.",
+                  runbook="An application fault (e.g. 13, 31, 43): read the engine's log on that node."),
+    ]
 
 
 def _camel(name: str) -> str:

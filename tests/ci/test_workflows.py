@@ -187,3 +187,19 @@ def test_cloud_workflows_use_oidc_and_repository_variables(workflow):
     assert "role-to-assume: ${{ vars." in text and "id-token: write" in text
     assert "${{ vars.PULUMI_BACKEND_URL }}" in text and "${{ vars.PULUMI_STACK_PREFIX }}" in text
     assert "--policy-pack policies/guardrails" in text
+
+
+def test_role_sessions_fit_a_default_role():
+    """No job asks STS for a session over 1 h (a default role's MaxSessionDuration) unless an
+    environment variable raises it: AssumeRoleWithWebIdentity would refuse it."""
+    asked = []
+    for path in WORKFLOWS:
+        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
+            for step in job.get("steps", []):
+                if "configure-aws-credentials" in step.get("uses", ""):
+                    asked.append((path.name, str(step.get("with", {}).get("role-duration-seconds", "3600"))))
+    for name, duration in asked:
+        literal = duration if duration.isdigit() else re.sub(r".*\|\|\s*'?(\d+)'?\s*}}.*", r"\1", duration)
+        assert literal.isdigit() and int(literal) <= 3600, f"{name}: role-duration-seconds {duration}"
+        assert duration.isdigit() or "vars.AWS_ROLE_DURATION_SECONDS" in duration, name
+    assert len(asked) >= 2

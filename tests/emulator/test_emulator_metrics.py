@@ -21,6 +21,7 @@ def test_every_engine_metric_of_the_contract_is_exported_with_its_type():
         contracts.VLLM_PREFIX_QUERIES: "counter", contracts.VLLM_PREFIX_HITS: "counter",
         contracts.VLLM_PROMPT_TOKENS: "counter", contracts.VLLM_GENERATION_TOKENS: "counter",
         contracts.VLLM_TTFT: "histogram", contracts.VLLM_ITL: "histogram", contracts.VLLM_E2E: "histogram",
+        contracts.VLLM_QUEUE_TIME: "histogram",
         contracts.LMCACHE_REQUESTED_TOKENS: "counter", contracts.LMCACHE_HIT_TOKENS: "counter",
     }
     assert types == expected

@@ -118,8 +118,12 @@ CASES = [
      "nodePools.gpu.labels.kubernetes.io/arch", "reserved prefix", "no reserved node labels"),
     ("prod", _set("autoscaling.models.llama405b", {"metric": "queue"}), "autoscaling.models.llama405b",
      "must name a model in llm-stack:models (llama70b, llama8b)", "autoscaling policy names a model"),
-    ("prod", _set("autoscaling.models.llama70b", {"metric": "ttft"}), "autoscaling.models.llama70b.target",
-     "must be set (seconds) for metric ttft", "TTFT policy needs an objective"),
+    ("prod", _set("autoscaling.models.llama70b", {"metric": "queueTime"}),
+     "autoscaling.models.llama70b.target",
+     "must be set (seconds) for metric queueTime", "queue-time policy needs an objective"),
+    ("prod", _set("autoscaling.models.llama70b", {"metric": "ttft", "target": 2.0}),
+     "autoscaling.models.llama70b.metric", "must be one of queue, kvCache, queueTime",
+     "no TTFT trigger (it scales on prompt length)"),
 ]
 
 

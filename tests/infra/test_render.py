@@ -18,6 +18,7 @@ from infra.aws.autoscaler import CLUSTER_AUTOSCALER
 from infra.aws.load_balancer import LOAD_BALANCER_CONTROLLER
 from infra.config import parse_stack_config
 from infra.stackfile import STACKS, raw_project_config, read_stack_file
+from tests import crd_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -25,8 +26,8 @@ CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 SKIPS = yaml.safe_load((Path(__file__).parent / "checkov_skips.yaml").read_text())
 REFRESH = "run `make render-golden` and review the diff"
 CRD_GROUPS = ("monitoring.coreos.com/", "keda.sh/")
-"""Custom resources (not in the cluster's OpenAPI schema): checked by their own tests
-(tests/stack_components/monitoring, tests/policies/autoscaling)."""
+"""Custom resources (not in the cluster's OpenAPI schema): checked against their own CRDs
+(tests/crd_schema.py, the CRDs at the pinned chart versions in tests/data/crds)."""
 
 
 def _files(root: Path) -> dict[str, str]:
@@ -60,6 +61,17 @@ def test_every_object_validates_against_the_cluster_schema(rendered, stack):
         used = kubernetes_validate.validate(obj, version, strict=True)
         assert used == version, f"validated against {used}, not {version}"
     assert len(objects) >= 15
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_custom_resource_validates_against_its_crd(rendered, stack):
+    """Each rendered PodMonitor, PrometheusRule and ScaledObject validates strictly (no field
+    the CRD would prune) against its CRD's schema at the pinned chart version, CEL rules included."""
+    objects = [o for o in _objects(rendered[stack]) if o["apiVersion"].startswith(CRD_GROUPS)]
+    rules = sum(crd_schema.validate(obj) for obj in objects)
+    kinds = {o["kind"] for o in objects}
+    assert {"PodMonitor", "PrometheusRule", "ScaledObject"} <= kinds
+    assert rules == sum(o["kind"] == "ScaledObject" for o in objects)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -19,6 +19,7 @@ from stack_components.autoscaling import (
     RouterScaling,
 )
 from stack_components.errors import ArgsError
+from tests.crd_schema import validate as validate_cr
 
 PROM = "http://prometheus.monitoring.svc:9090"
 
@@ -42,6 +43,7 @@ def test_standalone_with_auth_and_router_hpa(deploy, k8s_objects, pulumi_mocks):
         assert trigger["metadata"]["authModes"] == "bearer"
         assert all(isinstance(v, str) for v in trigger["metadata"].values())
     assert validate_all(k8s_objects("HorizontalPodAutoscaler")) == 1
+    assert validate_cr(auth) == 0 and validate_cr(scaled) == 1  # strict CRD schema, its one CEL rule
     assert not [r for r in pulumi_mocks.resources if r.type.startswith("kubernetes:helm.sh")]
 
 

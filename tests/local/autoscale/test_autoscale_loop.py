@@ -31,7 +31,7 @@ def test_plan_ramps_up_and_back():
 @pytest.mark.timeout(300)
 def test_closed_loop_scales_up_under_the_ramp_and_back_down(tmp_path):
     """Engines are added under the ramp and removed after it; no flaps; every trigger query
-    (queue, kvCache, ttft, router demand) returned data from the real Prometheus."""
+    (queue, kvCache, queueTime, router demand) returned data from the real Prometheus."""
     assert shutil.which("prometheus"), "the prometheus binary is missing: run `make install`"
     doc = run_autoscale(str(tmp_path), quick=True, say=lambda _: None)
     plan = AutoscalePlan.quick()
@@ -40,6 +40,6 @@ def test_closed_loop_scales_up_under_the_ramp_and_back_down(tmp_path):
     assert doc["scale_downs"] >= 1 and doc["final_replicas"] == plan.min_engines, doc["changes"]
     assert doc["flaps"] == 0, doc["changes"]
     assert doc["errors"] == 0 and doc["requests"] > 50
-    assert set(doc["trigger_queries_max"]) == {"queue", "kvCache", "ttft", "demand"}
+    assert set(doc["trigger_queries_max"]) == {"queue", "kvCache", "queueTime", "demand"}
     assert all(v > 0 for v in doc["trigger_queries_max"].values()), doc["trigger_queries_max"]
     assert (tmp_path / "autoscale.png").stat().st_size > 10_000

@@ -30,7 +30,7 @@ def test_promtool_accepts_every_shipped_trigger_query(tmp_path):
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: run `make install`"
     queries = _shipped_queries()
-    assert len(queries) >= 5  # dev (queue + demand), staging, prod (queue, ttft)
+    assert len(queries) >= 5  # dev (queue + demand), staging, prod (queue, queueTime)
     rules = {"groups": [{"name": "triggers", "rules": [
         {"record": f"llmstack:trigger_{i}", "expr": q} for i, q in enumerate(queries)]}]}
     path = tmp_path / "triggers.yaml"

@@ -4,10 +4,12 @@ and one PrometheusRule, wired from the args; invalid args name the field."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from contracts import JOB_ENGINES, JOB_ROUTER, ROLE_ENGINE, ROLE_ROUTER
+from stack_components.common import Placement
 from stack_components.errors import ArgsError
 from stack_components.monitoring import (
     Monitoring,
@@ -16,7 +18,12 @@ from stack_components.monitoring import (
     Receiver,
     ReplicaBounds,
 )
-from stack_components.monitoring.helm import DCGM_EXPORTER, KUBE_PROMETHEUS_STACK
+from stack_components.monitoring.helm import (
+    DCGM_EXPORTER,
+    KUBE_PROMETHEUS_STACK,
+    PrometheusSettings,
+    kube_prometheus_stack_values,
+)
 from stack_components.monitoring.rules import RUNBOOK
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -72,7 +79,10 @@ def test_releases_are_pinned_with_config_values(deploy, pulumi_mocks) -> None:
     assert "hunter2-but-long" not in json.dumps(recorded.inputs)
     dcgm = releases[DCGM_EXPORTER.name]["values"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in dcgm["tolerations"]
-    assert dcgm["serviceMonitor"] == {"enabled": True, "interval": "20s", "honorLabels": True}
+    drop = {"action": "labeldrop", "regex": "pod|namespace|container"}
+    assert dcgm["serviceMonitor"] == {"enabled": True, "interval": "20s", "honorLabels": True,
+                                      "relabelings": [drop]}
+    assert all(kps[c] == {"enabled": False} for c in ("kubeControllerManager", "kubeScheduler", "kubeEtcd"))
 
 
 def test_alertmanager_routes_every_receiver_with_its_secret(deploy, pulumi_mocks) -> None:
@@ -139,3 +149,14 @@ def test_invalid_receiver_names_the_field(kwargs, field) -> None:
     """A receiver with an unknown kind, a misplaced channel or an unknown severity names the field."""
     with pytest.raises(ArgsError, match=field):
         Receiver(**kwargs)
+
+
+def test_a_self_managed_control_plane_keeps_its_components() -> None:
+    """`managed_control_plane=False` leaves the chart's scheduler, controller-manager and etcd
+    scrapes (and their alerts) on, for clusters whose control plane can be scraped."""
+    settings = PrometheusSettings(scrape_interval_s=15, retention_days=1, storage_gib=1,
+                                  placement=Placement(), node_pool_label="pool", managed_control_plane=False)
+    values = kube_prometheus_stack_values(settings, {}, None)
+    assert not {"kubeControllerManager", "kubeScheduler", "kubeEtcd"} & set(values)
+    managed = kube_prometheus_stack_values(replace(settings, managed_control_plane=True), {}, None)
+    assert managed["kubeEtcd"] == {"enabled": False}

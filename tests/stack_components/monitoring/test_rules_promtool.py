@@ -19,21 +19,34 @@ OBJECTIVES = RuleObjectives(ttft_p95_seconds=2.0, max_waiting_per_engine=32, eng
 UP = 'up{job="llm-stack-engines",pod="e0"}'
 ENGINE = {"job": "llm-stack-engines", "pod": "e0"}
 POOL = "label_llmstack_io_node_pool"
+XID = 'DCGM_FI_DEV_XID_ERRORS{Hostname="n0",gpu="3"}'
+GPU3 = {"Hostname": "n0", "gpu": "3"}
+
+
+def _ttft_slow() -> dict[str, str]:
+    """Every first token between 1 and 5 s (p95 ~4.8 s, above the 2 s objective)."""
+    b = 'vllm:time_to_first_token_seconds_bucket{model_name="m",le="%s"}'
+    return {b % "1": "0+0x20", b % "5": "0+10x20", b % "+Inf": "0+10x20"}
+
+
+def _queue_time(*, slow: bool) -> dict[str, str]:
+    """Queue time: 1-2.5 s for every request (slow), or under 0.3 s (an empty queue)."""
+    b = 'vllm:request_queue_time_seconds_bucket{model_name="m",le="%s"}'
+    return {b % "0.3": "0+0x20" if slow else "0+10x20", b % "1": "0+0x20" if slow else "0+10x20",
+            b % "2.5": "0+10x20", b % "+Inf": "0+10x20"}
 
 # alert -> (input series, eval time, labels of the expected alert besides severity, healthy series)
 CASES: dict[str, tuple[dict[str, str], str, list[dict[str, str]], dict[str, str]]] = {
-    "LLMEngineDown": ({UP: "0x10"}, "5m", [ENGINE], {UP: "1x10"}),
+    # served, then stopped answering: pages; a pod still loading its weights (never up) does not
+    "LLMEngineDown": ({UP: "1 1 1 0 0 0 0 0 0 0"}, "7m", [ENGINE], {UP: "0x10"}),
     "LLMEngineFlapping": ({UP: "1 0 1 0 1 1 1 1"}, "6m", [ENGINE], {UP: "1x10"}),
     "LLMRequestsQueueing": ({'vllm:num_requests_waiting{model_name="m",pod="e0"}': "40x10"}, "7m",
                             [{"model_name": "m", "pod": "e0"}],
                             {'vllm:num_requests_waiting{model_name="m",pod="e0"}': "3x10"}),
+    # slow first tokens while requests queue: fires; as slow from long prompts at an empty queue: quiet
     "LLMTimeToFirstTokenHigh": (
-        {'vllm:time_to_first_token_seconds_bucket{model_name="m",le="1"}': "0+0x20",
-         'vllm:time_to_first_token_seconds_bucket{model_name="m",le="5"}': "0+10x20",
-         'vllm:time_to_first_token_seconds_bucket{model_name="m",le="+Inf"}': "0+10x20"},
-        "16m", [{"model_name": "m"}],
-        {'vllm:time_to_first_token_seconds_bucket{model_name="m",le="1"}': "0+10x20",
-         'vllm:time_to_first_token_seconds_bucket{model_name="m",le="+Inf"}': "0+10x20"}),
+        {**_ttft_slow(), **_queue_time(slow=True)}, "16m", [{"model_name": "m"}],
+        {**_ttft_slow(), **_queue_time(slow=False)}),
     "LLMKVCacheSaturated": (
         {'vllm:kv_cache_usage_perc{model_name="m",pod="e0"}': "0.99x20",
          'vllm:gpu_cache_usage_perc{model_name="m",pod="e1"}': "0.97x20"},
@@ -52,9 +65,10 @@ CASES: dict[str, tuple[dict[str, str], str, list[dict[str, str]], dict[str, str]
          'llmstack_router_requests_total{model="m",engine="e",status="503"}': "0+10x20"},
         "12m", [{"model": "m"}],
         {'llmstack_router_requests_total{model="m",engine="e",status="200"}': "0+90x20"}),
-    "GPUXidError": ({'DCGM_FI_DEV_XID_ERRORS{Hostname="n0",gpu="3"}': "79x5"}, "1m",
-                    [{"Hostname": "n0", "gpu": "3"}],
-                    {'DCGM_FI_DEV_XID_ERRORS{Hostname="n0",gpu="3"}': "0x5"}),
+    # a hardware XID (79) pages; an application XID (13), even sticky, does not
+    "GPUXidError": ({XID: "0 0 79x5"}, "3m", [GPU3], {XID: "0 0 13x5"}),
+    # an application XID warns while new; the same sticky value, unchanged for 15m, is quiet
+    "GPUXidApplicationError": ({XID: "0 0 13x5"}, "3m", [GPU3], {XID: "13x40"}),
     "NodePoolAtMaxWithPendingPodsA100": (
         {f'kube_node_labels{{node="n0",{POOL}="a100"}}': "1x20",
          f'kube_node_labels{{node="n1",{POOL}="a100"}}': "1x20",

@@ -19,7 +19,7 @@ class RouterError(Exception):
 
     status = 500
     type = "internal_error"
-    code = "internal_error"
+    code: str | int = "internal_error"
 
     def __init__(self, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
@@ -60,6 +60,21 @@ class UpstreamFailed(RouterError):
 
 class NoHealthyEngine(RouterError):
     status, type, code = 503, "service_unavailable", "no_healthy_engine"
+
+
+class HoldRefused(RouterError):
+    """The model's hold queue is at its bound (refused, or displaced by a fairer claim).
+    `code` is the HTTP status, as vLLM's `ErrorInfo.code: int`
+    (vllm/entrypoints/serve/engine/protocol.py)."""
+
+    status, type, code = 429, "rate_limit_error", 429
+
+
+class HoldTimedOut(RouterError):
+    """No engine of the model could take the request within the hold deadline, or the router
+    stopped while it was held."""
+
+    status, type, code = 503, "service_unavailable", 503
 
 
 class UpstreamTimedOut(RouterError):

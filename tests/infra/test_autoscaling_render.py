@@ -78,12 +78,14 @@ def test_prod_has_the_router_hpa_and_a_ttft_objective(rendered):
 
 
 def test_dev_scales_its_engine_to_zero(rendered):
-    """dev: minReplicaCount 0 and a router-demand trigger that wakes the engine."""
+    """dev: minReplicaCount 0, a held-requests trigger that wakes the engine on the first
+    request a router holds, and a router-demand trigger that keeps it awake."""
     (obj,) = _kinds(rendered["dev"], "ScaledObject")
     assert obj["spec"]["minReplicaCount"] == 0
     names = [t["name"] for t in obj["spec"]["triggers"]]
-    assert names == ["queue", "demand"]
-    demand = obj["spec"]["triggers"][1]["metadata"]
+    assert names == ["queue", "held", "demand"]
+    held, demand = (obj["spec"]["triggers"][i]["metadata"] for i in (1, 2))
+    assert held["query"].startswith("sum(llmstack_router_held_requests{model=") and held["activationThreshold"] == "0"
     assert "llmstack_router_requests_total" in demand["query"] and demand["activationThreshold"] == "0"
 
 

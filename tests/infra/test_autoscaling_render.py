@@ -85,7 +85,8 @@ def test_dev_scales_its_engine_to_zero(rendered):
     names = [t["name"] for t in obj["spec"]["triggers"]]
     assert names == ["queue", "held", "demand"]
     held, demand = (obj["spec"]["triggers"][i]["metadata"] for i in (1, 2))
-    assert held["query"].startswith("sum(llmstack_router_held_requests{model=") and held["activationThreshold"] == "0"
+    assert held["query"].startswith("sum(llmstack_router_held_requests{model=")
+    assert held["activationThreshold"] == "0"
     assert "llmstack_router_requests_total" in demand["query"] and demand["activationThreshold"] == "0"
 
 

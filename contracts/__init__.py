@@ -75,6 +75,8 @@ ROUTER_ENGINE_HEALTHY: Final = ROUTER_PREFIX + "engine_healthy"  # engine
 ROUTER_IN_FLIGHT: Final = ROUTER_PREFIX + "in_flight_requests"  # engine
 ROUTER_RETRIES: Final = ROUTER_PREFIX + "upstream_retries_total"  # engine
 ROUTER_STREAM_ERRORS: Final = ROUTER_PREFIX + "stream_errors_total"  # engine
+ROUTER_HELD: Final = ROUTER_PREFIX + "held_requests"  # model: requests waiting for an engine
+ROUTER_HOLD_OUTCOMES: Final = ROUTER_PREFIX + "hold_outcomes_total"  # model, outcome
 ROUTER_TASK_RESTARTS: Final = ROUTER_PREFIX + "background_task_restarts_total"  # task
 # Mirrors of each engine's own figures, as the router last scraped them (label `engine`), so a
 # client that can reach only the router (the post-deploy benchmark Job) still sees them.
@@ -106,4 +108,5 @@ ROUTER_PORT: Final = 8080
 
 # --- Client headers ---------------------------------------------------------------------
 HEADER_USER_ID: Final = "x-user-id"
+HEADER_PRIORITY: Final = "x-priority"  # a hold-queue priority class (router.settings.QueueSettings)
 HEADER_REQUEST_ID: Final = "x-request-id"  # vLLM puts it in the response id; the emulator journals by it

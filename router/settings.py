@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from contracts import ENGINE_PORT, HEADER_USER_ID, LABEL_ROLE, ROLE_ENGINE, ROUTER_PORT
+from contracts import ENGINE_PORT, HEADER_PRIORITY, HEADER_USER_ID, LABEL_ROLE, ROLE_ENGINE, ROUTER_PORT
 
 
 class SettingsError(ValueError):
@@ -130,6 +130,38 @@ class HealthSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class QueueSettings:
+    """The hold queue (`router.routing.hold_queue`): requests that no engine of their model can
+    take yet (none exists, all unhealthy, all at `max_in_flight_per_engine`) wait here, per
+    router process, instead of being refused. Priority: the key's class (a keys-file line
+    `KEY class=NAME`), lowered (never raised) by the `priority_header` a request sends."""
+
+    max_held: int = 1024  # per model and router process; 0: never hold (503 at once)
+    max_wait_s: float = 600.0  # the OpenAI Python client's default timeout (openai/_constants.py)
+    max_in_flight_per_engine: int | None = None  # None: an engine in rotation always has room
+    classes: tuple[str, ...] = ("high", "normal", "low")  # highest first
+    default_class: str = "normal"
+    priority_header: str = HEADER_PRIORITY
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.max_held <= 1_000_000, "queue.max_held", self.max_held, "must be in 0..1000000")
+        _require(0 < self.max_wait_s <= 3600, "queue.max_wait_s", self.max_wait_s, "must be in (0, 3600] s")
+        _require(self.max_in_flight_per_engine is None or self.max_in_flight_per_engine >= 1,
+                 "queue.max_in_flight_per_engine", self.max_in_flight_per_engine, "must be >= 1 or unset")
+        _require(1 <= len(self.classes) <= 8 and len(set(self.classes)) == len(self.classes)
+                 and all(isinstance(c, str) and c for c in self.classes),
+                 "queue.classes", self.classes, "must be 1..8 distinct non-empty names, highest first")
+        _require(self.default_class in self.classes, "queue.default_class", self.default_class,
+                 f"must be one of queue.classes ({', '.join(self.classes)})")
+        _require(bool(self.priority_header), "queue.priority_header", self.priority_header,
+                 "must be a non-empty header name")
+
+    @property
+    def holds(self) -> bool:
+        return self.max_held > 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class RouterSettings:
     """Everything the router needs; `create_app(settings, ...)` takes exactly this."""
 
@@ -145,6 +177,7 @@ class RouterSettings:
     session_header: str = HEADER_USER_ID
     limits: Limits = field(default_factory=Limits)
     health: HealthSettings = field(default_factory=HealthSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
     host: str = "0.0.0.0"
     port: int = ROUTER_PORT
     workers: int = 1
@@ -185,6 +218,7 @@ _NESTED: dict[str, type] = {
     "policy": PolicySettings,
     "limits": Limits,
     "health": HealthSettings,
+    "queue": QueueSettings,
 }
 
 
@@ -201,7 +235,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
             value = _build(_NESTED[key], value, f"{key}.")
         elif key == "engines" and cls is RouterSettings:
             value = tuple(_build(StaticEngine, e, "engines.") for e in value)
-        elif key == "models":
+        elif key == "models" or (key == "classes" and isinstance(value, list | tuple)):
             value = tuple(value)
         kwargs[key] = value
     try:

@@ -27,7 +27,7 @@ from local.autoscale.summary import Change, Sample
 from local.demo.prometheus import ROUTER_JOB
 from local.procs import Processes, free_ports
 from policies.autoscaling.activation import ScalerState, decide
-from policies.autoscaling.policy import METRICS
+from policies.autoscaling.policy import METRICS, EnginePolicy
 
 ENGINE_JOB = "llm-stack-engines"
 _READY_S = 40.0
@@ -96,22 +96,33 @@ async def _ok(session: aiohttp.ClientSession, url: str) -> bool:
         return resp.status == 200
 
 
-async def _scaler(plan: AutoscalePlan, pool: EnginePool, session: aiohttp.ClientSession, prom: str,
-                  t0: float, run: Run, last: dict) -> None:
-    policy = plan.policy()
+async def scale_loop(policy: EnginePolicy, time_scale: float, until_s: float, pool: EnginePool,
+                     session: aiohttp.ClientSession, prom: str, t0: float, changes: list[Change],
+                     last: dict, each_poll=None) -> None:
+    """The local scaler: every polling interval (time-scaled) the policy's trigger queries on
+    Prometheus (load, router demand, requests held by the router), KEDA's activation and the
+    HPA arithmetic on the policy's clock, then engines started or removed."""
     state = ScalerState()
-    every = policy.polling_interval_s * plan.time_scale
-    while (t := time.perf_counter() - t0) < plan.duration_s:
+    every = policy.polling_interval_s * time_scale
+    while (t := time.perf_counter() - t0) < until_s:
         value = await query(session, prom, policy.query())
         demand = await query(session, prom, policy.demand_query())
-        last.update(queue=value, demand=demand)
-        await _other_triggers(session, prom, plan, run)
-        desired, state = decide(state, policy, now=t / plan.time_scale, current=pool.replicas, value=value,
-                                demand=demand)
+        held = await query(session, prom, policy.held_query())
+        last.update(queue=value, demand=demand, held=held)
+        if each_poll is not None:
+            await each_poll()
+        desired, state = decide(state, policy, now=t / time_scale, current=pool.replicas, value=value,
+                                demand=demand, held=held)
         if desired != pool.replicas:
-            run.changes.append(Change(round(t, 2), pool.replicas, desired))
+            changes.append(Change(round(t, 2), pool.replicas, desired))
             await pool.scale_to(desired, t)
         await asyncio.sleep(every)
+
+
+async def _scaler(plan: AutoscalePlan, pool: EnginePool, session: aiohttp.ClientSession, prom: str,
+                  t0: float, run: Run, last: dict) -> None:
+    await scale_loop(plan.policy(), plan.time_scale, plan.duration_s, pool, session, prom, t0, run.changes,
+                     last, lambda: _other_triggers(session, prom, plan, run))
 
 
 async def _other_triggers(session: aiohttp.ClientSession, prom: str, plan: AutoscalePlan, run: Run) -> None:
@@ -152,13 +163,15 @@ async def _has(session: aiohttp.ClientSession, prom: str, promql: str) -> bool:
         return bool((await resp.json())["data"]["result"])
 
 
-def _start_processes(procs: Processes, workdir: Path, targets: Path, plan: AutoscalePlan) -> tuple[str, str]:
+def start_processes(procs: Processes, workdir: Path, targets: Path,
+                    scrape_interval_s: float) -> tuple[str, str]:
+    """Prometheus and the router, both following the targets file; returns their base URLs."""
     binary = shutil.which("prometheus")
     if binary is None:
         raise LoopError("the prometheus binary is not installed (apt-get install prometheus)")
     router_port, prom_port = free_ports(2)
     (workdir / "prometheus.yml").write_text(prometheus_config(targets, f"127.0.0.1:{router_port}",
-                                                              plan.scrape_interval_s))
+                                                              scrape_interval_s))
     procs.start("prometheus", [binary, f"--config.file={workdir / 'prometheus.yml'}",
                                f"--storage.tsdb.path={workdir / 'tsdb'}",
                                f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"])
@@ -175,7 +188,7 @@ async def _main(plan: AutoscalePlan, workdir: Path, procs: Processes) -> Run:
     pool = EnginePool(config, targets, load_delay_s=plan.load_time_s * plan.time_scale, drain_s=1.0)
     try:
         await pool.scale_to(plan.min_engines, now=0.0, loaded=True)  # running before the run begins
-        router, prom = _start_processes(procs, workdir, targets, plan)
+        router, prom = start_processes(procs, workdir, targets, plan.scrape_interval_s)
         return await _drive(plan, pool, prom, router)
     finally:
         await pool.close()

@@ -20,9 +20,11 @@ class ScalerState:
 
 
 def decide(state: ScalerState, policy: EnginePolicy, *, now: float, current: int, value: float,
-           demand: float) -> tuple[int, ScalerState]:
-    """Replicas for `policy` given the load trigger's `value` and the router's `demand`."""
-    active = value > 0 or demand > policy.activation_rps
+           demand: float, held: float = 0.0) -> tuple[int, ScalerState]:
+    """Replicas for `policy` given the load trigger's `value`, the router's `demand` (req/s)
+    and the requests the routers `held` (each trigger active above its activation threshold:
+    KEDA's `activationThreshold`, 0 for the held trigger)."""
+    active = value > 0 or demand > policy.activation_rps or held > 0
     state = replace(state, last_active=now) if active else state
     low = max(1, policy.min_replicas)
     if current == 0:

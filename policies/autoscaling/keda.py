@@ -59,12 +59,14 @@ def _trigger(name: str, query: str, server: str, threshold: float, activation: f
 
 
 def triggers(policy: EnginePolicy, server: str, auth: str | None = None) -> list[dict[str, Any]]:
-    """The model's load trigger, plus the router-demand trigger that wakes it from zero."""
+    """The model's load trigger, plus, for a model that scales to zero, the triggers that wake
+    it: requests held by the routers (any one wakes it) and the router's request rate."""
     kind = "AverageValue" if policy.average else "Value"
     out = [_trigger(policy.metric.lower(), policy.query(), server, policy.target, 0.0, kind, auth)]
     if policy.scales_to_zero:
-        # Never drives the replica count above the load trigger's (1e6 req/s per engine);
-        # only its activation threshold matters: any demand wakes the model.
+        # Neither drives the replica count above the load trigger's (a target of 1e6 per
+        # engine); only their activation thresholds matter.
+        out.append(_trigger("held", policy.held_query(), server, 1e6, 0.0, "AverageValue", auth))
         out.append(_trigger("demand", policy.demand_query(), server, 1e6, policy.activation_rps,
                             "AverageValue", auth))
     return out

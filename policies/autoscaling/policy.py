@@ -7,8 +7,9 @@ A new engine is useless until its weights are loaded (minutes for a 70B model), 
 - the scale-down window is at least twice the load time: an engine is removed only after
   load stayed low for longer than it takes to bring one back;
 - engines are removed one at a time, at most one per load time (≥ 60 s);
-- a model scaled to zero wakes on the router's request rate for it (its engines export
-  nothing) and sleeps again after the scale-down window of idleness (KEDA's cooldown);
+- a model scaled to zero wakes on the first request a router holds for it (its engines export
+  nothing; the router holds what no engine can take yet) or on the router's request rate for
+  it, and sleeps again after the scale-down window of idleness (KEDA's cooldown).
 - a new ScaledObject waits one load time plus that window before its first scale to zero
   (KEDA's `initialCooldownPeriod`, default 0: it would put a just-deployed model to sleep on
   its first poll, before the post-deploy benchmark's first request).
@@ -95,8 +96,12 @@ class EnginePolicy:
         return queries.queue_time_query(self.served_name, self.quantile, self.rate_window)
 
     def demand_query(self) -> str:
-        """The router-side query that wakes a model at zero engines."""
+        """The router's request rate for the model: keeps a scaled-to-zero model awake."""
         return queries.demand_query(self.served_name, self.rate_window)
+
+    def held_query(self) -> str:
+        """The requests the routers hold for the model: what wakes it at zero engines."""
+        return queries.held_query(self.served_name)
 
     @property
     def down_window_s(self) -> int:

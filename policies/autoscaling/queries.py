@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contracts import (
     ENGINE_MODEL_LABEL,
+    ROUTER_HELD,
     ROUTER_REQUESTS,
     VLLM_KV_USAGE,
     VLLM_KV_USAGE_LEGACY,
@@ -46,3 +47,9 @@ def demand_query(model: str, window: str) -> str:
     """Requests per second the router received for the model (answered or refused): what
     wakes a model scaled to zero, whose engines export nothing."""
     return f'sum(rate({ROUTER_REQUESTS}{_sel(model, "model")}[{window}])) or vector(0)'
+
+
+def held_query(model: str) -> str:
+    """Requests the routers hold for the model, summed over router replicas and workers: at zero
+    engines every request waits in a router's hold queue, so this wakes the model on the first."""
+    return f'sum({ROUTER_HELD}{_sel(model, "model")}) or vector(0)'

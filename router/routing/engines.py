@@ -3,7 +3,8 @@
 Discovery replaces the set (`replace`), health checks flip `healthy`, the metrics scraper
 updates waiting/running, the proxy counts in-flight. The healthy candidates per model are
 cached as a list and rebuilt only when something changes, so the hot path does one dict
-lookup. The policy is told whenever the set of engine ids changes.
+lookup. The policy is told whenever the set of engine ids changes; listeners
+(`add_listener`: the hold queue) whenever the candidates change in any way.
 """
 
 from __future__ import annotations
@@ -36,8 +37,13 @@ class EngineRegistry:
         self._on_change = on_change
         self._by_model: dict[str, list[EngineState]] = {}
         self._any: list[EngineState] = []
-        self._known: frozenset[str] = frozenset()
+        self._known: frozenset[str] = frozenset(self._default_models)
+        self._listeners: list[Callable[[], None]] = []
         self.cards: dict[str, Mapping[str, Any]] = {}  # model -> what an engine's card said of it
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every change of the candidates (set, health, models)."""
+        self._listeners.append(listener)
 
     # --- changes ------------------------------------------------------------------------
     def replace(self, specs: Iterable[EngineSpec]) -> tuple[list[str], list[str]]:
@@ -100,6 +106,8 @@ class EngineRegistry:
         for model in by_model:
             by_model[model].extend(anything)
         self._by_model, self._any, self._known = by_model, anything, frozenset(known)
+        for listener in self._listeners:
+            listener()
 
     # --- queries (hot path) -------------------------------------------------------------
     def candidates(self, model: str) -> list[EngineState]:
@@ -112,12 +120,9 @@ class EngineRegistry:
         return not self._known or model in self._known or bool(self._any)
 
     def served_models(self) -> list[str]:
-        """The union of the models of healthy engines (or the configured names), sorted."""
-        names: set[str] = set()
-        for url, state in self.states.items():
-            if state.healthy:
-                names.update(self._models.get(url) or self._default_models)
-        return sorted(names)
+        """The configured models plus those any known engine reports, in rotation or not,
+        sorted: what the router accepts (and holds while no engine can take it)."""
+        return sorted(self._known)
 
     def healthy_count(self) -> int:
         return sum(1 for s in self.states.values() if s.healthy)

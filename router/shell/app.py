@@ -39,6 +39,7 @@ from router.shell.discovery.static import static_specs
 from router.shell.engine_metrics import MetricsScraper
 from router.shell.errors import BadRequest, RouterError, error_body
 from router.shell.health import HealthChecker
+from router.shell.hold import Holding
 from router.shell.metrics import CONTENT_TYPE, RouterMetrics
 from router.shell.proxy import Proxy
 from router.shell.ratelimit import RateLimiter
@@ -65,11 +66,12 @@ class RouterApp(FastAPI):
         limits = settings.limits
         limiter = (RateLimiter(rate=limits.rate_limit_rps, burst=limits.rate_limit_burst)
                    if limits.rate_limit_rps else None)
+        self.holding = Holding(settings.queue, self.registry, self.metrics) if settings.queue.holds else None
         self.proxy = Proxy(registry=self.registry, policy=policy, upstream=upstream, metrics=self.metrics,
                            keys=load_keys(settings, environ), limiter=limiter,
                            session_header=settings.session_header.lower(), max_retries=limits.max_retries,
                            policy_kind=getattr(policy, "kind", settings.policy.kind),
-                           max_body_bytes=limits.max_body_bytes)
+                           max_body_bytes=limits.max_body_bytes, holding=self.holding)
         self.health = HealthChecker(self.registry, upstream, settings.health)
         self.scraper = MetricsScraper(self.registry, upstream, interval_s=settings.health.metrics_interval_s,
                                       timeout_s=settings.health.timeout_s)
@@ -126,8 +128,9 @@ class RouterApp(FastAPI):
     async def drain(self, timeout: float) -> bool:
         """Stop accepting connections and keep serving the open requests (streams included, and
         new requests on connections already open) until none is left or `timeout` s pass, so a
-        terminating pod does not cut streams short; /health answers 503 meanwhile. True when
-        every request finished. (In a cluster the pod's preStop delay has already let the
+        terminating pod does not cut streams short (held requests are open requests too: they still
+        go to an engine that comes, or are answered 503 at `stop`); /health answers 503 meanwhile.
+        True when every request finished. (In a cluster the pod's preStop delay has already let the
         endpoints and the load balancer stop sending new connections.)"""
         self.draining = True
         for listener in self._listeners:
@@ -141,6 +144,8 @@ class RouterApp(FastAPI):
     async def stop(self) -> None:
         """Stop listening, cancel the background tasks, close upstream connections."""
         listeners, self._listeners = self._listeners, []
+        if self.holding is not None:
+            self.holding.close()  # answer what is still held before the connections close
         for listener in listeners:
             await listener.stop()
         if self._started:
@@ -175,15 +180,23 @@ class RouterApp(FastAPI):
                 drop(url)
 
     # --- the router's own answers -------------------------------------------------------
+    def held(self) -> int:
+        """Requests this process holds for want of an engine."""
+        return self.holding.waiting if self.holding is not None else 0
+
     def health_report(self) -> tuple[int, Health]:
+        """Ready when this router can accept requests and hold them: with the hold queue on,
+        whether or not an engine exists yet (a model scaled to zero wakes on held requests,
+        which need a ready router to reach); without it, when an engine is in rotation."""
         healthy = self.registry.healthy_count()
         down = self.supervisor.down()
-        ok = healthy > 0 and not self.draining and not down
+        ok = (healthy > 0 or self.holding is not None) and not self.draining and not down
         status: Literal["ok", "draining", "unavailable", "degraded"] = (
             "ok" if ok else "draining" if self.draining else "degraded" if down and healthy
             else "unavailable")
         body = Health(status=status, healthy_engines=healthy, engines=len(self.registry.states),
-                      pid=os.getpid(), tasks_down=down, task_restarts=dict(self.supervisor.restarts))
+                      held_requests=self.held(), pid=os.getpid(), tasks_down=down,
+                      task_restarts=dict(self.supervisor.restarts))
         return (200 if ok else 503), body
 
 
@@ -201,9 +214,11 @@ def _routes(app: RouterApp) -> None:
     for path in PROXIED_PATHS:  # reached only when the app is mounted under another one; else 405s
         app.router.routes.append(Route(path, app.proxy, methods=["POST"], include_in_schema=False))
 
-    @app.get(PATH_HEALTH, response_model=Health, summary="Router health: 200 when it can route.",
-             responses={503: {"model": Health, "description": "No healthy engine, draining, or a "
-                                                              "background task restarting."}})
+    @app.get(PATH_HEALTH, response_model=Health,
+             summary="Router readiness: 200 when it can accept requests (and hold them until an engine "
+                     "can take them).",
+             responses={503: {"model": Health, "description": "Draining, a background task restarting, "
+                                                              "or no healthy engine with holding off."}})
     async def health() -> JSONResponse:
         status, body = app.health_report()
         return JSONResponse(body.model_dump(), status_code=status)
@@ -214,7 +229,8 @@ def _routes(app: RouterApp) -> None:
         text = app.metrics.render(app.registry.states.values(), app.scraper.loads)
         return Response(text, media_type=CONTENT_TYPE)
 
-    @app.get(PATH_MODELS, response_model=ModelList, summary="The models served here.",
+    @app.get(PATH_MODELS, response_model=ModelList,
+             summary="The models served here (configured or reported by an engine), engines up or not.",
              responses={401: {"model": ErrorResponse}})
     async def models(request: Request) -> dict[str, Any]:
         if app.proxy.keys.enabled:

@@ -95,6 +95,19 @@ class NoHealthyEngine(RouterError):
     status = 503
 
 
+class HoldRefused(RouterError):
+    """The model's hold queue is at its bound (refused, or displaced by a fairer claim)."""
+
+    status = 429
+
+
+class HoldTimedOut(RouterError):
+    """No engine of the model could take the request within the hold deadline, or the router
+    stopped while it was held."""
+
+    status = 503
+
+
 class UpstreamTimedOut(RouterError):
     status = 504
 

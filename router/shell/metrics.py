@@ -108,6 +108,12 @@ class RouterMetrics:
             buckets=ITL_BUCKETS))
         self.in_flight = Gauge(make.gauge(
             c.ROUTER_IN_FLIGHT, "Requests the router has open to the engine.", ("engine",)))
+        self.held = Gauge(make.gauge(
+            c.ROUTER_HELD, "Requests held for want of an engine that can take them (what wakes a "
+            "model scaled to zero), by model.", ("model",)))
+        self.hold_outcomes = Counter(make.counter(
+            c.ROUTER_HOLD_OUTCOMES, "How held requests left the hold queue (dispatched, timed_out, "
+            "refused, displaced, cancelled, closed), by model.", ("model", "outcome")))
         if make.inproc is not None:
             reg.register(make.inproc)
         self.mirror = EngineMirror()

@@ -4,6 +4,10 @@
 routing and middleware, so no request object, response class or per-message `send` wrapper
 sits on the hot path (figures: benchmarks/RESULTS.md, section Router).
 
+When no engine of the model can take the request (none yet, none in rotation, all at the
+per-engine bound) and holding is on, the request waits in the hold queue (`router.shell.hold`)
+instead of being refused; while anything of its model is held, a newcomer queues behind it.
+
 A failure before the client has received a byte (connection refused, the engine closing
 without answering, an engine 502/503/504) is retried on another engine, up to `max_retries`.
 A failure mid-stream ends the stream with an SSE error event and is counted. The engine's
@@ -41,6 +45,7 @@ from router.shell.errors import (
     error_body,
     sse_error_event,
 )
+from router.shell.hold import Holding
 from router.shell.metrics import RouterMetrics
 from router.shell.ratelimit import RateLimiter
 from router.shell.server import DISCONNECT_HOOKS, DisconnectHooks
@@ -162,7 +167,7 @@ class Proxy:
     def __init__(self, *, registry: EngineRegistry, policy: RoutingPolicy, upstream: Upstream,
                  metrics: RouterMetrics, keys: ApiKeys, limiter: RateLimiter | None,
                  session_header: str, max_retries: int, policy_kind: str, max_body_bytes: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 holding: Holding | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.registry = registry
         self.policy = policy
         self.upstream = upstream
@@ -173,6 +178,7 @@ class Proxy:
         self.max_retries = max_retries
         self.policy_kind = policy_kind
         self.max_body = max_body_bytes
+        self.holding = holding
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -213,8 +219,10 @@ class Proxy:
     async def _serve(self, scope: Scope, receive: Receive, reply: Reply) -> None:
         headers = dict(scope["headers"])
         client = scope.get("client")
-        self.authorize(headers, client[0] if client else "")
+        caller = self.authorize(headers, client[0] if client else "")
         check_content_type(headers.get(b"content-type"))
+        if self.holding is not None and self.holding.header in headers:
+            self._band(caller, headers)  # a bad priority header is a 400 whether or not it is held
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             raise _too_large(self.max_body)
@@ -228,7 +236,8 @@ class Proxy:
         stop_watching = _cancel_on_disconnect(scope, receive, reply)
         status, engine_id = 502, ""
         try:
-            status, engine_id = await self._forward((path, body, forwarded_headers(headers)), route, reply)
+            status, engine_id = await self._forward((path, body, forwarded_headers(headers)), route, reply,
+                                                    (caller, headers))
         except RouterError as err:
             status = err.status
             raise
@@ -255,11 +264,14 @@ class Proxy:
         return model
 
     async def _forward(self, call: tuple[str, bytes, dict[str, str]], route: RouteRequest,
-                       reply: Reply) -> tuple[int, str]:
+                       reply: Reply, flow: tuple[str, dict[bytes, bytes]]) -> tuple[int, str]:
         tried: set[str] = set()
         last: UpstreamError | None = None
         for attempt in range(self.max_retries + 1):
-            engine = self._pick(route, tried).engine
+            decision = self._pick(route, tried)
+            if decision is None:
+                decision = await self._hold(route, tried, flow)
+            engine = decision.engine
             final = attempt == self.max_retries
             engine.in_flight += 1
             self.metrics.in_flight.inc((engine.id,))
@@ -278,10 +290,21 @@ class Proxy:
                 engine.in_flight -= 1
                 self.metrics.in_flight.dec((engine.id,))
                 self.policy.on_complete(route, engine.id, ok)
+                if self.holding is not None and self.holding.waiting:
+                    self.holding.kick()  # room on this engine for a held request
         raise _client_error(last)
 
-    def _pick(self, route: RouteRequest, tried: set[str]) -> Decision:
+    def _pick(self, route: RouteRequest, tried: set[str], woken: bool = False) -> Decision | None:
+        """The engine for `route`; None when the request is to be held instead."""
         engines = self.registry.candidates(route.model)
+        holding = self.holding
+        if holding is not None:
+            if holding.waiting and not woken and not tried and holding.busy(route.model):
+                return None  # others of this model are held: queue behind them
+            if holding.bound is not None:
+                engines = [e for e in engines if e.in_flight < holding.bound]
+            if not engines:
+                return None
         if tried:
             engines = [e for e in engines if e.id not in tried]
         if not engines:
@@ -291,6 +314,28 @@ class Proxy:
         except NoEngineError:
             raise _unavailable(route.model) from None
         self.metrics.decisions.inc((self.policy_kind, decision.outcome))
+        return decision
+
+    def _band(self, caller: str, headers: dict[bytes, bytes]) -> int:
+        keys = self.keys
+        assert self.holding is not None
+        return self.holding.band(headers, keys.priority_class(caller) if keys.enabled else None, keys.enabled)
+
+    async def _hold(self, route: RouteRequest, tried: set[str],
+                    flow: tuple[str, dict[bytes, bytes]]) -> Decision:
+        """Wait in the hold queue until an engine has room, then pick it (same loop step)."""
+        holding = self.holding
+        if holding is None:
+            raise _unavailable(route.model)
+        caller, headers = flow
+        band = self._band(caller, headers)
+        if not self.keys.enabled:  # fairness across users when there are no keys to tell tenants apart
+            user = headers.get(self.session_header)
+            caller = user.decode("latin-1") if user else caller
+        held = await holding.wait(route.model, caller, band)
+        tried.clear()  # the engines that failed before the hold may be back: they count again
+        while (decision := self._pick(route, tried, woken=True)) is None:
+            held = await holding.wait(route.model, caller, band, again=held)
         return decision
 
     def _failed(self, engine: EngineState, exc: UpstreamError) -> None:

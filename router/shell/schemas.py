@@ -103,6 +103,7 @@ class Health(BaseModel):
     status: Literal["ok", "draining", "unavailable", "degraded"]
     healthy_engines: int
     engines: int
+    held_requests: int = Field(0, description="Requests this process holds for want of an engine.")
     pid: int
     tasks_down: list[str] = Field(default_factory=list, description="Background tasks waiting to restart.")
     task_restarts: dict[str, int] = Field(default_factory=dict)

@@ -78,17 +78,20 @@ def test_prod_has_the_router_hpa_and_a_ttft_objective(rendered):
 
 
 def test_dev_scales_its_engine_to_zero(rendered):
-    """dev: minReplicaCount 0 and a router-demand trigger that wakes the engine; the new
-    ScaledObject stays up for a load time plus its 15-minute idle window before its first scale
-    to zero, so the post-deploy benchmark does not race the scaler."""
+    """dev: minReplicaCount 0, a held-requests trigger that wakes the engine on the first
+    request a router holds, and a router-demand trigger that keeps it awake; the new ScaledObject
+    stays up for a load time plus its 15-minute idle window before its first scale to zero, so
+    the post-deploy benchmark does not race the scaler."""
     (obj,) = _kinds(rendered["dev"], "ScaledObject")
     assert obj["spec"]["minReplicaCount"] == 0
     load = estimated_load_time_s(parse_stack_config(stack_raw("dev")).models["llama3b"])
     assert obj["spec"]["cooldownPeriod"] == 900
     assert obj["spec"]["initialCooldownPeriod"] == 900 + load
     names = [t["name"] for t in obj["spec"]["triggers"]]
-    assert names == ["queue", "demand"]
-    demand = obj["spec"]["triggers"][1]["metadata"]
+    assert names == ["queue", "held", "demand"]
+    held, demand = (obj["spec"]["triggers"][i]["metadata"] for i in (1, 2))
+    assert held["query"].startswith("sum(llmstack_router_held_requests{model=")
+    assert held["activationThreshold"] == "0"
     assert "llmstack_router_requests_total" in demand["query"] and demand["activationThreshold"] == "0"
 
 

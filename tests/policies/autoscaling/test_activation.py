@@ -29,3 +29,11 @@ def test_never_below_one_while_active():
     """An active model with min 0 keeps at least one engine."""
     n, _ = decide(ScalerState(), POLICY, now=0, current=2, value=0.1, demand=5)
     assert n >= 1
+
+
+def test_one_held_request_wakes_a_model_whatever_the_rate_threshold():
+    """A request held by a router activates the model even when its rate is below activationRps."""
+    strict = EnginePolicy(deployment="d", served_name="m", min_replicas=0, max_replicas=3, load_time_s=60,
+                          activation_rps=5.0)
+    assert decide(ScalerState(), strict, now=0, current=0, value=0, demand=0.1)[0] == 0
+    assert decide(ScalerState(), strict, now=0, current=0, value=0, demand=0.1, held=1)[0] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -55,8 +56,9 @@ def test_engine_answering_503_leaves_and_traffic_goes_elsewhere() -> None:
     run(body())
 
 
-def test_models_are_the_union_of_healthy_engines_and_route_by_model() -> None:
-    """/v1/models lists what healthy engines serve; a model goes only to its engines; others 404."""
+def test_models_are_the_union_of_engines_and_route_by_model() -> None:
+    """/v1/models lists what the engines serve, in rotation or not; a model goes only to its
+    engines; others 404; a model whose engines are all out is held until one is back."""
     async def body() -> None:
         a, b = FakeEngine(model="alpha", name="a"), FakeEngine(model="beta", name="b")
         for engine in (a, b):
@@ -76,9 +78,14 @@ def test_models_are_the_union_of_healthy_engines_and_route_by_model() -> None:
                 assert r.status == 404
             b.healthy = False
             await until(lambda: not app.registry.states[b.url].healthy)
-            assert await models() == ["alpha"]
-            async with s.post(url + PATH_CHAT, json={"model": "beta", "messages": [{"role": "user"}]}) as r:
-                assert r.status == 503
+            assert await models() == ["alpha", "beta"]
+            beta = {"model": "beta", "messages": [{"role": "user"}]}
+            held = asyncio.ensure_future(s.post(url + PATH_CHAT, json=beta))
+            await until(lambda: app.held() == 1)
+            b.healthy = True
+            async with await held as r:
+                assert r.status == 200 and (await r.json())["engine"] == "b"
+            assert app.held() == 0
         for engine in (a, b):
             await engine.stop()
     run(body())

@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 
 from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, SSE_DONE
-from router.settings import HealthSettings, Limits
+from router.settings import HealthSettings, Limits, QueueSettings
 from router.shell.app import create_app
 from tests.router.fake_engine import CLOSE_BEFORE, CLOSE_MID, HANG, UNAVAILABLE, FakeEngine
 from tests.router.harness import RoundRobinStub, json_session, run, running, settings_for, until
@@ -245,12 +245,13 @@ def test_under_another_asgi_server_a_disconnect_on_receive_cancels_the_request()
     run(body())
 
 
-def test_no_healthy_engine_is_503_with_retry_after() -> None:
-    """When every engine is out of rotation the router answers 503 with Retry-After."""
+def test_no_healthy_engine_is_503_with_retry_after_when_holding_is_off() -> None:
+    """With the hold queue off (max_held 0), every engine out of rotation means 503 at once."""
     async def body() -> None:
         [engine] = await _engines(1)
         engine.healthy = False
-        async with running(settings_for([engine.url])) as (app, url), json_session() as s:
+        settings = settings_for([engine.url], queue=QueueSettings(max_held=0))
+        async with running(settings) as (app, url), json_session() as s:
             await until(lambda: app.registry.healthy_count() == 0)
             status, headers, data = await _post(s, url, CHAT)
             assert status == 503 and headers["Retry-After"] == "1"

@@ -67,6 +67,6 @@ def test_registry_candidates_follow_health_models_and_changes() -> None:
     reg.set_models("b", ["y"])
     assert [e.id for e in reg.candidates("x")] == ["a"] and not reg.is_known("z")
     assert reg.set_healthy("a", False) and not reg.set_healthy("a", False)
-    assert reg.candidates("x") == [] and reg.served_models() == ["y"]
+    assert reg.candidates("x") == [] and reg.served_models() == ["x", "y"]  # out of rotation, still served
     reg.replace([EngineSpec(url="b", gpu_cache_tokens=5)])
     assert changes == [("a", "b"), ("b",)] and reg.states["b"].gpu_cache_tokens == 5

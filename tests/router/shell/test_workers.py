@@ -103,3 +103,65 @@ def test_two_workers_share_metrics_and_place_a_conversation_on_one_engine(tmp_pa
         assert len(set(served)) == 1, served
         assert totals == [12] * 4
     run(body(), timeout=60)
+
+
+def test_two_workers_with_no_engine_hold_requests_and_the_held_gauge_sums_them(tmp_path: Path) -> None:
+    """Zero engines, two workers: requests on fresh connections are held in both processes
+    (no shared state), /metrics from either shows the sum, and all are answered once an
+    engine appears in the targets file."""
+    async def body() -> None:
+        targets = tmp_path / "engines.json"
+        targets.write_text("[]")
+        port = _free_port()
+        config = tmp_path / "router.json"
+        config.write_text(json.dumps({"file_discovery": {"path": str(targets), "interval_s": 0.05},
+                                      "models": ["m"], "host": "127.0.0.1", "port": port, "workers": 2,
+                                      "policy": {"kind": "round_robin"}, "log_level": "warning"}))
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "router", "--config", str(config))
+        url, engine = f"http://127.0.0.1:{port}", FakeEngine()
+        held_by: dict[int, int] = {}
+        fresh = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+
+        async def health() -> bool:
+            try:
+                async with fresh.get(url + "/health") as r:
+                    doc = await r.json()
+            except aiohttp.ClientConnectionError:
+                return False
+            held_by[doc["pid"]] = doc["held_requests"]
+            return r.status == 200
+
+        async def held_total() -> float:
+            async with fresh.get(url + "/metrics") as r:
+                return samples(await r.text()).get(c.ROUTER_HELD, {}).get((("model", "m"),), 0.0)
+
+        async def held_total_is(n: int) -> bool:
+            return await held_total() == n
+
+        async def spread() -> bool:
+            await health()
+            return sum(1 for n in held_by.values() if n) >= 2 and sum(held_by.values()) == 8
+
+        async def both_up() -> bool:
+            return await health() and len(held_by) >= 2
+
+        try:
+            await until(both_up, timeout=25)
+            body = {"model": "m", "prompt": "x"}
+            posts = [asyncio.ensure_future(fresh.post(url + "/v1/completions", json=body)) for _ in range(8)]
+            await until(lambda: held_total_is(8), timeout=10)
+            await until(spread, timeout=10)
+            await engine.start()
+            targets.write_text(json.dumps([{"targets": [engine.url.removeprefix("http://")]}]))
+            statuses = []
+            for post in posts:
+                async with await post as r:
+                    statuses.append(r.status)
+            assert statuses == [200] * 8 and engine.requests == 8
+            assert await held_total() == 0.0
+        finally:
+            await fresh.close()
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+            await engine.stop()
+    run(body(), timeout=60)

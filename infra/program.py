@@ -40,6 +40,17 @@ def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]],
     return build_eks(config, pulumi.get_stack(), checked.zones)
 
 
+def image_transformations(config: StackConfig) -> list:
+    """With the Docker Hub pull-through cache configured, every Docker Hub image of the serving
+    stack is pulled through it (infra/aws/image_mirror.py)."""
+    from infra.aws.image_mirror import mirror_for, mirror_images
+
+    eks = config.cluster.eks
+    if config.cluster.mode != "eks" or eks is None or not eks.docker_hub_credential_arn:
+        return []
+    return [mirror_images(mirror_for(eks.docker_hub_credential_arn))]
+
+
 def offline_runtime() -> bool:
     """Whether the program runs under the mock runtime (`llm-stack render`, the tests): no AWS."""
     from pulumi.runtime.mocks import MockMonitor
@@ -117,8 +128,9 @@ def main() -> None:
     cluster = build_cluster(config, secrets, checked)
     serving = dataclasses.replace(serving, model_store_role_arn=cluster.model_store_role_arn)
     args = stack_args(config, serving, extensions)
+    transformations = stack_transformations(config) + image_transformations(config)
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready),
-                                  transformations=stack_transformations(config))
+                                  transformations=transformations)
     stack = LLMStack("llm", args, opts)
     export_outputs(config, cluster, stack)
     if isinstance(args.monitoring, MonitoringExtension):

@@ -60,15 +60,16 @@ def offline_runtime() -> bool:
 
 
 def cluster_preflight(config: StackConfig) -> PreflightResult | None:
-    """Mode eks: the read-only AWS checks (quotas, zone offerings), before any resource; their
-    warnings and notes logged. Offline: skipped, saying so. Mode existing: none."""
+    """Mode eks: the read-only AWS checks (the deploying identity, quotas, zone offerings), before
+    any resource; their warnings and notes logged. Offline: skipped, saying so. Mode existing: none."""
     from infra.aws.preflight import offline, preflight
     from infra.aws.preflight.lookups import AwsLookups
 
     eks = config.cluster.eks
     if config.cluster.mode != "eks" or eks is None:
         return None
-    result = offline(config) if offline_runtime() else preflight(config, AwsLookups(eks.region))
+    result = offline(config) if offline_runtime() else preflight(config, AwsLookups(eks.region),
+                                                                dry_run=pulumi.runtime.is_dry_run())
     for finding in result.warnings:
         pulumi.log.warn(finding.text())
     for note in result.notes:

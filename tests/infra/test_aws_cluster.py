@@ -117,6 +117,21 @@ def test_cluster_autoscaler_discovers_this_cluster(prod):
     assert groups["a100"] == {"minSize": 0, "desiredSize": 0, "maxSize": 6}  # grown by the autoscaler
 
 
+def test_cluster_autoscaler_resizes_only_this_clusters_groups(prod):
+    """The autoscaler's IRSA policy reads everything but resizes/terminates only Auto Scaling
+    groups tagged `k8s.io/cluster-autoscaler/<this cluster>: owned` (its README's advice)."""
+    (policy,) = [p for p in prod.of_type("aws:iam/policy:Policy")
+                 if "SetDesiredCapacity" in p.inputs["policy"]]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    (write,) = [s for s in statements if "autoscaling:SetDesiredCapacity" in s["Action"]]
+    assert sorted(write["Action"]) == ["autoscaling:SetDesiredCapacity",
+                                       "autoscaling:TerminateInstanceInAutoScalingGroup"]
+    assert write["Condition"] == {"StringEquals": {
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/llm-stack-prod": "owned"}}
+    writes = [s for s in statements if any(":Set" in a or ":Terminate" in a for a in s["Action"])]
+    assert writes == [write]
+
+
 def test_log_group_has_retention(prod):
     """The control-plane log group exists before the cluster, with the configured retention."""
     logs = _one(prod, "aws:cloudwatch/logGroup:LogGroup", "eks-logs")

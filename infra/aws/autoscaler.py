@@ -54,8 +54,8 @@ def autoscaler_values(*, cluster_name: str, region: str, kubernetes_version: str
     """Chart values: auto-discovery of this cluster's node groups, IRSA, on the system pool.
 
     `skip-nodes-with-local-storage: false` lets idle GPU nodes go although engines keep their
-    model cache in an emptyDir; `balance-similar-node-groups` spreads a pool's growth evenly when
-    a deployer splits it by zone; `least-waste` picks the group that leaves the fewest idle GPUs."""
+    model cache in an emptyDir; `balance-similar-node-groups` spreads a multi-zone pool's growth
+    over its per-zone groups (`node_pools.zone_groups`); `least-waste` picks the group that leaves the fewest idle GPUs."""
     account = SERVICE_ACCOUNT[1]
     return {
         "cloudProvider": "aws",

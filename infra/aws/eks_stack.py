@@ -65,10 +65,10 @@ def build_eks(config: StackConfig, stack: str, zones: Mapping[str, tuple[str, ..
         cluster_name=cluster_cfg.name, cluster=cluster.ready[0], region=eks.region, vpc_id=network.vpc_id,
         kubernetes_version=version, oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer, provider=provider, system_pool=cluster_cfg.system_node_pool,
-        system_nodes=(system_nodes,)), on_aws)
+        system_nodes=system_nodes), on_aws)
     store = model_store_access(config, network, cluster, on_aws)
     return ClusterHandle(provider=provider, kubeconfig=cluster.kubeconfig, name=cluster.name,
-                         endpoint=cluster.endpoint, ready=(system_nodes, addons, *cache),
+                         endpoint=cluster.endpoint, ready=(*system_nodes, addons, *cache),
                          model_store_role_arn=store.role_arn if store else None)
 
 

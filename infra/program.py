@@ -40,6 +40,17 @@ def build_cluster(config: StackConfig, secrets: dict[str, pulumi.Output[str]],
     return build_eks(config, pulumi.get_stack(), checked.zones)
 
 
+def image_transformations(config: StackConfig) -> list:
+    """With the Docker Hub pull-through cache configured, every Docker Hub image of the serving
+    stack is pulled through it (infra/aws/image_mirror.py)."""
+    from infra.aws.image_mirror import mirror_for, mirror_images
+
+    eks = config.cluster.eks
+    if config.cluster.mode != "eks" or eks is None or not eks.docker_hub_credential_arn:
+        return []
+    return [mirror_images(mirror_for(eks.docker_hub_credential_arn))]
+
+
 def offline_runtime() -> bool:
     """Whether the program runs under the mock runtime (`llm-stack render`, the tests): no AWS."""
     from pulumi.runtime.mocks import MockMonitor
@@ -49,15 +60,16 @@ def offline_runtime() -> bool:
 
 
 def cluster_preflight(config: StackConfig) -> PreflightResult | None:
-    """Mode eks: the read-only AWS checks (quotas, zone offerings), before any resource; their
-    warnings and notes logged. Offline: skipped, saying so. Mode existing: none."""
+    """Mode eks: the read-only AWS checks (the deploying identity, quotas, zone offerings), before
+    any resource; their warnings and notes logged. Offline: skipped, saying so. Mode existing: none."""
     from infra.aws.preflight import offline, preflight
     from infra.aws.preflight.lookups import AwsLookups
 
     eks = config.cluster.eks
     if config.cluster.mode != "eks" or eks is None:
         return None
-    result = offline(config) if offline_runtime() else preflight(config, AwsLookups(eks.region))
+    result = offline(config) if offline_runtime() else preflight(config, AwsLookups(eks.region),
+                                                                dry_run=pulumi.runtime.is_dry_run())
     for finding in result.warnings:
         pulumi.log.warn(finding.text())
     for note in result.notes:
@@ -117,8 +129,9 @@ def main() -> None:
     cluster = build_cluster(config, secrets, checked)
     serving = dataclasses.replace(serving, model_store_role_arn=cluster.model_store_role_arn)
     args = stack_args(config, serving, extensions)
+    transformations = stack_transformations(config) + image_transformations(config)
     opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=list(cluster.ready),
-                                  transformations=stack_transformations(config))
+                                  transformations=transformations)
     stack = LLMStack("llm", args, opts)
     export_outputs(config, cluster, stack)
     if isinstance(args.monitoring, MonitoringExtension):

@@ -6,7 +6,14 @@ Account-specific values the shipped stack files leave out on purpose (each deplo
 with `pulumi config set --path`: the API endpoint's allowed CIDRs, the admin principals) get
 offline stand-ins here when missing, so `llm-stack render` and the tests run the whole program.
 The stand-ins cannot reach a real account: account 000000000000 does not exist, and
-198.18.0.0/15 (RFC 2544) is never routed on the internet."""
+198.18.0.0/15 (RFC 2544) is never routed on the internet.
+
+The shipped stack files carry no `secure:` values either: a ciphertext is bound to the key of
+the one stack that encrypted it (passphrase + `encryptionsalt`, a KMS key, or Pulumi Cloud's
+per-stack key; pulumi/pulumi#757, #2730: "failed to decrypt encrypted configuration value ...
+refusing to proceed"), so a shipped one could only stop every user's `pulumi up`. Each deployer
+sets them with `pulumi config set --secret`; offline, the secrets every shipped stack needs get
+placeholders."""
 
 from __future__ import annotations
 
@@ -30,6 +37,9 @@ OFFLINE_STANDINS: dict[str, Any] = {
     "publicAccessCidrs": ["198.18.0.0/15"],
 }
 """Stand-ins for the account-specific `cluster.eks` keys, used only in offline runs when unset."""
+OFFLINE_SECRETS = (f"{PREFIX}hfToken", f"{PREFIX}routerApiKeys")
+"""Secrets every shipped stack needs (the weights' token; prod's and staging's API keys), given
+placeholders in offline runs when unset."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +51,7 @@ class StackFile:
     secret_keys: tuple[str, ...]
     """Keys whose values are secrets (placeholders here)."""
     standins: tuple[str, ...] = ()
-    """`cluster.eks` keys that were unset and got an offline stand-in."""
+    """`cluster.eks` keys and secrets that were unset and got an offline stand-in."""
 
 
 def placeholder(key: str) -> str:
@@ -68,7 +78,10 @@ def parse_stack_yaml(document: Mapping[str, Any]) -> StackFile:
             secrets.append(key)
         else:
             config[key] = config_text(value)
-    return StackFile(config=config, secret_keys=tuple(secrets), standins=standins)
+    unset = tuple(key for key in OFFLINE_SECRETS if key not in config)
+    config |= {key: placeholder(key) for key in unset}
+    return StackFile(config=config, secret_keys=tuple(secrets) + unset,
+                     standins=standins + tuple(f"{key} (pulumi config set --secret)" for key in unset))
 
 
 def with_offline_standins(cluster: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:

@@ -136,7 +136,7 @@ class Addons(pulumi.ComponentResource):
         release(NVIDIA_DEVICE_PLUGIN, device_plugin_values(), on_cluster)  # GPU nodes only: waits for none
         on_system = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=nodes)
         release(METRICS_SERVER, metrics_server_values(args.system_pool), on_system)
-        scaler_policy = self._policy("cluster-autoscaler", autoscaler_policy())
+        scaler_policy = self._policy("cluster-autoscaler", autoscaler_policy(args.cluster_name))
         scaler = self._irsa_role("cluster-autoscaler", AUTOSCALER_ACCOUNT, scaler_policy, "autoscaler")
         release(CLUSTER_AUTOSCALER, autoscaler_values(
             cluster_name=args.cluster_name, region=args.region,

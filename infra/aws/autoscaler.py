@@ -26,9 +26,17 @@ IMAGE_TAGS = {"1.35": "v1.35.2", "1.34": "v1.34.5", "1.33": "v1.33.6", "1.32": "
 newest patch tag of each `cluster-autoscaler-1.N` line in kubernetes/autoscaler."""
 
 
-def autoscaler_policy() -> str:
+def ownership_tag(cluster_name: str) -> str:
+    """The tag EKS puts on every managed node group's Auto Scaling group (value `owned`), which
+    the chart's auto-discovery (`autoDiscovery.clusterName`) also selects groups by."""
+    return f"k8s.io/cluster-autoscaler/{cluster_name}"
+
+
+def autoscaler_policy(cluster_name: str) -> str:
     """The IAM policy of the autoscaler's IRSA role: the README's "Full Cluster Autoscaler
-    Features Policy" (auto-discovery, dynamic instance list, scale from zero via DescribeNodegroup)."""
+    Features Policy" (auto-discovery, dynamic instance list, scale from zero via DescribeNodegroup),
+    with its second block restricted as the README "strongly recommends": resizing and terminating
+    only Auto Scaling groups tagged as this cluster's (not every group in the account)."""
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Resource": ["*"], "Action": [
             "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
@@ -36,7 +44,8 @@ def autoscaler_policy() -> str:
             "ec2:DescribeImages", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplateVersions",
             "ec2:GetInstanceTypesFromInstanceRequirements", "eks:DescribeNodegroup"]},
         {"Effect": "Allow", "Resource": ["*"], "Action": [
-            "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]},
+            "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+         "Condition": {"StringEquals": {f"aws:ResourceTag/{ownership_tag(cluster_name)}": "owned"}}},
     ]}, sort_keys=True)
 
 
@@ -45,8 +54,8 @@ def autoscaler_values(*, cluster_name: str, region: str, kubernetes_version: str
     """Chart values: auto-discovery of this cluster's node groups, IRSA, on the system pool.
 
     `skip-nodes-with-local-storage: false` lets idle GPU nodes go although engines keep their
-    model cache in an emptyDir; `balance-similar-node-groups` spreads a pool's growth evenly when
-    a deployer splits it by zone; `least-waste` picks the group that leaves the fewest idle GPUs."""
+    model cache in an emptyDir; `balance-similar-node-groups` spreads a multi-zone pool's growth
+    over its per-zone groups (`node_pools.zone_groups`); `least-waste` picks the group that leaves the fewest idle GPUs."""
     account = SERVICE_ACCOUNT[1]
     return {
         "cloudProvider": "aws",

@@ -32,8 +32,9 @@ class ClusterHandle:
     endpoint: pulumi.Input[str] | None = None
     """API server URL (EKS only)."""
     ready: tuple[pulumi.Resource, ...] = ()
-    """Resources the serving stack must wait for: the system pool and the add-ons (not the GPU
-    pools: engines wait for GPU nodes as Pending pods, which the autoscaler answers)."""
+    """Resources the serving stack must wait for: the system pool, the add-ons and the Docker Hub
+    cache rule its images are pulled through (not the GPU pools: engines wait for GPU nodes as
+    Pending pods, which the autoscaler answers)."""
     model_store_role_arn: pulumi.Output[str] | None = None
     """The engines' read-only S3 role (`llm-stack:modelStore`, EKS mode only)."""
 
@@ -54,9 +55,9 @@ def build_eks(config: StackConfig, stack: str, zones: Mapping[str, tuple[str, ..
         subnets_by_zone=network.private_subnets_by_zone, zones=zones,
         cluster_ready=[*cluster.ready, *network.ready]),
         on_aws)
-    if eks.docker_hub_credential_arn:
-        docker_hub_cache("docker-hub-cache", region=eks.region, credential_arn=eks.docker_hub_credential_arn,
-                         node_role=pools.node_role, parent=pools)
+    credential = eks.docker_hub_credential_arn
+    cache = [docker_hub_cache("docker-hub-cache", region=eks.region, credential_arn=credential,
+                              node_role=pools.node_role, parent=pools)] if credential else []
     provider = k8s.Provider("eks", kubeconfig=cluster.kubeconfig,
                             opts=pulumi.ResourceOptions(depends_on=cluster.ready))
     system_nodes = pools.node_groups[cluster_cfg.system_node_pool]
@@ -64,10 +65,10 @@ def build_eks(config: StackConfig, stack: str, zones: Mapping[str, tuple[str, ..
         cluster_name=cluster_cfg.name, cluster=cluster.ready[0], region=eks.region, vpc_id=network.vpc_id,
         kubernetes_version=version, oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer, provider=provider, system_pool=cluster_cfg.system_node_pool,
-        system_nodes=(system_nodes,)), on_aws)
+        system_nodes=system_nodes), on_aws)
     store = model_store_access(config, network, cluster, on_aws)
     return ClusterHandle(provider=provider, kubeconfig=cluster.kubeconfig, name=cluster.name,
-                         endpoint=cluster.endpoint, ready=(system_nodes, addons),
+                         endpoint=cluster.endpoint, ready=(*system_nodes, addons, *cache),
                          model_store_role_arn=store.role_arn if store else None)
 
 

@@ -1,8 +1,16 @@
-"""GPU and system node pools: one EKS managed node group (with its launch template) per
-`llm-stack:nodePools` key. GPU pools run the AL2023 NVIDIA AMI and carry the GPU taint; each
-pool runs in its zones only (a GPU pool in one zone by default) and may launch into a capacity
-reservation or Capacity Block. The cluster autoscaler (`autoscaler.py`) moves each group between
-its min and max size."""
+"""GPU and system node pools: per `llm-stack:nodePools` key one launch template and one EKS
+managed node group per zone of the pool. GPU pools run the AL2023 NVIDIA AMI and carry the GPU
+taint; each pool runs in its zones only (a GPU pool in one zone by default) and may launch into
+a capacity reservation or Capacity Block. The cluster autoscaler (`autoscaler.py`) moves each
+group between its min and max size.
+
+A pool in several zones (the system pool) gets one node group per zone, as the autoscaler's AWS
+README says for pods with EBS volumes ("use a single AZ ASG ... or an ASG-per-AZ while enabling
+--balance-similar-node-groups"): Prometheus's gp3 volume is zonal, and a multi-zone group
+replaces a lost node in whichever zone it likes and cannot be asked for a node in a given zone,
+so Prometheus (and with it KEDA's triggers and the alerts) could stay Pending. Per zone, the
+autoscaler grows exactly the zone a pending pod's volume needs. A single-zone pool keeps one
+group under the pool's own name."""
 
 from __future__ import annotations
 
@@ -101,10 +109,31 @@ def scaling_config(pool: NodePoolConfig) -> aws.eks.NodeGroupScalingConfigArgsDi
     return {"min_size": pool.min_size, "desired_size": pool.desired_size, "max_size": pool.max_size}
 
 
+def _share(total: int, parts: int) -> list[int]:
+    """`total` split over `parts` as evenly as integers allow, the remainder to the first ones."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def zone_groups(name: str, pool: NodePoolConfig, zones: tuple[str, ...]
+                ) -> list[tuple[str, str | None, aws.eks.NodeGroupScalingConfigArgsDict]]:
+    """(node group name, its zone or None for all, its size bounds) per group of a pool: one
+    group named as the pool for a single zone; else `<pool>-<zone>` per zone, the pool's sizes
+    shared out (the first zones get the remainder) and every zone allowed at least one node, so
+    the autoscaler can always add a node where a volume is (the sum of the maxima then exceeds
+    `maxSize` by the zones it could not cover)."""
+    if len(zones) <= 1:
+        return [(name, zones[0] if zones else None, scaling_config(pool))]
+    sizes = zip(_share(pool.min_size, len(zones)), _share(pool.desired_size, len(zones)),
+                _share(pool.max_size, len(zones)), strict=True)
+    return [(f"{name}-{zone}", zone, {"min_size": lo, "desired_size": want, "max_size": max(hi, 1)})
+            for zone, (lo, want, hi) in zip(zones, sizes, strict=True)]
+
+
 class NodePools(pulumi.ComponentResource):
     """The node role and one managed node group per pool."""
 
-    node_groups: dict[str, aws.eks.NodeGroup]
+    node_groups: dict[str, tuple[aws.eks.NodeGroup, ...]]
+    """Each pool's node groups (one per zone of a multi-zone pool)."""
     node_role: aws.iam.Role
     """The nodes' role (add-ons grant it more, e.g. filling the image cache)."""
 
@@ -117,23 +146,25 @@ class NodePools(pulumi.ComponentResource):
             pool_name: self._pool(name, pool_name, pool, args, node_role)
             for pool_name, pool in args.pools.items()
         }
-        self.register_outputs({"nodeGroups": {k: g.node_group_name for k, g in self.node_groups.items()}})
+        self.register_outputs({"nodeGroups": {k: [g.node_group_name for g in groups]
+                                               for k, groups in self.node_groups.items()}})
 
     def _pool(self, prefix: str, name: str, pool: NodePoolConfig, args: NodePoolsArgs,
-              node_role: AttachedRole) -> aws.eks.NodeGroup:
+              node_role: AttachedRole) -> tuple[aws.eks.NodeGroup, ...]:
         child = pulumi.ResourceOptions(parent=self)
         template = aws.ec2.LaunchTemplate(f"{prefix}-{name}", **launch_template_args(name, pool), opts=child)
         zones = args.zones[name]
         in_template = pool.capacity_type == "CAPACITY_BLOCK"  # the instance type is the template's
-        return aws.eks.NodeGroup(
-            f"{prefix}-{name}", cluster_name=args.cluster_name, node_group_name=name,
+        return tuple(aws.eks.NodeGroup(
+            f"{prefix}-{group}", cluster_name=args.cluster_name, node_group_name=group,
             version=args.kubernetes_version, node_role_arn=node_role.arn,
-            subnet_ids=[args.subnets_by_zone[zone] for zone in zones],
+            subnet_ids=[args.subnets_by_zone[z] for z in ((zone,) if zone else zones)],
             ami_type="AL2023_x86_64_NVIDIA" if pool.gpus else "AL2023_x86_64_STANDARD",
             instance_types=None if in_template else [pool.instance_type], capacity_type=pool.capacity_type,
-            scaling_config=scaling_config(pool), update_config={"max_unavailable": 1},
+            scaling_config=scaling, update_config={"max_unavailable": 1},
             labels=node_labels(name, pool), taints=node_taints(pool),
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
             tags={"llm-stack/node-pool": name},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_role.ready, *args.cluster_ready],
                                         ignore_changes=["scalingConfig.desiredSize"]))
+            for group, zone, scaling in zone_groups(name, pool, zones))

@@ -86,6 +86,9 @@ class EksConfig:
         cache = self.docker_hub_credential_arn
         require(cache is None or bool(_PTC_SECRET.match(cache)), "dockerHubCredentialArn", cache,
                 "must be a Secrets Manager secret ARN named ecr-pullthroughcache/... (ECR's rule)")
+        require(cache is None or cache.split(":")[3] == self.region, "dockerHubCredentialArn", cache,
+                f"must be a secret in the cluster's region {self.region} (ECR reads it from the registry's "
+                "own account and region)")
         require(self.log_retention_days in LOG_RETENTION_DAYS, "logRetentionDays", self.log_retention_days,
                 f"must be one of CloudWatch's periods ({', '.join(map(str, LOG_RETENTION_DAYS))})")
 

@@ -58,7 +58,7 @@ def test_cluster_and_nodes_wait_for_their_role_policies_and_routes(prod):
     groups = prod.of_type("aws:eks/nodeGroup:NodeGroup")
     for group in groups:
         assert node_attachments | nat_routes | entries <= set(group.depends_on), group.name
-    assert len(node_attachments) == 4 and len(nat_routes) == 3 and len(groups) == 2
+    assert len(node_attachments) == 4 and len(nat_routes) == 3 and len(groups) == 4  # system: one per zone
 
 
 def test_admins_are_explicit_access_entries_only(prod):
@@ -84,8 +84,8 @@ def test_system_addons_and_serving_wait_for_the_system_pool_only(prod):
     """CoreDNS, EBS CSI, the controllers and every serving object wait for the system pool, never
     for a GPU pool (one GPU capacity failure blocks nothing else)."""
     gpu = _one(prod, "aws:eks/nodeGroup:NodeGroup", "pools-a100").urn
-    system = _one(prod, "aws:eks/nodeGroup:NodeGroup", "pools-system").urn
-    waiting = [r for r in prod.resources if system in r.depends_on]
+    systems = [_one(prod, "aws:eks/nodeGroup:NodeGroup", f"pools-system-us-east-1{z}").urn for z in "abc"]
+    waiting = [r for r in prod.resources if all(s in r.depends_on for s in systems)]
     names = {r.name for r in waiting}
     assert {"addons-coredns", "addons-aws-ebs-csi-driver", "cluster-autoscaler",
             "aws-load-balancer-controller", "llm-router-deployment"} <= names
@@ -94,11 +94,14 @@ def test_system_addons_and_serving_wait_for_the_system_pool_only(prod):
 
 
 def test_gpu_pool_runs_in_one_zone_with_imds_hop_limit_one(prod):
-    """The GPU pool's node group gets one private subnet (the first zone), the system pool all
-    three; launch templates allow one IMDS hop (pods cannot take the node role)."""
+    """The GPU pool's node group gets one private subnet (the first zone); the system pool one
+    group per zone, each with that zone's subnet, sharing one launch template; launch templates
+    allow one IMDS hop (pods cannot take the node role)."""
     groups = prod.of_type("aws:eks/nodeGroup:NodeGroup")
     subnets = {g.inputs["nodeGroupName"]: g.inputs["subnetIds"] for g in groups}
-    assert len(subnets["a100"]) == 1 and len(subnets["system"]) == 3
+    assert set(subnets) == {"a100", "system-us-east-1a", "system-us-east-1b", "system-us-east-1c"}
+    assert all(len(ids) == 1 for ids in subnets.values())
+    assert len({ids[0] for name, ids in subnets.items() if name.startswith("system-")}) == 3
     templates = prod.of_type("aws:ec2/launchTemplate:LaunchTemplate")
     assert [t.inputs["metadataOptions"]["httpPutResponseHopLimit"] for t in templates] == [1, 1]
 
@@ -115,6 +118,21 @@ def test_cluster_autoscaler_discovers_this_cluster(prod):
     groups = {g.inputs["nodeGroupName"]: g.inputs["scalingConfig"]
               for g in prod.of_type("aws:eks/nodeGroup:NodeGroup")}
     assert groups["a100"] == {"minSize": 0, "desiredSize": 0, "maxSize": 6}  # grown by the autoscaler
+
+
+def test_cluster_autoscaler_resizes_only_this_clusters_groups(prod):
+    """The autoscaler's IRSA policy reads everything but resizes/terminates only Auto Scaling
+    groups tagged `k8s.io/cluster-autoscaler/<this cluster>: owned` (its README's advice)."""
+    (policy,) = [p for p in prod.of_type("aws:iam/policy:Policy")
+                 if "SetDesiredCapacity" in p.inputs["policy"]]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    (write,) = [s for s in statements if "autoscaling:SetDesiredCapacity" in s["Action"]]
+    assert sorted(write["Action"]) == ["autoscaling:SetDesiredCapacity",
+                                       "autoscaling:TerminateInstanceInAutoScalingGroup"]
+    assert write["Condition"] == {"StringEquals": {
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/llm-stack-prod": "owned"}}
+    writes = [s for s in statements if any(":Set" in a or ":Terminate" in a for a in s["Action"])]
+    assert writes == [write]
 
 
 def test_log_group_has_retention(prod):

@@ -9,7 +9,7 @@ import json
 from infra.aws.addons import device_plugin_values, gp3_storage_class
 from infra.aws.iam import irsa_trust_policy, service_trust_policy
 from infra.aws.kubeconfig import render_kubeconfig
-from infra.aws.node_pools import launch_template_args, node_labels, node_taints
+from infra.aws.node_pools import launch_template_args, node_labels, node_taints, zone_groups
 from infra.aws.subnets import plan_subnets
 from infra.aws.user_data import node_config, user_data
 from infra.config.pools import NODE_POOL_LABEL, NodePoolConfig, TaintConfig
@@ -91,3 +91,18 @@ def test_device_plugin_only_on_gpu_nodes():
     assert values["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["tolerations"]
     assert gp3_storage_class()["parameters"] == {"type": "gp3", "encrypted": "true"}
+
+
+def test_a_multi_zone_pool_gets_one_group_per_zone_sharing_its_sizes():
+    """Prod's system pool (2/3/4 over three zones): a group per zone named after it, min and
+    desired summing to the pool's, every zone allowed a node; a single-zone pool keeps its name."""
+    zones = ("us-east-1a", "us-east-1b", "us-east-1c")
+    system = NodePoolConfig(instance_type="r6i.8xlarge", min_size=2, desired_size=3, max_size=4)
+    groups = zone_groups("system", system, zones)
+    assert [(name, zone) for name, zone, _ in groups] == [(f"system-{z}", z) for z in zones]
+    assert [tuple(s.values()) for _, _, s in groups] == [(1, 1, 2), (1, 1, 1), (0, 1, 1)]
+    small = NodePoolConfig(instance_type="m6i.xlarge", min_size=1, desired_size=1, max_size=2)
+    assert [s["max_size"] for _, _, s in zone_groups("system", small, zones)] == [1, 1, 1]
+    gpu = NodePoolConfig(instance_type="p4de.24xlarge", min_size=0, desired_size=0, max_size=6)
+    assert zone_groups("a100", gpu, zones[:1]) == [
+        ("a100", "us-east-1a", {"min_size": 0, "desired_size": 0, "max_size": 6})]

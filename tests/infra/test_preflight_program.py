@@ -16,11 +16,16 @@ from infra.stackfile import read_stack_file
 ROOT = Path(__file__).resolve().parents[2]
 QUOTA = "aws:servicequotas/getServiceQuota:getServiceQuota"
 OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
+IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+ADMIN_SESSION = "arn:aws:sts::000000000000:assumed-role/offline-render-admin/deploy"
+"""A session of the admin role the offline stand-ins list for every shipped stack."""
 PROD_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 
 
-def answer_account(mocks, quotas: dict[str, float], offered: dict[str, tuple[str, ...]]) -> None:
-    """An account with these quota values and these offerings (instance type -> zones)."""
+def answer_account(mocks, quotas: dict[str, float], offered: dict[str, tuple[str, ...]],
+                   caller: str = ADMIN_SESSION) -> None:
+    """An account with these quota values and these offerings (instance type -> zones), deployed
+    to as `caller`."""
     def offerings(args):
         wanted = args["filters"][0]["values"]
         pairs = [(t, z) for t in wanted for z in offered.get(t, ())]
@@ -34,6 +39,8 @@ def answer_account(mocks, quotas: dict[str, float], offered: dict[str, tuple[str
 
     mocks.answer(OFFERINGS, offerings)
     mocks.answer(QUOTA, quota)
+    mocks.answer(IDENTITY, lambda _: {"arn": caller, "accountId": caller.split(":")[4], "id": "caller",
+                                      "userId": "AROAEXAMPLE:deploy"})
 
 
 @pytest.fixture
@@ -54,6 +61,18 @@ def test_lookups_are_real_invokes_in_the_stacks_region(pulumi_mocks):
         lookups.quota("L-1216C47A")
     tokens = [(token, args.get("region")) for token, args in pulumi_mocks.calls]
     assert tokens == [(OFFERINGS, "us-east-1"), (QUOTA, "us-east-1"), (QUOTA, "us-east-1")]
+    assert lookups.caller_arn() == ADMIN_SESSION
+
+
+def test_a_deployer_outside_the_admins_stops_before_any_resource(run_program, pulumi_mocks, online):
+    """Quotas and offerings fine, but the caller's role has no access entry: PreflightError
+    naming the key and the role, and nothing is created (not ~15 minutes of control plane)."""
+    caller = "arn:aws:sts::000000000000:assumed-role/developer/laptop"
+    answer_account(pulumi_mocks, {"L-417A185B": 576.0, "L-1216C47A": 1000.0},
+                   {"p4de.24xlarge": PROD_ZONES, "r6i.8xlarge": PROD_ZONES}, caller=caller)
+    with pytest.raises(PreflightError, match=r"eks.adminPrincipalArns: the identity running .*developer"):
+        run_program(read_stack_file(ROOT, "prod"))
+    assert pulumi_mocks.resources == [] and (IDENTITY, {}) in pulumi_mocks.calls
 
 
 def test_zero_p_quota_stops_prod_before_any_resource(run_program, pulumi_mocks, online):
@@ -67,7 +86,7 @@ def test_zero_p_quota_stops_prod_before_any_resource(run_program, pulumi_mocks, 
 
 def test_gpu_pool_lands_in_the_zone_that_offers_its_type(run_program, pulumi_mocks, online):
     """p4de offered only in us-east-1c: the a100 node group gets that zone's subnet, the system
-    pool all three; an unreadable quota only warns."""
+    pool a group in each of the three; an unreadable quota only warns."""
     answer_account(pulumi_mocks, {"L-417A185B": 576.0},
                    {"p4de.24xlarge": ("us-east-1c",), "r6i.8xlarge": PROD_ZONES})
     mocks = run_program(read_stack_file(ROOT, "prod"))
@@ -75,7 +94,7 @@ def test_gpu_pool_lands_in_the_zone_that_offers_its_type(run_program, pulumi_moc
     groups = {g.inputs["nodeGroupName"]: g for g in mocks.of_type("aws:eks/nodeGroup:NodeGroup")}
     zones = {name: sorted(zone for urn, zone in subnets.items() if urn in g.depends_on and "private" in urn)
              for name, g in groups.items()}
-    assert zones == {"a100": ["us-east-1c"], "system": list(PROD_ZONES)}
+    assert zones == {"a100": ["us-east-1c"]} | {f"system-{z}": [z] for z in PROD_ZONES}
 
 
 def test_offline_asks_nothing(run_program, pulumi_mocks):

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from infra.config import parse_stack_config
+from infra.config.pools import NODE_POOL_LABEL
 from infra.errors import ConfigError
 from infra.mocks import REDACTED
 from infra.stackfile import parse_stack_yaml, raw_project_config, read_stack_file
@@ -21,24 +22,30 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_program_builds_cluster_pools_and_serving(run_program, stack):
-    """Each env: one EKS cluster at the configured version, a node group per pool (GPU pools on the
-    NVIDIA AMI with the GPU taint), an engine Deployment per model, a router, pinned Helm add-ons."""
+    """Each env: one EKS cluster at the configured version, node groups per pool (GPU pools on the
+    NVIDIA AMI with the GPU taint; one group per zone, sizes summing to the pool's), an engine
+    Deployment per model, a router, pinned Helm add-ons."""
     stack_file = read_stack_file(ROOT, stack)
     config = parse_stack_config(raw_project_config(stack_file))
     mocks = run_program(stack_file)
     types = Counter(r.type for r in mocks.resources)
     (cluster,) = mocks.of_type("aws:eks/cluster:Cluster")
     assert cluster.inputs["version"] == config.cluster.kubernetes_version
-    groups = {g.inputs["nodeGroupName"]: g.inputs for g in mocks.of_type(NODE_GROUP)}
+    groups: dict[str, list[dict]] = {}
+    for g in mocks.of_type(NODE_GROUP):
+        groups.setdefault(g.inputs["labels"][NODE_POOL_LABEL], []).append(g.inputs)
     assert set(groups) == set(config.node_pools)
     inspected = 0
+    taint = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
     for name, pool in config.node_pools.items():
         gpu = pool.gpus > 0
-        assert (groups[name]["amiType"] == "AL2023_x86_64_NVIDIA") == gpu
-        taint = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
-        assert (taint in groups[name]["taints"]) == gpu
-        assert groups[name]["scalingConfig"] == {"minSize": pool.min_size, "desiredSize": pool.desired_size,
-                                                 "maxSize": pool.max_size}
+        assert all((g["amiType"] == "AL2023_x86_64_NVIDIA") == gpu for g in groups[name])
+        assert all((taint in g["taints"]) == gpu for g in groups[name])
+        assert all(len(g["subnetIds"]) == 1 for g in groups[name])  # one zone per group
+        sums = {k: sum(g["scalingConfig"][k] for g in groups[name])
+                for k in ("minSize", "desiredSize", "maxSize")}
+        assert (sums["minSize"], sums["desiredSize"]) == (pool.min_size, pool.desired_size)
+        assert pool.max_size <= sums["maxSize"] <= max(pool.max_size, len(groups[name]))
         inspected += 1
     assert inspected == len(config.node_pools) >= 2
     deployments = {r.inputs["metadata"]["name"] for r in mocks.of_type("kubernetes:apps/v1:Deployment")}

@@ -1,5 +1,6 @@
-"""The read-only checks `pulumi up` runs before it creates anything: EC2 vCPU quotas and zone
-offerings for the node pools. Pure checks (`quotas`, `zones`) over a thin shell of AWS lookups
+"""The read-only checks `pulumi up` runs before it creates anything: the deploying identity among
+the cluster's admins, EC2 vCPU quotas and zone offerings for the node pools. Pure checks
+(`identity`, `quotas`, `zones`) over a thin shell of AWS lookups
 (`lookups`), composed by `run.preflight`; skipped offline (`run.offline`)."""
 
 from infra.aws.preflight.findings import Finding, PreflightError

@@ -1,6 +1,7 @@
 """The preflight's read-only AWS calls, as Pulumi invokes of the AWS provider (the deployer's own
-credentials and configuration, no second SDK): Service Quotas `GetServiceQuota` and EC2
-`DescribeInstanceTypeOfferings`, each in the stack's region (pulumi-aws 7's per-call `region`).
+credentials and configuration, no second SDK): STS `GetCallerIdentity`, Service Quotas
+`GetServiceQuota` and EC2 `DescribeInstanceTypeOfferings`, the last two in the stack's region
+(pulumi-aws 7's per-call `region`).
 Nothing here creates, changes or registers a resource."""
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ class LookupFailed(InfraError):
 
 class Lookups(Protocol):
     """What the preflight asks AWS."""
+
+    def caller_arn(self) -> str:
+        """The ARN of the identity the AWS provider runs as; `LookupFailed` if it cannot be read."""
+        ...
 
     def quota(self, code: str) -> float:
         """The EC2 Service Quotas value of `code` (vCPUs); `LookupFailed` if it cannot be read."""
@@ -49,6 +54,12 @@ class AwsLookups:
 
     def __init__(self, region: str) -> None:
         self.region = region
+
+    def caller_arn(self) -> str:
+        result = _translated(aws.get_caller_identity, "sts GetCallerIdentity")
+        if not result.arn:
+            raise LookupFailed("sts GetCallerIdentity returned no ARN")
+        return str(result.arn)
 
     def quota(self, code: str) -> float:
         result = _translated(lambda: aws.servicequotas.get_service_quota(

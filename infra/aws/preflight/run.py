@@ -1,5 +1,5 @@
 """The preflight `pulumi up` (and `pulumi preview`) runs before the first resource: the AWS
-lookups in `lookups`, judged by the pure checks in `quotas` and `zones`. Errors stop the
+lookups in `lookups`, judged by the pure checks in `identity`, `quotas` and `zones`. Errors stop the
 program with every problem listed; a lookup that fails is a warning, never a stop (the check
 cannot judge what it cannot read). Offline (the mock runtime: `llm-stack render`, the tests)
 nothing is asked and the pools get their offline zones, with a message saying so."""
@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from infra.aws.preflight.findings import Finding, raise_errors
+from infra.aws.preflight.identity import KEY as ADMINS_KEY
+from infra.aws.preflight.identity import admin_findings
 from infra.aws.preflight.lookups import LookupFailed, Lookups
 from infra.aws.preflight.quotas import quota_findings, quota_needs
 from infra.aws.preflight.zones import choose_zones, zone_notes
@@ -17,7 +19,8 @@ from infra.config.pools import NodePoolConfig
 from infra.config.stack import StackConfig
 
 SKIPPED = ("preflight skipped: no AWS account offline (mock runtime: llm-stack render, tests); "
-           "`pulumi preview` and `pulumi up` check EC2 quotas and zone offerings before creating anything")
+           "`pulumi preview` and `pulumi up` check the deploying identity, EC2 quotas and zone offerings "
+           "before creating anything")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,12 +52,13 @@ def offline(config: StackConfig) -> PreflightResult:
     return PreflightResult(zones=zones, notes=(SKIPPED,))
 
 
-def preflight(config: StackConfig, lookups: Lookups) -> PreflightResult:
-    """Ask, judge, and raise `PreflightError` listing every error; else the zones and warnings."""
+def preflight(config: StackConfig, lookups: Lookups, *, dry_run: bool = False) -> PreflightResult:
+    """Ask, judge, and raise `PreflightError` listing every error; else the zones and warnings.
+    In a preview (`dry_run`) a deployer outside the admins is a warning only."""
     eks = config.cluster.eks
     assert eks is not None  # the program runs the preflight in mode 'eks' only
     cluster_zones = _cluster_zones(config)
-    findings: list[Finding] = []
+    findings = _identity_findings(lookups, eks.admin_principal_arns, deploying=not dry_run)
     try:
         offered = lookups.offerings([p.instance_type for p in config.node_pools.values()])
     except LookupFailed as err:
@@ -68,6 +72,13 @@ def preflight(config: StackConfig, lookups: Lookups) -> PreflightResult:
     raise_errors(findings)
     return PreflightResult(zones=zones, warnings=tuple(findings),
                            notes=tuple(zone_notes(zones, config.node_pools, cluster_zones)))
+
+
+def _identity_findings(lookups: Lookups, admins: tuple[str, ...], *, deploying: bool) -> list[Finding]:
+    try:
+        return admin_findings(lookups.caller_arn(), admins, deploying=deploying)
+    except LookupFailed as err:
+        return [Finding.warning(ADMINS_KEY, f"the deploying identity was not checked against them: {err}")]
 
 
 def _quota(lookups: Lookups, code: str) -> float | None:

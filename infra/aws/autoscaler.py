@@ -55,7 +55,8 @@ def autoscaler_values(*, cluster_name: str, region: str, kubernetes_version: str
 
     `skip-nodes-with-local-storage: false` lets idle GPU nodes go although engines keep their
     model cache in an emptyDir; `balance-similar-node-groups` spreads a multi-zone pool's growth
-    over its per-zone groups (`node_pools.zone_groups`); `least-waste` picks the group that leaves the fewest idle GPUs."""
+    over its per-zone groups (`node_pools.zone_groups`); `least-waste` picks the group that
+    leaves the fewest idle GPUs."""
     account = SERVICE_ACCOUNT[1]
     return {
         "cloudProvider": "aws",

@@ -11,12 +11,11 @@ their bytes spell, invalid UTF-8 replaced.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from aiohttp import web
 
 from emulator.errors import WireError
+from emulator.wire import _load_object  # the one JSON-object reader of the emulator's wire
 from router.routing.prompt import BYTES_PER_TOKEN, prompt_text
 
 MAX_TOKEN_ID = 2**63 - 1  # vLLM's DetokenizeRequest bound
@@ -35,19 +34,9 @@ def decode(ids: list[int]) -> str:
     return raw.replace(b"\0", b"").decode("utf-8", "replace")
 
 
-def _body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise WireError(400, f"JSON decode error: {exc}") from None
-    if not isinstance(body, dict):
-        raise WireError(400, "The request body must be a JSON object")
-    return body
-
-
 def tokenize_body(raw: bytes, max_model_len: int) -> bytes:
     """The answer to a `/tokenize` body: `{count, max_model_len, tokens, token_strs}`."""
-    body = _body(raw)
+    body = _load_object(raw)
     if not isinstance(body.get("prompt"), str) and not isinstance(body.get("messages"), list):
         raise WireError(400, "Either 'prompt' (a string) or 'messages' (a list) is required", param="prompt")
     tokens = encode(prompt_text(body))
@@ -57,7 +46,7 @@ def tokenize_body(raw: bytes, max_model_len: int) -> bytes:
 
 def detokenize_body(raw: bytes) -> bytes:
     """The answer to a `/detokenize` body: `{prompt}`."""
-    tokens = _body(raw).get("tokens")
+    tokens = _load_object(raw).get("tokens")
     if not isinstance(tokens, list) or not all(type(t) is int and 0 <= t <= MAX_TOKEN_ID for t in tokens):
         raise WireError(400, f"'tokens' must be a list of integers in [0, {MAX_TOKEN_ID}]", param="tokens")
     return orjson.dumps({"prompt": decode(tokens)})

@@ -43,7 +43,7 @@ from router.shell.hold import Holding
 from router.shell.metrics import CONTENT_TYPE, RouterMetrics
 from router.shell.proxy import Proxy
 from router.shell.ratelimit import RateLimiter
-from router.shell.schemas import ErrorResponse, Health, ModelList
+from router.shell.schemas import ErrorResponse, Health, ModelCard, ModelList, ModelPermission
 from router.shell.server import Listener, listen_socket
 from router.shell.supervisor import Supervisor
 from router.shell.upstream import Upstream, UpstreamPool
@@ -244,13 +244,10 @@ def model_card(model: str, learned: Mapping[str, Any], created: int) -> dict[str
     """A `/v1/models` entry as vLLM 0.33 writes one: `ModelCard` with one `ModelPermission`
     (vllm/entrypoints/openai/models/serving.py), `root` / `parent` / `max_model_len` as the
     engines report them (`root` defaults to the id, as for a model served under its path)."""
-    permission = {"id": f"modelperm-{model}", "object": "model_permission", "created": created,
-                  "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
-                  "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False,
-                  "organization": "*", "group": None, "is_blocking": False}
-    return {"id": model, "object": "model", "created": created, "owned_by": "vllm",
-            "root": learned.get("root", model), "parent": learned.get("parent"),
-            "max_model_len": learned.get("max_model_len"), "permission": [permission]}
+    card = ModelCard(id=model, created=created, root=learned.get("root", model), parent=learned.get("parent"),
+                     max_model_len=learned.get("max_model_len"),
+                     permission=[ModelPermission(id=f"modelperm-{model}", created=created)])
+    return card.model_dump()
 
 
 def _error_json(status: int, message: str, param: str | None = None,

@@ -11,6 +11,7 @@ death) in `server.EngineServer`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from emulator import wire
 from emulator.engine import Channel, EngineRuntime
 from emulator.errors import ConfigError, WireError
 from emulator.faults import Faults
+from emulator.generation import Continuation
 from emulator.metrics import CONTENT_TYPE
 
 ADMIN_PREFIX = "/emulator/"
@@ -88,46 +90,78 @@ async def _generate(request: web.Request, kind: wire.Kind) -> web.StreamResponse
     if fail and (fail_after == 0 or not parsed.stream):
         return _error(500, "Injected failure", "InternalServerError")
     channel = runtime.submit(parsed, base_id)
+    words = Continuation(parsed.prompt, runtime.salt(parsed.salt))
     failed = False
     try:
         if not parsed.stream:
-            return await _unary(channel, parsed, rid)
-        response, failed = await _stream(request, channel, parsed, rid, fail_after)
+            return await _unary(channel, parsed, rid, words, runtime.created())
+        response, failed = await _stream(request, channel, parsed, (rid, words), fail_after)
         return response
     finally:
         runtime.close(channel, failed=failed)
 
 
-async def _unary(channel: Channel, parsed: wire.ParsedRequest, rid: str) -> web.Response:
+async def _unary(channel: Channel, parsed: wire.ParsedRequest, rid: str, words: Continuation,
+                 created: int) -> web.Response:
     seen = 0
     while channel.finish_reason is None:
         seen = await channel.wait_beyond(seen)
-    body = wire.completion_body(parsed, rid, int(time.time()), channel.tokens, channel.finish_reason)
-    return _json(body)
+    assert channel.finish_reason is not None
+    text = "".join(words.upto(channel.tokens))
+    return _json(wire.completion_body(parsed, rid, created, text, channel.tokens, channel.finish_reason))
 
 
-async def _stream(request: web.Request, channel: Channel, parsed: wire.ParsedRequest, rid: str,
-                  fail_after: int) -> tuple[web.StreamResponse, bool]:
+async def _stream(request: web.Request, channel: Channel, parsed: wire.ParsedRequest,
+                  answer: tuple[str, Continuation], fail_after: int) -> tuple[web.StreamResponse, bool]:
     """Stream tokens as SSE; the flag is True when an injected failure broke the stream."""
+    rid, words = answer
+    runtime = request.app[RUNTIME]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    encoder = wire.StreamEncoder(parsed.kind, rid, int(time.time()), parsed.model)
-    sent = 0
-    while channel.finish_reason is None:
+    encoder = wire.StreamEncoder(parsed.kind, rid, runtime.created(), parsed.model)
+    sent, finish = 0, None
+    while finish is None:
         ready = await channel.wait_beyond(sent)
         if fail_after and ready >= fail_after:
             broken = encoder.error(500, "Injected failure", "InternalServerError") + encoder.done()
-            head = _opening(encoder, sent) + encoder.tokens(sent, fail_after - sent, None)
+            head = _opening(encoder, sent) + encoder.tokens(words.upto(fail_after)[sent:], None)
             await response.write(head + broken)
             await response.write_eof()
             return response, True
+        ready = min(ready, _fault_point(runtime.faults, sent))  # a fault cuts at its token exactly
         finish = channel.finish_reason if ready == channel.tokens else None
-        await response.write(_opening(encoder, sent) + encoder.tokens(sent, ready - sent, finish))
+        await response.write(_opening(encoder, sent) + _chunks(encoder, words.upto(ready)[sent:], finish))
         sent = ready
+        await _stream_faults(request, sent, finish)
     tail = encoder.usage(parsed.prompt_tokens, sent) if parsed.include_usage else b""
     await response.write(tail + encoder.done())
     await response.write_eof()
     return response, False
+
+
+def _fault_point(faults: Faults, sent: int) -> int:
+    """The token count a mid-stream fault strikes at next, beyond `sent` (a large number when none)."""
+    points = [n for n in (faults.die_after_tokens, faults.stall_after_tokens) if n > sent]
+    return min(points, default=1 << 62)
+
+
+async def _stream_faults(request: web.Request, sent: int, finish: str | None) -> None:
+    """Mid-stream faults once `sent` tokens are out: stall (never send more) or die."""
+    faults = request.app[RUNTIME].faults
+    if finish is not None:
+        return
+    if faults.die_after_tokens and sent >= faults.die_after_tokens:
+        await request.app[SETTER](dataclasses.replace(faults, dead=True))
+        raise asyncio.CancelledError  # our connection was reset with the others
+    if faults.stall_after_tokens and sent >= faults.stall_after_tokens:
+        await asyncio.Event().wait()  # until the client gives up (handler cancelled)
+
+
+def _chunks(encoder: wire.StreamEncoder, new: list[str], finish: str | None) -> bytes:
+    """The new tokens' chunks; an abort comes as its own chunk with no token, as vLLM's does."""
+    if finish == wire.FINISH_ABORT:
+        return encoder.tokens(new, None) + encoder.tokens([], finish)
+    return encoder.tokens(new, finish)
 
 
 def _opening(encoder: wire.StreamEncoder, sent: int) -> bytes:
@@ -149,7 +183,7 @@ async def embeddings(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     model, inputs = wire.parse_embedding(await request.read(), runtime.config)
     rid = "embd-" + (request.headers.get(HEADER_REQUEST_ID) or uuid.uuid4().hex)
-    return _json(wire.embeddings_body(model, rid, int(time.time()), inputs, runtime.config.embedding_dim))
+    return _json(wire.embeddings_body(model, rid, runtime.created(), inputs, runtime.config.embedding_dim))
 
 
 async def models(request: web.Request) -> web.Response:
@@ -164,7 +198,11 @@ async def tokenize(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """`GET /health`: 200 with an empty body, like vLLM."""
+    """`GET /health`: 200 with an empty body, like vLLM (also while it drains: vLLM's engine is
+    not dead then), after `health_delay_s` when that fault is set."""
+    delay = request.app[RUNTIME].faults.health_delay_s
+    if delay:
+        await asyncio.sleep(delay)
     return web.Response(status=200)
 
 

@@ -18,8 +18,11 @@ import typer
 _NOTE = "Defaults: DESIGN.md A100-80GB / Llama-3.1-8B."
 
 
+_FLAGS = {"shutdown_timeout_s": "--shutdown-timeout"}
+
+
 def _flag(field: str) -> str:
-    return "--" + field.lstrip("-").replace("_", "-")
+    return _FLAGS.get(field) or "--" + field.lstrip("-").replace("_", "-")
 
 
 def emulate(
@@ -44,6 +47,9 @@ def emulate(
     cpu_load_tokens_per_s: Annotated[float, typer.Option(help="CPU tier load bandwidth.")] = 200_000.0,
     fault: Annotated[list[str] | None, typer.Option(help="ENGINE:NAME[=VALUE], repeatable.")] = None,
     seed: Annotated[int, typer.Option(help="Seeds the fault draws.")] = 0,
+    shutdown_timeout_s: Annotated[int, typer.Option(
+        "--shutdown-timeout", help="On SIGTERM/SIGINT, as vLLM 0.33's flag: 0 aborts open requests at once; "
+                                   "N > 0 refuses new ones and lets open ones run up to N s.")] = 0,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds; 0: until Ctrl-C.")] = 0.0,
     ready_file: Annotated[str | None, typer.Option(help="Write {\"urls\": [...]} here once serving.")] = None,
 ) -> None:

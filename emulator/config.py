@@ -32,6 +32,12 @@ class EngineConfig:
     embedding_dim: int = 32
     journal_size: int = 10_000  # recent requests kept for GET /emulator/requests
     seed: int = 0  # seeds the fault draws
+    shutdown_timeout_s: int = 0
+    """vLLM 0.33's `--shutdown-timeout` on SIGTERM: 0 aborts every request at once; N > 0 keeps
+    serving open requests up to N s (refusing new ones) before aborting the rest."""
+    created: int | None = None
+    """The `created` field of every answer; None: the wall clock's second (tests pin it to
+    compare two answers byte for byte)."""
     timing: Timing = field(default_factory=Timing)
     faults: Faults = field(default_factory=Faults)
 
@@ -50,6 +56,8 @@ class EngineConfig:
                 self.stop_after_tokens, "must be None or >= 1")
         require(1 <= self.embedding_dim <= 8192, "embedding_dim", self.embedding_dim, "must be in 1..8192")
         require(self.journal_size >= 1, "journal_size", self.journal_size, "must be >= 1")
+        require(isinstance(self.shutdown_timeout_s, int) and self.shutdown_timeout_s >= 0,
+                "shutdown_timeout_s", self.shutdown_timeout_s, "must be an integer >= 0")
 
     @property
     def context_limit(self) -> int:

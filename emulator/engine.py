@@ -5,6 +5,11 @@ asyncio task per engine plans a step, sleeps until the step's end on a model clo
 steps do not drift: a late wake-up is caught up by the next step, and the lateness is kept as
 `max_lag_s` and `late_steps`, the sign that the emulator is a bottleneck), then hands each produced
 token to the request's `Channel`, which wakes the HTTP handler streaming that request.
+
+Shutdown follows vLLM 0.33's engine core (`EngineCore._handle_shutdown`, `_reject_add_in_shutdown`
+in vllm/v1/engine/core.py): once `drain()` is called every new request is aborted on arrival,
+and `abort_all()` ends every open one with `finish_reason: "abort"`; the server
+(`emulator.server`) decides when, from `--shutdown-timeout`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from emulator.cache import Lookup, PrefixCache
 from emulator.config import EngineConfig
 from emulator.faults import Faults
 from emulator.journal import (
+    STATUS_ABORTED,
     STATUS_CANCELLED,
     STATUS_FAILED,
     STATUS_OK,
@@ -29,7 +35,7 @@ from emulator.journal import (
 )
 from emulator.metrics import EngineMetrics, Gauges
 from emulator.scheduler import Emit, GenRequest, Scheduler, Step
-from emulator.wire import ParsedRequest
+from emulator.wire import FINISH_ABORT, ParsedRequest
 from router.routing.prompt import block_hashes
 
 LATE_STEP_S = 0.002  # a step that ends this much after its planned end counts as late
@@ -56,9 +62,19 @@ class Channel:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def abort(self) -> bool:
+        """End the request without another token (`finish_reason` "abort"); False if it had ended."""
+        if self.finish_reason is not None:
+            return False
+        self.finish_reason = FINISH_ABORT
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
+
     async def wait_beyond(self, seen: int) -> int:
-        """Wait until more than `seen` tokens exist; returns the token count."""
-        while self.tokens <= seen:
+        """Wait until more than `seen` tokens exist or the request ended; returns the token count."""
+        while self.tokens <= seen and self.finish_reason is None:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -83,11 +99,13 @@ class EngineRuntime:
         self.max_lag_s = 0.0
         self.late_steps = 0
         self._rng = random.Random(config.seed)
+        self._sampling = random.Random()  # salts of sampled (temperature > 0, no seed) requests
         self._keys = itertools.count(1)
         self._channels: dict[int, Channel] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._epoch_offset = 0.0
+        self.draining = False  # shutting down: new requests are aborted on arrival
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -108,6 +126,14 @@ class EngineRuntime:
         return loop_time + self._epoch_offset
 
     # --- requests ------------------------------------------------------------------------
+    def salt(self, salt: int | None) -> int:
+        """A request's sampling salt: its own, or a fresh random one (sampling without a seed)."""
+        return self._sampling.getrandbits(64) if salt is None else salt
+
+    def created(self) -> int:
+        """The `created` field of an answer: the config's, else the wall clock's second."""
+        return self.config.created if self.config.created is not None else int(time.time())
+
     def draw_failure(self) -> bool:
         """Whether the next request fails under the current faults."""
         return self.faults.fail_rate > 0 and self.faults.fails(self._rng.random())
@@ -128,13 +154,39 @@ class EngineRuntime:
         self._channels[key] = channel
         self.journal.add(record)
         self.requests += 1
+        if self.draining:
+            self.scheduler.cancel(key)
+            channel.abort()
+            record.status = STATUS_ABORTED
         self._wake.set()
         return channel
+
+    @property
+    def open_requests(self) -> int:
+        """Requests whose handler still holds their channel."""
+        return len(self._channels)
+
+    def drain(self) -> None:
+        """Begin shutting down: every later request is aborted on arrival."""
+        self.draining = True
+
+    def abort_all(self) -> int:
+        """End every open request with `finish_reason` "abort"; returns how many."""
+        aborted = 0
+        for channel in list(self._channels.values()):
+            if channel.abort():
+                self.scheduler.cancel(channel.key)
+                channel.record.status = STATUS_ABORTED
+                channel.record.finish = self.wall(asyncio.get_running_loop().time())
+                aborted += 1
+        return aborted
 
     def close(self, channel: Channel, *, failed: bool = False) -> None:
         """The handler is done with `channel`: drop the request if it is still scheduled."""
         self._channels.pop(channel.key, None)
         record = channel.record
+        if channel.finish_reason == FINISH_ABORT and record.status == STATUS_ABORTED:
+            return
         if channel.finish_reason is not None and not failed:
             record.status = STATUS_OK
             return
@@ -180,7 +232,7 @@ class EngineRuntime:
             self._on_admitted(admitted.key, admitted.lookup, wall)
         for emit in step.emits:
             channel = self._channels.get(emit.key)
-            if channel is not None:
+            if channel is not None and channel.finish_reason is None:  # not if aborted meanwhile
                 self._on_token(channel, emit, now)
 
     def _on_admitted(self, key: int, lookup: Lookup, wall: float) -> None:

@@ -6,8 +6,14 @@
 - `fail_rate` / `fail_after_tokens`: that fraction of generation requests fails; with
   `fail_after_tokens == 0` before any output (HTTP 500, error JSON), otherwise a stream breaks
   after that many tokens with an error event (then `[DONE]`, as vLLM); non-streamed: HTTP 500.
-- `stall`: generation and embedding requests are accepted and never answered (until the
-  client gives up); `/health`, `/metrics` and `/v1/models` still answer.
+- `stall` (a hung engine): generation and embedding requests are accepted and never answered,
+  not even a response head (until the client gives up); `/health`, `/metrics` and
+  `/v1/models` still answer.
+- `stall_after_tokens`: a stream stalls mid-generation: after that many tokens it sends
+  nothing more and keeps its connection open (until the client gives up).
+- `die_after_tokens`: the engine dies (as `dead`) when a stream reaches that many tokens: its
+  listener closes and every open connection is reset mid-stream.
+- `health_delay_s`: `GET /health` answers only after that many seconds (a busy API server).
 - `xid`: the engine's emulated GPU reports this XID error (dcgm-exporter's
   `DCGM_FI_DEV_XID_ERRORS`, the last XID seen); requests are still served.
 - `dead`: the engine stops listening and drops its open connections (clients see connection
@@ -36,6 +42,9 @@ class Faults:
     fail_rate: float = 0.0
     fail_after_tokens: int = 0
     stall: bool = False
+    stall_after_tokens: int = 0
+    die_after_tokens: int = 0
+    health_delay_s: float = 0.0
     dead: bool = False
     revive_after_s: float | None = None
     xid: int = 0
@@ -48,6 +57,11 @@ class Faults:
         require(_is_int(self.fail_after_tokens) and self.fail_after_tokens >= 0, "fail_after_tokens",
                 self.fail_after_tokens, "must be an integer >= 0")
         require(isinstance(self.stall, bool), "stall", self.stall, "must be true or false")
+        for name in ("stall_after_tokens", "die_after_tokens"):
+            value = getattr(self, name)
+            require(_is_int(value) and value >= 0, name, value, "must be an integer >= 0 (0: off)")
+        require(_is_num(self.health_delay_s) and self.health_delay_s >= 0, "health_delay_s",
+                self.health_delay_s, "must be a number >= 0")
         require(isinstance(self.dead, bool), "dead", self.dead, "must be true or false")
         require(self.revive_after_s is None or (_is_num(self.revive_after_s) and self.revive_after_s > 0),
                 "revive_after_s", self.revive_after_s, "must be null or a number > 0")
@@ -84,7 +98,7 @@ def _is_num(value: Any) -> bool:
 
 
 _FLAG_TYPES = {"status": int, "fail_rate": float, "fail_after_tokens": int, "revive_after_s": float,
-               "xid": int}
+               "xid": int, "stall_after_tokens": int, "die_after_tokens": int, "health_delay_s": float}
 _FLAG_SWITCHES = ("stall", "dead")
 
 

@@ -16,6 +16,7 @@ STATUS_RUNNING = "running"
 STATUS_OK = "ok"
 STATUS_CANCELLED = "cancelled"
 STATUS_FAILED = "failed"
+STATUS_ABORTED = "aborted"  # the engine aborted it (shutdown)
 
 
 @dataclass(kw_only=True)

@@ -187,6 +187,18 @@ class EmulatorProcess:
         """The child's exit status once stopped (None while running or before start)."""
         return None if self._proc is None else self._proc.poll()
 
+    def send_signal(self, sig: int) -> None:
+        """Signal the running child (SIGTERM: drain as `--shutdown-timeout` says; SIGKILL: die)."""
+        if self._proc is None:
+            raise EmulatorError("emulator process is not running")
+        self._proc.send_signal(sig)
+
+    def wait(self, timeout_s: float) -> int:
+        """The child's exit status, waiting up to `timeout_s` (subprocess.TimeoutExpired past it)."""
+        if self._proc is None:
+            raise EmulatorError("emulator process is not running")
+        return self._proc.wait(timeout_s)
+
     def __enter__(self) -> EmulatorProcess:
         log = Path(self._tmp.name) / "stderr.log"
         with log.open("wb") as stderr:

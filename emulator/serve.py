@@ -17,7 +17,7 @@ from emulator.timing import Timing
 _TIMING_FIELDS = ("time_scale", "step_base_s", "step_seq_s", "prefill_token_s", "kv_read_token_s",
                   "cpu_load_tokens_per_s")
 _ENGINE_FIELDS = ("model", "gpu_cache_tokens", "cpu_cache_tokens", "max_num_seqs", "max_num_batched_tokens",
-                  "max_model_len", "default_max_tokens", "seed")
+                  "max_model_len", "default_max_tokens", "seed", "shutdown_timeout_s")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +77,8 @@ async def _serve(args: ServeArgs, echo: Callable[[str], Any]) -> None:
             write_ready_file(args.ready_file, cluster.urls)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), args.duration or None)
-    echo("emulated engines stopped")
+        aborted = await asyncio.gather(*(server.shutdown() for server in cluster.servers))
+    echo(f"emulated engines stopped ({sum(aborted)} requests aborted)")
 
 
 def serve(args: ServeArgs, echo: Callable[[str], Any]) -> None:

@@ -21,6 +21,8 @@ from emulator.errors import EmulatorError
 from emulator.faults import Faults
 
 SHUTDOWN_GRACE_S = 0.25  # open streams get this long at stop before their connections are dropped
+_FINAL_WRITE_S = 1.0  # after an abort, handlers get this long to write their final chunks
+_POLL_S = 0.02
 
 
 class EngineServer:
@@ -37,6 +39,7 @@ class EngineServer:
         self._site: web.BaseSite | None = None
         self._revive: asyncio.TimerHandle | None = None
         self._revival: asyncio.Task[None] | None = None
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -52,12 +55,48 @@ class EngineServer:
         self._schedule_revival(self.runtime.faults)
 
     async def stop(self) -> None:
-        """Stop listening, drop connections, stop the engine."""
+        """Stop listening, drop connections, stop the engine (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._revive is not None:
             self._revive.cancel()
         await self.runtime.stop()
         await self._runner.cleanup()
         self._site = None
+
+    async def shutdown(self, timeout_s: float | None = None) -> int:
+        """SIGTERM as vLLM 0.33 handles it, then `stop`; `timeout_s` overrides the config's
+        `shutdown_timeout_s`. Returns how many open requests did not finish normally.
+
+        From vLLM 0.33.0's source: the API server keeps serving HTTP while its engine client
+        shuts down (`handle_shutdown`, vllm/entrypoints/launchers/launcher.py), `/health` stays
+        200 (`check_health` fails only on a dead engine, vllm/v1/engine/async_llm.py), and the
+        engine core (`_handle_shutdown`, `_reject_add_in_shutdown`, vllm/v1/engine/core.py)
+        with timeout 0 finishes every request as aborted (the client gets a final chunk with
+        `finish_reason: "abort"`), with N > 0 runs open requests on and aborts every new one on
+        arrival; when N s pass with work left the process manager kills the engine core
+        (`get_engine_process_shutdown_timeout`, vllm/v1/engine/utils.py) and the HTTP server is
+        cancelled: what is still open loses its connection, with no final chunk.
+        """
+        runtime = self.runtime
+        timeout = self.config.shutdown_timeout_s if timeout_s is None else timeout_s
+        runtime.drain()
+        if timeout == 0:
+            cut = runtime.abort_all()
+            await self._wait_idle(_FINAL_WRITE_S)
+        else:
+            await self._wait_idle(timeout)
+            cut = runtime.open_requests
+        await self.stop()
+        return cut
+
+    async def _wait_idle(self, timeout_s: float) -> None:
+        """Poll until no request is open, for at most `timeout_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.runtime.open_requests and loop.time() < deadline:
+            await asyncio.sleep(_POLL_S)
 
     async def set_faults(self, faults: Faults) -> None:
         """Replace the fault set; dying and reviving open or close the listener."""

@@ -4,9 +4,11 @@ Parsing turns a raw body into a `ParsedRequest` or raises `WireError` (400 bad J
 fields, 404 unknown model, 400 over the context length), with vLLM-like messages. Encoders
 build the exact SSE chunks vLLM sends: chat streams open with a `delta.role` chunk, then one
 chunk per token (the last one carries `finish_reason`), then a usage chunk (`choices: []`)
-when `stream_options.include_usage`, then `data: [DONE]`. Every generated token is a
-4-byte word, so the emulator's answers count as many tokens under `router.routing.prompt.count_tokens`
-as were generated.
+when `stream_options.include_usage`, then `data: [DONE]`. A request the engine aborts (vLLM
+0.33's shutdown with `--shutdown-timeout 0`, or new work while it drains) ends with a chunk whose
+`finish_reason` is `"abort"`, as vLLM's `FinishReason.ABORT` reaches the client
+(vllm/v1/engine/__init__.py, output_processor.py). What is generated is `emulator.generation`'s:
+a function of the context and the position, 4 bytes per token.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import xxhash
 from contracts import SSE_DONE
 from emulator.config import EngineConfig
 from emulator.errors import WireError
-from router.routing.prompt import count_tokens, prompt_text
+from emulator.generation import generation_context
+from router.routing.prompt import count_tokens
 
 Kind = Literal["chat", "completion"]
-WORDS = (" the", " and", " one", " for", " you", " can", " all", " new", " big", " day")
+FINISH_ABORT = "abort"
 _MARK = "\u0000TOKEN\u0000"
 _OBJECT = {"chat": "chat.completion", "completion": "text_completion"}
 _CHUNK_OBJECT = {"chat": "chat.completion.chunk", "completion": "text_completion"}
@@ -37,22 +40,13 @@ class ParsedRequest:
 
     kind: Kind
     model: str
-    prompt: str
+    prompt: str  # the text the model continues (`generation.generation_context`)
     prompt_tokens: int
     max_tokens: int
     stream: bool
     include_usage: bool
     ignore_eos: bool
-
-
-def token_text(index: int) -> str:
-    """The text of generated token number `index` (0-based)."""
-    return WORDS[index % len(WORDS)]
-
-
-def answer_text(tokens: int) -> str:
-    """The whole answer of `tokens` tokens."""
-    return "".join(token_text(i) for i in range(tokens))
+    salt: int | None = 0  # sampling salt (`emulator.generation`); None: draw one per request
 
 
 def request_id(kind: Kind, base: str) -> str:
@@ -113,6 +107,17 @@ def _check_prompt_field(body: Mapping[str, Any], kind: Kind) -> None:
         raise WireError(400, "Field required: prompt (a string or a list of strings)", param="prompt")
     if body.get("n", 1) != 1:
         raise WireError(400, "Only n=1 is supported by the emulator", param="n")
+    if kind == "chat" and body.get("continue_final_message") and body.get("add_generation_prompt"):
+        raise WireError(400, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
+
+
+def _salt(body: Mapping[str, Any]) -> int | None:
+    """0 (greedy) unless the request samples: then its seed, or None (a random salt)."""
+    temperature = body.get("temperature")
+    if not isinstance(temperature, int | float) or isinstance(temperature, bool) or temperature <= 0:
+        return 0
+    seed = body.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def _max_tokens(body: Mapping[str, Any], prompt_tokens: int, config: EngineConfig) -> int:
@@ -136,13 +141,14 @@ def parse_generation(raw: bytes, kind: Kind, config: EngineConfig) -> ParsedRequ
     body = _load_object(raw)
     _check_prompt_field(body, kind)
     model = _check_model(body, config)
-    text = prompt_text(body)
+    text = generation_context(body)
     tokens = max(1, count_tokens(text))
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
     return ParsedRequest(kind=kind, model=model, prompt=text, prompt_tokens=tokens,
                          max_tokens=_max_tokens(body, tokens, config), stream=_bool_field(body, "stream"),
-                         include_usage=include_usage, ignore_eos=_bool_field(body, "ignore_eos"))
+                         include_usage=include_usage, ignore_eos=_bool_field(body, "ignore_eos"),
+                         salt=_salt(body))
 
 
 def parse_embedding(raw: bytes, config: EngineConfig) -> tuple[str, list[str]]:
@@ -188,13 +194,16 @@ class StreamEncoder:
         """The opening chunk of a chat stream (empty for completions)."""
         return self._event(_choice("chat", "", None, first=True)) if self.kind == "chat" else b""
 
-    def tokens(self, start: int, count: int, finish_reason: str | None) -> bytes:
-        """Chunks for tokens `start .. start+count-1`; the last carries `finish_reason` if set."""
-        plain = count - 1 if finish_reason else count
+    def tokens(self, words: list[str], finish_reason: str | None) -> bytes:
+        """One chunk per token of `words`; the last carries `finish_reason` if set (a finish with
+        no token left, as an abort: one chunk with empty content)."""
+        if finish_reason and not words:
+            return self._event(_choice(self.kind, "", finish_reason))
+        plain = words[:-1] if finish_reason else words
         prefix, suffix = self._prefix, self._suffix
-        out = b"".join(prefix + token_text(i).encode() + suffix for i in range(start, start + plain))
+        out = b"".join(prefix + word.encode() + suffix for word in plain)
         if finish_reason:
-            out += self._event(_choice(self.kind, token_text(start + plain), finish_reason))
+            out += self._event(_choice(self.kind, words[-1], finish_reason))
         return out
 
     def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
@@ -211,9 +220,9 @@ class StreamEncoder:
         return SSE_DONE
 
 
-def completion_body(parsed: ParsedRequest, rid: str, created: int, tokens: int, finish_reason: str) -> bytes:
-    """A non-streamed chat completion or text completion."""
-    text = answer_text(tokens)
+def completion_body(parsed: ParsedRequest, rid: str, created: int, text: str, tokens: int,
+                    finish_reason: str) -> bytes:
+    """A non-streamed chat completion or text completion of `tokens` tokens spelling `text`."""
     if parsed.kind == "chat":
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
                                   "logprobs": None, "finish_reason": finish_reason, "stop_reason": None}

@@ -6,7 +6,7 @@ What runs is the code the live stack runs, minus the sockets:
 - the client: `bench.schedule` pacing (steady-state ramp, closed-loop users) and
   `bench.workload` conversations, the warm-up `bench.warmup` sends (each initial user's
   previous round, `max_tokens` 1, 8 at a time), answers appended as the emulator words them
-  (`emulator.wire.answer_text`, `ignore_eos` as `bench` sends);
+  (`emulator.generation.answer_text` of the rendered conversation, `ignore_eos` as `bench` sends);
 - the router: the policy's `select` and `on_complete` over `EngineState`s kept as the router's
   shell keeps them (`in_flight` exact, `waiting`/`running` scraped every `scrape_s`, 1 s as
   `router.settings`' `metrics_interval_s`), prompts rendered as the proxy renders them;
@@ -33,9 +33,9 @@ from bench.schedule import Pacing, UserStart, initial_users, joining_users, next
 from bench.workload import Conversation, Message, Workload
 from benchmarks.cache_pressure.plan import Point
 from emulator.cache import PrefixCache
+from emulator.generation import answer_text, generation_context
 from emulator.scheduler import GenRequest, Scheduler, Step
 from emulator.timing import Timing
-from emulator.wire import answer_text
 from router.routing.base import EngineState, RouteRequest, RoutingPolicy
 from router.routing.prompt import block_hashes, count_tokens, render_chat
 
@@ -178,11 +178,14 @@ class Simulation:
             return
         served = Served(user=conv.user_id, round=round_index, measured=True, launch=self.now)
 
+        asked = conv.ask(round_index)
+
         def done(finished: float) -> None:
-            conv.answer(answer_text(conv.max_tokens(round_index)))
+            context = generation_context({"messages": list(asked)})
+            conv.answer(answer_text(context, conv.max_tokens(round_index)))
             after = next_launch(self.pacing, served.launch - self._t0, finished - self._t0)
             self.at(self._t0 + after, self._launch, conv, round_index + 1, after)
-        self._send(served, conv.ask(round_index), conv.max_tokens(round_index), done)
+        self._send(served, asked, conv.max_tokens(round_index), done)
 
     # --- the router and the engines ------------------------------------------------------
     def _send(self, served: Served, messages: tuple[Message, ...], max_tokens: int,

@@ -47,7 +47,8 @@ def test_flags_build_one_config_per_engine():
              "cpu_cache_tokens": 0, "max_num_seqs": 4, "max_num_batched_tokens": 64, "max_model_len": 500,
              "default_max_tokens": 5, "stop_after_tokens": 0, "time_scale": 0.5, "step_base_s": 0.01,
              "step_seq_s": 0.0, "prefill_token_s": 1e-4, "kv_read_token_s": 0.0, "cpu_load_tokens_per_s": 1e5,
-             "fault": ["1:status=503"], "seed": 0, "duration": 0.0, "ready_file": None}
+             "fault": ["1:status=503"], "seed": 0, "duration": 0.0, "ready_file": None,
+                 "shutdown_timeout_s": 0}
     args = ServeArgs.from_flags(flags)
     assert [c.faults for c in args.configs] == [Faults(), Faults(status=503)]
     assert {c.timing.time_scale for c in args.configs} == {0.5}

@@ -12,6 +12,7 @@ from emulator_promtext import parse, value
 import contracts
 from emulator.config import EngineConfig
 from emulator.faults import Faults
+from emulator.generation import Continuation, answer_text, generation_context
 from emulator.runner import EmulatorCluster, run_emulators
 from emulator.timing import Timing
 
@@ -79,9 +80,10 @@ def test_non_streamed_chat_and_completion_bodies():
                                 json={"model": MODEL, "prompt": "abc", "max_tokens": 3}) as resp:
             completion = await resp.json()
         assert chat["object"] == "chat.completion" and chat["usage"]["completion_tokens"] == 4
-        assert chat["choices"][0]["message"]["content"] == " the and one for"
+        chat_context = generation_context(_chat())
+        assert chat["choices"][0]["message"]["content"] == answer_text(chat_context, 4)
         assert completion["object"] == "text_completion"
-        assert completion["choices"][0]["text"] == " the and one"
+        assert completion["choices"][0]["text"] == answer_text("abc", 3)
         assert completion["usage"] == {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}
     _serve(test)
 
@@ -91,7 +93,7 @@ def test_streamed_completion_ends_with_done():
     async def test(cluster: EmulatorCluster, session: aiohttp.ClientSession) -> None:
         body = {"model": MODEL, "prompt": "abc", "max_tokens": 2, "stream": True}
         events = await _sse(session, cluster.urls[0] + contracts.PATH_COMPLETIONS, body)
-        assert [orjson.loads(e)["choices"][0]["text"] for e in events[:-1]] == [" the", " and"]
+        assert [orjson.loads(e)["choices"][0]["text"] for e in events[:-1]] == Continuation("abc").take(2)
         assert events[-1] == b"[DONE]"
     _serve(test)
 

@@ -87,6 +87,7 @@ class PrefixConfig:
     max_running: int = CostModel.max_running
     queued_request_s: float = CostModel.queued_request_s
     running_request_s: float = CostModel.running_request_s
+    kv_hold_s: float = CostModel.kv_hold_s
     cost: CostModel = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,7 +106,8 @@ class PrefixConfig:
         require_int("move_tokens", self.move_tokens, minimum=0, maximum=1 << 24)
         cost = CostModel(prefill_s_per_token=self.prefill_s_per_token,
                          cpu_load_s_per_token=self.cpu_load_s_per_token, max_running=self.max_running,
-                         queued_request_s=self.queued_request_s, running_request_s=self.running_request_s)
+                         queued_request_s=self.queued_request_s, running_request_s=self.running_request_s,
+                         kv_hold_s=self.kv_hold_s)
         object.__setattr__(self, "cost", cost)
 
     @property
@@ -220,8 +222,14 @@ class PrefixPolicy:
                 return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
         compared = [e for e in engines if e.in_flight + e.waiting + 1 <= limit or get(e.id, 0) >= best]
         home = self.residents.home(previous) if previous is not None else None  # wins a tie: a
-        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home)  # move stays
+        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home,  # move stays
+                          self._room(compared))
         return engine, OUTCOME_CACHE_HIT if get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
+
+    def _room(self, engines: Sequence[EngineState]) -> dict[str, int]:
+        """Free cache room per engine in tokens, as the index sees it (capacity minus blocks held)."""
+        index, block = self.index, self.config.block_tokens
+        return {e.id: ((index.capacity(e.id) or 0) - index.size(e.id)) * block for e in engines}
 
     def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
                 long_prompt: bool) -> tuple[int, int]:

@@ -110,9 +110,7 @@ def queue_wait_s(engine: EngineState, model: CostModel, prompt_tokens: int = 0) 
     queued, queued_s = queued_requests(engine, model), model.queued_request_s
     if not kv_bound(engine, prompt_tokens):
         return queued * queued_s + busy * model.running_request_s
-    running = max(engine.running, 1)
-    first, then = model.kv_hold_s / (running + 1), model.kv_hold_s / running
-    return max(queued_s, first) + queued * max(queued_s, then) + busy * model.running_request_s
+    return _kv_wait_s(queued, engine.running, queued_s, model.kv_hold_s) + busy * model.running_request_s
 
 
 def prefill_s(prompt_tokens: int, matched_tokens: int, share_on_cpu: float, model: CostModel) -> float:
@@ -143,24 +141,34 @@ def estimate_ttft_s(engine: EngineState, prompt_tokens: int, matched_tokens: int
 
 def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks: Mapping[str, int],
              block_tokens: int, model: CostModel, prefer: str | None = None,
-             room_tokens: Mapping[str, int] | None = None) -> EngineState:
+             room_blocks: Mapping[str, int] | None = None) -> EngineState:
     """The engine with the lowest `estimate_ttft_s` (ties to the engine `prefer` names, then to
     the smallest id), where engine e holds `matched_blocks[e.id]` blocks of `block_tokens`
-    tokens and has `room_tokens[e.id]` free (no mapping: room not known). The same arithmetic
-    as `estimate_ttft_s`, inlined for the hot path (the tests hold the two equal)."""
-    prefill, cpu_load = model.prefill_s_per_token, model.cpu_load_s_per_token
-    get = matched_blocks.get
+    tokens and has room for `room_blocks[e.id]` more (no mapping: room not known). The same
+    arithmetic as `estimate_ttft_s`, inlined for the hot path (the tests hold the two equal)."""
+    prefill, cpu_load, slots = model.prefill_s_per_token, model.cpu_load_s_per_token, model.max_running
+    queued_s, running_s, hold_s = model.queued_request_s, model.running_request_s, model.kv_hold_s
+    get, room_of = matched_blocks.get, (room_blocks or {}).get
     best, best_rank, chosen = 0.0, "", engines[0]
     for e in engines:
         cached = get(e.id, 0) * block_tokens
         cached = prompt_tokens if cached > prompt_tokens else (cached if cached > 0 else 0)
         gpu, cpu = e.gpu_cache_tokens, e.cpu_cache_tokens
         share = (cpu - gpu) / cpu if cpu > gpu else 0.0
-        estimate = _queue_s(e, prompt_tokens, model) + (
-            (prompt_tokens - cached) * prefill + cached * share * cpu_load)
-        if room_tokens is not None:
-            room = room_tokens[e.id]
-            over = prompt_tokens - cached - (room if room > 0 else 0)
+        uncached = prompt_tokens - cached
+        in_flight, waiting, running = e.in_flight, e.waiting, e.running  # the queue (`queue_wait_s`)
+        queued = in_flight - slots if in_flight - slots > waiting else waiting
+        queued = queued if queued > 0 else 0
+        busy = in_flight if in_flight > running else running
+        steps = (busy if busy < slots else slots) * running_s
+        if prompt_tokens > (1.0 - e.kv_usage) * gpu:  # KV-bound
+            estimate = _kv_wait_s(queued, running, queued_s, hold_s) + steps
+        else:
+            estimate = queued * queued_s + steps
+        estimate += uncached * prefill + cached * share * cpu_load  # the prefill (`prefill_s`)
+        room = room_of(e.id)  # the eviction (`eviction_s`)
+        if room is not None:
+            over = uncached - (room * block_tokens if room > 0 else 0)
             estimate += over * prefill if over > 0 else 0.0
         rank = "" if e.id == prefer else e.id  # the preferred engine sorts first among equals
         if chosen is e or estimate < best or (estimate == best and rank < best_rank):
@@ -168,17 +176,8 @@ def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks:
     return chosen
 
 
-def _queue_s(e: EngineState, prompt_tokens: int, model: CostModel) -> float:
-    """`queue_wait_s` with its helpers inlined."""
-    in_flight, waiting, running, slots = e.in_flight, e.waiting, e.running, model.max_running
-    queued = in_flight - slots if in_flight - slots > waiting else waiting
-    queued = queued if queued > 0 else 0
-    busy = in_flight if in_flight > running else running
-    steps = (busy if busy < slots else slots) * model.running_request_s
-    queued_s = model.queued_request_s
-    if prompt_tokens <= (1.0 - e.kv_usage) * e.gpu_cache_tokens:  # not KV-bound
-        return queued * queued_s + steps
+def _kv_wait_s(queued: int, running: int, queued_s: float, hold_s: float) -> float:
+    """The KV-bound queue term of `queue_wait_s`."""
     running = running if running > 1 else 1
-    first, then = model.kv_hold_s / (running + 1), model.kv_hold_s / running
-    first = first if first > queued_s else queued_s
-    return first + queued * (then if then > queued_s else queued_s) + steps
+    first, then = hold_s / (running + 1), hold_s / running
+    return (first if first > queued_s else queued_s) + queued * (then if then > queued_s else queued_s)

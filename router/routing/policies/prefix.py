@@ -221,15 +221,10 @@ class PrefixPolicy:
                 key = self.placement_key(seen.hashes, seen.prompt, seen.common)
                 return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
         compared = [e for e in engines if e.in_flight + e.waiting + 1 <= limit or get(e.id, 0) >= best]
+        free = self.index.free_blocks([e.id for e in compared])  # on a full cache a move evicts others
         home = self.residents.home(previous) if previous is not None else None  # wins a tie: a
-        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home,  # move stays
-                          self._room(compared))
+        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home, free)  # stays
         return engine, OUTCOME_CACHE_HIT if get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
-
-    def _room(self, engines: Sequence[EngineState]) -> dict[str, int]:
-        """Free cache room per engine in tokens, as the index sees it (capacity minus blocks held)."""
-        index, block = self.index, self.config.block_tokens
-        return {e.id: ((index.capacity(e.id) or 0) - index.size(e.id)) * block for e in engines}
 
     def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
                 long_prompt: bool) -> tuple[int, int]:

@@ -17,8 +17,10 @@ Per request:
    sent before (the index's tips): what it matches is someone else's prompt, typically the
    system prompt with another user's first turn. So a shared system prompt, cached everywhere
    or on one engine, never draws new users to its first holder, from the second user on.
-3. With hits, the engine with the lowest estimated time to first token (`router.routing.cost`: queue
-   plus uncached prefill) takes it, among the engines with room under the bounded-load limit
+3. With hits, the engine with the lowest estimated time to first token (`router.routing.cost`: queue,
+   drained as running requests finish where the engine's scraped KV usage leaves no room for
+   the prompt, plus uncached prefill, plus what that prefill evicts from a full cache) takes
+   it, among the engines with room under the bounded-load limit
    plus the engines holding its best hit whatever their load: moving a warm conversation costs
    a recompute of its prefix (seconds for 20k tokens), waiting behind a few requests costs far
    less, so a load bound alone never drops the holder from the comparison. One exception, for

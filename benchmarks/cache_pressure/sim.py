@@ -8,8 +8,8 @@ What runs is the code the live stack runs, minus the sockets:
   previous round, `max_tokens` 1, 8 at a time), answers appended as the emulator words them
   (`emulator.generation.answer_text` of the rendered conversation, `ignore_eos` as `bench` sends);
 - the router: the policy's `select` and `on_complete` over `EngineState`s kept as the router's
-  shell keeps them (`in_flight` exact, `waiting`/`running` scraped every `scrape_s`, 1 s as
-  `router.settings`' `metrics_interval_s`), prompts rendered as the proxy renders them;
+  shell keeps them (`in_flight` exact, `waiting`/`running`/`kv_usage` scraped every `scrape_s`,
+  1 s as `router.settings`' `metrics_interval_s`), prompts rendered as the proxy renders them;
 - each engine: `emulator.scheduler.Scheduler` over `emulator.cache.PrefixCache`, stepped as
   `emulator.engine.EngineRuntime._run` steps it (a step planned at the end of the last one,
   or when a request wakes an idle engine; tokens delivered at the step's end).
@@ -141,6 +141,7 @@ class Simulation:
             for e in self.engines:
                 state = router.by_id[e.id]
                 state.waiting, state.running = e.scheduler.num_waiting, e.scheduler.num_running
+                state.kv_usage = e.scheduler.kv_usage
         if self._pending:
             self.at(self.now + self.scrape_s, self._scrape, scrape=True)
 

@@ -37,6 +37,7 @@ class EngineState:
     in_flight: int = 0  # requests this router process has open to it
     waiting: int = 0  # engine-reported vllm:num_requests_waiting
     running: int = 0  # engine-reported vllm:num_requests_running
+    kv_usage: float = 0.0  # engine-reported vllm:kv_cache_usage_perc, 0..1 (0: not reported)
 
 
 @dataclass(frozen=True, slots=True)

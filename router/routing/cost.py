@@ -4,6 +4,31 @@
          + busy × running_request_s                     (running requests sharing each step)
          + (prompt − matched) × prefill_s_per_token     (tokens the engine must compute)
          + matched × cpu_share × cpu_load_s_per_token   (cached tokens loaded from the CPU tier)
+         + evicted × prefill_s_per_token                (others' cached tokens this pushes out)
+
+*KV-limited admission.* vLLM admits a waiting request only when its blocks fit
+(`Scheduler.schedule`, vllm/v1/core/sched/scheduler.py, leaves its waiting loop at the first
+request `kv_cache_manager.allocate_slots` cannot place), so an engine whose KV cache is
+nearly full runs as many sequences as fit, not `max_running`, and its queue drains only as
+running requests finish. The engine says how full it is: `vllm:kv_cache_usage_perc` is
+1 − free blocks / all blocks (`BlockPool.get_usage`; cached blocks no request holds count as
+free). Where the free part of the GPU tier cannot hold the prompt (the engine is *KV-bound*
+for it), the queue term becomes
+
+    max(queued_request_s, kv_hold_s / (running + 1))   (the first running request to finish)
+    + queued × max(queued_request_s, kv_hold_s / running)   (one more finishing per request ahead)
+
+with `kv_hold_s` the time a request holds its blocks (prefill plus its answer): R requests at
+random points of a `kv_hold_s` hold finish the first after kv_hold_s / (R + 1) on average,
+then one every kv_hold_s / R. KV usage, waiting and running are the engine's own figures,
+scraped alike by every router replica, so replicas price a KV-bound engine alike (only
+`in_flight` is a replica's own).
+
+`evicted` is what the prompt's uncached tokens overflow of the engine's free cache room
+(`room_tokens`, from the caller's index; none given: nothing charged): on a full cache,
+computing them pushes as many tokens of other conversations out, which those recompute on
+their next round. Without it, moving a warm conversation off a busy engine looks as cheap
+as one recompute, where on full caches it costs two.
 
 `queued` is the larger of the engine-reported waiting count and this router's in-flight
 requests beyond the engine's batch slots: both count the same queue, seen from two sides (the
@@ -16,9 +41,11 @@ and puts them in the local CPU backend, lmcache/v1/cache_engine.py), so the tier
 an engine holds max(GPU, CPU) distinct tokens, not their sum, and the CPU-only part is
 CPU − GPU. Defaults are DESIGN.md's A100-80GB / Llama-3.1-8B figures: ~125 µs per prefilled
 token (20k tokens ~2.5 s), LMCache loads ~200k tokens/s, vLLM's 256 sequences per batch, ~50 ms
-for a queued request ahead (200 new tokens on a cached prefix take ~30-60 ms). Every term is
-linear in the parameters, so scaling them all by one factor (an emulator's `time_scale`) does
-not change which engine is cheapest.
+for a queued request ahead (200 new tokens on a cached prefix take ~30-60 ms), 1.2 s of KV
+held per request (the seed's 100-token answers at ~12 ms per decode step; 1.0-1.5 s measured
+alike on `python -m benchmarks.cache_pressure`, benchmarks/RESULTS.md).
+Every term is linear in the parameters, so scaling them all by one factor (an emulator's
+`time_scale`) does not change which engine is cheapest.
 
 Pure arithmetic over frozen values and an `EngineState` it only reads.
 """
@@ -42,6 +69,7 @@ class CostModel:
     max_running: int = 256
     queued_request_s: float = 0.05
     running_request_s: float = 0.002
+    kv_hold_s: float = 1.2
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -69,10 +97,20 @@ def queued_requests(engine: EngineState, model: CostModel) -> int:
     return max(engine.waiting, engine.in_flight - model.max_running, 0)
 
 
-def queue_wait_s(engine: EngineState, model: CostModel) -> float:
-    """Seconds a new request waits for the requests ahead and shares steps with running ones."""
+def kv_bound(engine: EngineState, prompt_tokens: int) -> bool:
+    """Whether the free part of the engine's GPU KV cache (by its reported usage) cannot hold
+    the prompt: it is admitted only once running requests finish."""
+    return prompt_tokens > (1.0 - engine.kv_usage) * engine.gpu_cache_tokens
+
+
+def queue_wait_s(engine: EngineState, model: CostModel, prompt_tokens: int = 0) -> float:
+    """Seconds a new request of `prompt_tokens` waits for the requests ahead (on a KV-bound
+    engine: for them and itself to get KV room) and shares steps with running ones."""
     busy = min(max(engine.in_flight, engine.running), model.max_running)
-    return queued_requests(engine, model) * model.queued_request_s + busy * model.running_request_s
+    queued, queued_s = queued_requests(engine, model), model.queued_request_s
+    if not kv_bound(engine, prompt_tokens):
+        return queued * queued_s + busy * model.running_request_s
+    return _kv_wait_s(queued, engine.running, queued_s, model.kv_hold_s) + busy * model.running_request_s
 
 
 def prefill_s(prompt_tokens: int, matched_tokens: int, share_on_cpu: float, model: CostModel) -> float:
@@ -82,38 +120,64 @@ def prefill_s(prompt_tokens: int, matched_tokens: int, share_on_cpu: float, mode
     return computed + matched * share_on_cpu * model.cpu_load_s_per_token
 
 
-def estimate_ttft_s(engine: EngineState, prompt_tokens: int, matched_tokens: int, model: CostModel) -> float:
+def eviction_s(prompt_tokens: int, matched_tokens: int, room_tokens: int | None, model: CostModel) -> float:
+    """Seconds of recompute the prompt's uncached tokens push onto other conversations: what
+    they overflow of the engine's free cache room (None: not known, nothing charged)."""
+    if room_tokens is None:
+        return 0.0
+    uncached = prompt_tokens - min(max(matched_tokens, 0), prompt_tokens)
+    return max(uncached - max(room_tokens, 0), 0) * model.prefill_s_per_token
+
+
+def estimate_ttft_s(engine: EngineState, prompt_tokens: int, matched_tokens: int, model: CostModel,
+                    room_tokens: int | None = None) -> float:
     """Estimated seconds to first token for a prompt of `prompt_tokens` on `engine`, of which
-    `matched_tokens` are in the engine's cache."""
-    return queue_wait_s(engine, model) + prefill_s(prompt_tokens, matched_tokens, cpu_share(engine), model)
+    `matched_tokens` are in the engine's cache, plus the recompute it causes others where its
+    cache has `room_tokens` free (None: not known)."""
+    return (queue_wait_s(engine, model, prompt_tokens)
+            + prefill_s(prompt_tokens, matched_tokens, cpu_share(engine), model)
+            + eviction_s(prompt_tokens, matched_tokens, room_tokens, model))
 
 
 def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks: Mapping[str, int],
-             block_tokens: int, model: CostModel, prefer: str | None = None) -> EngineState:
+             block_tokens: int, model: CostModel, prefer: str | None = None,
+             room_blocks: Mapping[str, int] | None = None) -> EngineState:
     """The engine with the lowest `estimate_ttft_s` (ties to the engine `prefer` names, then to
     the smallest id), where engine e holds `matched_blocks[e.id]` blocks of `block_tokens`
-    tokens. The same arithmetic as `estimate_ttft_s`, inlined for the hot path (the tests hold
-    the two equal)."""
-    prefill, cpu_load = model.prefill_s_per_token, model.cpu_load_s_per_token
-    slots, queued_s, running_s = model.max_running, model.queued_request_s, model.running_request_s
-    get = matched_blocks.get
+    tokens and has room for `room_blocks[e.id]` more (no mapping: room not known). The same
+    arithmetic as `estimate_ttft_s`, inlined for the hot path (the tests hold the two equal)."""
+    prefill, cpu_load, slots = model.prefill_s_per_token, model.cpu_load_s_per_token, model.max_running
+    queued_s, running_s, hold_s = model.queued_request_s, model.running_request_s, model.kv_hold_s
+    get, room_of = matched_blocks.get, (room_blocks or {}).get
     best, best_rank, chosen = 0.0, "", engines[0]
     for e in engines:
         cached = get(e.id, 0) * block_tokens
         cached = prompt_tokens if cached > prompt_tokens else (cached if cached > 0 else 0)
         gpu, cpu = e.gpu_cache_tokens, e.cpu_cache_tokens
         share = (cpu - gpu) / cpu if cpu > gpu else 0.0
-        estimate = _queue_s(e, slots, queued_s, running_s) + (
-            (prompt_tokens - cached) * prefill + cached * share * cpu_load)
+        uncached = prompt_tokens - cached
+        in_flight, waiting, running = e.in_flight, e.waiting, e.running  # the queue (`queue_wait_s`)
+        queued = in_flight - slots if in_flight - slots > waiting else waiting
+        queued = queued if queued > 0 else 0
+        busy = in_flight if in_flight > running else running
+        steps = (busy if busy < slots else slots) * running_s
+        if prompt_tokens > (1.0 - e.kv_usage) * gpu:  # KV-bound
+            estimate = _kv_wait_s(queued, running, queued_s, hold_s) + steps
+        else:
+            estimate = queued * queued_s + steps
+        estimate += uncached * prefill + cached * share * cpu_load  # the prefill (`prefill_s`)
+        room = room_of(e.id)  # the eviction (`eviction_s`)
+        if room is not None:
+            over = uncached - (room * block_tokens if room > 0 else 0)
+            estimate += over * prefill if over > 0 else 0.0
         rank = "" if e.id == prefer else e.id  # the preferred engine sorts first among equals
         if chosen is e or estimate < best or (estimate == best and rank < best_rank):
             best, best_rank, chosen = estimate, rank, e
     return chosen
 
 
-def _queue_s(e: EngineState, slots: int, queued_s: float, running_s: float) -> float:
-    """`queue_wait_s` without the model lookups."""
-    in_flight, waiting = e.in_flight, e.waiting
-    queued = in_flight - slots if in_flight - slots > waiting else waiting
-    busy = in_flight if in_flight > e.running else e.running
-    return (queued if queued > 0 else 0) * queued_s + (busy if busy < slots else slots) * running_s
+def _kv_wait_s(queued: int, running: int, queued_s: float, hold_s: float) -> float:
+    """The KV-bound queue term of `queue_wait_s`."""
+    running = running if running > 1 else 1
+    first, then = hold_s / (running + 1), hold_s / running
+    return (first if first > queued_s else queued_s) + queued * (then if then > queued_s else queued_s)

@@ -112,6 +112,11 @@ class PrefixIndex:
         engine = self._engines.get(engine_id)
         return 0 if engine is None else len(engine.lru)
 
+    def free_blocks(self, engine_ids: Iterable[str]) -> dict[str, int]:
+        """Blocks each engine has room for before the index evicts (0 for untracked engines)."""
+        engines = self._engines
+        return {i: (e.capacity - len(e.lru)) if (e := engines.get(i)) is not None else 0 for i in engine_ids}
+
     def distinct_blocks(self) -> int:
         """Distinct block hashes held by any engine."""
         return len(self._owners)

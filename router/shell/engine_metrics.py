@@ -48,6 +48,11 @@ def _count(value: float) -> int:
     return int(value) if math.isfinite(value) and value > 0 else 0
 
 
+def _fraction(value: float | None) -> float:
+    """A KV-usage gauge as the cost model reads it: clamped to 0..1; absent or NaN reads 0."""
+    return min(max(value, 0.0), 1.0) if value is not None and not math.isnan(value) else 0.0
+
+
 class MetricsScraper:
     def __init__(self, registry: EngineRegistry, upstream: Upstream, *, interval_s: float,
                  timeout_s: float) -> None:
@@ -85,4 +90,5 @@ class MetricsScraper:
             return
         load = parse_load(body.decode("utf-8", "replace"))
         state.waiting, state.running = load.waiting, load.running
+        state.kv_usage = _fraction(load.kv_usage)
         self.loads[url] = load

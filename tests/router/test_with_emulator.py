@@ -153,3 +153,24 @@ def test_router_metrics_mirror_the_engines_prefix_cache_counters() -> None:
                 await asyncio.sleep(0.1)
             assert found == expected
     run(body())
+
+
+def test_the_engines_kv_cache_usage_reaches_the_cost_models_engine_state() -> None:
+    """The emulator's `vllm:kv_cache_usage_perc` (vLLM 0.33's name) is scraped into the engine's
+    state while a long request holds its KV, and reads 0 again once it is done."""
+    async def body() -> None:
+        config = EngineConfig(model=MODEL, gpu_cache_tokens=4_096, timing=Timing(time_scale=1.0))
+        async with run_emulators(config, engines=1) as cluster, \
+                create_app(_settings(cluster.urls, "prefix", health=STEADY_HEALTH)) as app, \
+                json_session() as s:
+            url = f"http://127.0.0.1:{await app.serve('127.0.0.1', 0)}"
+            state = app.registry.states[cluster.urls[0]]
+            chat = {"model": MODEL, "messages": [{"role": "user", "content": "tokens " * 1500}],
+                    "max_tokens": 400, "stream": True, "ignore_eos": True}  # ~5 s of decode at A100 speed
+            async with s.post(url + PATH_CHAT, json=chat) as resp:
+                assert resp.status == 200
+                await resp.content.readline()  # the first event: the request holds its KV now
+                await until(lambda: state.kv_usage > 0.3)
+                assert state.kv_usage <= 1.0
+            await until(lambda: state.kv_usage == 0.0, timeout=10.0)  # the client left: aborted
+    run(body())

@@ -17,8 +17,10 @@ Per request:
    sent before (the index's tips): what it matches is someone else's prompt, typically the
    system prompt with another user's first turn. So a shared system prompt, cached everywhere
    or on one engine, never draws new users to its first holder, from the second user on.
-3. With hits, the engine with the lowest estimated time to first token (`router.routing.cost`: queue
-   plus uncached prefill) takes it, among the engines with room under the bounded-load limit
+3. With hits, the engine with the lowest estimated time to first token (`router.routing.cost`: queue,
+   drained as running requests finish where the engine's scraped KV usage leaves no room for
+   the prompt, plus uncached prefill, plus what that prefill evicts from a full cache) takes
+   it, among the engines with room under the bounded-load limit
    plus the engines holding its best hit whatever their load: moving a warm conversation costs
    a recompute of its prefix (seconds for 20k tokens), waiting behind a few requests costs far
    less, so a load bound alone never drops the holder from the comparison. One exception, for
@@ -87,6 +89,7 @@ class PrefixConfig:
     max_running: int = CostModel.max_running
     queued_request_s: float = CostModel.queued_request_s
     running_request_s: float = CostModel.running_request_s
+    kv_hold_s: float = CostModel.kv_hold_s
     cost: CostModel = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,7 +108,8 @@ class PrefixConfig:
         require_int("move_tokens", self.move_tokens, minimum=0, maximum=1 << 24)
         cost = CostModel(prefill_s_per_token=self.prefill_s_per_token,
                          cpu_load_s_per_token=self.cpu_load_s_per_token, max_running=self.max_running,
-                         queued_request_s=self.queued_request_s, running_request_s=self.running_request_s)
+                         queued_request_s=self.queued_request_s, running_request_s=self.running_request_s,
+                         kv_hold_s=self.kv_hold_s)
         object.__setattr__(self, "cost", cost)
 
     @property
@@ -219,8 +223,9 @@ class PrefixPolicy:
                 key = self.placement_key(seen.hashes, seen.prompt, seen.common)
                 return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
         compared = [e for e in engines if e.in_flight + e.waiting + 1 <= limit or get(e.id, 0) >= best]
+        free = self.index.free_blocks([e.id for e in compared])  # on a full cache a move evicts others
         home = self.residents.home(previous) if previous is not None else None  # wins a tie: a
-        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home)  # move stays
+        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home, free)  # stays
         return engine, OUTCOME_CACHE_HIT if get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
 
     def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],

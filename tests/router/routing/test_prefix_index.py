@@ -107,6 +107,16 @@ def test_match_never_exceeds_the_prompt_and_size_never_exceeds_capacity(ops: lis
         assert index.size(engine) <= index.capacity(engine)
 
 
+def test_free_blocks_is_capacity_minus_blocks_held_and_zero_for_unknown_engines() -> None:
+    """The room the cost model's eviction charge reads: capacity minus what the index holds."""
+    index = PrefixIndex()
+    index.set_capacity("a", 10)
+    index.set_capacity("b", 4)
+    index.insert("a", chain([1, 2, 3]))
+    index.insert("b", chain([1, 2, 3, 4, 5, 6]))  # the head that fits is kept
+    assert index.free_blocks(["a", "b", "gone"]) == {"a": 7, "b": 0, "gone": 0}
+
+
 @settings(max_examples=150, deadline=None)
 @given(ops=operations, probe=tokens)
 def test_match_all_equals_match_per_engine(ops: list[tuple], probe: list[int]) -> None:

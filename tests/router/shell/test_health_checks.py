@@ -104,3 +104,22 @@ def test_engine_reported_queue_is_scraped_into_live_state() -> None:
             await until(lambda: state.waiting == 0)
         await engine.stop()
     run(body())
+
+
+def test_engine_reported_kv_usage_is_scraped_clamped_and_nan_reads_zero() -> None:
+    """`vllm:kv_cache_usage_perc` reaches the EngineState as 0..1: above 1 reads 1 (label sets
+    summed), NaN or absent reads 0, so a broken gauge never makes an engine look KV-bound."""
+    async def body() -> None:
+        engine = FakeEngine()
+        await engine.start()
+        async with running(settings_for([engine.url])) as (app, _):
+            state = app.registry.states[engine.url]
+            for text, expected in (("vllm:kv_cache_usage_perc 0.83\n", 0.83),
+                                   ("vllm:kv_cache_usage_perc 1.7\n", 1.0),
+                                   ("vllm:kv_cache_usage_perc NaN\n", 0.0),
+                                   ("vllm:kv_cache_usage_perc 0.4\n", 0.4),
+                                   ("vllm:num_requests_waiting 0\n", 0.0)):
+                engine.metrics_text = text
+                await until(lambda expected=expected: state.kv_usage == expected)
+        await engine.stop()
+    run(body())

@@ -150,6 +150,21 @@ def test_a_deep_queue_moves_a_conversation_and_the_next_round_follows() -> None:
     assert (back.engine, back.outcome) == (decision.engine, OUTCOME_CACHE_HIT)
 
 
+@pytest.mark.parametrize(("kv_usage", "moves"), [(0.0, False), (0.8, True)])
+def test_a_queue_on_a_kv_full_home_moves_a_conversation_that_the_same_queue_would_not(
+        kv_usage: float, moves: bool) -> None:
+    """Two requests waiting on the home cost 0.1 s while its KV cache has room (the ~4k-token
+    conversation stays), but ~1.6 s when the engine reports its KV cache 80 % full (the prompt
+    must wait for running requests to finish): then an idle engine's ~0.5 s recompute wins."""
+    pool, policy = engines(4, gpu=16_384), PrefixPolicy()
+    prompts = conversation(7, 2, first=12_000)
+    home = policy.select(request(prompts[0]), pool).engine
+    home.waiting, home.running, home.kv_usage = 2, 2, kv_usage  # scraped: other replicas' requests
+    decision = policy.select(request(prompts[1]), pool)
+    assert (decision.engine is not home) == moves
+    assert decision.outcome == (OUTCOME_LOAD_FALLBACK if moves else OUTCOME_CACHE_HIT)
+
+
 @settings(max_examples=60, deadline=None)
 @given(loads=st.lists(st.integers(min_value=0, max_value=300), min_size=4, max_size=4))
 def test_the_choice_never_costs_more_than_the_holder(loads: list[int]) -> None:

@@ -271,6 +271,38 @@ class Splice:
         return _DATA + orjson.dumps(obj) + _SEP
 
 
+def engine_failure(events: bytes) -> int | None:
+    """Where, in complete events, the engine says it failed the request mid-stream: the offset
+    of an error event with a 5xx code (vLLM writes one and then `data: [DONE]` when its engine
+    core dies or generation errors: `create_streaming_error_response`, code 500) or of a chunk
+    whose `finish_reason` is `"abort"` (the engine aborted the request itself: shut down with no
+    drain left, `FinishReason.ABORT`); None when there is neither. A 4xx error event is the
+    request's fault and stays as it is."""
+    offset = 0
+    for event in events.split(_SEP):
+        size = len(event) + 2
+        if b'"error"' in event or b'"abort"' in event:
+            for payload in read_events(event + _SEP):
+                if _failed(payload):
+                    return offset
+        offset += size
+    return None
+
+
+def _failed(payload: bytes) -> bool:
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(obj, dict):
+        return False
+    error = obj.get("error")
+    if isinstance(error, dict):
+        code = error.get("code")
+        return not isinstance(code, int) or code >= 500
+    return any(isinstance(c, dict) and c.get("finish_reason") == "abort" for c in obj.get("choices") or ())
+
+
 def _field(name: str, value: Any) -> bytes:
     """`"name":value` as it appears in compact JSON."""
     return b'"' + name.encode() + b'":' + orjson.dumps(value)

@@ -37,7 +37,7 @@ from contracts import HEADER_REQUEST_ID, PATH_CHAT
 from router.routing.base import Decision, EngineState, NoEngineError, RouteRequest, RoutingPolicy
 from router.routing.ejection import Ejector
 from router.routing.engines import EngineRegistry
-from router.routing.migration import DONE, Splice, continuation, read_stream
+from router.routing.migration import DONE, Splice, continuation, engine_failure, read_stream
 from router.settings import Deadlines, DeadlineSettings
 from router.shell.auth import ApiKeys
 from router.shell.errors import (
@@ -516,6 +516,11 @@ class Proxy:
             elif relay.pending or chunk[-2:] != b"\n\n":
                 chunk = relay.frame(chunk)
             if chunk:
+                cut = engine_failure(chunk) if b'"error"' in chunk or b'"abort"' in chunk else None
+                if cut is not None:
+                    await self._relay_until_failure(reply, sent, chunk[:cut])
+                    raise UpstreamError("the engine failed the request mid-stream", engine=labels[1],
+                                        started=True)
                 sent.append(chunk)
                 await reply.chunk(chunk)
             watch.heard(time.perf_counter(), inter)
@@ -528,6 +533,15 @@ class Proxy:
             await reply.chunk(relay.pending)
         await reply.end()
         return 200
+
+
+    @staticmethod
+    async def _relay_until_failure(reply: Reply, sent: list[bytes], head: bytes) -> None:
+        """The events before an engine's own failure event go to the client; the failure does not
+        (the stream migrates, or ends with the router's error event)."""
+        if head:
+            sent.append(head)
+            await reply.chunk(head)
 
 
 class _Call:

@@ -106,3 +106,15 @@ def test_ejection_needs_repeated_failures_in_the_window_and_caps_at_half() -> No
     assert not ejected  # two of four out already: a third would leave under half
     solo = Ejector(rule)
     assert [solo.record("solo", t, members=1, out=0) for t in (0, 1, 2)] == [False, False, False]
+
+
+def test_engine_failure_finds_5xx_error_events_and_aborts_not_client_errors_or_text() -> None:
+    from router.routing.migration import engine_failure
+    ok = _chat_event(" a") + _chat_event(' say "abort" and "error"')
+    assert engine_failure(ok) is None
+    crash = b'data: {"error": {"message": "EngineCore died", "type": "InternalServerError", "code": 500}}\n\n'
+    assert engine_failure(ok + crash + b"data: [DONE]\n\n") == len(ok)
+    bad_request = b'data: {"error": {"message": "bad", "type": "BadRequestError", "code": 400}}\n\n'
+    assert engine_failure(ok + bad_request) is None
+    aborted = _chat_event("", finish="abort")
+    assert engine_failure(ok + aborted) == len(ok)

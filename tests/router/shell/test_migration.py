@@ -116,3 +116,17 @@ def test_unsupported_request_ends_with_one_error_event_and_done() -> None:
         error = orjson.loads(broken[0].split(b"\n\n")[-3].removeprefix(b"data: "))["error"]
         assert "cannot continue on another engine (a prompt that is not one string)" in error["message"]
     run(go(), timeout=60)
+
+
+def test_stream_the_engine_fails_with_an_error_event_moves_on_byte_identical() -> None:
+    """vLLM ends a stream whose generation failed (its engine core dead) with an error event and
+    `data: [DONE]`, not a reset: that too migrates, the engine's error never reaching the client."""
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "and then"}], "stream": True,
+            "temperature": 0, "max_tokens": 20}
+
+    async def go() -> None:
+        pairs, app = await _through_fault(PATH_CHAT, body, Faults(fail_rate=1.0, fail_after_tokens=6))
+        assert app.metrics.migrations.value(app.metrics.registry, (MODEL, "completed")) >= 1
+        for got, twin in pairs:
+            assert got == twin and b'"error"' not in got
+    run(go(), timeout=60)

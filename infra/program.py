@@ -15,6 +15,7 @@ from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.aws.prices import pool_capacity
 from infra.aws.versions import extended_support_warning
 from infra.config import StackConfig, load_stack_config
+from infra.config.placement import placement_line, placement_warnings, pool_placements
 from infra.engine_validation import validate_engines
 from infra.errors import NAMESPACE
 from infra.existing_cluster import use_existing
@@ -116,6 +117,8 @@ def main() -> None:
     warning = extended_support_warning(config.cluster.kubernetes_version or "", config.today)
     if warning and config.cluster.mode == "eks":
         pulumi.log.warn(warning)
+    for text in placement_warnings(config):
+        pulumi.log.warn(text)
     secrets = read_secrets(config)
     serving = ServingSecrets(
         hf_token=secrets.get("hfToken"), router_api_keys=secrets.get("routerApiKeys"),
@@ -139,13 +142,20 @@ def main() -> None:
 
 
 def capacity_output(config: StackConfig) -> dict[str, dict[str, object]]:
-    """Per pool: instance type, GPUs and on-demand USD/hour at min and max size, and the price's source."""
+    """Per pool: instance type, GPUs and on-demand USD/hour at min and max size, the price's source,
+    and for a pool with engines the placement arithmetic at the models' maxReplicas."""
     out: dict[str, dict[str, object]] = {}
+    placements = pool_placements(config)
     for name, pool in config.node_pools.items():
         cap = pool_capacity(pool)
         out[name] = {"instanceType": pool.instance_type, "gpusMin": cap.gpus_min, "gpusMax": cap.gpus_max,
                      "usdPerHourMin": cap.usd_per_hour_min, "usdPerHourMax": cap.usd_per_hour_max,
                      "priceSource": cap.price_source}
+        if name in placements:
+            p = placements[name]
+            out[name]["placement"] = {
+                "gpusAtMaxReplicas": p.gpus, "nodesGuaranteeing": p.nodes_needed,
+                "nodesInAnyOrder": p.nodes_any_order, "guaranteed": p.guaranteed, "text": placement_line(p)}
     return out
 
 

@@ -16,6 +16,7 @@ from infra.aws.network import Network, NetworkArgs
 from infra.aws.node_pools import NodePools, NodePoolsArgs
 from infra.aws.registry import docker_hub_cache
 from infra.aws.tags import base_tags
+from infra.config.placement import tensor_parallel_sizes
 from infra.config.stack import StackConfig
 
 
@@ -65,7 +66,7 @@ def build_eks(config: StackConfig, stack: str, zones: Mapping[str, tuple[str, ..
         cluster_name=cluster_cfg.name, cluster=cluster.ready[0], region=eks.region, vpc_id=network.vpc_id,
         kubernetes_version=version, oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer, provider=provider, system_pool=cluster_cfg.system_node_pool,
-        system_nodes=system_nodes), on_aws)
+        system_nodes=system_nodes, tensor_parallel_sizes=tensor_parallel_sizes(config)), on_aws)
     store = model_store_access(config, network, cluster, on_aws)
     return ClusterHandle(provider=provider, kubeconfig=cluster.kubeconfig, name=cluster.name,
                          endpoint=cluster.endpoint, ready=(*system_nodes, addons, *cache),

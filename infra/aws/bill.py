@@ -141,6 +141,7 @@ def bill_lines(b: BillInputs) -> list[str]:
 
 def stack_bill(config: StackConfig) -> BillInputs | None:
     """What a mode-eks stack creates beside its nodes (None in mode existing: nothing)."""
+    from infra.aws.endpoints import interface_endpoint_count
     from infra.aws.versions import EKS_VERSIONS
 
     eks = config.cluster.eks
@@ -154,4 +155,5 @@ def stack_bill(config: StackConfig) -> BillInputs | None:
         nat_gateways=len(eks.availability_zones) if eks.nat_gateways == "perAz" else 1,
         load_balancers=0 if config.router.exposure.kind == "cluster" else 1,
         gp3_gib=(sum(d[0] for d in disks) + prometheus, sum(d[1] for d in disks) + prometheus),
-        interface_endpoints=0, zones=len(eks.availability_zones))
+        interface_endpoints=interface_endpoint_count(eks.interface_endpoints),
+        zones=len(eks.availability_zones))

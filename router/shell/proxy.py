@@ -265,7 +265,8 @@ class Proxy:
             raise
         finally:
             stop_watching()
-            self.metrics.requests.inc((model, engine_id, str(status)))
+            # a request cancelled or failed on an engine is counted against that engine (issue 22 item 9)
+            self.metrics.requests.inc((model, engine_id or call.engine, str(status)))
 
     def _model(self, model: str | None) -> str:
         """The model a request is for: as named, or the one model served when it names none
@@ -318,6 +319,7 @@ class Proxy:
     async def _on_engine(self, engine: EngineState, call: _Call, route: RouteRequest, reply: Reply,
                          final: bool) -> int:
         """One attempt, with the engine's in-flight count and the policy's bookkeeping exact."""
+        call.engine = engine.id
         engine.in_flight += 1
         self.metrics.in_flight.inc((engine.id,))
         ok = False
@@ -548,7 +550,7 @@ class _Call:
     """One proxied request, as it goes from engine to engine."""
 
     __slots__ = ("path", "body", "headers", "model", "payload", "chat", "stream", "deadlines", "whole",
-                 "relay", "migrations")
+                 "relay", "migrations", "engine")
 
     def __init__(self, path: str, body: bytes, headers: dict[str, str], model: str,
                  payload: dict[str, Any], deadlines: Deadlines, whole: float) -> None:
@@ -559,6 +561,7 @@ class _Call:
         self.whole = whole
         self.relay: _Relay | None = None
         self.migrations = 0
+        self.engine = ""  # the engine of the latest attempt
 
 
 class _Relay:

@@ -237,6 +237,9 @@ def test_client_disconnect_cancels_the_upstream_request() -> None:
             await until(lambda: engine.cancelled == 1)
             await until(lambda: app.registry.states[engine.url].in_flight == 0)
             assert policy.completed == [(engine.url, False)] and engine.completed == 0
+            # counted against the engine it was cancelled on, not engine="" (issue 22 item 9)
+            reg = app.metrics.registry
+            await until(lambda: app.metrics.requests.value(reg, ("m", engine.url, "499")) == 1)
         await engine.stop()
     run(body())
 

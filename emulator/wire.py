@@ -24,6 +24,7 @@ from contracts import SSE_DONE
 from emulator.config import EngineConfig
 from emulator.errors import WireError
 from emulator.generation import generation_context
+from emulator.validation import check_sampling, lax_bool, lax_float, lax_int
 from router.routing.prompt import count_tokens
 
 Kind = Literal["chat", "completion"]
@@ -78,24 +79,6 @@ def _check_model(body: Mapping[str, Any], config: EngineConfig) -> str:
     return model
 
 
-def _int_field(body: Mapping[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise WireError(400, f"{name} must be an integer >= 1 (got {value!r})", param=name)
-    return value
-
-
-def _bool_field(body: Mapping[str, Any], name: str) -> bool:
-    value = body.get(name, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise WireError(400, f"{name} must be a boolean (got {value!r})", param=name)
-    return value
-
-
 def _check_prompt_field(body: Mapping[str, Any], kind: Kind) -> None:
     if kind == "chat":
         messages = body.get("messages")
@@ -105,28 +88,34 @@ def _check_prompt_field(body: Mapping[str, Any], kind: Kind) -> None:
             raise WireError(400, "Every message must be an object with a role", param="messages")
     elif not isinstance(body.get("prompt"), str | list):
         raise WireError(400, "Field required: prompt (a string or a list of strings)", param="prompt")
-    if body.get("n", 1) != 1:
-        raise WireError(400, "Only n=1 is supported by the emulator", param="n")
     if kind == "chat" and body.get("continue_final_message") and body.get("add_generation_prompt"):
         raise WireError(400, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
 
 
 def _salt(body: Mapping[str, Any]) -> int | None:
     """0 (greedy) unless the request samples: then its seed, or None (a random salt)."""
-    temperature = body.get("temperature")
-    if not isinstance(temperature, int | float) or isinstance(temperature, bool) or temperature <= 0:
+    temperature = lax_float(body, "temperature")
+    if temperature is None or temperature <= 0:
         return 0
-    seed = body.get("seed")
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    return lax_int(body, "seed")
 
 
-def _max_tokens(body: Mapping[str, Any], prompt_tokens: int, config: EngineConfig) -> int:
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16
+"""vLLM's `CompletionRequest.max_tokens` default (completion/protocol.py); a chat request without
+a budget gets the rest of the context in vLLM, `EngineConfig.default_max_tokens` here."""
+
+
+def _max_tokens(body: Mapping[str, Any], prompt_tokens: int, config: EngineConfig, kind: Kind) -> int:
     limit = config.context_limit
     if prompt_tokens >= limit:
         raise WireError(400, f"This model's maximum context length is {limit} tokens. However, your "
                              f"request has {prompt_tokens} input tokens. Please reduce the length of "
                              "the input.", param="messages")
-    asked = _int_field(body, "max_completion_tokens") or _int_field(body, "max_tokens")
+    if kind == "chat":
+        asked = lax_int(body, "max_completion_tokens") or lax_int(body, "max_tokens")
+    else:
+        asked = lax_int(body, "max_tokens")
+        asked = COMPLETIONS_DEFAULT_MAX_TOKENS if asked is None and "max_tokens" not in body else asked
     if asked is None:
         return min(config.default_max_tokens, limit - prompt_tokens)
     if prompt_tokens + asked > limit:
@@ -141,13 +130,15 @@ def parse_generation(raw: bytes, kind: Kind, config: EngineConfig) -> ParsedRequ
     body = _load_object(raw)
     _check_prompt_field(body, kind)
     model = _check_model(body, config)
+    default_budget = config.default_max_tokens if kind == "chat" else COMPLETIONS_DEFAULT_MAX_TOKENS
+    check_sampling(body, kind, default_budget)
     text = generation_context(body)
     tokens = max(1, count_tokens(text))
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
     return ParsedRequest(kind=kind, model=model, prompt=text, prompt_tokens=tokens,
-                         max_tokens=_max_tokens(body, tokens, config), stream=_bool_field(body, "stream"),
-                         include_usage=include_usage, ignore_eos=_bool_field(body, "ignore_eos"),
+                         max_tokens=_max_tokens(body, tokens, config, kind), stream=lax_bool(body, "stream"),
+                         include_usage=include_usage, ignore_eos=lax_bool(body, "ignore_eos"),
                          salt=_salt(body))
 
 

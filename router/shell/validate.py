@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS
+from router.routing.lax import as_bool
 from router.routing.prompt import prompt_text
 from router.shell.errors import BadRequest
 
@@ -36,8 +37,12 @@ def parse_body(body: bytes, path: str) -> dict[str, Any]:
     if path == PATH_CHAT and not _is_messages(payload["messages"]):
         raise BadRequest("'messages' must be a non-empty list of objects, each with a string 'role'",
                          param="messages")
-    if not isinstance(payload.get("stream", False), bool):
-        raise BadRequest("'stream' must be a boolean", param="stream")
+    stream = payload.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        try:
+            payload["stream"] = as_bool(stream)  # as vLLM's pydantic model reads it: "true", 1, ...
+        except ValueError:
+            raise BadRequest(f"'stream' must be a boolean (got {stream!r})", param="stream") from None
     return payload
 
 

@@ -31,8 +31,10 @@ def test_chat_request_is_parsed_with_rendered_prompt_and_options():
 
 
 def test_missing_max_tokens_uses_the_default():
-    """Without max_tokens the engine's default output length applies."""
-    assert _parse({"prompt": "hello"}, "completion").max_tokens == 50
+    """Without max_tokens a chat answer gets the engine's default output length, a completion
+    vLLM's default of 16 (`CompletionRequest.max_tokens`)."""
+    assert _parse({"messages": [{"role": "user", "content": "hello"}]}, "chat").max_tokens == 50
+    assert _parse({"prompt": "hello"}, "completion").max_tokens == 16
 
 
 @pytest.mark.parametrize(("raw", "status", "param"), [
@@ -43,7 +45,7 @@ def test_missing_max_tokens_uses_the_default():
     (orjson.dumps({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}), 400, "max_tokens"),
     (orjson.dumps({"messages": [{"role": "user", "content": "x"}], "max_tokens": 10_000}), 400, "max_tokens"),
     (orjson.dumps({"messages": [{"role": "user", "content": "x" * 50_000}]}), 400, "messages"),
-    (orjson.dumps({"messages": [{"role": "user", "content": "x"}], "stream": "yes"}), 400, "stream"),
+    (orjson.dumps({"messages": [{"role": "user", "content": "x"}], "stream": "maybe"}), 400, "stream"),
     (orjson.dumps({"messages": [{"role": "user", "content": "x"}], "n": 2}), 400, "n"),
     (orjson.dumps({"messages": [{"role": "assistant", "content": "x"}], "continue_final_message": True,
                    "add_generation_prompt": True}), 400, None),

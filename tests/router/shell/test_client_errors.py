@@ -29,7 +29,7 @@ BAD_BODIES = [
     (b'{"model": "m", "messages": [1]}', 400, "'messages'"),
     (b'{"model": "m", "messages": [{"role": "user", "content": [{"text": 5}]}]}', 400, "content"),
     (b'{"model": "m", "messages": [{"content": "hi"}]}', 400, "'role'"),
-    (b'{"model": "m", "messages": [{"role": "user"}], "stream": "yes"}', 400, "'stream'"),
+    (b'{"model": "m", "messages": [{"role": "user"}], "stream": "maybe"}', 400, "'stream'"),
     (b'{"model": "nope", "messages": [{"role": "user"}]}', 404, "`nope` does not exist. Valid aliases: m."),
 ]
 
@@ -119,5 +119,21 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
             assert [st for st, _ in statuses] == [200, 200, 200, 429, 429]
             assert int(statuses[3][1]["Retry-After"]) >= 1
         assert engine.requests == 3
+        await engine.stop()
+    run(body())
+
+
+def test_stream_flag_is_read_as_vllm_reads_it() -> None:
+    """vLLM's pydantic models take `"stream": "true"` or `1` as true (lax mode): so does the
+    router, which streams them (issue 22: accept what vLLM accepts)."""
+    async def body() -> None:
+        engine = FakeEngine()
+        await engine.start()
+        async with running(settings_for([engine.url])) as (_, url), json_session() as s:
+            for flag in (b'"true"', b"1", b'"yes"'):
+                raw = b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": %s}' % flag
+                async with s.post(url + PATH_CHAT, data=raw) as resp:
+                    assert resp.status == 200 and resp.content_type == "text/event-stream", flag
+                    assert (await resp.read()).endswith(b"data: [DONE]\n\n"), flag
         await engine.stop()
     run(body())

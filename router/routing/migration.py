@@ -78,9 +78,10 @@ def read_events(data: bytes) -> list[bytes]:
     return out
 
 
-def read_stream(data: bytes, chat: bool) -> Streamed:
-    """What `data` (the complete events sent to the client so far) carried."""
-    seen = Streamed()
+def read_stream(data: bytes, chat: bool, seen: Streamed | None = None) -> Streamed:
+    """What `data` (the complete events sent to the client so far) carried; with `seen`, what
+    it carried after what `seen` already holds (updated in place)."""
+    seen = Streamed() if seen is None else seen
     for payload in read_events(data):
         if payload.strip() == b"[DONE]":
             seen.done = True

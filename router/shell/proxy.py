@@ -26,6 +26,7 @@ elsewhere a watcher task reading the ASGI `receive` channel.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -37,7 +38,7 @@ from contracts import HEADER_REQUEST_ID, PATH_CHAT
 from router.routing.base import Decision, EngineState, NoEngineError, RouteRequest, RoutingPolicy
 from router.routing.ejection import Ejector
 from router.routing.engines import EngineRegistry
-from router.routing.migration import DONE, Splice, continuation, engine_failure, read_stream
+from router.routing.migration import DONE, Splice, Streamed, continuation, engine_failure, read_stream
 from router.settings import Deadlines, DeadlineSettings
 from router.shell.auth import ApiKeys
 from router.shell.errors import (
@@ -70,6 +71,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _RETRY_STATUSES = frozenset((502, 503, 504))
 _EVENT_STREAM = b"text/event-stream"
+KEPT_BYTES = 256 * 1024
+"""What a stream keeps of the events it has sent before reading them back into a summary (the
+text, a token count): about 1,500 tokens of vLLM events."""
 _JSON = b"application/json"
 # Client headers passed on to the engine: request correlation (vLLM logs and echoes
 # x-request-id) and W3C trace context. Everything else stays at the router.
@@ -342,7 +346,7 @@ class Proxy:
         clean error event."""
         relay = call.relay
         assert relay is not None
-        seen = read_stream(b"".join(relay.sent), call.chat)
+        seen = relay.seen(call.chat)
         if seen.done or seen.error:  # the engine had ended the stream itself
             if not reply.done:
                 await reply.end()
@@ -524,6 +528,10 @@ class Proxy:
                     raise UpstreamError("the engine failed the request mid-stream", engine=labels[1],
                                         started=True)
                 sent.append(chunk)
+                relay.size += len(chunk)
+                if relay.size > KEPT_BYTES:
+                    relay.compact(call.chat)
+                    sent = relay.sent
                 await reply.chunk(chunk)
             watch.heard(time.perf_counter(), inter)
             chunk = await resp.next_chunk()
@@ -568,12 +576,26 @@ class _Relay:
     """What a stream has sent its client (complete events), and how later engines' events are
     spliced on."""
 
-    __slots__ = ("sent", "pending", "splice")
+    __slots__ = ("sent", "size", "summary", "pending", "splice")
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
+        self.size = 0  # bytes in `sent`
+        self.summary: Streamed | None = None  # what was sent before `sent`, read back
         self.pending = b""
         self.splice: Splice | None = None
+
+    def compact(self, chat: bool) -> None:
+        """Read back what `sent` holds into `summary` and let the bytes go: a long stream keeps
+        its text, not every event's JSON (about 40 × smaller)."""
+        self.summary = read_stream(b"".join(self.sent), chat, self.summary)
+        self.sent = []
+        self.size = 0
+
+    def seen(self, chat: bool) -> Streamed:
+        """What the client has received of the stream."""
+        summary = dataclasses.replace(self.summary) if self.summary is not None else None
+        return read_stream(b"".join(self.sent), chat, summary)
 
     def frame(self, chunk: bytes) -> bytes:
         """The complete events of `pending + chunk`; the incomplete rest stays pending."""

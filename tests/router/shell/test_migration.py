@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from contracts import PATH_CHAT, PATH_COMPLETIONS, SSE_DONE
 from emulator.config import EngineConfig, Timing
@@ -29,6 +30,7 @@ from router.settings import (
     RouterSettings,
     StaticEngine,
 )
+from router.shell import proxy
 from router.shell.app import RouterApp, create_app
 from tests.router.harness import run, until
 
@@ -70,9 +72,14 @@ async def _through_fault(path: str, body: dict[str, Any], fault: Faults,
     return list(zip(got, twins, strict=True)), app
 
 
-def test_chat_stream_survives_its_engine_dying_byte_identical() -> None:
+@pytest.mark.parametrize("kept_bytes", [256 * 1024, 700])
+def test_chat_stream_survives_its_engine_dying_byte_identical(kept_bytes: int,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Engine killed after 8 of 24 tokens (its connections reset): the stream goes on from the
-    other engine, usage restated for the whole answer, and equals the uninterrupted stream."""
+    other engine, usage restated for the whole answer, and equals the uninterrupted stream; also
+    when the stream has read back what it sent into its summary before the break (700 bytes:
+    a few events)."""
+    monkeypatch.setattr(proxy, "KEPT_BYTES", kept_bytes)
     body = {"model": MODEL, "messages": [{"role": "user", "content": "tell me a story"}], "stream": True,
             "temperature": 0, "max_tokens": 24, "stream_options": {"include_usage": True}}
 

@@ -15,6 +15,7 @@ from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.aws.prices import pool_capacity
 from infra.aws.versions import extended_support_warning
 from infra.config import StackConfig, load_stack_config
+from infra.config.alerting import no_receiver_warning
 from infra.engine_validation import validate_engines
 from infra.errors import NAMESPACE
 from infra.existing_cluster import use_existing
@@ -116,6 +117,9 @@ def main() -> None:
     warning = extended_support_warning(config.cluster.kubernetes_version or "", config.today)
     if warning and config.cluster.mode == "eks":
         pulumi.log.warn(warning)
+    unpaged = no_receiver_warning(config, pulumi.get_stack())
+    if unpaged:
+        pulumi.log.warn(unpaged)
     secrets = read_secrets(config)
     serving = ServingSecrets(
         hf_token=secrets.get("hfToken"), router_api_keys=secrets.get("routerApiKeys"),

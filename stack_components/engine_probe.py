@@ -37,9 +37,12 @@ from pathlib import PurePosixPath
 from typing import Any
 
 LMCACHE_PREFIX = "LMCACHE_"
-REPORTED = ("shutdown_timeout",)
+REPORTED = ("shutdown_timeout", "model")
 """Engine arguments whose parsed values the probe reports (`AsyncEngineArgs` fields), so the
 caller can check vLLM reads them as it meant (a drain in seconds, not the abort default)."""
+ACCESS_PATHS = ("/health", "/metrics", "/ping", "/v1/models", "/v1/chat/completions", "/v1/completions")
+"""Request paths the probe hands vLLM's own uvicorn access-log filter (reported under
+`access_log_silenced`: those whose access lines the server would drop)."""
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -155,7 +158,31 @@ def reported_values(parser: argparse.ArgumentParser, command: list[str]) -> dict
     from vllm.engine.arg_utils import AsyncEngineArgs
 
     engine_args = AsyncEngineArgs.from_cli_args(args)
-    return {name: getattr(engine_args, name) for name in REPORTED}
+    values: dict[str, Any] = {name: getattr(engine_args, name) for name in REPORTED}
+    values["access_log_silenced"] = silenced_paths(args)
+    return values
+
+
+def silenced_paths(args: argparse.Namespace) -> list[str]:
+    """Which `ACCESS_PATHS` the server's access log drops: the uvicorn log config vLLM builds
+    from these args (`get_uvicorn_log_config`, what `vllm serve` hands uvicorn), its filters
+    applied to the access record uvicorn writes (`client, method, path, version, status`)."""
+    import logging
+
+    from vllm.entrypoints.launchers.utils.server_utils import get_uvicorn_log_config
+
+    config = get_uvicorn_log_config(args) or {}
+    filters = []
+    for spec in (config.get("filters") or {}).values():
+        kwargs = {k: v for k, v in spec.items() if k != "()"}
+        filters.append(spec["()"](**kwargs))
+    out = []
+    for path in ACCESS_PATHS:
+        record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 0, '%s - "%s %s HTTP/%s" %d',
+                                   ("10.0.0.1:5000", "GET", path, "1.1", 200), None)
+        if any(not f.filter(record) for f in filters):
+            out.append(path)
+    return out
 
 
 def check_case(parser: argparse.ArgumentParser, case: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from contracts import ENGINE_PORT
+from contracts import ENGINE_PORT, PATH_HEALTH, PATH_METRICS
 from stack_components.errors import ArgsError
 
 KV_TRANSFER_CONFIG = {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}
@@ -25,7 +25,14 @@ MANAGED_FLAGS = (
     "--kv-transfer-config",
     "--download-dir",
     "--shutdown-timeout",
+    "--disable-access-log-for-endpoints",
 )
+QUIET_ENDPOINTS = (PATH_HEALTH, PATH_METRICS)
+"""Paths left out of the engine's access log (vLLM 0.33 `--disable-access-log-for-endpoints`,
+`vllm/entrypoints/common/cli_args.py`, exact path match without the query string in
+`vllm/logging_utils/uvicorn_logging.py`): the kubelet's probes and the router's health checks
+(`/health`) and the scrapes by Prometheus and the router (`/metrics`), about 10 lines/s per
+engine; requests and `/v1/models` stay logged."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +96,8 @@ def render_vllm_args(config: VllmServerConfig) -> list[str]:
         "--enable-prefix-caching" if config.enable_prefix_caching else "--no-enable-prefix-caching",
         "--shutdown-timeout",
         str(config.shutdown_timeout_s),
+        "--disable-access-log-for-endpoints",
+        ",".join(QUIET_ENDPOINTS),
     ]
     if config.lmcache:
         args += ["--kv-transfer-config", json.dumps(KV_TRANSFER_CONFIG, separators=(",", ":"))]

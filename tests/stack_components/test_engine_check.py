@@ -110,6 +110,18 @@ def test_every_rendered_engine_drains_within_its_grace_period(report, stack) -> 
     assert checked == len([c for c in cases if c.name.startswith(f"{stack}/")]) > 0
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_keeps_probes_and_scrapes_out_of_its_access_log(report, stack) -> None:
+    """vLLM's own access-log filter, built from each engine's command, drops `/health` (kubelet
+    probes, the router's health checks) and `/metrics` (Prometheus, the router) and keeps the
+    requests and `/v1/models`."""
+    probe, cases = report
+    mine = [c for c in cases if c.name.startswith(f"{stack}/")]
+    for case in mine:
+        assert probe.values[case.name]["access_log_silenced"] == ["/health", "/metrics"], case.name
+    assert mine
+
+
 def test_a_known_good_engine_passes(report) -> None:
     """The reference command (LMCache connector, CPU tier) has no error: the check is not all-red."""
     assert report[0].errors["good"] == ()

@@ -118,3 +118,10 @@ def test_each_managed_flag_appears_once_with_a_value(
         assert args.count(flag) == 1 and not args[args.index(flag) + 1].startswith("--")
     assert float(args[args.index("--gpu-memory-utilization") + 1]) == pytest.approx(util, rel=1e-5)
     assert ("--kv-transfer-config" in args) == lmcache
+
+
+def test_probes_and_scrapes_are_left_out_of_the_access_log() -> None:
+    """`--disable-access-log-for-endpoints` names the probe/health-check and scrape paths, once."""
+    args = render_vllm_args(CONFIG)
+    assert _flags(args)["--disable-access-log-for-endpoints"] == "/health,/metrics"
+    assert args.count("--disable-access-log-for-endpoints") == 1

@@ -193,7 +193,23 @@ def check_case(parser: argparse.ArgumentParser, case: dict[str, Any]) -> dict[st
     if any(k.startswith(LMCACHE_PREFIX) for k in env):
         errors += check_lmcache(env)
     values = reported_values(parser, command) if not errors else {}
+    if values:
+        values["compile_cache"] = compile_cache_path(env)
     return {"name": case["name"], "errors": errors, "values": values}
+
+
+def compile_cache_path(env: dict[str, str]) -> str:
+    """Where vLLM puts its `torch.compile` cache with the case's env: `VLLM_CACHE_ROOT` as
+    `vllm.envs` reads it, joined as `vllm/compilation/backends.py` joins it."""
+    import vllm.envs as vllm_envs
+
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        return os.path.join(vllm_envs.VLLM_CACHE_ROOT, "torch_compile_cache")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def main() -> None:

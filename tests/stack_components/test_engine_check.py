@@ -122,6 +122,26 @@ def test_every_rendered_engine_keeps_probes_and_scrapes_out_of_its_access_log(re
     assert mine
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_compiles_into_its_model_cache(report, stack) -> None:
+    """vLLM reads each engine's compile-cache root (`VLLM_CACHE_ROOT`) as a directory on the
+    model-cache volume (the node's hostPath where the stack has one), one per model and vLLM
+    version, not under the pod's emptyDir `/tmp` (`HOME`): a restart keeps the compiled graphs."""
+    probe, _ = report
+    checked = 0
+    for path in sorted((ROOT / "tests" / "golden" / stack / "kubernetes").glob("*.deployment.*.yaml")):
+        pod = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]
+        (vllm,) = [c for c in pod["containers"] if c["name"] == "vllm"] or [None]
+        if vllm is None:
+            continue
+        (mount,) = [m["mountPath"] for m in vllm["volumeMounts"] if m["name"] == "model-cache"]
+        where = probe.values[f"{stack}/{path.name}"]["compile_cache"]
+        assert where.startswith(f"{mount}/compile/") and f"/vllm-{VLLM_VERSION}/" in where, where
+        assert where.endswith("/torch_compile_cache") and not where.startswith("/tmp"), where
+        checked += 1
+    assert checked > 0
+
+
 def test_a_known_good_engine_passes(report) -> None:
     """The reference command (LMCache connector, CPU tier) has no error: the check is not all-red."""
     assert report[0].errors["good"] == ()

@@ -129,8 +129,12 @@ def main() -> None:
     # Every component's Args, and vLLM/LMCache's own checks, before the first resource.
     validate_engines(stack_args(config, serving, extensions).models, pulumi.log.warn)
     checked = cluster_preflight(config)  # AWS quotas and offerings, still before the first resource
-    serving = dataclasses.replace(serving, **build_images(config))
+    images = build_images(config)
+    serving = dataclasses.replace(serving, router_image=images.get("router_image", serving.router_image),
+                                  benchmark_image=images.get("benchmark_image", serving.benchmark_image))
     cluster = build_cluster(config, secrets, checked)
+    if checked is not None:  # the cache server follows the GPU pools' zone (`cache_zone`)
+        serving = dataclasses.replace(serving, pool_zones=checked.zones)
     serving = dataclasses.replace(serving, model_store_role_arn=cluster.model_store_role_arn)
     args = stack_args(config, serving, extensions)
     transformations = stack_transformations(config) + image_transformations(config)

@@ -66,10 +66,15 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.N
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return parser.parse_args(argv), ""
+            args = parser.parse_args(argv)
     except SystemExit:
         lines = [line for line in err.getvalue().splitlines() if line.strip()]
         return None, lines[-1] if lines else "vLLM's parser exited"
+    # what `vllm serve` does first (vllm/entrypoints/cli/serve.py, ServeSubcommand.cmd): the
+    # positional model (where the parser also moves a `--model`) is the model
+    if getattr(args, "model_tag", None) is not None:
+        args.model = args.model_tag
+    return args, ""
 
 
 def check_vllm(parser: argparse.ArgumentParser, command: list[str]) -> list[str]:

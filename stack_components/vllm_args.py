@@ -75,10 +75,12 @@ def check_extra_args(extra_args: Sequence[str], field_name: str = "extra_args") 
 
 
 def render_vllm_args(config: VllmServerConfig) -> list[str]:
-    """The argument list after the server entry point."""
+    """The argument list after the server entry point (`vllm serve`), the model first and
+    positional: vLLM 0.33 warns that `--model` with `vllm serve` "will be removed in a future
+    version" (`vllm/utils/argparse_utils.py`, FlexibleArgumentParser.parse_args, which moves it
+    to the front as the positional `model_tag`; `vllm/entrypoints/cli/serve.py` then reads it)."""
     check_extra_args(config.extra_args)
     args = [
-        "--model",
         config.model,
         *(["--revision", config.revision] if config.revision is not None else []),
         "--served-model-name",

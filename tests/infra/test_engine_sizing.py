@@ -44,7 +44,7 @@ def test_lmcache_buffers_are_counted_once_per_rank(stack) -> None:
         tp = int(container["resources"]["limits"]["nvidia.com/gpu"])
         per_rank = float(env["LMCACHE_MAX_LOCAL_CPU_SIZE"])
         assert _gi(container["resources"]["limits"]["memory"]) >= tp * per_rank + 8
-        model = find_model(container["args"][container["args"].index("--model") + 1])
+        model = find_model(container["args"][0])  # the positional model
         tokens = int(doc["spec"]["template"]["metadata"]["annotations"]["llmstack.io/cpu-cache-tokens"])
         assert tokens == cpu_cache_tokens(model, per_rank, tp)
         disk = env.get("LMCACHE_MAX_LOCAL_DISK_SIZE")

@@ -142,6 +142,18 @@ def test_every_rendered_engine_compiles_into_its_model_cache(report, stack) -> N
     assert checked > 0
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_names_its_model_positionally(report, stack) -> None:
+    """The model follows `vllm serve` as its positional argument (vLLM 0.33 deprecates
+    `--model` there) and vLLM reads it as the model to serve."""
+    probe, cases = report
+    mine = [c for c in cases if c.name.startswith(f"{stack}/")]
+    for case in mine:
+        assert "--model" not in case.command and not case.command[2].startswith("-"), case.name
+        assert probe.values[case.name]["model"] == case.command[2], case.name
+    assert mine
+
+
 def test_a_known_good_engine_passes(report) -> None:
     """The reference command (LMCache connector, CPU tier) has no error: the check is not all-red."""
     assert report[0].errors["good"] == ()
@@ -150,9 +162,10 @@ def test_a_known_good_engine_passes(report) -> None:
 def test_an_engine_loading_from_the_model_store_passes(report) -> None:
     """With a model store, vLLM accepts the local directory as `--model` (served under its name)."""
     command = MODEL_STORE.command
-    assert command[command.index("--model") + 1] == "/models/s3/meta-llama/Llama-3.1-8B-Instruct/main"
+    assert command[2] == "/models/s3/meta-llama/Llama-3.1-8B-Instruct/main"  # after `vllm serve`
     assert "--served-model-name" in command and "--revision" not in command
     assert report[0].errors["model-store"] == ()
+    assert report[0].values["model-store"]["model"] == command[2]
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

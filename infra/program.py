@@ -157,11 +157,26 @@ def capacity_output(config: StackConfig) -> dict[str, dict[str, object]]:
     return out
 
 
+def router_endpoint(config: StackConfig, stack: LLMStack) -> pulumi.Output[str]:
+    """Where clients reach the router: through its NLB with exposure internal or public (the
+    address in the Service's status), else the in-cluster URL."""
+    from contracts import ROUTER_PORT
+    from infra.aws.load_balancer import nlb_endpoint
+
+    host = stack.router.load_balancer_host
+    if host is None:
+        return stack.endpoint
+    exposure = config.router.exposure
+    return pulumi.Output.all(host, stack.endpoint).apply(
+        lambda v: nlb_endpoint(exposure, v[0], ROUTER_PORT) or v[1])
+
+
 def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: LLMStack) -> None:
     """Stack outputs: the router endpoint, the kubeconfig (secret), engine capacities, benchmark."""
     pulumi.export("clusterName", cluster.name)
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("routerEndpoint", stack.endpoint)
+    pulumi.export("routerEndpoint", router_endpoint(config, stack))
+    pulumi.export("routerInClusterEndpoint", stack.endpoint)
     pulumi.export("namespace", config.namespace)
     pulumi.export("engineGpuCacheTokens", stack.gpu_cache_tokens)
     pulumi.export("engineCpuCacheTokens", stack.cpu_cache_tokens)

@@ -61,6 +61,9 @@ DCGM_TEMP: Final = "DCGM_FI_DEV_GPU_TEMP"  # degrees C
 DCGM_XID: Final = "DCGM_FI_DEV_XID_ERRORS"  # gauge: value of the last XID error (0: none)
 DCGM_NODE_LABEL: Final = "Hostname"
 
+# --- kube-state-metrics (docs/deployment-metrics.md; labels `namespace`, `deployment`) -----
+KSM_DEPLOYMENT_AVAILABLE: Final = "kube_deployment_status_replicas_available"  # STABLE gauge
+
 # --- Prometheus scrape jobs (ServiceMonitor/PodMonitor relabel `job` to these) -----------
 JOB_ENGINES: Final = "llm-stack-engines"
 JOB_ROUTER: Final = "llm-stack-router"

@@ -56,7 +56,7 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _invented_outputs(typ: str, name: str) -> dict[str, Any]:
+def _invented_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """Outputs a provider computes that programs read back."""
     arn = f"arn:aws:mock:us-east-1:123456789012:{typ.split(':')[-1].lower()}/{name}"
     outputs: dict[str, Any] = {"arn": arn}
@@ -69,6 +69,10 @@ def _invented_outputs(typ: str, name: str) -> dict[str, Any]:
         }
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         outputs["latestVersion"] = 1
+    if typ == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
+        # the address the AWS Load Balancer Controller writes into the Service's status
+        host = f"k8s-{name}-0123456789.elb.us-east-1.amazonaws.com"
+        outputs["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
     if typ == "aws:ecr/repository:Repository":
         url = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}"
         outputs |= {"registryId": "123456789012", "repositoryUrl": url}
@@ -87,7 +91,8 @@ class RecordingMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         named = args.inputs.get("name") if args.typ == "aws:ecr/repository:Repository" else None
         state = dict(args.inputs) | {
-            k: v for k, v in _invented_outputs(args.typ, named or args.name).items() if k not in args.inputs
+            k: v for k, v in _invented_outputs(args.typ, named or args.name, args.inputs).items()
+            if k not in args.inputs
         }
         if args.typ == "docker-build:index:Image":  # the pushed digest reference docker-build returns
             state["ref"] = f"{(args.inputs.get('tags') or [args.name])[0]}@sha256:{'0' * 64}"

@@ -15,6 +15,7 @@ from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.aws.prices import pool_capacity
 from infra.aws.versions import extended_support_warning
 from infra.config import StackConfig, load_stack_config
+from infra.config.alerting import no_receiver_warning
 from infra.config.placement import placement_line, placement_warnings, pool_placements
 from infra.engine_validation import validate_engines
 from infra.errors import NAMESPACE
@@ -119,6 +120,9 @@ def main() -> None:
         pulumi.log.warn(warning)
     for text in placement_warnings(config):
         pulumi.log.warn(text)
+    unpaged = no_receiver_warning(config, pulumi.get_stack())
+    if unpaged:
+        pulumi.log.warn(unpaged)
     secrets = read_secrets(config)
     serving = ServingSecrets(
         hf_token=secrets.get("hfToken"), router_api_keys=secrets.get("routerApiKeys"),
@@ -128,8 +132,12 @@ def main() -> None:
     # Every component's Args, and vLLM/LMCache's own checks, before the first resource.
     validate_engines(stack_args(config, serving, extensions).models, pulumi.log.warn)
     checked = cluster_preflight(config)  # AWS quotas and offerings, still before the first resource
-    serving = dataclasses.replace(serving, **build_images(config))
+    images = build_images(config)
+    serving = dataclasses.replace(serving, router_image=images.get("router_image", serving.router_image),
+                                  benchmark_image=images.get("benchmark_image", serving.benchmark_image))
     cluster = build_cluster(config, secrets, checked)
+    if checked is not None:  # the cache server follows the GPU pools' zone (`cache_zone`)
+        serving = dataclasses.replace(serving, pool_zones=checked.zones)
     serving = dataclasses.replace(serving, model_store_role_arn=cluster.model_store_role_arn)
     args = stack_args(config, serving, extensions)
     transformations = stack_transformations(config) + image_transformations(config)
@@ -188,11 +196,26 @@ def capacity_output(config: StackConfig) -> dict[str, object]:
     return out
 
 
+def router_endpoint(config: StackConfig, stack: LLMStack) -> pulumi.Output[str]:
+    """Where clients reach the router: through its NLB with exposure internal or public (the
+    address in the Service's status), else the in-cluster URL."""
+    from contracts import ROUTER_PORT
+    from infra.aws.load_balancer import nlb_endpoint
+
+    host = stack.router.load_balancer_host
+    if host is None:
+        return stack.endpoint
+    exposure = config.router.exposure
+    return pulumi.Output.all(host, stack.endpoint).apply(
+        lambda v: nlb_endpoint(exposure, v[0], ROUTER_PORT) or v[1])
+
+
 def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: LLMStack) -> None:
     """Stack outputs: the router endpoint, the kubeconfig (secret), engine capacities, benchmark."""
     pulumi.export("clusterName", cluster.name)
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("routerEndpoint", stack.endpoint)
+    pulumi.export("routerEndpoint", router_endpoint(config, stack))
+    pulumi.export("routerInClusterEndpoint", stack.endpoint)
     pulumi.export("namespace", config.namespace)
     pulumi.export("engineGpuCacheTokens", stack.gpu_cache_tokens)
     pulumi.export("engineCpuCacheTokens", stack.cpu_cache_tokens)

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -94,6 +94,9 @@ class ServingSecrets:
     """The benchmark image the program built (infra/aws/images.py), when the config names none."""
     model_store_role_arn: pulumi.Input[str] | None = None
     """The engines' read-only S3 role the program created (infra/aws/model_store.py), with `modelStore`."""
+    pool_zones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each node pool's zones as the program placed them (the preflight's choice, mode `eks`);
+    empty: not known (an existing cluster), nothing is pinned to a zone."""
 
 
 def split_keys(text: str) -> list[str]:
@@ -279,12 +282,30 @@ def benchmark_args(config: StackConfig, secrets: ServingSecrets) -> BenchmarkJob
     )
 
 
-def cache_server_args(config: StackConfig) -> LMCacheServerArgs | None:
-    """The shared LMCache server, or None."""
+def cache_zone(config: StackConfig, pool_zones: Mapping[str, tuple[str, ...]]) -> str | None:
+    """The zone the shared cache tier belongs in: the zone of the GPU pools its engines run on
+    (every put and get from another zone is cross-zone traffic, billed, and slower). Pools over
+    several zones: the zone holding most of the models' GPUs at maximum replicas, ties to the
+    earliest-listed zone. None when the zones are not known."""
+    gpus: dict[str, int] = {}
+    for model in config.models.values():
+        zones = pool_zones.get(model.node_pool, ())
+        for zone in zones:
+            gpus[zone] = gpus.get(zone, 0) + model.max_replicas * model.tensor_parallel_size
+    return max(gpus, key=lambda z: gpus[z]) if gpus else None
+
+
+def cache_server_args(config: StackConfig,
+                      pool_zones: Mapping[str, tuple[str, ...]]) -> LMCacheServerArgs | None:
+    """The shared LMCache server on the system pool, in its engines' zone (`cache_zone`), or None."""
     server = config.lmcache.server
     if not (config.lmcache.enabled and server.enabled):
         return None
-    return LMCacheServerArgs(max_memory_gib=server.memory_gib, placement=system_placement(config))
+    placement = system_placement(config)
+    zone = cache_zone(config, pool_zones)
+    if zone is not None:
+        placement = dataclasses.replace(placement, node_selector={**placement.node_selector, ZONE_KEY: zone})
+    return LMCacheServerArgs(max_memory_gib=server.memory_gib, placement=placement)
 
 
 MONITORING_NAMESPACE = "monitoring"
@@ -328,7 +349,7 @@ def stack_args(config: StackConfig, secrets: ServingSecrets,
         # behind an ip-target NLB, a new router pod is Ready only once its target is healthy
         namespace_labels={} if config.router.exposure.kind == "cluster" else READINESS_GATE_LABEL,
         hf_token=SecretRef(name=HF_TOKEN_SECRET.name, key=HF_TOKEN_SECRET.key, value=hf) if hf else None,
-        lmcache_server=cache_server_args(config),
+        lmcache_server=cache_server_args(config, secrets.pool_zones),
         benchmark=benchmark_args(config, secrets),
         **_monitoring(config, secrets),
         **dict(extensions or {}),

@@ -26,6 +26,7 @@ from stack_components.deadlines import engine_deadlines
 from stack_components.drain import engine_grace_s, longest_request_s, rollout_await_s, rollout_steps
 from stack_components.engine_manifests import build_engine_manifests
 from stack_components.errors import CapacityError
+from stack_components.host_memory import process_memory_gib
 from stack_components.kube import child_opts, create
 from stack_components.labels import selector_labels
 from stack_components.lmcache import LMCacheArgs
@@ -36,7 +37,6 @@ from stack_components.vllm_args import check_extra_args
 
 DEFAULT_ENGINE_IMAGE = ENGINE_IMAGE
 DEFAULT_COMMAND = VLLM_COMMAND
-BASE_MEMORY_GIB = 32  # host memory for the server, tokenizer and CUDA context, before buffers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +90,8 @@ class VllmEngineArgs:
     cpu: float = 8.0
     """CPU cores requested (and limited) per pod."""
     memory_gib: int | None = None
-    """Pod memory; None: 32 GiB + the LMCache CPU buffers (one per TP rank) + /dev/shm."""
+    """Pod memory; None: its processes' (`host_memory.process_memory_gib`: 6 GiB + 5 GiB per TP
+    rank) + the LMCache CPU buffers (one per TP rank) + /dev/shm; at least that much."""
     startup_timeout_s: int = 1800
     """How long the startup probe allows for downloading and loading the model."""
     load_time_s: int = 300
@@ -169,7 +170,7 @@ class VllmEngineArgs:
         v.non_negative("activation_reserve_gb", self.activation_reserve_gb)
         v.labels("labels", self.labels)
         if self.memory_gib is not None:
-            floor = self.shm_size_gib + self._buffer_gib() + 8
+            floor = self.shm_size_gib + self._buffer_gib() + process_memory_gib(self.tensor_parallel_size)
             v.int_in("memory_gib", self.memory_gib, floor, 1 << 20)
 
     def _buffer_gib(self) -> int:
@@ -203,8 +204,10 @@ class VllmEngineArgs:
 
     @property
     def pod_memory_gib(self) -> int:
-        """Memory request/limit per pod."""
-        return self.memory_gib or BASE_MEMORY_GIB + self._buffer_gib() + self.shm_size_gib
+        """Memory request/limit per pod: its processes (`host_memory`, from the TP size), the
+        LMCache CPU buffers and /dev/shm, unless `memory_gib` says otherwise."""
+        return self.memory_gib or (process_memory_gib(self.tensor_parallel_size) + self._buffer_gib()
+                                   + self.shm_size_gib)
 
     def spec(self) -> ModelSpec:
         """The model's shape."""

@@ -15,6 +15,7 @@ from contracts import (
     ROLE_ENGINE,
 )
 from stack_components import kube
+from stack_components.compile_cache import compile_cache_dir, compile_cache_env
 from stack_components.labels import object_labels, prometheus_annotations, selector_labels
 from stack_components.lmcache import lmcache_env
 from stack_components.model_store import local_model_dir, service_account_manifest, sync_init_container
@@ -242,14 +243,15 @@ METRICS_DIR_GIB = 1  # prometheus_client mmaps 1 MiB per process and metric type
 
 
 def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
-    """HF cache location, pinned hash seed, the multiprocess metrics directory, LMCache
-    settings, the HF token from its Secret."""
+    """HF cache location, the compile caches beside it (`compile_cache`), pinned hash seed, the
+    multiprocess metrics directory, LMCache settings, the HF token from its Secret."""
     env = {
         "HF_HOME": args.model_cache.mount_path,
         "HOME": "/tmp",
         "PYTHONHASHSEED": str(args.python_hash_seed),
         "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
     }
+    env |= compile_cache_env(compile_cache_dir(args.model_cache.mount_path, args.model, args.revision))
     if args.model_store is not None:  # weights are local: never reach the hub
         env["HF_HUB_OFFLINE"] = "1"
     if args.run_as_user is not None:  # no passwd entry for the uid: name it for getpass.getuser()

@@ -37,9 +37,12 @@ from pathlib import PurePosixPath
 from typing import Any
 
 LMCACHE_PREFIX = "LMCACHE_"
-REPORTED = ("shutdown_timeout",)
+REPORTED = ("shutdown_timeout", "model")
 """Engine arguments whose parsed values the probe reports (`AsyncEngineArgs` fields), so the
 caller can check vLLM reads them as it meant (a drain in seconds, not the abort default)."""
+ACCESS_PATHS = ("/health", "/metrics", "/ping", "/v1/models", "/v1/chat/completions", "/v1/completions")
+"""Request paths the probe hands vLLM's own uvicorn access-log filter (reported under
+`access_log_silenced`: those whose access lines the server would drop)."""
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -63,10 +66,15 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.N
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return parser.parse_args(argv), ""
+            args = parser.parse_args(argv)
     except SystemExit:
         lines = [line for line in err.getvalue().splitlines() if line.strip()]
         return None, lines[-1] if lines else "vLLM's parser exited"
+    # what `vllm serve` does first (vllm/entrypoints/cli/serve.py, ServeSubcommand.cmd): the
+    # positional model (where the parser also moves a `--model`) is the model
+    if getattr(args, "model_tag", None) is not None:
+        args.model = args.model_tag
+    return args, ""
 
 
 def check_vllm(parser: argparse.ArgumentParser, command: list[str]) -> list[str]:
@@ -155,7 +163,31 @@ def reported_values(parser: argparse.ArgumentParser, command: list[str]) -> dict
     from vllm.engine.arg_utils import AsyncEngineArgs
 
     engine_args = AsyncEngineArgs.from_cli_args(args)
-    return {name: getattr(engine_args, name) for name in REPORTED}
+    values: dict[str, Any] = {name: getattr(engine_args, name) for name in REPORTED}
+    values["access_log_silenced"] = silenced_paths(args)
+    return values
+
+
+def silenced_paths(args: argparse.Namespace) -> list[str]:
+    """Which `ACCESS_PATHS` the server's access log drops: the uvicorn log config vLLM builds
+    from these args (`get_uvicorn_log_config`, what `vllm serve` hands uvicorn), its filters
+    applied to the access record uvicorn writes (`client, method, path, version, status`)."""
+    import logging
+
+    from vllm.entrypoints.launchers.utils.server_utils import get_uvicorn_log_config
+
+    config = get_uvicorn_log_config(args) or {}
+    filters = []
+    for spec in (config.get("filters") or {}).values():
+        kwargs = {k: v for k, v in spec.items() if k != "()"}
+        filters.append(spec["()"](**kwargs))
+    out = []
+    for path in ACCESS_PATHS:
+        record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 0, '%s - "%s %s HTTP/%s" %d',
+                                   ("10.0.0.1:5000", "GET", path, "1.1", 200), None)
+        if any(not f.filter(record) for f in filters):
+            out.append(path)
+    return out
 
 
 def check_case(parser: argparse.ArgumentParser, case: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +198,23 @@ def check_case(parser: argparse.ArgumentParser, case: dict[str, Any]) -> dict[st
     if any(k.startswith(LMCACHE_PREFIX) for k in env):
         errors += check_lmcache(env)
     values = reported_values(parser, command) if not errors else {}
+    if values:
+        values["compile_cache"] = compile_cache_path(env)
     return {"name": case["name"], "errors": errors, "values": values}
+
+
+def compile_cache_path(env: dict[str, str]) -> str:
+    """Where vLLM puts its `torch.compile` cache with the case's env: `VLLM_CACHE_ROOT` as
+    `vllm.envs` reads it, joined as `vllm/compilation/backends.py` joins it."""
+    import vllm.envs as vllm_envs
+
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        return os.path.join(vllm_envs.VLLM_CACHE_ROOT, "torch_compile_cache")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def main() -> None:

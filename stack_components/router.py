@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 
@@ -140,6 +141,9 @@ class Router(pulumi.ComponentResource):
 
     endpoint: pulumi.Output[str]
     """In-cluster base URL, e.g. http://llm-router.llm.svc.cluster.local:8080."""
+    load_balancer_host: pulumi.Output[str | None] | None
+    """With `service_type` LoadBalancer: the address the load balancer controller wrote into
+    the Service's `status.loadBalancer.ingress` (a hostname on AWS); None otherwise."""
     service_name: pulumi.Output[str]
     """Name of the router Service."""
     deployment_name: pulumi.Output[str]
@@ -160,10 +164,28 @@ class Router(pulumi.ComponentResource):
         self.service_name = created["service"].metadata.apply(lambda _: object_base)
         self.deployment_name = created["deployment"].metadata.apply(lambda _: object_base)
         self.endpoint = self.service_name.apply(lambda _: f"http://{host}:{ROUTER_PORT}")
+        self.load_balancer_host = (created["service"].status.apply(ingress_host)
+                                   if args.service_type == "LoadBalancer" else None)
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
+                "load_balancer_host": self.load_balancer_host,
                 "service_name": self.service_name,
                 "deployment_name": self.deployment_name,
             }
         )
+
+
+def ingress_host(status: Any) -> str | None:
+    """The first `status.loadBalancer.ingress` entry's hostname (or IP) of a Service, as the
+    provider returns it (typed outputs or plain dicts); None before it has one."""
+    def get(obj: Any, attr: str, key: str) -> Any:
+        if obj is None:
+            return None
+        if hasattr(obj, attr):  # pulumi-kubernetes' output types (dicts with property getters)
+            return getattr(obj, attr)
+        return obj.get(key) if isinstance(obj, dict) else None
+
+    ingress = get(get(status, "load_balancer", "loadBalancer"), "ingress", "ingress") or []
+    first = ingress[0] if ingress else None
+    return get(first, "hostname", "hostname") or get(first, "ip", "ip")

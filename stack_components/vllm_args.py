@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from contracts import ENGINE_PORT
+from contracts import ENGINE_PORT, PATH_HEALTH, PATH_METRICS
 from stack_components.errors import ArgsError
 
 KV_TRANSFER_CONFIG = {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}
@@ -25,7 +25,14 @@ MANAGED_FLAGS = (
     "--kv-transfer-config",
     "--download-dir",
     "--shutdown-timeout",
+    "--disable-access-log-for-endpoints",
 )
+QUIET_ENDPOINTS = (PATH_HEALTH, PATH_METRICS)
+"""Paths left out of the engine's access log (vLLM 0.33 `--disable-access-log-for-endpoints`,
+`vllm/entrypoints/common/cli_args.py`, exact path match without the query string in
+`vllm/logging_utils/uvicorn_logging.py`): the kubelet's probes and the router's health checks
+(`/health`) and the scrapes by Prometheus and the router (`/metrics`), about 10 lines/s per
+engine; requests and `/v1/models` stay logged."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,10 +75,12 @@ def check_extra_args(extra_args: Sequence[str], field_name: str = "extra_args") 
 
 
 def render_vllm_args(config: VllmServerConfig) -> list[str]:
-    """The argument list after the server entry point."""
+    """The argument list after the server entry point (`vllm serve`), the model first and
+    positional: vLLM 0.33 warns that `--model` with `vllm serve` "will be removed in a future
+    version" (`vllm/utils/argparse_utils.py`, FlexibleArgumentParser.parse_args, which moves it
+    to the front as the positional `model_tag`; `vllm/entrypoints/cli/serve.py` then reads it)."""
     check_extra_args(config.extra_args)
     args = [
-        "--model",
         config.model,
         *(["--revision", config.revision] if config.revision is not None else []),
         "--served-model-name",
@@ -89,6 +98,8 @@ def render_vllm_args(config: VllmServerConfig) -> list[str]:
         "--enable-prefix-caching" if config.enable_prefix_caching else "--no-enable-prefix-caching",
         "--shutdown-timeout",
         str(config.shutdown_timeout_s),
+        "--disable-access-log-for-endpoints",
+        ",".join(QUIET_ENDPOINTS),
     ]
     if config.lmcache:
         args += ["--kv-transfer-config", json.dumps(KV_TRANSFER_CONFIG, separators=(",", ":"))]

@@ -89,3 +89,13 @@ def service_annotations(exposure: ExposureConfig, port_name: str, *, drain_s: in
     if exposure.source_ranges:
         out[_PREFIX + "load-balancer-source-ranges"] = ",".join(exposure.source_ranges)
     return out
+
+
+def nlb_endpoint(exposure: ExposureConfig, host: str | None, port: int) -> str | None:
+    """The router's base URL through its NLB: `https` when the NLB terminates TLS on the
+    router's port (`service_annotations`), else `http`; None in-cluster or before the Service
+    has an address."""
+    if exposure.kind == "cluster" or not host:
+        return None
+    scheme = "https" if exposure.tls_certificate_arn else "http"
+    return f"{scheme}://{host}:{port}"

@@ -13,7 +13,6 @@ from infra.config.catalog import INSTANCES, InstanceType
 from infra.config.cluster_rules import CLUSTER_RULES
 from infra.config.models import ModelConfig
 from infra.config.sizing import (
-    ENGINE_HOST_OVERHEAD_GIB,
     GIB_PER_GB,
     engine_memory_gib,
     engine_memory_share_gib,
@@ -23,6 +22,7 @@ from infra.config.stack import StackConfig
 from infra.errors import NAMESPACE, require
 from stack_components import capacity
 from stack_components.errors import ArgsError, CapacityError
+from stack_components.host_memory import process_memory_gib
 from stack_components.lmcache_server import PROCESS_OVERHEAD_GIB
 
 
@@ -104,7 +104,7 @@ def _lmcache_fits_nodes(config: StackConfig) -> None:
         require(need <= share, key("lmcache.cpuBufferGiB"), lm.cpu_buffer_gib,
                 f"must fit each engine's RAM share on pool '{model.node_pool}' ({instance.name}: "
                 f"{engines} engines of model '{name}' per node, {share:.1f} GiB each, holding {tp} "
-                f"buffer(s) (one per TP rank), {ENGINE_HOST_OVERHEAD_GIB} GiB for the engine process "
+                f"buffer(s) (one per TP rank), {process_memory_gib(tp)} GiB for the engine's processes "
                 f"and {shm_gib(tp)} GiB of /dev/shm)")
         disk = lm.disk_buffer_gib
         nvme_gib = instance.nvme_gb * GIB_PER_GB

@@ -6,11 +6,9 @@ from __future__ import annotations
 import math
 
 from infra.config.catalog import InstanceType
+from stack_components.host_memory import process_memory_gib
 
 GIB_PER_GB = 1e9 / 2**30
-ENGINE_HOST_OVERHEAD_GIB = 10
-"""Host RAM an engine process needs besides its LMCache CPU buffer and /dev/shm (Python,
-CUDA context, tokenizer, pinned staging buffers)."""
 SYSTEM_CPU_RESERVE = 2
 """vCPUs per node kept for kubelet and daemonsets."""
 
@@ -21,10 +19,10 @@ def shm_gib(tensor_parallel_size: int) -> int:
 
 
 def engine_memory_gib(cpu_buffer_gib: float, tensor_parallel_size: int) -> int:
-    """Memory request (= limit) of one engine pod: one LMCache CPU buffer per TP rank + process
-    + /dev/shm."""
+    """Memory request (= limit) of one engine pod: one LMCache CPU buffer per TP rank + the
+    pod's processes (the component's own rule, from the TP size) + /dev/shm."""
     buffers = math.ceil(cpu_buffer_gib * tensor_parallel_size)
-    return buffers + ENGINE_HOST_OVERHEAD_GIB + shm_gib(tensor_parallel_size)
+    return buffers + process_memory_gib(tensor_parallel_size) + shm_gib(tensor_parallel_size)
 
 
 def engine_memory_share_gib(instance: InstanceType, tensor_parallel_size: int) -> float:

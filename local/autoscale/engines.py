@@ -44,6 +44,12 @@ class EnginePool:
         """Engines started and not removed (ready or loading)."""
         return len(self.engines)
 
+    @property
+    def available(self) -> int:
+        """Engines listed for discovery and scraping (loaded): kube-state-metrics' available
+        replicas of the Deployment they stand for."""
+        return len(self._listed or ())
+
     def ready(self, now: float) -> int:
         return sum(1 for e in self.engines.values() if e.ready_at <= now)
 

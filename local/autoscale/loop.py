@@ -9,11 +9,13 @@ processes. Everything listens on loopback, is bounded by the plan, and stops at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,8 @@ from local.autoscale import loadgen
 from local.autoscale.engines import EnginePool
 from local.autoscale.plan import MODEL, AutoscalePlan
 from local.autoscale.summary import Change, Sample
-from local.demo.prometheus import ROUTER_JOB
+from local.demo.kube_state import KubeStateServer, deployments
+from local.demo.prometheus import KUBE_STATE_JOB, ROUTER_JOB
 from local.procs import Processes, free_ports
 from policies.autoscaling.activation import ScalerState, decide
 from policies.autoscaling.policy import METRICS, EnginePolicy
@@ -37,15 +40,31 @@ class LoopError(RuntimeError):
     """The closed loop could not run (a process did not start, Prometheus is missing)."""
 
 
-def prometheus_config(targets_file: Path, router: str, interval_s: float) -> str:
-    """prometheus.yml: engines from the targets file (file_sd), the router statically."""
+def prometheus_config(targets_file: Path, router: str, interval_s: float, kube_state: str) -> str:
+    """prometheus.yml: engines from the targets file (file_sd), the router and the
+    kube-state-metrics stand-in statically (its labels honoured, as kube-prometheus-stack does)."""
     every = f"{round(interval_s * 1000)}ms"  # Prometheus durations take integer units
     doc = {"global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
            "scrape_configs": [
                {"job_name": ENGINE_JOB,
                 "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}]},
-               {"job_name": ROUTER_JOB, "static_configs": [{"targets": [router]}]}]}
+               {"job_name": ROUTER_JOB, "static_configs": [{"targets": [router]}]},
+               {"job_name": KUBE_STATE_JOB, "honor_labels": True,
+                "static_configs": [{"targets": [kube_state.removeprefix("http://")]}]}]}
     return json.dumps(doc, indent=2)
+
+
+@contextlib.contextmanager
+def kube_state(pool: EnginePool, policy: EnginePolicy) -> Iterator[str]:
+    """A kube-state-metrics stand-in counting the pool's loaded engines as the policy's
+    Deployment's available replicas (what tells the engine triggers a model at zero engines
+    from a lost scrape); yields its URL."""
+    server = KubeStateServer(lambda: deployments({(policy.namespace, policy.deployment): pool.available}))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def router_settings(targets_file: Path) -> dict:
@@ -56,14 +75,23 @@ def router_settings(targets_file: Path) -> dict:
                        "metrics_interval_s": 0.2}}
 
 
-async def query(session: aiohttp.ClientSession, prom: str, promql: str) -> float:
-    """The single value of an instant query (the trigger queries always return one sample)."""
+async def answer(session: aiohttp.ClientSession, prom: str, promql: str) -> float | None:
+    """The single value of an instant query; None when it answers nothing (an error to KEDA
+    with `ignoreNullValues: false`, which the policy's fallback handles)."""
     async with session.get(f"{prom}/api/v1/query", params={"query": promql}) as resp:
         body = await resp.json()
     result = body["data"]["result"]
-    if body.get("status") != "success" or len(result) != 1:
+    if body.get("status") != "success" or len(result) > 1:
         raise LoopError(f"query {promql!r} returned {body}")
-    return float(result[0]["value"][1])
+    return float(result[0]["value"][1]) if result else None
+
+
+async def query(session: aiohttp.ClientSession, prom: str, promql: str) -> float:
+    """The single value of an instant query that must answer."""
+    value = await answer(session, prom, promql)
+    if value is None:
+        raise LoopError(f"query {promql!r} answered nothing")
+    return value
 
 
 async def wait_until(check, deadline_s: float, what: str) -> None:
@@ -105,10 +133,10 @@ async def scale_loop(policy: EnginePolicy, time_scale: float, until_s: float, po
     state = ScalerState()
     every = policy.polling_interval_s * time_scale
     while (t := time.perf_counter() - t0) < until_s:
-        value = await query(session, prom, policy.query())
-        demand = await query(session, prom, policy.demand_query())
-        held = await query(session, prom, policy.held_query())
-        last.update(queue=value, demand=demand, held=held)
+        value = await answer(session, prom, policy.query())
+        demand = await answer(session, prom, policy.demand_query())
+        held = await answer(session, prom, policy.held_query())
+        last.update(queue=value or 0.0, demand=demand or 0.0, held=held or 0.0)
         if each_poll is not None:
             await each_poll()
         desired, state = decide(state, policy, now=t / time_scale, current=pool.replicas, value=value,
@@ -125,12 +153,22 @@ async def _scaler(plan: AutoscalePlan, pool: EnginePool, session: aiohttp.Client
                      last, lambda: _other_triggers(session, prom, plan, run))
 
 
+def _policies(plan: AutoscalePlan) -> dict[str, EnginePolicy]:
+    base = plan.policy()
+    return {m: dataclasses.replace(base, metric=m, target=0.8 if m == "kvCache" else 1.0) for m in METRICS}
+
+
+def _every_query(plan: AutoscalePlan) -> list[str]:
+    policy = plan.policy()
+    return [p.query() for p in _policies(plan).values()] + [policy.demand_query(), policy.held_query()]
+
+
 async def _other_triggers(session: aiohttp.ClientSession, prom: str, plan: AutoscalePlan, run: Run) -> None:
     """Evaluate every metric kind's rendered query too, so the run proves each returns data."""
-    for metric in METRICS:
-        policy = dataclasses.replace(plan.policy(), metric=metric, target=0.8 if metric == "kvCache" else 1.0)
-        value = await query(session, prom, policy.query())
-        run.trigger_max[metric] = max(run.trigger_max.get(metric, 0.0), value)
+    for metric, policy in _policies(plan).items():
+        value = await answer(session, prom, policy.query())
+        if value is not None:  # a just-loaded engine's first scrape may be a poll away
+            run.trigger_max[metric] = max(run.trigger_max.get(metric, 0.0), value)
     demand = await query(session, prom, plan.policy().demand_query())
     run.trigger_max["demand"] = max(run.trigger_max.get("demand", 0.0), demand)
 
@@ -151,6 +189,9 @@ async def _drive(plan: AutoscalePlan, pool: EnginePool, prom: str, router: str) 
         up = f'count(up{{job="{ENGINE_JOB}"}} == 1) >= {plan.min_engines}'
         await wait_until(lambda: _ok(session, f"{router}/health"), _READY_S, "router")
         await wait_until(lambda: _has(session, prom, up), _READY_S, "Prometheus scraping the engines")
+        await wait_scraped(session, prom, KUBE_STATE_JOB)
+        for promql in _every_query(plan):  # rates answer from a source's second scrape on
+            await wait_until(lambda q=promql: _has(session, prom, q), _READY_S, f"an answer to {promql}")
         t0 = time.perf_counter()
         await asyncio.gather(loadgen.drive(plan, router, t0, run.sent),
                              _scaler(plan, pool, session, prom, t0, run, last),
@@ -158,20 +199,26 @@ async def _drive(plan: AutoscalePlan, pool: EnginePool, prom: str, router: str) 
     return run
 
 
+async def wait_scraped(session: aiohttp.ClientSession, prom: str, job: str) -> None:
+    """Until Prometheus has scraped `job` once (bounded)."""
+    await wait_until(lambda: _has(session, prom, f'up{{job="{job}"}} == 1'), _READY_S,
+                     f"Prometheus scraping {job}")
+
+
 async def _has(session: aiohttp.ClientSession, prom: str, promql: str) -> bool:
     async with session.get(f"{prom}/api/v1/query", params={"query": promql}) as resp:
         return bool((await resp.json())["data"]["result"])
 
 
-def start_processes(procs: Processes, workdir: Path, targets: Path,
-                    scrape_interval_s: float) -> tuple[str, str]:
+def start_processes(procs: Processes, workdir: Path, targets: Path, scrape_interval_s: float,
+                    kube_state_url: str) -> tuple[str, str]:
     """Prometheus and the router, both following the targets file; returns their base URLs."""
     binary = shutil.which("prometheus")
     if binary is None:
         raise LoopError("the prometheus binary is not installed (apt-get install prometheus)")
     router_port, prom_port = free_ports(2)
     (workdir / "prometheus.yml").write_text(prometheus_config(targets, f"127.0.0.1:{router_port}",
-                                                              scrape_interval_s))
+                                                              scrape_interval_s, kube_state_url))
     procs.start("prometheus", [binary, f"--config.file={workdir / 'prometheus.yml'}",
                                f"--storage.tsdb.path={workdir / 'tsdb'}",
                                f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"])
@@ -188,8 +235,9 @@ async def _main(plan: AutoscalePlan, workdir: Path, procs: Processes) -> Run:
     pool = EnginePool(config, targets, load_delay_s=plan.load_time_s * plan.time_scale, drain_s=1.0)
     try:
         await pool.scale_to(plan.min_engines, now=0.0, loaded=True)  # running before the run begins
-        router, prom = start_processes(procs, workdir, targets, plan.scrape_interval_s)
-        return await _drive(plan, pool, prom, router)
+        with kube_state(pool, plan.policy()) as kube_url:
+            router, prom = start_processes(procs, workdir, targets, plan.scrape_interval_s, kube_url)
+            return await _drive(plan, pool, prom, router)
     finally:
         await pool.close()
 

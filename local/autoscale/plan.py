@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.timing import Timing
+from local.demo.prometheus import NAMESPACE
 from policies.autoscaling.policy import EnginePolicy
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -120,7 +121,7 @@ class AutoscalePlan:
 
     def policy(self) -> EnginePolicy:
         """The queue-depth policy under test, in cluster time (the scaler scales it)."""
-        return EnginePolicy(deployment="emulated", served_name=MODEL, metric="queue",
+        return EnginePolicy(deployment="emulated", served_name=MODEL, namespace=NAMESPACE, metric="queue",
                             target=self.target_waiting, min_replicas=self.min_engines,
                             max_replicas=self.max_engines, load_time_s=self.load_time_s,
                             scale_down_window_s=0, polling_interval_s=15,

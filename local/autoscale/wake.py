@@ -29,10 +29,17 @@ from bench.workload import filler
 from emulator.config import EngineConfig
 from emulator.timing import Timing
 from local.autoscale.engines import EnginePool
-from local.autoscale.loop import LoopError, query, scale_loop, start_processes, wait_until
+from local.autoscale.loop import (
+    LoopError,
+    kube_state,
+    scale_loop,
+    start_processes,
+    wait_scraped,
+    wait_until,
+)
 from local.autoscale.plan import MODEL
 from local.autoscale.summary import Change
-from local.demo.prometheus import ROUTER_JOB
+from local.demo.prometheus import KUBE_STATE_JOB, NAMESPACE, ROUTER_JOB
 from local.procs import Processes
 from policies.autoscaling.policy import EnginePolicy
 
@@ -58,8 +65,8 @@ class WakePlan:
         return cls(time_scale=0.03, later_requests=2)
 
     def policy(self) -> EnginePolicy:
-        return EnginePolicy(deployment="emulated", served_name=MODEL, metric="queue", target=2.0,
-                            min_replicas=0, max_replicas=1, load_time_s=self.load_time_s,
+        return EnginePolicy(deployment="emulated", served_name=MODEL, namespace=NAMESPACE, metric="queue",
+                            target=2.0, min_replicas=0, max_replicas=1, load_time_s=self.load_time_s,
                             scale_down_window_s=0, polling_interval_s=self.polling_interval_s,
                             rate_window=f"{max(2, math.ceil(120 * self.time_scale))}s")  # integer units
 
@@ -120,10 +127,6 @@ async def _ready_at_zero(session: aiohttp.ClientSession, router: str, pool: Engi
         return resp.status == 200 and pool.replicas == 0
 
 
-async def _positive(session: aiohttp.ClientSession, prom: str, promql: str) -> bool:
-    return await query(session, prom, promql) > 0
-
-
 async def _requests(plan: WakePlan, router: str) -> tuple[StreamResult, list[int]]:
     async with new_session(request_timeout_s=60.0) as session:
         client = ChatClient(session, router, MODEL)
@@ -143,15 +146,22 @@ async def _run(plan: WakePlan, workdir: Path, procs: Processes) -> dict:
     config = EngineConfig(model=MODEL, timing=Timing(time_scale=1.0))
     pool = EnginePool(config, targets, load_delay_s=plan.load_delay_s, drain_s=0.5)
     await pool.scale_to(0, now=0.0)  # publishes the empty targets file
+    try:
+        with kube_state(pool, plan.policy()) as kube_url:
+            router, prom = start_processes(procs, workdir, targets, plan.scrape_interval_s, kube_url)
+            return await _wake(plan, pool, router, prom)
+    finally:
+        await pool.close()
+
+
+async def _wake(plan: WakePlan, pool: EnginePool, router: str, prom: str) -> dict:
     tasks: list[asyncio.Task] = []
     try:
-        router, prom = start_processes(procs, workdir, targets, plan.scrape_interval_s)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             await wait_until(lambda: _ready_at_zero(session, router, pool), _READY_S, "router with no engine")
             models = await served_models(session, router)
-            scraped = f'count(up{{job="{ROUTER_JOB}"}} == 1) or vector(0)'
-            await wait_until(lambda: _positive(session, prom, scraped), _READY_S,
-                             "Prometheus scraping the router")
+            await wait_scraped(session, prom, ROUTER_JOB)
+            await wait_scraped(session, prom, KUBE_STATE_JOB)
             t0 = time.perf_counter()
             changes: list[Change] = []
             scaler = scale_loop(plan.policy(), plan.time_scale, plan.budget_s, pool, session, prom, t0,
@@ -174,7 +184,6 @@ async def _run(plan: WakePlan, workdir: Path, procs: Processes) -> dict:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await pool.close()
 
 
 def run_wake(plan: WakePlan, workdir: Path, procs: Processes) -> dict:

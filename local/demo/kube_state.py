@@ -2,14 +2,18 @@
 capacity dashboard and the pool-at-max alert read, for the emulated stack's nodes and engine
 pods. `render` is pure (kube-state-metrics' names: `kube_node_labels` with the allow-listed
 node label as `label_<sanitised>`, `kube_pod_status_phase` one series per phase);
-`KubeStateServer` serves it from a stdlib HTTP server thread until stopped."""
+`deployments` renders `kube_deployment_status_replicas_available` (what the autoscaling
+triggers read to tell a model at zero engines from a lost scrape). `KubeStateServer` serves
+a fixed text, or one rendered per scrape, from a stdlib HTTP server thread until stopped."""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from contracts import KSM_DEPLOYMENT_AVAILABLE
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -32,14 +36,23 @@ def render(nodes: Mapping[str, str], pods: Mapping[str, str], namespace: str, no
     return "\n".join(lines) + "\n"
 
 
-class KubeStateServer:
-    """Serves a fixed `render` text at `/metrics` on 127.0.0.1 (a free port)."""
+def deployments(available: Mapping[tuple[str, str], int]) -> str:
+    """`available`: (namespace, deployment) -> available replicas."""
+    lines = [f"# TYPE {KSM_DEPLOYMENT_AVAILABLE} gauge"]
+    lines += [f'{KSM_DEPLOYMENT_AVAILABLE}{{namespace="{ns}",deployment="{name}"}} {count}'
+              for (ns, name), count in sorted(available.items())]
+    return "\n".join(lines) + "\n"
 
-    def __init__(self, text: str) -> None:
-        body = text.encode()
+
+class KubeStateServer:
+    """Serves `text` (or what `text()` returns, per scrape) at `/metrics` on 127.0.0.1 (a free port)."""
+
+    def __init__(self, text: str | Callable[[], str]) -> None:
+        make = text if callable(text) else (lambda: text)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                body = make().encode()
                 self.send_response(200 if self.path == "/metrics" else 404)
                 self.send_header("Content-Type", CONTENT_TYPE)
                 self.send_header("Content-Length", str(len(body)))

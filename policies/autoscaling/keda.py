@@ -9,12 +9,27 @@ above which a ScaledObject at zero replicas activates. `initialCooldownPeriod` a
 `cooldownPeriod` are seconds (KEDA v2.20.2 `pkg/scaling/executor/scale_scaledobjects.go`:
 `time.Second * time.Duration(...)`); the initial one counts from the ScaledObject's creation
 and applies only until a trigger is first active (`status.lastActiveTime` unset).
+
+Absence is an error, handled by `fallback` (KEDA v2.20.2): every trigger sets
+`ignoreNullValues: "false"` (its default is true: an empty result or NaN reads 0,
+`pkg/scalers/prometheus_scaler.go`), and the queries answer nothing when Prometheus has lost
+their source (see `queries`). After more than `failureThreshold` consecutive failures of a
+trigger, `pkg/fallback/fallback.go` hands the HPA that trigger's target times the fallback
+replica count; with `behavior: currentReplicas` that count is the current one, so an outage
+neither adds nor removes engines (for `Value` triggers KEDA divides by the ready replicas, so
+the HPA's arithmetic lands on the current count too). While a trigger fails and before the
+threshold, `pkg/scaling/executor/scale_scaledobjects.go` does not scale to zero when
+`fallback.replicas` is not 0, hence `replicas` >= 1 although `currentReplicas` ignores it. A
+trigger in fallback counts as active (`scale_handler.go`: `isActiveOrFallback`), so a model
+at zero engines wakes to one when its triggers fail that long: with Prometheus blind, a
+request held for it could not be seen, and serving it wins over sleeping. KEDA 2.20.2's
+webhook (`CheckFallbackValid`) refuses a fallback only when every trigger is cpu or memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from policies.autoscaling.errors import require
@@ -26,6 +41,10 @@ KEDA_CHART_VERSION = "2.20.2"
 """Pinned chart (= KEDA app) version, kedacore/charts `keda/Chart.yaml`."""
 KEDA_REPO = "https://kedacore.github.io/charts"
 KEDA_NAMESPACE = "keda"
+FALLBACK_FAILURES = 3
+"""Consecutive failed reads of a trigger before its fallback applies: KEDA reads a trigger on
+every polling interval and on every HPA metrics request (15 s), so about 30-45 s; one missed
+scrape or a Prometheus restart under that changes nothing."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +68,7 @@ def _num(value: float) -> str:
 def _trigger(name: str, query: str, server: str, threshold: float, activation: float, metric_type: str,
              auth: str | None) -> dict[str, Any]:
     meta = {"serverAddress": server, "query": query, "threshold": _num(threshold),
-            "activationThreshold": _num(activation), "ignoreNullValues": "true"}
+            "activationThreshold": _num(activation), "ignoreNullValues": "false"}
     trigger: dict[str, Any] = {"type": "prometheus", "name": name, "metricType": metric_type,
                                "metadata": meta}
     if auth is not None:
@@ -72,9 +91,18 @@ def triggers(policy: EnginePolicy, server: str, auth: str | None = None) -> list
     return out
 
 
+def fallback(policy: EnginePolicy) -> dict[str, Any]:
+    """What KEDA does with a trigger that keeps failing: keep the current replicas (see the
+    module docstring; `replicas` only keeps a failing model from being scaled to zero)."""
+    return {"failureThreshold": FALLBACK_FAILURES, "replicas": max(1, policy.min_replicas),
+            "behavior": "currentReplicas"}
+
+
 def scaled_object(name: str, namespace: str, policy: EnginePolicy, *, prometheus_url: str,
                   labels: Mapping[str, str], auth: str | None = None) -> dict[str, Any]:
-    """The ScaledObject scaling `policy.deployment` between its min and max replicas."""
+    """The ScaledObject scaling `policy.deployment` (in `namespace`) between its min and max
+    replicas, holding the current count while a trigger's source is lost."""
+    policy = replace(policy, namespace=namespace)
     spec: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": policy.deployment},
         "pollingInterval": policy.polling_interval_s,
@@ -83,6 +111,7 @@ def scaled_object(name: str, namespace: str, policy: EnginePolicy, *, prometheus
         "minReplicaCount": policy.min_replicas,
         "maxReplicaCount": policy.max_replicas,
         "advanced": {"horizontalPodAutoscalerConfig": {"behavior": policy.behavior().to_manifest()}},
+        "fallback": fallback(policy),
         "triggers": triggers(policy, prometheus_url, auth),
     }
     return {"apiVersion": KEDA_API, "kind": "ScaledObject",

@@ -41,6 +41,9 @@ class EnginePolicy:
     served_name: str = ""
     """The model name engines report in `model_name` and the router in `model`; filled like
     `deployment`."""
+    namespace: str = ""
+    """Namespace of the Deployment (the engine queries read its available replicas from
+    kube-state-metrics); `keda.scaled_object` sets it to the ScaledObject's."""
     metric: Metric = "queue"
     """Scaling signal (see `METRICS`)."""
     target: float = 4.0
@@ -89,11 +92,12 @@ class EnginePolicy:
 
     def query(self) -> str:
         """The trigger query for this policy's metric."""
+        where = (self.served_name, self.namespace, self.deployment)
         if self.metric == "queue":
-            return queries.queue_query(self.served_name)
+            return queries.queue_query(*where)
         if self.metric == "kvCache":
-            return queries.kv_cache_query(self.served_name)
-        return queries.queue_time_query(self.served_name, self.quantile, self.rate_window)
+            return queries.kv_cache_query(*where)
+        return queries.queue_time_query(*where, self.quantile, self.rate_window)
 
     def demand_query(self) -> str:
         """The router's request rate for the model: keeps a scaled-to-zero model awake."""

@@ -59,7 +59,7 @@ def stack_file_from(document: dict[str, Any]) -> StackFile:
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """`llm-stack render --stack ENV` for every environment, once per session, as the CLI runs
-    (subprocesses in parallel: each gets its own mock runtime)."""
+    (subprocesses in parallel: each gets its own mock runtime); its stderr beside, `ENV.stderr`."""
     out = tmp_path_factory.mktemp("render")
     cli = [sys.executable, "-c", "from cli import main; main()"]
     procs = {env: subprocess.Popen([*cli, "render", "--stack", env, "--out", str(out / env)], cwd=ROOT,
@@ -68,4 +68,5 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for env, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=90)
         assert proc.returncode == 0, f"render {env} failed:\n{stdout}\n{stderr}"
+        (out / f"{env}.stderr").write_text(stderr)  # what the program logged (warnings)
     return {env: out / env for env in STACKS}

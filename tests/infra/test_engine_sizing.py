@@ -4,12 +4,14 @@ KV capacity the router reads (the pod's cpu-cache-tokens annotation)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import yaml
 
 from stack_components.capacity import cpu_cache_tokens, find_model
+from stack_components.host_memory import process_memory_gib
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -42,7 +44,7 @@ def test_lmcache_buffers_are_counted_once_per_rank(stack) -> None:
         tp = int(container["resources"]["limits"]["nvidia.com/gpu"])
         per_rank = float(env["LMCACHE_MAX_LOCAL_CPU_SIZE"])
         assert _gi(container["resources"]["limits"]["memory"]) >= tp * per_rank + 8
-        model = find_model(container["args"][container["args"].index("--model") + 1])
+        model = find_model(container["args"][0])  # the positional model
         tokens = int(doc["spec"]["template"]["metadata"]["annotations"]["llmstack.io/cpu-cache-tokens"])
         assert tokens == cpu_cache_tokens(model, per_rank, tp)
         disk = env.get("LMCACHE_MAX_LOCAL_DISK_SIZE")
@@ -58,3 +60,21 @@ def test_prod_70b_pins_four_buffers_within_its_limit() -> None:
     per_rank = float({e["name"]: e.get("value") for e in container["env"]}["LMCACHE_MAX_LOCAL_CPU_SIZE"])
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "4"
     assert _gi(container["resources"]["limits"]["memory"]) >= 4 * per_rank
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_engine_memory_holds_a_process_per_rank_plus_the_server_and_core(stack) -> None:
+    """Pod memory = TP x the per-rank CPU buffer + the processes (API server, engine core, one
+    worker per TP rank: 6 + 5 x TP GiB) + /dev/shm: a TP-4 pod reserves 26 GiB for processes,
+    not the flat 10 GiB a TP-1 pod's would have been."""
+    engines = _engines(stack)
+    for doc in engines:
+        container = doc["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        tp = int(container["resources"]["limits"]["nvidia.com/gpu"])
+        shm = next(v for v in doc["spec"]["template"]["spec"]["volumes"] if v["name"] == "dshm")
+        buffers = math.ceil(tp * float(env["LMCACHE_MAX_LOCAL_CPU_SIZE"]))
+        limit = _gi(container["resources"]["limits"]["memory"])
+        processes = limit - buffers - _gi(shm["emptyDir"]["sizeLimit"])
+        assert processes == process_memory_gib(tp) == 6 + 5 * tp, doc["metadata"]["name"]
+    assert engines

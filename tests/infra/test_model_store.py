@@ -142,7 +142,7 @@ def test_engines_run_as_the_annotated_account_and_copy_first(with_store):
         source, dest = sync["command"][-2:]
         assert source.startswith("s3://acme-llm-weights/hf/models/meta-llama/")
         vllm = pod["containers"][0]["args"]
-        assert vllm[vllm.index("--model") + 1] == dest and "--revision" not in vllm
+        assert vllm[0] == dest and "--model" not in vllm and "--revision" not in vllm
         assert "--served-model-name" in vllm
         assert sync["securityContext"]["readOnlyRootFilesystem"] is True
         assert sync["resources"]["limits"] == sync["resources"]["requests"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,16 @@ def test_a_set_secret_is_not_replaced_by_a_placeholder():
                                          "llm-stack:routerApiKeys": {"secure": "v1:x"}}})
     assert stack.config["llm-stack:hfToken"] == "hf_plain" and "llm-stack:hfToken" not in stack.secret_keys
     assert stack.secret_keys == ("llm-stack:routerApiKeys",) and not stack.standins
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_shipped_stacks_pin_each_model_to_a_commit(stack):
+    """Every model of a shipped stack names a 40-hex commit of its hub repository, not a branch
+    such as `main`, which moves under a running deployment (a restarted pod loads other weights)."""
+    from infra.config import parse_stack_config
+    from infra.stackfile import raw_project_config
+
+    config = parse_stack_config(raw_project_config(read_stack_file(ROOT, stack)))
+    assert config.models
+    for name, model in config.models.items():
+        assert re.fullmatch(r"[0-9a-f]{40}", model.revision), (name, model.revision)

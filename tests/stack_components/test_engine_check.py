@@ -110,6 +110,50 @@ def test_every_rendered_engine_drains_within_its_grace_period(report, stack) -> 
     assert checked == len([c for c in cases if c.name.startswith(f"{stack}/")]) > 0
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_keeps_probes_and_scrapes_out_of_its_access_log(report, stack) -> None:
+    """vLLM's own access-log filter, built from each engine's command, drops `/health` (kubelet
+    probes, the router's health checks) and `/metrics` (Prometheus, the router) and keeps the
+    requests and `/v1/models`."""
+    probe, cases = report
+    mine = [c for c in cases if c.name.startswith(f"{stack}/")]
+    for case in mine:
+        assert probe.values[case.name]["access_log_silenced"] == ["/health", "/metrics"], case.name
+    assert mine
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_compiles_into_its_model_cache(report, stack) -> None:
+    """vLLM reads each engine's compile-cache root (`VLLM_CACHE_ROOT`) as a directory on the
+    model-cache volume (the node's hostPath where the stack has one), one per model and vLLM
+    version, not under the pod's emptyDir `/tmp` (`HOME`): a restart keeps the compiled graphs."""
+    probe, _ = report
+    checked = 0
+    for path in sorted((ROOT / "tests" / "golden" / stack / "kubernetes").glob("*.deployment.*.yaml")):
+        pod = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]
+        (vllm,) = [c for c in pod["containers"] if c["name"] == "vllm"] or [None]
+        if vllm is None:
+            continue
+        (mount,) = [m["mountPath"] for m in vllm["volumeMounts"] if m["name"] == "model-cache"]
+        where = probe.values[f"{stack}/{path.name}"]["compile_cache"]
+        assert where.startswith(f"{mount}/compile/") and f"/vllm-{VLLM_VERSION}/" in where, where
+        assert where.endswith("/torch_compile_cache") and not where.startswith("/tmp"), where
+        checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_names_its_model_positionally(report, stack) -> None:
+    """The model follows `vllm serve` as its positional argument (vLLM 0.33 deprecates
+    `--model` there) and vLLM reads it as the model to serve."""
+    probe, cases = report
+    mine = [c for c in cases if c.name.startswith(f"{stack}/")]
+    for case in mine:
+        assert "--model" not in case.command and not case.command[2].startswith("-"), case.name
+        assert probe.values[case.name]["model"] == case.command[2], case.name
+    assert mine
+
+
 def test_a_known_good_engine_passes(report) -> None:
     """The reference command (LMCache connector, CPU tier) has no error: the check is not all-red."""
     assert report[0].errors["good"] == ()
@@ -118,9 +162,10 @@ def test_a_known_good_engine_passes(report) -> None:
 def test_an_engine_loading_from_the_model_store_passes(report) -> None:
     """With a model store, vLLM accepts the local directory as `--model` (served under its name)."""
     command = MODEL_STORE.command
-    assert command[command.index("--model") + 1] == "/models/s3/meta-llama/Llama-3.1-8B-Instruct/main"
+    assert command[2] == "/models/s3/meta-llama/Llama-3.1-8B-Instruct/main"  # after `vllm serve`
     assert "--served-model-name" in command and "--revision" not in command
     assert report[0].errors["model-store"] == ()
+    assert report[0].values["model-store"]["model"] == command[2]
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

@@ -83,9 +83,9 @@ def test_gpu_limits_placement_and_shared_memory(deploy, k8s_objects) -> None:
     shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
     assert shm["emptyDir"]["medium"] == "Memory"
     assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
-    # 32 base + one 120 GiB LMCache buffer per TP rank + 16 shm
+    # the processes (6 + 5 per TP rank) + one 120 GiB LMCache buffer per TP rank + 16 shm
     tp = ARGS.tensor_parallel_size
-    assert container["resources"]["limits"]["memory"] == f"{32 + math.ceil(120 * tp) + 16}Gi"
+    assert container["resources"]["limits"]["memory"] == f"{6 + 5 * tp + math.ceil(120 * tp) + 16}Gi"
     disk = next(v for v in pod["volumes"] if v["name"] == "lmcache-disk")
     assert disk["emptyDir"]["sizeLimit"] == f"{100 * tp + 1}Gi"  # 100 GiB disk buffer per rank
 

@@ -32,8 +32,9 @@ def _flags(args: list[str]) -> dict[str, str | None]:
 
 def test_renders_every_managed_flag_with_its_value() -> None:
     """Model, revision, name, TP, length, memory fraction, port, prefix caching are all set."""
-    flags = _flags(render_vllm_args(CONFIG))
-    assert flags["--model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    args = render_vllm_args(CONFIG)
+    flags = _flags(args)
+    assert args[0] == "meta-llama/Llama-3.1-8B-Instruct" and "--model" not in args  # positional
     assert flags["--revision"] == "abc123"
     assert flags["--served-model-name"] == "llama"
     assert flags["--tensor-parallel-size"] == "2"
@@ -106,8 +107,8 @@ def test_each_managed_flag_appears_once_with_a_value(
         enable_prefix_caching=prefix,
     )
     args = render_vllm_args(config)
+    assert args[0] == CONFIG.model and "--model" not in args
     for flag in (
-        "--model",
         "--revision",
         "--served-model-name",
         "--port",
@@ -118,3 +119,10 @@ def test_each_managed_flag_appears_once_with_a_value(
         assert args.count(flag) == 1 and not args[args.index(flag) + 1].startswith("--")
     assert float(args[args.index("--gpu-memory-utilization") + 1]) == pytest.approx(util, rel=1e-5)
     assert ("--kv-transfer-config" in args) == lmcache
+
+
+def test_probes_and_scrapes_are_left_out_of_the_access_log() -> None:
+    """`--disable-access-log-for-endpoints` names the probe/health-check and scrape paths, once."""
+    args = render_vllm_args(CONFIG)
+    assert _flags(args)["--disable-access-log-for-endpoints"] == "/health,/metrics"
+    assert args.count("--disable-access-log-for-endpoints") == 1

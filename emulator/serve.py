@@ -49,8 +49,8 @@ class ServeArgs:
         require(isinstance(created, int) and created >= 0, "created", created,
                 "must be an integer >= 0 (0: the wall clock)")
         configs = tuple(
-            EngineConfig(timing=timing, faults=f, stop_after_tokens=stop_after or None, created=created or None,
-                         **{k: flags[k] for k in _ENGINE_FIELDS})
+            EngineConfig(timing=timing, faults=f, stop_after_tokens=stop_after or None,
+                         created=created or None, **{k: flags[k] for k in _ENGINE_FIELDS})
             for f in faults)
         return cls(configs=configs, base_port=flags["base_port"], host=flags["host"],
                    duration=flags["duration"], ready_file=flags["ready_file"])

@@ -14,8 +14,10 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 
@@ -37,14 +39,16 @@ class LoopError(RuntimeError):
     """The closed loop could not run (a process did not start, Prometheus is missing)."""
 
 
-def prometheus_config(targets_file: Path, router: str, interval_s: float) -> str:
-    """prometheus.yml: engines from the targets file (file_sd), the router statically."""
+def prometheus_config(targets_file: Path, router: str | Sequence[str], interval_s: float) -> str:
+    """prometheus.yml: engines from the targets file (file_sd), the router (one `host:port`, or
+    several replicas) statically."""
+    routers = [router] if isinstance(router, str) else list(router)
     every = f"{round(interval_s * 1000)}ms"  # Prometheus durations take integer units
     doc = {"global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
            "scrape_configs": [
                {"job_name": ENGINE_JOB,
                 "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}]},
-               {"job_name": ROUTER_JOB, "static_configs": [{"targets": [router]}]}]}
+               {"job_name": ROUTER_JOB, "static_configs": [{"targets": routers}]}]}
     return json.dumps(doc, indent=2)
 
 
@@ -96,7 +100,16 @@ async def _ok(session: aiohttp.ClientSession, url: str) -> bool:
         return resp.status == 200
 
 
-async def scale_loop(policy: EnginePolicy, time_scale: float, until_s: float, pool: EnginePool,
+class ScaledPool(Protocol):
+    """What the scaler drives: `EnginePool`, or any pool of engines with a replica count."""
+
+    @property
+    def replicas(self) -> int: ...
+
+    async def scale_to(self, count: int, now: float) -> None: ...
+
+
+async def scale_loop(policy: EnginePolicy, time_scale: float, until_s: float, pool: ScaledPool,
                      session: aiohttp.ClientSession, prom: str, t0: float, changes: list[Change],
                      last: dict, each_poll=None) -> None:
     """The local scaler: every polling interval (time-scaled) the policy's trigger queries on

@@ -67,9 +67,9 @@ class ChaosPlan:
     discovery polls every 0.2 s; the Kubernetes watch sees `deletionTimestamp` at once."""
     restart_after_s: float = 1.0
     """A SIGKILLed engine's replacement is listed (and the dead one unlisted) this long after."""
-    soak_s: float = 4.0
+    soak_s: float = 6.0
     """Steady load before and after each change."""
-    fault_s: float = 6.0
+    fault_s: float = 8.0
     """How long the hung and the stalled engine keep their fault."""
     stall_after_tokens: int = 8
     read_timeout_s: float = 5.0

@@ -10,11 +10,12 @@ Every request ends in exactly one of:
   that carries fewer tokens than its twin (e.g. vLLM's `finish_reason: "abort"` on SIGTERM);
 - **ok**: otherwise.
 
-Independently, a stream **mismatches** its twin when anything it did carry differs from the
-uninterrupted answer: a chunk's id, model or created; the content so far not being the twin's
-text (or a prefix of it, for a cut stream); a finish_reason other than the twin's once the
-stream is complete; more than one finish chunk; a usage chunk whose counts disagree with the
-tokens that came. Chunking is not compared (see `workload`).
+Independently, a stream **mismatches** its twin when what it carried differs from the
+uninterrupted answer: a complete stream (finish chunk, all its tokens, `[DONE]`) unless its
+body is the twin's byte for byte (`Twin.sse`: every chunk, the usage chunk and `[DONE]`); a
+cut stream when a chunk's id, object, model or created differs, its content is not a prefix
+of the twin's text, it carries more than one finish chunk, a role chunk anywhere but first,
+data after `[DONE]`, or a usage chunk whose count disagrees with the tokens that came.
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ class _Stream:
     text: str = ""
     finishes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    heads: set[tuple[Any, Any, Any]] = field(default_factory=set)
+    heads: set[tuple[Any, Any, Any, Any]] = field(default_factory=set)
+    roles: list[int] = field(default_factory=list)
+    """Indexes (among the chunks) of the chunks whose delta carries a role."""
+    chunks: int = 0
     usage: Mapping[str, Any] | None = None
     malformed: str = ""
     after_done: bool = False
@@ -80,11 +84,13 @@ def _absorb(out: _Stream, chunk: Mapping[str, Any]) -> None:
         err = chunk["error"]
         out.errors.append(str(err.get("message") if isinstance(err, Mapping) else err))
         return
-    out.heads.add((chunk.get("id"), chunk.get("model"), chunk.get("created")))
+    out.heads.add((chunk.get("id"), chunk.get("object"), chunk.get("model"), chunk.get("created")))
     if chunk.get("usage"):
         out.usage = chunk["usage"]
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
+        if "role" in delta:
+            out.roles.append(out.chunks)
         out.text += delta.get("content") or ""
         if choice.get("finish_reason") is not None:
             out.finishes.append(str(choice["finish_reason"]))
@@ -109,29 +115,36 @@ def parse_stream(body: bytes) -> _Stream:
             out.malformed = payload[:80].decode(errors="replace")
             break
         _absorb(out, chunk)
+        out.chunks += 1
     return out
 
 
-def _mismatch(s: _Stream, twin: Twin, complete: bool) -> str:
+_CHUNK_OBJECT = "chat.completion.chunk"
+
+
+def _mismatch(s: _Stream, body: bytes, twin: Twin, complete: bool) -> str:
     """Why what the stream carried differs from its twin ('' when it does not)."""
-    if s.heads - {(twin.id, twin.model, twin.created)}:
-        return f"chunk id/model/created {sorted(map(str, s.heads))} != {(twin.id, twin.model, twin.created)}"
-    if not twin.text.startswith(s.text) or (complete and s.text != twin.text):
-        return f"content differs from the twin after {len(_common(s.text, twin.text))} bytes"
-    if len(s.finishes) > 1:
-        return f"{len(s.finishes)} finish chunks"
-    if complete and s.finishes != [twin.finish_reason]:
-        return f"finish_reason {s.finishes} != {twin.finish_reason!r}"
+    if complete:
+        same = body == twin.sse
+        return "" if same else f"body differs from the twin's from byte {_common(body, twin.sse)} " \
+                               f"({len(body)} vs {len(twin.sse)} bytes)"
+    if s.heads - {(twin.id, _CHUNK_OBJECT, twin.model, twin.created)}:
+        return f"chunk id/object/model/created {sorted(map(str, s.heads))}"
+    if not twin.text.startswith(s.text):
+        return f"content differs from the twin's from byte {_common(s.text.encode(), twin.text.encode())}"
+    if len(s.finishes) > 1 or s.roles not in ([], [0]) or s.after_done:
+        return f"{len(s.finishes)} finish chunks, role chunks at {s.roles}, data after [DONE]: {s.after_done}"
     if s.usage is not None and s.usage.get("completion_tokens") != count_tokens(s.text):
         return f"usage {dict(s.usage)} != {count_tokens(s.text)} tokens received"
     return ""
 
 
-def _common(a: str, b: str) -> str:
+def _common(a: bytes, b: bytes) -> int:
+    """Length of the common prefix."""
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
-    return a[:n]
+    return n
 
 
 def classify(seen: Observed, twin: Twin) -> Verdict:
@@ -142,8 +155,8 @@ def classify(seen: Observed, twin: Twin) -> Verdict:
     s = parse_stream(seen.body)
     tokens = count_tokens(s.text)
     complete = s.done and bool(s.finishes) and not seen.error
-    why_mismatch = _mismatch(s, twin, complete and tokens >= twin.tokens)
-    mismatch = bool(why_mismatch) or s.after_done
+    why_mismatch = _mismatch(s, seen.body, twin, complete and tokens >= twin.tokens)
+    mismatch = bool(why_mismatch)
     if s.errors or s.malformed:
         why = f"SSE error event: {s.errors[0]}" if s.errors else f"malformed SSE data: {s.malformed}"
         return Verdict(outcome=FAILED, mismatch=mismatch, tokens=tokens, reason=why)

@@ -6,13 +6,13 @@ and answer) and a new question, at temperature 0, with a fixed `max_tokens` and 
 sequence is the same whatever the faults did.
 
 The twin is computed, not replayed: the emulator generates from (context, position) alone
-(`emulator.generation`), its chunk ids derive from `x-request-id` (`emulator.wire.request_id`)
-and `created` is pinned (`plan.CREATED`), so the uninterrupted answer is known exactly without
-sending a second request per stream on a 2-core machine (which would also load the engines the
-scenario measures). What a twin does not fix is chunking (how many tokens a chunk carries
-depends on batch timing, even on an undisturbed engine), so a stream is compared to its twin
-event by event in content, not in raw bytes (`tally`). The harness checks the computation
-itself at the end of each run by replaying some requests to an undisturbed engine directly.
+(`emulator.generation`), its chunk ids derive from `x-request-id` (`emulator.wire.request_id`),
+`created` is pinned (`plan.CREATED`), and it sends one chunk per token whatever the batch
+timing (`emulator.wire.StreamEncoder`), so the uninterrupted stream's bytes are known exactly:
+the twin is built with the emulator's own request parser and encoder. That spares a second
+request per stream on a 2-core machine (which would also load the engines a scenario
+measures). The harness checks the computation itself at the end of each run by replaying some
+requests to an undisturbed engine directly (`TWIN_CHECK`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from bench.workload import filler
-from emulator.generation import answer_text, generation_context
-from emulator.wire import request_id
+from emulator.config import EngineConfig
+from emulator.generation import Continuation
+from emulator.wire import StreamEncoder, parse_generation, request_id
 from router.routing.prompt import count_tokens
 
 FINISH_LENGTH = "length"
@@ -40,6 +43,8 @@ class Twin:
     text: str
     tokens: int
     finish_reason: str
+    sse: bytes
+    """The whole uninterrupted response body, byte for byte."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,11 +57,16 @@ class Request:
 
 
 def twin_of(body: Mapping[str, Any], rid: str, created: int) -> Twin:
-    """The uninterrupted answer to a chat request sent with `x-request-id: rid`."""
-    tokens = int(body["max_tokens"])
-    text = answer_text(generation_context(body), tokens)
-    return Twin(id=request_id("chat", rid), model=str(body["model"]), created=created, text=text,
-                tokens=count_tokens(text), finish_reason=FINISH_LENGTH)
+    """The uninterrupted answer to a streamed chat request sent with `x-request-id: rid`, as an
+    emulated engine serving `body["model"]` (never stopping early) sends it."""
+    parsed = parse_generation(orjson.dumps(body), "chat", EngineConfig(model=str(body["model"])))
+    words = Continuation(parsed.prompt).take(parsed.max_tokens)
+    encoder = StreamEncoder("chat", request_id("chat", rid), created, parsed.model)
+    usage = encoder.usage(parsed.prompt_tokens, len(words)) if parsed.include_usage else b""
+    sse = encoder.role() + encoder.tokens(words, FINISH_LENGTH) + usage + encoder.done()
+    text = "".join(words)
+    return Twin(id=request_id("chat", rid), model=parsed.model, created=created, text=text,
+                tokens=count_tokens(text), finish_reason=FINISH_LENGTH, sse=sse)
 
 
 def question(user: int, round_: int, tokens: int) -> str:

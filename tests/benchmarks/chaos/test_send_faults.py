@@ -41,7 +41,8 @@ def _judge(faults: Faults, count: int = 3, read_timeout_s: float = 1.0) -> list[
 
 
 def test_undisturbed_streams_are_their_computed_twins():
-    """Multi-round requests through a healthy engine: every one OK, identical to its twin."""
+    """Multi-round requests through a healthy engine: every one OK and its body byte-identical
+    to its computed twin (`classify` compares a complete stream's bytes)."""
     assert _judge(Faults(), count=4) == [(OK, False, 12)] * 4
 
 

@@ -113,6 +113,7 @@ class Load:
         plan = self.plan
         talk = Conversation(user, model=plan.model, prompt_tokens=plan.prompt_tokens,
                             history_rounds=plan.history_rounds, max_tokens=plan.max_tokens, created=CREATED)
+        await asyncio.sleep(user * plan.request_s / plan.users)  # staggered: a steady load, not waves
         while not self._stop.is_set():
             request = talk.next_request()
             replica = self.nlb.next()

@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.chaos.plan import CREATED, ChaosPlan
-from contracts import PATH_HEALTH, PATH_METRICS, VLLM_RUNNING
+from contracts import PATH_HEALTH, PATH_METRICS, ROUTER_IN_FLIGHT, VLLM_RUNNING
 from emulator.runner import EmulatorProcess
 from local.autoscale.engines import write_targets
 from local.autoscale.loop import router_settings, wait_until
@@ -157,6 +157,8 @@ class Replica:
         self.proc = proc
         self.migrations = 0.0
         """The latest `llmstack_router_migrations_total` read from it."""
+        self.in_flight = 0.0
+        """The latest `llmstack_router_in_flight_requests` summed over engines."""
 
 
 class Routers:
@@ -188,10 +190,12 @@ class Routers:
         return replica.proc.returncode
 
     async def scrape(self, session: aiohttp.ClientSession, replica: Replica) -> None:
-        """Refresh the replica's migrations counter (a missing metric reads 0)."""
+        """Refresh the replica's migrations counter (a missing metric reads 0) and in-flight count."""
         with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
             async with session.get(replica.url + PATH_METRICS) as resp:
-                replica.migrations = metric_sum(await resp.text(), MIGRATIONS) or 0.0
+                text = await resp.text()
+            replica.migrations = metric_sum(text, MIGRATIONS) or 0.0
+            replica.in_flight = metric_sum(text, ROUTER_IN_FLIGHT) or 0.0
 
     async def healthy_engines(self, session: aiohttp.ClientSession, replica: Replica) -> int:
         async with session.get(replica.url + PATH_HEALTH) as resp:

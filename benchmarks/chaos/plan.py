@@ -45,26 +45,29 @@ def _require(ok: bool, name: str, value: object, allowed: str) -> None:
 class ChaosPlan:
     """Everything the harness needs; durations in seconds of this run."""
 
-    users: int = 6
+    users: int = 8
     """Concurrent conversations, each sending its next round as soon as the last one ends."""
     prompt_tokens: int = 96
     """Size of each round's new user message."""
     history_rounds: int = 2
     """Earlier rounds (question and answer) each request resends."""
-    max_tokens: int = 48
+    max_tokens: int = 64
     """Every request's fixed `max_tokens` (the engines never stop early: finish `length`)."""
-    engine_time_scale: float = 1.0
-    """Emulated engines' speed (1.0: A100 / Llama-3.1-8B figures)."""
+    engine_time_scale: float = 1.5
+    """Emulated engines' speed (1.0: A100 / Llama-3.1-8B figures); slower engines make streams
+    longer than the deregistration lead and the preStop delay, so drains carry open streams."""
     engine_shutdown_timeout_s: int = 10
     """Engines' `--shutdown-timeout`: above the longest request, so a SIGTERM drains."""
     router_drain_s: float = 15.0
     """Each router replica's `drain_s` on SIGTERM (above the longest request)."""
-    router_prestop_s: float = 2.0
+    router_prestop_s: float = 0.5
     """A router being rolled leaves the client's target list this long before its SIGTERM (the
-    pod's preStop sleep while the NLB deregisters it)."""
-    deregister_lead_s: float = 0.6
+    pod's preStop sleep). The modelled NLB stops sending new requests the moment a target is
+    deregistered, so any delay would do; one shorter than a stream leaves streams to the drain."""
+    deregister_lead_s: float = 0.3
     """An engine leaves the targets file this long before its SIGTERM: the routers' file
-    discovery polls every 0.2 s; the Kubernetes watch sees `deletionTimestamp` at once."""
+    discovery polls every 0.2 s, where the Kubernetes watch sees `deletionTimestamp` at once;
+    shorter than a stream, so the engine's drain carries open streams."""
     restart_after_s: float = 1.0
     """A SIGKILLed engine's replacement is listed (and the dead one unlisted) this long after."""
     soak_s: float = 6.0
@@ -117,10 +120,10 @@ class ChaosPlan:
     @classmethod
     def quick(cls) -> ChaosPlan:
         """The suite's version: fewer users, shorter soaks and faults, a faster policy clock."""
-        return cls(users=4, prompt_tokens=48, max_tokens=24, engine_shutdown_timeout_s=5, router_drain_s=8.0,
-                   router_prestop_s=0.8, soak_s=1.5, fault_s=2.5, stall_after_tokens=6, read_timeout_s=2.5,
-                   hold_read_timeout_s=15.0, queue_max_wait_s=12.0, wake=WakePlan.quick(), twin_replays=2,
-                   deadline_s=150.0)
+        return cls(users=6, prompt_tokens=48, max_tokens=24, engine_time_scale=2.0,
+                   engine_shutdown_timeout_s=5, router_drain_s=8.0, router_prestop_s=0.2, soak_s=1.5,
+                   fault_s=2.5, stall_after_tokens=6, read_timeout_s=2.5, hold_read_timeout_s=15.0,
+                   queue_max_wait_s=12.0, wake=WakePlan.quick(), twin_replays=2, deadline_s=150.0)
 
     @property
     def request_s(self) -> float:

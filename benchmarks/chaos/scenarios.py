@@ -81,11 +81,14 @@ class Chaos:
         self.replicas_seen.append(replica)
         return replica
 
-    async def retire_engine(self, url: str) -> int | None:
-        """Unlist, wait the deregistration lead, SIGTERM and wait for the drained exit."""
-        self.engines.publish([u for u in self.engines.listed if u != url])
+    async def retire_engines(self, urls: list[str]) -> tuple[list[int | None], list[int]]:
+        """Unlist, wait the deregistration lead, SIGTERM and wait for the drained exits; the exit
+        statuses and the streams each engine was running just before its SIGTERM."""
+        self.engines.publish([u for u in self.engines.listed if u not in urls])
         await asyncio.sleep(self.plan.deregister_lead_s)
-        return await self.engines.terminate(url)
+        running = [round(await running_requests(self.session, u)) for u in urls]
+        statuses = await asyncio.gather(*(self.engines.terminate(u) for u in urls))
+        return list(statuses), running
 
 
 Step = Callable[[Chaos], Awaitable[dict[str, str]]]
@@ -93,6 +96,10 @@ Step = Callable[[Chaos], Awaitable[dict[str, str]]]
 
 def _exits(statuses: list[int | None]) -> str:
     return ",".join("killed" if s is None else str(s) for s in statuses)
+
+
+def _counts(values: list[int]) -> str:
+    return ",".join(map(str, values))
 
 
 async def prepare_scale_from_zero(c: Chaos) -> tuple[str, subprocess.Popen]:
@@ -161,38 +168,41 @@ async def scale_in(c: Chaos) -> dict[str, str]:
     await c.discovered(plan.scale_in_from)
     await c.soak()
     leaving = c.engines.listed[-(plan.scale_in_from - plan.scale_in_to):]
-    c.engines.publish([u for u in c.engines.listed if u not in leaving])
-    await asyncio.sleep(plan.deregister_lead_s)
-    statuses = await asyncio.gather(*(c.engines.terminate(u) for u in leaving))
+    statuses, running = await c.retire_engines(leaving)
     await c.discovered(plan.scale_in_to)
     await c.soak()
-    return {"engine_exits": _exits(list(statuses))}
+    return {"engine_exits": _exits(statuses), "in_flight_at_sigterm": _counts(running)}
 
 
 async def engine_rollout(c: Chaos) -> dict[str, str]:
-    statuses = []
+    statuses: list[int | None] = []
+    running: list[int] = []
     count = len(c.engines.listed)
     for old in list(c.engines.listed):
         (new,) = await c.engines.start(1)
         c.engines.publish([*c.engines.listed, new])
         await c.discovered(count + 1)
-        statuses.append(await c.retire_engine(old))
+        exits, streams = await c.retire_engines([old])
+        statuses += exits
+        running += streams
         await c.discovered(count)
     await c.soak()
-    return {"engine_exits": _exits(statuses)}
+    return {"engine_exits": _exits(statuses), "in_flight_at_sigterm": _counts(running)}
 
 
 async def router_rollout(c: Chaos) -> dict[str, str]:
     statuses = []
+    running = []
     for old in list(c.nlb.replicas):
         new = await c.new_replica()
         c.nlb.register(new)
         c.nlb.deregister(old)
         await asyncio.sleep(c.plan.router_prestop_s)
         await c.routers.scrape(c.session, old)
+        running.append(round(old.in_flight))
         statuses.append(await c.routers.stop(old))
     await c.soak()
-    return {"router_exits": _exits(statuses)}
+    return {"router_exits": _exits(statuses), "in_flight_at_sigterm": _counts(running)}
 
 
 async def engine_sigkill(c: Chaos) -> dict[str, str]:
@@ -207,13 +217,14 @@ async def engine_sigkill(c: Chaos) -> dict[str, str]:
                 return True
         return False
     await wait_until(busy, c.plan.start_timeout_s, "an engine with streams running")
+    running = round(await running_requests(c.session, victim))
     await c.engines.kill(victim)
     await asyncio.sleep(c.plan.restart_after_s)
     (new,) = await c.engines.start(1)
     c.engines.publish([new if u == victim else u for u in c.engines.listed])
     await c.discovered(len(c.engines.listed))
     await c.soak()
-    return {}
+    return {"in_flight_at_sigkill": str(running)}
 
 
 async def _fault_window(c: Chaos, faults: dict[str, object]) -> None:

@@ -39,13 +39,19 @@ from local.autoscale.loop import router_settings, wait_until
 from local.procs import Processes, free_ports
 
 MIGRATIONS = "llmstack_router_migrations_total"
+"""Streams whose engine failed after the first byte, by `outcome`: `completed` (continued on
+another engine to its end) is what `migrated` counts; failed, exhausted and unsupported are
+reported apart. A router without the metric reads 0."""
+COMPLETED = 'outcome="completed"'
 _EXIT_MARGIN_S = 3.0
 
 
-def metric_sum(text: str, name: str) -> float | None:
-    """The sum of every sample of `name` in Prometheus text (labels ignored); None if absent."""
+def metric_sum(text: str, name: str, label: str = "", *, without: bool = False) -> float | None:
+    """The sum of the samples of `name` in Prometheus text, of those whose labels include `label`
+    (`key="value"`; '' for all), or with `without` of those that do not; None if absent."""
     values = [float(line.rsplit(None, 1)[1]) for line in text.splitlines()
-              if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " ")]
+              if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " ")
+              and (label in line.rsplit(None, 1)[0]) != without]
     return sum(values) if values else None
 
 
@@ -156,7 +162,9 @@ class Replica:
         self.url = url
         self.proc = proc
         self.migrations = 0.0
-        """The latest `llmstack_router_migrations_total` read from it."""
+        """The latest `llmstack_router_migrations_total{outcome="completed"}` read from it."""
+        self.migrations_other = 0.0
+        """The latest sum of its other outcomes (failed, exhausted, unsupported)."""
         self.in_flight = 0.0
         """The latest `llmstack_router_in_flight_requests` summed over engines."""
 
@@ -194,7 +202,8 @@ class Routers:
         with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
             async with session.get(replica.url + PATH_METRICS) as resp:
                 text = await resp.text()
-            replica.migrations = metric_sum(text, MIGRATIONS) or 0.0
+            replica.migrations = metric_sum(text, MIGRATIONS, COMPLETED) or 0.0
+            replica.migrations_other = metric_sum(text, MIGRATIONS, COMPLETED, without=True) or 0.0
             replica.in_flight = metric_sum(text, ROUTER_IN_FLIGHT) or 0.0
 
     async def healthy_engines(self, session: aiohttp.ClientSession, replica: Replica) -> int:

@@ -47,13 +47,19 @@ class Report:
             and self.twin_check[0] == self.twin_check[1]
 
 
-async def _migrations(c: Chaos) -> dict[str, float]:
+async def _migrations(c: Chaos) -> dict[str, tuple[float, float]]:
+    """Per replica ever seen: its latest (completed, other) migration counts."""
     for replica in c.nlb.replicas:
         await c.routers.scrape(c.session, replica)
-    return {r.name: r.migrations for r in c.replicas_seen}
+    return {r.name: (r.migrations, r.migrations_other) for r in c.replicas_seen}
 
 
 Extras = dict[str, dict[str, str]]
+
+
+def _delta(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], i: int) -> int:
+    """How much field `i` grew over the replicas (one started meanwhile counts from 0)."""
+    return round(sum(v[i] - before.get(k, (0.0, 0.0))[i] for k, v in after.items()))
 
 
 async def _scenarios(c: Chaos, say: Callable[[str], object]) -> tuple[Extras, dict[str, int]]:
@@ -70,7 +76,9 @@ async def _scenarios(c: Chaos, say: Callable[[str], object]) -> tuple[Extras, di
         else:
             extras[scenario.name] = await STEPS[scenario.name](c)
         after = await _migrations(c)
-        migrated[scenario.name] = round(sum(v - before.get(k, 0.0) for k, v in after.items()))
+        done, other = (_delta(before, after, i) for i in (0, 1))
+        migrated[scenario.name] = done
+        extras[scenario.name]["migrations_not_completed"] = str(other)
     await c.load.stop(max(c.plan.read_timeout_s, c.plan.hold_read_timeout_s) + TOTAL_MARGIN_S)
     return extras, migrated
 

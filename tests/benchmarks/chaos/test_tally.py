@@ -115,3 +115,4 @@ def test_the_line_has_the_required_fields_then_the_extras_and_total_adds_up():
 
 def test_p99_is_nearest_rank():
     assert p99([float(i) for i in range(1, 101)]) == 99.0 and p99([3.0]) == 3.0 and math.isnan(p99([]))
+

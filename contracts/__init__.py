@@ -78,6 +78,9 @@ ROUTER_STREAM_ERRORS: Final = ROUTER_PREFIX + "stream_errors_total"  # engine
 ROUTER_HELD: Final = ROUTER_PREFIX + "held_requests"  # model: requests waiting for an engine
 ROUTER_HOLD_OUTCOMES: Final = ROUTER_PREFIX + "hold_outcomes_total"  # model, outcome
 ROUTER_TASK_RESTARTS: Final = ROUTER_PREFIX + "background_task_restarts_total"  # task
+ROUTER_DEADLINE_MISSES: Final = ROUTER_PREFIX + "deadline_misses_total"  # engine, deadline
+ROUTER_EJECTIONS: Final = ROUTER_PREFIX + "engine_ejections_total"  # engine, reason
+ROUTER_MIGRATIONS: Final = ROUTER_PREFIX + "migrations_total"  # model, outcome
 # Mirrors of each engine's own figures, as the router last scraped them (label `engine`), so a
 # client that can reach only the router (the post-deploy benchmark Job) still sees them.
 ROUTER_ENGINE_KV_USAGE: Final = ROUTER_PREFIX + "engine_kv_cache_usage_ratio"

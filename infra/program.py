@@ -15,6 +15,7 @@ from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.aws.prices import pool_capacity
 from infra.aws.versions import extended_support_warning
 from infra.config import StackConfig, load_stack_config
+from infra.config.placement import placement_line, placement_warnings, pool_placements
 from infra.engine_validation import validate_engines
 from infra.errors import NAMESPACE
 from infra.existing_cluster import use_existing
@@ -116,6 +117,8 @@ def main() -> None:
     warning = extended_support_warning(config.cluster.kubernetes_version or "", config.today)
     if warning and config.cluster.mode == "eks":
         pulumi.log.warn(warning)
+    for text in placement_warnings(config):
+        pulumi.log.warn(text)
     secrets = read_secrets(config)
     serving = ServingSecrets(
         hf_token=secrets.get("hfToken"), router_api_keys=secrets.get("routerApiKeys"),
@@ -138,14 +141,50 @@ def main() -> None:
         pulumi.export("grafanaDashboards", args.monitoring.dashboard_paths())
 
 
-def capacity_output(config: StackConfig) -> dict[str, dict[str, object]]:
-    """Per pool: instance type, GPUs and on-demand USD/hour at min and max size, and the price's source."""
+def stack_region(config: StackConfig) -> str:
+    """The region prices are read for: the EKS cluster's (mode existing: the table's own)."""
+    from infra.aws.prices import PRICES_REGION
+
+    return config.cluster.eks.region if config.cluster.eks is not None else PRICES_REGION
+
+
+def pools_output(config: StackConfig) -> dict[str, dict[str, object]]:
+    """Per pool: instance type, GPUs and USD/hour at min and max size (for the stack's region and
+    the pool's capacity type), the price's source, and for a pool with engines the placement
+    arithmetic at the models' maxReplicas."""
     out: dict[str, dict[str, object]] = {}
+    placements = pool_placements(config)
     for name, pool in config.node_pools.items():
-        cap = pool_capacity(pool)
-        out[name] = {"instanceType": pool.instance_type, "gpusMin": cap.gpus_min, "gpusMax": cap.gpus_max,
+        cap = pool_capacity(pool, stack_region(config))
+        out[name] = {"instanceType": pool.instance_type, "capacityType": pool.capacity_type,
+                     "gpusMin": cap.gpus_min, "gpusMax": cap.gpus_max,
                      "usdPerHourMin": cap.usd_per_hour_min, "usdPerHourMax": cap.usd_per_hour_max,
-                     "priceSource": cap.price_source}
+                     "priceBasis": cap.basis, "priceSource": cap.price_source}
+        if name in placements:
+            p = placements[name]
+            out[name]["placement"] = {
+                "gpusAtMaxReplicas": p.gpus, "nodesGuaranteeing": p.nodes_needed,
+                "nodesInAnyOrder": p.nodes_any_order, "guaranteed": p.guaranteed, "text": placement_line(p)}
+    return out
+
+
+def capacity_output(config: StackConfig) -> dict[str, object]:
+    """The `capacity` output: the pools, the fixed part of the rest of the bill (control plane, NAT
+    gateways, NLB, gp3, interface endpoints) and its per-unit prices, with the tables' dates."""
+    from infra.aws.bill import fixed_lines, per_unit, rates_for, stack_bill
+
+    pools = pools_output(config)
+    out: dict[str, object] = {"region": stack_region(config), "pools": pools}
+    bill = stack_bill(config)
+    fixed = fixed_lines(bill) if bill else []
+    out["fixed"] = [{"item": f.item, "usdPerHourMin": round(f.usd_per_hour_min, 3),
+                     "usdPerHourMax": round(f.usd_per_hour_max, 3)} for f in fixed]
+    out["perUnitUsd"] = per_unit(bill) if bill else {}
+    out["fixedPriceSource"] = rates_for(bill.region)[1] if bill else "none (mode existing: not this stack's)"
+    caps = [pool_capacity(pool, stack_region(config)) for pool in config.node_pools.values()]
+    low = sum(c.usd_per_hour_min for c in caps) + sum(f.usd_per_hour_min for f in fixed)
+    high = sum(c.usd_per_hour_max for c in caps) + sum(f.usd_per_hour_max for f in fixed)
+    out["usdPerHourMin"], out["usdPerHourMax"] = round(low, 2), round(high, 2)
     return out
 
 

@@ -140,14 +140,25 @@ def render_stack(project_dir: Path, stack: str, out: Path) -> RenderSummary:
 
 
 def stack_notes(project_dir: Path, stack: str) -> tuple[str, ...]:
-    """`capacity <pool>: ...` per pool, and which per-account values were offline stand-ins."""
+    """`capacity <pool>: ...` per pool, `bill ...` for the rest of the bill's fixed part and
+    per-unit prices, `placement <pool>: ...` per GPU pool with engines (and a
+    warning where maxSize does not guarantee them a node), and which per-account values were
+    offline stand-ins."""
+    from infra.aws.bill import bill_lines, stack_bill
     from infra.aws.prices import capacity_line
     from infra.config import parse_stack_config
+    from infra.config.placement import placement_line, placement_warnings, pool_placements
+    from infra.program import stack_region
     from infra.stackfile import raw_project_config, read_stack_file
 
     stack_file = read_stack_file(project_dir, stack)
     config = parse_stack_config(raw_project_config(stack_file))
-    notes = [f"capacity {capacity_line(name, pool)}" for name, pool in config.node_pools.items()]
+    region = stack_region(config)
+    notes = [f"capacity {capacity_line(name, pool, region)}" for name, pool in config.node_pools.items()]
+    bill = stack_bill(config)
+    notes += [f"bill {line}" for line in (bill_lines(bill) if bill else [])]
+    notes += [f"placement {placement_line(p)}" for p in pool_placements(config).values()]
+    notes += [f"warning: {text}" for text in placement_warnings(config)]
     if config.cluster.mode == "eks":
         from infra.aws.preflight.run import SKIPPED
 

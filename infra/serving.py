@@ -22,12 +22,12 @@ from typing import Any
 import pulumi
 
 from infra.autoscaling import model_load_time_s
-from infra.aws.addons import SERVING_PRIORITY_CLASS
 from infra.aws.load_balancer import NLB_PRESTOP_S, READINESS_GATE_LABEL, service_annotations
 from infra.aws.model_store import service_account_name
 from infra.config.catalog import INSTANCES
 from infra.config.models import ModelConfig
 from infra.config.parse import camel
+from infra.config.placement import SERVING_PRIORITY_CLASS, engine_priority_class
 from infra.config.pools import NODE_POOL_LABEL
 from infra.config.sizing import engine_cpu, engine_memory_gib, shm_gib
 from infra.config.stack import StackConfig
@@ -128,10 +128,12 @@ def router_placement(config: StackConfig) -> Placement:
 
 def engine_placement(config: StackConfig, model: ModelConfig) -> Placement:
     """Engines on their GPU pool, spread over its nodes where room allows (a node's loss takes the
-    fewest engines), at the serving priority so batch work never preempts them."""
+    fewest engines), at the serving priority of their size so batch work never preempts them and
+    larger engines are placed first (infra/config/placement.py)."""
+    priority = engine_priority_class(model.tensor_parallel_size) if serving_priority(config) else None
     return Placement(node_selector={NODE_POOL_LABEL: model.node_pool}, tolerations=(GPU_TOLERATION,),
                      topology_spread=(TopologySpread(topology_key=HOST_KEY),),
-                     priority_class_name=serving_priority(config))
+                     priority_class_name=priority)
 
 
 def config_key(section: str, field_name: str) -> str:

@@ -62,11 +62,23 @@ class KubernetesDiscovery:
     api_server: str | None = None
     token_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     ca_file: str | None = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"  # None: system CAs
+    # Each watch asks the API server to end it after this long (`timeoutSeconds`, "regardless of
+    # any activity or inactivity", the Kubernetes API reference) and is abandoned when nothing
+    # arrives for half as long again (`watch_silence_s`): a connection dropped without a reset
+    # (a NAT or load balancer forgetting it) stops discovery for at most that long, not forever.
+    watch_timeout_s: int = 60
 
     def __post_init__(self) -> None:
         _require(bool(self.namespace), "discovery.namespace", self.namespace, "must be non-empty")
         _require(0 < self.port < 65536, "discovery.port", self.port, "must be in 1..65535")
         _require(self.scheme in ("http", "https"), "discovery.scheme", self.scheme, "must be http or https")
+        _require(isinstance(self.watch_timeout_s, int) and 1 <= self.watch_timeout_s <= 3600,
+                 "discovery.watch_timeout_s", self.watch_timeout_s, "must be a whole number in 1..3600 s")
+
+    @property
+    def watch_silence_s(self) -> float:
+        """How long a watch may send nothing before it is abandoned and the pods re-listed."""
+        return self.watch_timeout_s + max(2, self.watch_timeout_s // 2)
         _require(self.api_server is None or self.api_server.startswith(("http://", "https://")),
                  "discovery.api_server", self.api_server, "must be an http(s):// URL or unset")
 
@@ -101,24 +113,89 @@ class Limits:
     rate_limit_rps: float | None = None  # per API key (or per client when no keys)
     rate_limit_burst: int = 50
     upstream_connect_timeout_s: float = 2.0
-    upstream_read_timeout_s: float = 600.0
     max_retries: int = 1  # retries on another engine when one fails before the first byte
+    max_migrations: int = 2  # times one stream may move to another engine after its first byte
 
     def __post_init__(self) -> None:
         _require(self.max_body_bytes > 0, "limits.max_body_bytes", self.max_body_bytes, "must be > 0")
         _require(self.rate_limit_rps is None or self.rate_limit_rps > 0,
                  "limits.rate_limit_rps", self.rate_limit_rps, "must be > 0 or unset")
         _require(self.max_retries >= 0, "limits.max_retries", self.max_retries, "must be >= 0")
+        _require(0 <= self.max_migrations <= 16, "limits.max_migrations", self.max_migrations,
+                 "must be in 0..16 (0: a stream whose engine fails ends with an error event)")
+        _require(self.upstream_connect_timeout_s > 0, "limits.upstream_connect_timeout_s",
+                 self.upstream_connect_timeout_s, "must be > 0 (seconds)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deadlines:
+    """How long the router waits on an engine for one request before it gives up on that
+    engine: retried elsewhere before the first byte, migrated after it (`router.routing.migration`),
+    and counted against the engine (`EjectionSettings`). `whole_s` bounds the whole answer, from
+    the request's first attempt. The `Router` component renders these per model from the
+    model's expected prefill time (`stack_components.deadlines`)."""
+
+    first_byte_s: float = 60.0
+    inter_chunk_s: float = 30.0
+    whole_s: float = 1800.0
+
+    def check(self, prefix: str) -> None:
+        for name in ("first_byte_s", "inter_chunk_s", "whole_s"):
+            value = getattr(self, name)
+            _require(isinstance(value, int | float) and 0 < value <= 86_400, prefix + name, value,
+                     "must be in (0, 86400] seconds")
+        _require(self.whole_s >= self.first_byte_s, prefix + "whole_s", self.whole_s,
+                 f"must be >= first_byte_s ({self.first_byte_s})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadlineSettings:
+    """`default` for every model, `models` by served model name."""
+
+    default: Deadlines = field(default_factory=Deadlines)
+    models: Mapping[str, Deadlines] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.default.check("deadlines.default.")
+        for name, deadlines in self.models.items():
+            _require(bool(name), "deadlines.models", name, "must name a model")
+            deadlines.check(f"deadlines.models.{name}.")
+
+    def for_model(self, model: str) -> Deadlines:
+        return self.models.get(model, self.default)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EjectionSettings:
+    """Passive ejection (`router.routing.ejection`): an engine out of rotation after `failures`
+    failed requests within `window_s`, for at least `min_out_s`; never more than
+    `max_out_fraction` of a model's engines out."""
+
+    failures: int = 3
+    window_s: float = 30.0
+    min_out_s: float = 30.0
+    max_out_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        _require(self.failures >= 0, "ejection.failures", self.failures, "must be >= 0 (0: never eject)")
+        _require(self.window_s > 0, "ejection.window_s", self.window_s, "must be > 0 (seconds)")
+        _require(self.min_out_s >= 0, "ejection.min_out_s", self.min_out_s, "must be >= 0 (seconds)")
+        _require(0 <= self.max_out_fraction <= 1, "ejection.max_out_fraction", self.max_out_fraction,
+                 "must be in [0, 1]")
 
 
 @dataclass(frozen=True, kw_only=True)
 class HealthSettings:
     """Active health checks. An engine that stops answering is out of rotation within about
-    `unhealthy_after × max(interval_s, timeout_s) + interval_s` (1.5 s with the defaults)."""
+    `unhealthy_after × max(interval_s, timeout_s) + interval_s` (10 s with the defaults). The
+    timeout tolerates an engine whose event loop is busy (a long prefill, a large batch being
+    detokenised): vLLM answers `/health` from the same loop as completions, and ejecting a busy
+    engine moves its load onto the others. A hung engine is caught sooner by the requests'
+    deadlines and passive ejection (`Deadlines`, `EjectionSettings`)."""
 
-    interval_s: float = 0.5
-    timeout_s: float = 0.5
-    unhealthy_after: int = 2  # consecutive failures
+    interval_s: float = 1.0
+    timeout_s: float = 3.0
+    unhealthy_after: int = 3  # consecutive failures
     healthy_after: int = 1
     metrics_interval_s: float = 1.0  # scrape engine /metrics for waiting/running
 
@@ -178,6 +255,8 @@ class RouterSettings:
     limits: Limits = field(default_factory=Limits)
     health: HealthSettings = field(default_factory=HealthSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
+    ejection: EjectionSettings = field(default_factory=EjectionSettings)
     host: str = "0.0.0.0"
     port: int = ROUTER_PORT
     workers: int = 1
@@ -219,13 +298,19 @@ _NESTED: dict[str, type] = {
     "limits": Limits,
     "health": HealthSettings,
     "queue": QueueSettings,
+    "ejection": EjectionSettings,
 }
+_REPLACED = {"limits.upstream_read_timeout_s": "was replaced by 'deadlines' (first_byte_s, inter_chunk_s "
+                                               "and whole_s, by default and per model)"}
 
 
 def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     if not isinstance(data, Mapping):
         raise SettingsError(prefix.rstrip(".") or "settings", data, "must be a mapping")
     known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if prefix + key in _REPLACED:
+            raise SettingsError(prefix + key, data[key], _REPLACED[prefix + key])
     unknown = sorted(set(data) - known)
     _require(not unknown, prefix + (unknown[0] if unknown else ""), unknown,
              f"is not a known setting; allowed: {', '.join(sorted(known))}")
@@ -233,6 +318,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     for key, value in data.items():
         if key in _NESTED and value is not None and cls is RouterSettings:
             value = _build(_NESTED[key], value, f"{key}.")
+        elif key == "deadlines" and cls is RouterSettings and value is not None:
+            value = _deadlines(value)
         elif key == "engines" and cls is RouterSettings:
             value = tuple(_build(StaticEngine, e, "engines.") for e in value)
         elif key == "models" or (key == "classes" and isinstance(value, list | tuple)):
@@ -242,6 +329,31 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
         return cls(**kwargs)
     except TypeError as exc:
         raise SettingsError(prefix.rstrip(".") or "settings", data, f"has a wrong type: {exc}") from exc
+
+
+def _deadlines(data: Any) -> DeadlineSettings:
+    if not isinstance(data, Mapping):
+        raise SettingsError("deadlines", data, "must be a mapping with 'default' and/or 'models'")
+    unknown = sorted(set(data) - {"default", "models"})
+    _require(not unknown, "deadlines." + (unknown[0] if unknown else ""), unknown,
+             "is not a known setting; allowed: default, models")
+    default = _one_deadline(data.get("default") or {}, "deadlines.default.")
+    models = data.get("models") or {}
+    if not isinstance(models, Mapping):
+        raise SettingsError("deadlines.models", models, "must map model names to deadlines")
+    return DeadlineSettings(default=default, models={
+        str(name): _one_deadline(value, f"deadlines.models.{name}.") for name, value in models.items()})
+
+
+def _one_deadline(data: Any, prefix: str) -> Deadlines:
+    if not isinstance(data, Mapping):
+        raise SettingsError(prefix.rstrip("."), data,
+                            "must be a mapping of first_byte_s, inter_chunk_s, whole_s")
+    known = {f.name for f in dataclasses.fields(Deadlines)}
+    unknown = sorted(set(data) - known)
+    _require(not unknown, prefix + (unknown[0] if unknown else ""), unknown,
+             f"is not a known setting; allowed: {', '.join(sorted(known))}")
+    return Deadlines(**data)
 
 
 # --- Building the settings from a file and command-line overrides -------------------------

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from contracts import ENGINE_PORT, ROLE_ENGINE
+from router.settings import Deadlines
 from stack_components import _validate as v
 from stack_components.capacity import (
     DEFAULT_ACTIVATION_RESERVE_GB,
@@ -21,6 +22,7 @@ from stack_components.capacity import (
     gpu_cache_tokens,
 )
 from stack_components.common import GPU_PLACEMENT, ModelCacheVolume, Placement, SecretRef
+from stack_components.deadlines import engine_deadlines
 from stack_components.drain import engine_grace_s, longest_request_s, rollout_await_s, rollout_steps
 from stack_components.engine_manifests import build_engine_manifests
 from stack_components.errors import CapacityError
@@ -223,6 +225,8 @@ class EngineCapacity:
     """Tokens in the GPU KV cache of one engine pod."""
     cpu_cache_tokens: int = 0
     """Tokens in its LMCache CPU buffer."""
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    """How long the router waits on it (`stack_components.deadlines`)."""
 
     def __post_init__(self) -> None:
         v.non_empty("served_model_name", self.served_model_name)
@@ -252,6 +256,9 @@ def engine_capacity(args: VllmEngineArgs) -> EngineCapacity:
         served_model_name=args.served_name,
         gpu_cache_tokens=gpu_tokens,
         cpu_cache_tokens=cpu_cache_tokens(model, per_rank, args.tensor_parallel_size),
+        deadlines=engine_deadlines(params_billion=model.params_billion,
+                                   tensor_parallel_size=args.tensor_parallel_size,
+                                   max_model_len=args.max_model_len),
     )
 
 

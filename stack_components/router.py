@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 import pulumi
 
 from contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE, ROUTER_PORT
-from router.settings import HealthSettings, KubernetesDiscovery, Limits, PolicySettings, RouterSettings
+from router.settings import (
+    DeadlineSettings,
+    HealthSettings,
+    KubernetesDiscovery,
+    Limits,
+    PolicySettings,
+    RouterSettings,
+)
 from stack_components import _validate as v
 from stack_components.common import Placement, SecretRef
 from stack_components.engine import EngineCapacity
@@ -120,6 +127,7 @@ def router_settings(args: RouterArgs) -> RouterSettings:
         api_keys_file=f"{API_KEYS_DIR}/{args.api_keys.key}" if args.api_keys else None,
         limits=args.limits,
         health=args.health,
+        deadlines=DeadlineSettings(models={c.served_model_name: c.deadlines for c in caps}),
         port=ROUTER_PORT,
         workers=args.workers,
         log_level=args.log_level,

@@ -1,7 +1,7 @@
 """Cluster add-ons: EKS-managed ones (VPC CNI with network policy enforcement, kube-proxy,
 CoreDNS, EBS CSI with IRSA), Helm releases with pinned chart versions (NVIDIA device plugin,
 metrics-server, cluster autoscaler, AWS Load Balancer Controller), the default gp3
-StorageClass and the serving PriorityClass.
+StorageClass and the serving PriorityClasses (one per engine size: infra/config/placement.py).
 
 Add-ons whose pods must run wait for the system pool only: a GPU pool that cannot get capacity
 never blocks them."""
@@ -24,6 +24,7 @@ from infra.aws.iam import EBS_CSI_POLICY, AttachedRole, irsa_trust_policy, role
 from infra.aws.load_balancer import LOAD_BALANCER_CONTROLLER, controller_policy, controller_values
 from infra.aws.load_balancer import SERVICE_ACCOUNT as LBC_ACCOUNT
 from infra.aws.node_pools import GPU_PRESENT_LABEL
+from infra.config.placement import engine_priority_class, priority_value
 from infra.config.pools import NODE_POOL_LABEL
 
 NVIDIA_DEVICE_PLUGIN = HelmChart(name="nvidia-device-plugin", version="0.17.1",
@@ -33,8 +34,6 @@ METRICS_SERVER = HelmChart(name="metrics-server", version="3.12.2",
 MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
 NEED_NODES = ("coredns", "aws-ebs-csi-driver")  # their pods must schedule before the add-on is ACTIVE
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
-SERVING_PRIORITY_CLASS = "llm-serving"
-"""PriorityClass of engines and routers: above default (0) and batch work, below system-*."""
 
 
 def addon_configuration(addon: str) -> str | None:
@@ -74,11 +73,14 @@ def gp3_storage_class() -> dict[str, Any]:
     }
 
 
-def serving_priority_class() -> dict[str, Any]:
-    """Engines and routers outrank default-priority (batch) pods, so those never preempt them."""
-    return {"metadata": {"name": SERVING_PRIORITY_CLASS}, "value": 100000, "global_default": False,
-            "preemption_policy": "PreemptLowerPriority",
-            "description": "llm-stack serving: vLLM engines and the router"}
+def serving_priority_class(tensor_parallel_size: int = 1) -> dict[str, Any]:
+    """Engines and routers outrank default-priority (batch) pods, so those never preempt them; an
+    engine on more GPUs outranks smaller ones, so it is placed first and may preempt them."""
+    what = ("vLLM engines on one GPU and the router" if tensor_parallel_size == 1
+            else f"vLLM engines on {tensor_parallel_size} GPUs (placed before, and preempting, smaller ones)")
+    return {"metadata": {"name": engine_priority_class(tensor_parallel_size)},
+            "value": priority_value(tensor_parallel_size), "global_default": False,
+            "preemption_policy": "PreemptLowerPriority", "description": f"llm-stack serving: {what}"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +107,8 @@ class AddonsArgs:
     """Name of the system node pool (controllers run there)."""
     system_nodes: Sequence[pulumi.Resource]
     """The system pool's node group: add-ons with pods wait for it, and for nothing else."""
+    tensor_parallel_sizes: tuple[int, ...] = (1,)
+    """The engines' sizes: one serving PriorityClass each (1: the router's and one-GPU engines')."""
 
 
 class Addons(pulumi.ComponentResource):
@@ -126,8 +130,10 @@ class Addons(pulumi.ComponentResource):
         self._helm(nodes)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
         k8s.storage.v1.StorageClass(f"{name}-gp3", **gp3_storage_class(), opts=on_cluster)
-        k8s.scheduling.v1.PriorityClass(f"{name}-serving-priority", **serving_priority_class(),
-                                        opts=on_cluster)
+        for tp in args.tensor_parallel_sizes:
+            suffix = "" if tp == 1 else f"-tp{tp}"
+            k8s.scheduling.v1.PriorityClass(f"{name}-serving-priority{suffix}", **serving_priority_class(tp),
+                                            opts=on_cluster)
         self.register_outputs({})
 
     def _helm(self, nodes: list[pulumi.Resource]) -> None:

@@ -16,6 +16,7 @@ from infra.aws.network import Network, NetworkArgs
 from infra.aws.node_pools import NodePools, NodePoolsArgs
 from infra.aws.registry import docker_hub_cache
 from infra.aws.tags import base_tags
+from infra.config.placement import tensor_parallel_sizes
 from infra.config.stack import StackConfig
 
 
@@ -65,21 +66,21 @@ def build_eks(config: StackConfig, stack: str, zones: Mapping[str, tuple[str, ..
         cluster_name=cluster_cfg.name, cluster=cluster.ready[0], region=eks.region, vpc_id=network.vpc_id,
         kubernetes_version=version, oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer, provider=provider, system_pool=cluster_cfg.system_node_pool,
-        system_nodes=system_nodes), on_aws)
-    store = model_store_access(config, network, cluster, on_aws)
+        system_nodes=system_nodes, tensor_parallel_sizes=tensor_parallel_sizes(config)), on_aws)
+    store = model_store_access(config, cluster, on_aws)
     return ClusterHandle(provider=provider, kubeconfig=cluster.kubeconfig, name=cluster.name,
                          endpoint=cluster.endpoint, ready=(*system_nodes, addons, *cache),
                          model_store_role_arn=store.role_arn if store else None)
 
 
-def model_store_access(config: StackConfig, network: Network, cluster: EksCluster,
+def model_store_access(config: StackConfig, cluster: EksCluster,
                        opts: pulumi.ResourceOptions) -> ModelStoreAccess | None:
-    """The model store's role and S3 gateway endpoint, when `llm-stack:modelStore` is set."""
+    """The model store's role, when `llm-stack:modelStore` is set (the S3 gateway endpoint is the
+    network's)."""
     store, eks = config.model_store, config.cluster.eks
     if store is None or eks is None:
         return None
     return ModelStoreAccess("model-store", ModelStoreAccessArgs(
-        bucket=store.bucket, prefix=store.prefix, region=eks.region, namespace=config.namespace,
+        bucket=store.bucket, prefix=store.prefix, namespace=config.namespace,
         service_accounts=tuple(service_account_name(k) for k in config.models),
-        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
-        vpc_id=network.vpc_id, route_table_ids=network.private_route_table_ids), opts)
+        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts)

@@ -1,12 +1,12 @@
 """The S3 model store's AWS side (`llm-stack:modelStore`, EKS mode): a read-only IAM role the
 engines' ServiceAccounts assume through the cluster's OIDC provider (IRSA), allowed only
-`s3:ListBucket` under the prefix and `s3:GetObject` on its keys, and an S3 gateway VPC endpoint
-on the private route tables so the weights bypass the NAT gateways. Policy documents are pure."""
+`s3:ListBucket` under the prefix and `s3:GetObject` on its keys. The weights bypass the NAT
+gateways through the VPC's S3 gateway endpoint, which the network always has (infra/aws/endpoints.py).
+Policy documents are pure."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -37,22 +37,14 @@ def read_policy(bucket: str, prefix: str) -> str:
     }, sort_keys=True)
 
 
-def gateway_service_name(region: str) -> str:
-    """The S3 gateway endpoint's service name (`com.amazonaws.<region>.s3`; VPC user guide,
-    "Gateway endpoints for Amazon S3")."""
-    return f"com.amazonaws.{region}.s3"
-
-
 @dataclass(frozen=True, kw_only=True)
 class ModelStoreAccessArgs:
-    """What the role and the endpoint need."""
+    """What the role needs."""
 
     bucket: str
     """The model bucket."""
     prefix: str
     """The key prefix the role may read."""
-    region: str
-    """The VPC's region (the endpoint's service name)."""
     namespace: str
     """Namespace of the engines' ServiceAccounts."""
     service_accounts: tuple[str, ...]
@@ -61,19 +53,13 @@ class ModelStoreAccessArgs:
     """The cluster's IAM OIDC provider."""
     oidc_issuer: pulumi.Input[str]
     """The cluster's OIDC issuer URL."""
-    vpc_id: pulumi.Input[str]
-    """The VPC of the endpoint."""
-    route_table_ids: Sequence[pulumi.Input[str]]
-    """The private route tables the endpoint's routes go into."""
 
 
 class ModelStoreAccess(pulumi.ComponentResource):
-    """The read-only IRSA role and the S3 gateway endpoint."""
+    """The read-only IRSA role."""
 
     role_arn: pulumi.Output[str]
     """The role the engines' ServiceAccounts are annotated with."""
-    endpoint_id: pulumi.Output[str]
-    """The gateway endpoint."""
 
     def __init__(self, name: str, args: ModelStoreAccessArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -85,11 +71,6 @@ class ModelStoreAccess(pulumi.ComponentResource):
             lambda v: irsa_trust_policy(v[0], v[1], args.namespace, args.service_accounts))
         reader = role(f"{name}-reader", trust, [policy.arn], description="llm-stack model store (IRSA)",
                       parent=self)
-        endpoint = aws.ec2.VpcEndpoint(
-            f"{name}-s3", vpc_id=args.vpc_id, service_name=gateway_service_name(args.region),
-            vpc_endpoint_type="Gateway", route_table_ids=list(args.route_table_ids),
-            tags={"Name": f"{name}-s3"}, opts=child)
         # the role's users must wait for its policy attachment, not only the role
         self.role_arn = pulumi.Output.all(reader.arn, *[r.urn for r in reader.ready]).apply(lambda v: v[0])
-        self.endpoint_id = endpoint.id
-        self.register_outputs({"roleArn": self.role_arn, "endpointId": self.endpoint_id})
+        self.register_outputs({"roleArn": self.role_arn})

@@ -1,4 +1,5 @@
-"""The VPC: public subnets with an internet gateway, private subnets behind NAT, per zone."""
+"""The VPC: public subnets with an internet gateway, private subnets behind NAT, per zone, and its
+VPC endpoints (infra/aws/endpoints.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.endpoints import interface_endpoints, s3_gateway
 from infra.aws.subnets import SubnetPlan, plan_subnets
 from infra.aws.tags import subnet_tags
 from infra.config.cluster import EksConfig
@@ -23,7 +25,8 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
-    """VPC, internet gateway, NAT gateway(s), and one public + one private subnet per zone."""
+    """VPC, internet gateway, NAT gateway(s), one public + one private subnet per zone, the S3
+    gateway endpoint and (opted in) the ECR/STS interface endpoints."""
 
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
@@ -57,6 +60,12 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = [s.id for s in public]
         self.private_subnet_ids = [s.id for s in private]
         self.private_subnets_by_zone = {plan.zone: s.id for plan, s in zip(plans, private, strict=True)}
+        eks = args.eks
+        s3_gateway(name, region=eks.region, vpc_id=vpc.id, route_table_ids=self.private_route_table_ids,
+                   parent=self)
+        if eks.interface_endpoints:
+            interface_endpoints(name, region=eks.region, vpc_id=vpc.id, vpc_cidr=eks.vpc_cidr,
+                                subnet_ids=self.private_subnet_ids, parent=self)
         self.register_outputs({"vpcId": vpc.id, "privateSubnetIds": self.private_subnet_ids})
 
     def _subnet(self, vpc: aws.ec2.Vpc, plan: SubnetPlan, *, public: bool) -> aws.ec2.Subnet:

@@ -68,6 +68,10 @@ class EksConfig:
     """Control-plane log types sent to CloudWatch."""
     log_retention_days: int = 90
     """Days CloudWatch keeps the control-plane logs (one of CloudWatch's retention periods)."""
+    interface_endpoints: bool = False
+    """Interface VPC endpoints for ECR (api, dkr) and STS in every private subnet, so image pulls and
+    IRSA calls skip the NAT gateways; each costs about $0.01 per zone-hour plus $0.01/GB (the
+    `capacity` output prices them). The S3 gateway endpoint (free) is always there."""
     docker_hub_credential_arn: str | None = None
     """A Secrets Manager secret `ecr-pullthroughcache/...` holding Docker Hub credentials: creates
     an ECR pull-through cache (`<account>.dkr.ecr.<region>.amazonaws.com/docker-hub/...`) so image

@@ -51,7 +51,7 @@ class ModelStoreConfig:
     """Load every model's weights from S3 instead of the Hugging Face hub (EKS mode): an init
     container copies `s3://<bucket>/<prefix>/<modelId>/<revision>/` into the node's model cache
     once, and vLLM loads that directory. The program creates a read-only IRSA role for the
-    engines and an S3 gateway VPC endpoint on the private route tables (no NAT for the bytes)."""
+    engines; the VPC's S3 gateway endpoint (always there) carries the bytes, not NAT."""
 
     bucket: str
     """The S3 bucket holding the weights (an existing bucket; the stack only reads it)."""

@@ -38,6 +38,7 @@ class EngineRegistry:
         self._by_model: dict[str, list[EngineState]] = {}
         self._any: list[EngineState] = []
         self._known: frozenset[str] = frozenset(self._default_models)
+        self._members: dict[str, int] = {}  # model -> engines serving it, in rotation or not
         self._listeners: list[Callable[[], None]] = []
         self.cards: dict[str, Mapping[str, Any]] = {}  # model -> what an engine's card said of it
 
@@ -94,9 +95,12 @@ class EngineRegistry:
         by_model: dict[str, list[EngineState]] = {}
         anything: list[EngineState] = []
         known: set[str] = set(self._default_models)
+        members: dict[str, int] = {}
         for url, state in self.states.items():
             models = self._models.get(url) or self._default_models
             known.update(models)
+            for model in models:
+                members[model] = members.get(model, 0) + 1
             if not state.healthy:
                 continue
             if not models:
@@ -106,6 +110,7 @@ class EngineRegistry:
         for model in by_model:
             by_model[model].extend(anything)
         self._by_model, self._any, self._known = by_model, anything, frozenset(known)
+        self._members = members
         for listener in self._listeners:
             listener()
 
@@ -123,6 +128,11 @@ class EngineRegistry:
         """The configured models plus those any known engine reports, in rotation or not,
         sorted: what the router accepts (and holds while no engine can take it)."""
         return sorted(self._known)
+
+    def members(self, model: str) -> int:
+        """Engines serving `model`, in rotation or not (those whose models are unknown count)."""
+        unknown = sum(1 for url in self.states if not (self._models.get(url) or self._default_models))
+        return self._members.get(model, 0) + unknown
 
     def healthy_count(self) -> int:
         return sum(1 for s in self.states.values() if s.healthy)

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from contracts import PATH_HEALTH, PATH_METRICS, PATH_MODELS, PROXIED_PATHS
 from router.routing.base import RoutingPolicy
+from router.routing.ejection import Ejector
 from router.routing.engines import EngineRegistry, EngineSpec
 from router.settings import RouterSettings
 from router.shell import openapi
@@ -48,6 +49,7 @@ from router.shell.server import Listener, listen_socket
 from router.shell.supervisor import Supervisor
 from router.shell.upstream import Upstream, UpstreamPool
 from router.shell.vllm_routes import add_vllm_routes
+from router.shell.watchdog import Watchdog
 
 
 class RouterApp(FastAPI):
@@ -67,12 +69,16 @@ class RouterApp(FastAPI):
         limiter = (RateLimiter(rate=limits.rate_limit_rps, burst=limits.rate_limit_burst)
                    if limits.rate_limit_rps else None)
         self.holding = Holding(settings.queue, self.registry, self.metrics) if settings.queue.holds else None
+        self.watchdog = Watchdog()
+        ejector = Ejector(settings.ejection) if settings.ejection.failures else None
         self.proxy = Proxy(registry=self.registry, policy=policy, upstream=upstream, metrics=self.metrics,
                            keys=load_keys(settings, environ), limiter=limiter,
                            session_header=settings.session_header.lower(), max_retries=limits.max_retries,
                            policy_kind=getattr(policy, "kind", settings.policy.kind),
-                           max_body_bytes=limits.max_body_bytes, holding=self.holding)
-        self.health = HealthChecker(self.registry, upstream, settings.health)
+                           max_body_bytes=limits.max_body_bytes, holding=self.holding,
+                           deadlines=settings.deadlines, max_migrations=limits.max_migrations,
+                           watchdog=self.watchdog, ejector=ejector)
+        self.health = HealthChecker(self.registry, upstream, settings.health, ejector)
         self.scraper = MetricsScraper(self.registry, upstream, interval_s=settings.health.metrics_interval_s,
                                       timeout_s=settings.health.timeout_s)
         self.supervisor = Supervisor(on_restart=lambda name: self.metrics.task_restarts.inc((name,)))
@@ -111,6 +117,7 @@ class RouterApp(FastAPI):
         self._started = True
         sup = self.supervisor
         sup.spawn("health", self.health.run)
+        sup.spawn("deadlines", self.watchdog.run)
         sup.spawn("metrics_scrape", self.scraper.run)
         s = self.settings
         if s.file_discovery is not None:
@@ -290,8 +297,7 @@ def create_app(settings: RouterSettings, *, upstream: Upstream | None = None,
     `metrics_dir` (the workers' shared prometheus-client directory) to one process."""
     if upstream is None:
         limits = settings.limits
-        upstream = UpstreamPool(connect_timeout=limits.upstream_connect_timeout_s,
-                                read_timeout=limits.upstream_read_timeout_s)
+        upstream = UpstreamPool(connect_timeout=limits.upstream_connect_timeout_s, read_timeout=None)
     if policy is None:
         from router.routing.policies.registry import build_policy  # the policy registry
 

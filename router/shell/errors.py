@@ -139,4 +139,9 @@ class UpstreamConnectError(UpstreamError):
 
 
 class UpstreamTimeout(UpstreamError):
-    """The engine did not answer (or send the next chunk) within the read timeout."""
+    """The engine did not answer (or send the next chunk) in time; `deadline` names the
+    request deadline missed (first_byte, inter_chunk, whole), "" for a transport timeout."""
+
+    def __init__(self, message: str, *, engine: str, started: bool, deadline: str = "") -> None:
+        super().__init__(message, engine=engine, started=started)
+        self.deadline = deadline

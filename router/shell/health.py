@@ -4,19 +4,24 @@ An engine leaves rotation after `unhealthy_after` consecutive failed checks and 
 after `healthy_after` good ones. A check fails when the engine refuses, errors, or does not
 answer within `timeout_s`; ticks are `interval_s` apart and a tick waits for its slowest
 check, so an engine that stops answering is out within about
-`unhealthy_after × max(interval_s, timeout_s) + interval_s` (1.5 s with the defaults).
-When an engine comes (back) into rotation its served models are read from `/v1/models`.
+`unhealthy_after × max(interval_s, timeout_s) + interval_s` (10 s with the defaults).
+When an engine comes (back) into rotation its served models are read from `/v1/models`. An
+engine ejected by the proxy (passive ejection, `router.routing.ejection`) comes back only once
+its minimum time out has passed and a check succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from contracts import PATH_HEALTH, PATH_MODELS
+from router.routing.ejection import Ejector
 from router.routing.engines import EngineRegistry
 from router.settings import HealthSettings
 from router.shell.errors import UpstreamError
@@ -26,8 +31,11 @@ log = logging.getLogger(__name__)
 
 
 class HealthChecker:
-    def __init__(self, registry: EngineRegistry, upstream: Upstream, settings: HealthSettings) -> None:
+    def __init__(self, registry: EngineRegistry, upstream: Upstream, settings: HealthSettings,
+                 ejector: Ejector | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.registry = registry
+        self.ejector = ejector
+        self.clock = clock
         self.upstream = upstream
         self.settings = settings
         self._fails: dict[str, int] = {}
@@ -49,6 +57,8 @@ class HealthChecker:
         await asyncio.gather(*(self._check(url) for url in urls))
 
     def _forget(self, url: str) -> None:
+        if self.ejector is not None:
+            self.ejector.forget(url)
         self._fails.pop(url, None)
         self._oks.pop(url, None)
         self._models_known.discard(url)
@@ -58,7 +68,9 @@ class HealthChecker:
         if ok:
             self._fails[url] = 0
             self._oks[url] = self._oks.get(url, 0) + 1
-            if self._oks[url] >= self.settings.healthy_after and self.registry.set_healthy(url, True):
+            ready = self._oks[url] >= self.settings.healthy_after
+            if ready and (self.ejector is None or self.ejector.may_return(url, self.clock())) \
+                    and self.registry.set_healthy(url, True):
                 log.info("engine %s is healthy again", url)
                 self._models_known.discard(url)
             if url not in self._models_known:

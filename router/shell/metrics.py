@@ -114,6 +114,17 @@ class RouterMetrics:
         self.hold_outcomes = Counter(make.counter(
             c.ROUTER_HOLD_OUTCOMES, "How held requests left the hold queue (dispatched, timed_out, "
             "refused, displaced, cancelled, closed), by model.", ("model", "outcome")))
+        self.deadline_misses = Counter(make.counter(
+            c.ROUTER_DEADLINE_MISSES, "Engine answers given up on at a deadline (first_byte, inter_chunk, "
+            "whole), by engine.", ("engine", "deadline")))
+        self.ejections = Counter(make.counter(
+            c.ROUTER_EJECTIONS, "Engines taken out of rotation by passive ejection (repeated failed "
+            "requests), by engine and the last failure's kind.", ("engine", "reason")))
+        self.migrations = Counter(make.counter(
+            c.ROUTER_MIGRATIONS, "Streams whose engine failed after the first byte, by how they ended: "
+            "completed (continued on another engine to its end), failed (the continuation failed too), "
+            "exhausted (limits.max_migrations reached), unsupported (a request a continuation cannot "
+            "reproduce).", ("model", "outcome")))
         if make.inproc is not None:
             reg.register(make.inproc)
         self.mirror = EngineMirror()

@@ -9,10 +9,15 @@ per-engine bound) and holding is on, the request waits in the hold queue (`route
 instead of being refused; while anything of its model is held, a newcomer queues behind it.
 
 A failure before the client has received a byte (connection refused, the engine closing
-without answering, an engine 502/503/504) is retried on another engine, up to `max_retries`.
-A failure mid-stream ends the stream with an SSE error event and is counted. The engine's
-in-flight count and the policy's `on_complete` are kept exact on every path. A client that
-goes away cancels the request,
+without answering, an engine 502/503/504, a missed first-byte deadline, a non-streamed answer
+cut short) is retried on another engine, up to `max_retries`. A failure mid-stream (the
+connection broken, an inter-chunk deadline missed) migrates the stream: the request continues
+on another engine from the text already streamed and the client's stream goes on
+(`router.routing.migration`), up to `max_migrations`; when it cannot, the stream ends with one
+error event and `data: [DONE]`, as vLLM ends a failed stream. Deadlines come from the settings
+per model and are enforced by `router.shell.watchdog`; failures count towards passive ejection
+(`router.routing.ejection`). The engine's in-flight count and the policy's `on_complete` are
+kept exact on every path. A client that goes away cancels the request,
 which closes the upstream connection and so stops the engine's work. On the router's own
 server that is a hook the connection runs when it is lost (`router.shell.server.DisconnectHooks`);
 elsewhere a watcher task reading the ASGI `receive` channel.
@@ -26,9 +31,14 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from contracts import HEADER_REQUEST_ID
+import orjson
+
+from contracts import HEADER_REQUEST_ID, PATH_CHAT
 from router.routing.base import Decision, EngineState, NoEngineError, RouteRequest, RoutingPolicy
+from router.routing.ejection import Ejector
 from router.routing.engines import EngineRegistry
+from router.routing.migration import DONE, Splice, continuation, engine_failure, read_stream
+from router.settings import Deadlines, DeadlineSettings
 from router.shell.auth import ApiKeys
 from router.shell.errors import (
     BadRequest,
@@ -51,6 +61,7 @@ from router.shell.ratelimit import RateLimiter
 from router.shell.server import DISCONNECT_HOOKS, DisconnectHooks
 from router.shell.upstream import Upstream, UpstreamResponse
 from router.shell.validate import parse_body, prompt_bytes
+from router.shell.watchdog import INF, WHOLE, Watch, Watchdog
 
 log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -167,7 +178,9 @@ class Proxy:
     def __init__(self, *, registry: EngineRegistry, policy: RoutingPolicy, upstream: Upstream,
                  metrics: RouterMetrics, keys: ApiKeys, limiter: RateLimiter | None,
                  session_header: str, max_retries: int, policy_kind: str, max_body_bytes: int,
-                 holding: Holding | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 holding: Holding | None = None, clock: Callable[[], float] = time.monotonic,
+                 deadlines: DeadlineSettings | None = None, max_migrations: int = 0,
+                 watchdog: Watchdog | None = None, ejector: Ejector | None = None) -> None:
         self.registry = registry
         self.policy = policy
         self.upstream = upstream
@@ -180,6 +193,10 @@ class Proxy:
         self.max_body = max_body_bytes
         self.holding = holding
         self.clock = clock
+        self.deadlines = deadlines or DeadlineSettings()
+        self.max_migrations = max_migrations
+        self.watchdog = watchdog or Watchdog()
+        self.ejector = ejector
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/chat/completions, /v1/completions, /v1/embeddings."""
@@ -189,8 +206,8 @@ class Proxy:
         except RouterError as err:
             if not reply.started:
                 await reply.error(err)
-            elif not reply.done:
-                await reply.end()
+            else:  # mid-stream (no engine left to continue on): one error event, then the terminator
+                await self._end_stream(reply, err.message, err.status)
         except ClientGone:
             return
         except asyncio.CancelledError:
@@ -235,9 +252,11 @@ class Proxy:
                              session.decode("latin-1") if session is not None else None)
         stop_watching = _cancel_on_disconnect(scope, receive, reply)
         status, engine_id = 502, ""
+        deadlines = self.deadlines.for_model(model)
+        call = _Call(path, body, forwarded_headers(headers), model, payload, deadlines,
+                     time.perf_counter() + deadlines.whole_s)
         try:
-            status, engine_id = await self._forward((path, body, forwarded_headers(headers)), route, reply,
-                                                    (caller, headers))
+            status, engine_id = await self._forward(call, route, reply, (caller, headers))
         except RouterError as err:
             status = err.status
             raise
@@ -246,7 +265,8 @@ class Proxy:
             raise
         finally:
             stop_watching()
-            self.metrics.requests.inc((model, engine_id, str(status)))
+            # a request cancelled or failed on an engine is counted against that engine (issue 22 item 9)
+            self.metrics.requests.inc((model, engine_id or call.engine, str(status)))
 
     def _model(self, model: str | None) -> str:
         """The model a request is for: as named, or the one model served when it names none
@@ -263,39 +283,107 @@ class Proxy:
                            f"{', '.join(registry.served_models())}.", param="model")
         return model
 
-    async def _forward(self, call: tuple[str, bytes, dict[str, str]], route: RouteRequest,
-                       reply: Reply, flow: tuple[str, dict[bytes, bytes]]) -> tuple[int, str]:
+    async def _forward(self, call: _Call, route: RouteRequest, reply: Reply,
+                       flow: tuple[str, dict[bytes, bytes]]) -> tuple[int, str]:
+        """Send the request to engines until one answers it: before the client has a byte, a
+        failed engine is replaced (up to `max_retries`); after it, the stream migrates (up to
+        `max_migrations`). Returns the status and the engine that answered."""
         tried: set[str] = set()
         last: UpstreamError | None = None
-        for attempt in range(self.max_retries + 1):
-            decision = self._pick(route, tried)
-            if decision is None:
-                decision = await self._hold(route, tried, flow)
+        retries = 0
+        while True:
+            decision = self._pick(route, tried, again=reply.started) or await self._hold(route, tried, flow)
             engine = decision.engine
-            final = attempt == self.max_retries
-            engine.in_flight += 1
-            self.metrics.in_flight.inc((engine.id,))
-            ok = False
             try:
-                status = await self._attempt(engine, call, route.model, reply, final)
-                ok = status < 500
-                return status, engine.id
+                final = retries >= self.max_retries
+                return await self._on_engine(engine, call, route, reply, final), engine.id
             except UpstreamError as exc:
                 last = exc
-                if reply.started or exc.started or isinstance(exc, UpstreamTimeout):
-                    break
-                self._failed(engine, exc)
+                self._failed(engine, exc, route.model)
                 tried.add(engine.id)
-            finally:
-                engine.in_flight -= 1
-                self.metrics.in_flight.dec((engine.id,))
-                self.policy.on_complete(route, engine.id, ok)
-                if self.holding is not None and self.holding.waiting:
-                    self.holding.kick()  # room on this engine for a held request
+            if isinstance(last, UpstreamTimeout) and last.deadline == WHOLE:
+                break  # the answer's time is up: nothing to retry or migrate into
+            if not reply.started:
+                if retries >= self.max_retries:
+                    break
+                retries += 1
+                continue
+            ended = await self._migrate(call, route.model, reply, last)
+            if ended is not None:
+                return ended, engine.id
+        if reply.started:  # a stream whose time ran out
+            await self._end_stream(reply, "the answer was not complete within its deadline", 504)
+            return 504, last.engine if last is not None else ""
         raise _client_error(last)
 
-    def _pick(self, route: RouteRequest, tried: set[str], woken: bool = False) -> Decision | None:
-        """The engine for `route`; None when the request is to be held instead."""
+    async def _on_engine(self, engine: EngineState, call: _Call, route: RouteRequest, reply: Reply,
+                         final: bool) -> int:
+        """One attempt, with the engine's in-flight count and the policy's bookkeeping exact."""
+        call.engine = engine.id
+        engine.in_flight += 1
+        self.metrics.in_flight.inc((engine.id,))
+        ok = False
+        try:
+            status = await self._attempt(engine, call, reply, final)
+            ok = status < 500
+            if call.migrations:
+                self.metrics.migrations.inc((route.model, "completed" if ok else "failed"))
+            return status
+        finally:
+            engine.in_flight -= 1
+            self.metrics.in_flight.dec((engine.id,))
+            self.policy.on_complete(route, engine.id, ok)
+            if self.holding is not None and self.holding.waiting:
+                self.holding.kick()  # room on this engine for a held request
+
+    async def _migrate(self, call: _Call, model: str, reply: Reply, exc: UpstreamError) -> int | None:
+        """Prepare the stream's continuation on another engine (None); or end the stream and
+        return its status: 200 when the client already had the whole answer, 502 after one
+        clean error event."""
+        relay = call.relay
+        assert relay is not None
+        seen = read_stream(b"".join(relay.sent), call.chat)
+        if seen.done or seen.error:  # the engine had ended the stream itself
+            if not reply.done:
+                await reply.end()
+            return 200 if seen.done and not seen.error else 502
+        if seen.finished:  # only the terminator (and any usage event) was lost
+            await reply.chunk(DONE)
+            await reply.end()
+            return 200
+        self.metrics.stream_errors.inc((exc.engine,))
+        log.warning("stream of %s broke on engine %s after %d tokens: %s", call.model, exc.engine,
+                    seen.tokens, exc)
+        if call.migrations >= self.max_migrations:
+            self.metrics.migrations.inc((model, "exhausted"))
+            await self._end_stream(reply, f"the engine serving this stream failed and the stream had moved "
+                                          f"{call.migrations} times already (limits.max_migrations)", 502)
+            return 502
+        body = continuation(call.payload, call.chat, seen)
+        if isinstance(body, str):
+            self.metrics.migrations.inc((model, "unsupported"))
+            await self._end_stream(reply, f"the engine serving this stream failed and this request cannot "
+                                          f"continue on another engine ({body})", 502)
+            return 502
+        call.migrations += 1
+        call.body = orjson.dumps(body)
+        relay.splice = Splice(seen, call.chat)
+        return None
+
+    @staticmethod
+    async def _end_stream(reply: Reply, message: str, status: int) -> None:
+        """One error event and the terminator, as vLLM ends a stream that failed
+        (`chat_completion_stream_generator`, vllm/entrypoints/openai/chat_completion/serving.py)."""
+        if not reply.done:
+            await reply.chunk(sse_error_event(message, status) + DONE)
+            await reply.end()
+
+    def _pick(self, route: RouteRequest, tried: set[str], woken: bool = False,
+              again: bool = False) -> Decision | None:
+        """The engine for `route`; None when the request is to be held instead. `again`: a
+        stream's continuation, which goes back to an engine already tried when no other is left
+        (the client cannot retry a stream it has half received; a hung engine is ejected after
+        its repeated misses)."""
         engines = self.registry.candidates(route.model)
         holding = self.holding
         if holding is not None:
@@ -306,7 +394,8 @@ class Proxy:
             if not engines:
                 return None
         if tried:
-            engines = [e for e in engines if e.id not in tried]
+            untried = [e for e in engines if e.id not in tried]
+            engines = untried if untried or not again else engines
         if not engines:
             raise _unavailable(route.model)
         try:
@@ -338,57 +427,163 @@ class Proxy:
             held = await holding.wait(route.model, caller, band, again=held)
         return decision
 
-    def _failed(self, engine: EngineState, exc: UpstreamError) -> None:
+    def _failed(self, engine: EngineState, exc: UpstreamError, model: str) -> None:
+        """Count a failed attempt against its engine: retried, a deadline missed, ejected after
+        repeated failures (passive ejection; the active health checks bring it back)."""
         self.metrics.retries.inc((engine.id,))
+        if isinstance(exc, UpstreamTimeout) and exc.deadline:
+            self.metrics.deadline_misses.inc((engine.id, exc.deadline))
         if isinstance(exc, UpstreamConnectError):
             self.registry.set_healthy(engine.id, False)  # health checks bring it back
+            return
+        ejector = self.ejector
+        if ejector is None or not engine.healthy:
+            return
+        members = self.registry.members(model)
+        out = members - len(self.registry.candidates(model))
+        if ejector.record(engine.id, self.clock(), members=members, out=out):
+            self.registry.set_healthy(engine.id, False)
+            reason = exc.deadline if isinstance(exc, UpstreamTimeout) and exc.deadline else "broken"
+            self.metrics.ejections.inc((engine.id, reason))
+            log.warning("engine %s ejected after repeated failed requests (last: %s)", engine.id, exc)
 
-    async def _attempt(self, engine: EngineState, call: tuple[str, bytes, dict[str, str]], model: str,
-                       reply: Reply, final: bool) -> int:
-        path, body, headers = call
-        start = time.perf_counter()
-        resp = await self.upstream.request(engine.id, "POST", path, body, headers=headers)
+    async def _attempt(self, engine: EngineState, call: _Call, reply: Reply, final: bool) -> int:
+        deadlines = call.deadlines
+        watch = self.watchdog.watch(deadlines.first_byte_s if call.stream else deadlines.whole_s, call.whole)
         try:
+            return await self._exchange(engine, call, reply, final, watch)
+        except asyncio.CancelledError:
+            missed = watch.missed
+            task = asyncio.current_task()
+            if missed is None or task is None or task.uncancel() > 0:
+                raise  # the client went away (or both): not a deadline
+            raise UpstreamTimeout(f"no answer within the {missed.replace('_', '-')} deadline",
+                                  engine=engine.id, started=reply.started, deadline=missed) from None
+        finally:
+            self.watchdog.unwatch(watch)
+
+    async def _exchange(self, engine: EngineState, call: _Call, reply: Reply, final: bool,
+                        watch: Watch) -> int:
+        start = time.perf_counter()
+        resp = await self.upstream.request(engine.id, "POST", call.path, call.body, headers=call.headers)
+        try:
+            if reply.started:  # a continuation: only a stream can carry the client's stream on
+                if resp.status != 200 or not resp.content_type.startswith(_EVENT_STREAM):
+                    await resp.read()
+                    raise UpstreamError(f"engine answered {resp.status} to the continuation",
+                                        engine=engine.id, started=False)
+                return await self._stream(resp, reply, call, (call.model, engine.id), watch,
+                                          await resp.next_chunk())
             if resp.status in _RETRY_STATUSES and not final:
                 await resp.read()
                 raise UpstreamError(f"engine answered {resp.status}", engine=engine.id, started=False)
             if resp.status == 200 and resp.content_type.startswith(_EVENT_STREAM):
-                return await self._stream(resp, reply, (model, engine.id), start)
+                chunk = await resp.next_chunk()  # before any byte reaches the client: still retryable
+                self.metrics.ttft.observe((call.model, engine.id), time.perf_counter() - start)
+                if reply.http10:  # no chunked framing in HTTP/1.0 (RFC 9112 §7.1): the whole stream at once
+                    return await self._whole_stream(resp, reply, chunk)
+                await reply.start_stream(200, resp.headers)
+                call.relay = _Relay()
+                return await self._stream(resp, reply, call, (call.model, engine.id), watch, chunk)
             data = await resp.read()
-            self.metrics.ttft.observe((model, engine.id), time.perf_counter() - start)
+            self.metrics.ttft.observe((call.model, engine.id), time.perf_counter() - start)
             await reply.whole(resp.status, data, resp.headers)
             return resp.status
         finally:
             resp.release()
 
-    async def _stream(self, resp: UpstreamResponse, reply: Reply, labels: tuple[str, str],
-                      start: float) -> int:
-        chunk = await resp.next_chunk()  # before any byte reaches the client: still retryable
+    @staticmethod
+    async def _whole_stream(resp: UpstreamResponse, reply: Reply, chunk: bytes | None) -> int:
+        parts = [chunk or b""]
+        while (chunk := await resp.next_chunk()) is not None:
+            parts.append(chunk)
+        await reply.whole(200, b"".join(parts), resp.headers)
+        return 200
+
+    async def _stream(self, resp: UpstreamResponse, reply: Reply, call: _Call, labels: tuple[str, str],
+                      watch: Watch, chunk: bytes | None) -> int:
+        """Relay the stream's events to the client as they arrive, complete events only (an
+        event cut by the network waits for its end), keeping what was sent for a migration."""
+        relay = call.relay
+        assert relay is not None
+        inter = call.deadlines.inter_chunk_s
         last = time.perf_counter()
-        self.metrics.ttft.observe(labels, last - start)
-        if reply.http10:  # HTTP/1.0 has no chunked framing (RFC 9112 §7.1): the whole stream at once
-            parts = [chunk or b""]
-            while (chunk := await resp.next_chunk()) is not None:
-                parts.append(chunk)
-            await reply.whole(200, b"".join(parts), resp.headers)
-            return 200
-        await reply.start_stream(200, resp.headers)
         itl = self.metrics.itl.child(labels)
-        try:
-            while chunk is not None:
+        sent = relay.sent
+        splice = relay.splice
+        while chunk is not None:
+            watch.due = INF  # writing to the client: its pace is not the engine's
+            if splice is not None:
+                chunk = splice.feed(chunk)
+            elif relay.pending or chunk[-2:] != b"\n\n":
+                chunk = relay.frame(chunk)
+            if chunk:
+                cut = engine_failure(chunk) if b'"error"' in chunk or b'"abort"' in chunk else None
+                if cut is not None:
+                    await self._relay_until_failure(reply, sent, chunk[:cut])
+                    raise UpstreamError("the engine failed the request mid-stream", engine=labels[1],
+                                        started=True)
+                sent.append(chunk)
                 await reply.chunk(chunk)
-                chunk = await resp.next_chunk()
-                if chunk is not None:
-                    now = time.perf_counter()
-                    itl.observe(now - last)
-                    last = now
-        except UpstreamError as exc:
-            self.metrics.stream_errors.inc((labels[1],))
-            await reply.chunk(sse_error_event(f"engine failed mid-stream: {exc}"))
-            await reply.end()
-            return 502
+            watch.heard(time.perf_counter(), inter)
+            chunk = await resp.next_chunk()
+            if chunk is not None:
+                now = time.perf_counter()
+                itl.observe(now - last)
+                last = now
+        if relay.pending:  # the engine ended inside an event: pass on what it sent
+            await reply.chunk(relay.pending)
         await reply.end()
         return 200
+
+
+    @staticmethod
+    async def _relay_until_failure(reply: Reply, sent: list[bytes], head: bytes) -> None:
+        """The events before an engine's own failure event go to the client; the failure does not
+        (the stream migrates, or ends with the router's error event)."""
+        if head:
+            sent.append(head)
+            await reply.chunk(head)
+
+
+class _Call:
+    """One proxied request, as it goes from engine to engine."""
+
+    __slots__ = ("path", "body", "headers", "model", "payload", "chat", "stream", "deadlines", "whole",
+                 "relay", "migrations", "engine")
+
+    def __init__(self, path: str, body: bytes, headers: dict[str, str], model: str,
+                 payload: dict[str, Any], deadlines: Deadlines, whole: float) -> None:
+        self.path, self.body, self.headers, self.model, self.payload = path, body, headers, model, payload
+        self.chat = path == PATH_CHAT
+        self.stream = payload.get("stream") is True
+        self.deadlines = deadlines
+        self.whole = whole
+        self.relay: _Relay | None = None
+        self.migrations = 0
+        self.engine = ""  # the engine of the latest attempt
+
+
+class _Relay:
+    """What a stream has sent its client (complete events), and how later engines' events are
+    spliced on."""
+
+    __slots__ = ("sent", "pending", "splice")
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.pending = b""
+        self.splice: Splice | None = None
+
+    def frame(self, chunk: bytes) -> bytes:
+        """The complete events of `pending + chunk`; the incomplete rest stays pending."""
+        data = self.pending + chunk
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self.pending = data
+            return b""
+        self.pending = data[cut + 2:]
+        return data[:cut + 2]
 
 
 def check_content_type(value: bytes | None) -> None:

@@ -189,15 +189,18 @@ def test_public_exposure_terminates_tls_and_limits_sources():
 
 
 def test_engines_and_routers_spread_at_serving_priority(prod):
-    """Engines spread over nodes and routers over zones (hard) and nodes, both at the serving
-    PriorityClass that mode eks creates."""
-    (priority,) = prod.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
+    """Engines spread over nodes and routers over zones (hard) and nodes, at the serving
+    PriorityClasses that mode eks creates (one per engine size; TP-4 engines at their own)."""
+    classes = {r.inputs["metadata"]["name"]
+               for r in prod.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
+    assert classes == {"llm-serving", "llm-serving-tp4"}
     deployments = {r.inputs["metadata"]["name"]: r.inputs["spec"]["template"]["spec"]
                    for r in prod.of_type("kubernetes:apps/v1:Deployment")}
     checked = 0
-    for name in ("llm-llama8b", "llm-llama70b", "llm-router"):
+    for name, wanted in (("llm-llama8b", "llm-serving"), ("llm-llama70b", "llm-serving-tp4"),
+                         ("llm-router", "llm-serving")):
         pod = deployments[name]
-        assert pod["priorityClassName"] == priority.inputs["metadata"]["name"] == "llm-serving"
+        assert pod["priorityClassName"] == wanted
         keys = {c["topologyKey"]: c["whenUnsatisfiable"] for c in pod["topologySpreadConstraints"]}
         assert keys["kubernetes.io/hostname"] == "ScheduleAnyway"
         checked += 1

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from infra.aws.model_store import gateway_service_name, read_policy, service_account_name
+from infra.aws.model_store import read_policy, service_account_name
 from infra.config import parse_stack_config
 from infra.config.services import bucket_name_problem
 from infra.errors import ConfigError
@@ -95,11 +95,6 @@ def test_read_policy_is_scoped_to_the_prefix():
     assert by_action["s3:GetObject"]["Resource"] == "arn:aws:s3:::b/p/q/*"
 
 
-def test_gateway_service_name():
-    """The S3 gateway endpoint's service name is `com.amazonaws.<region>.s3`."""
-    assert gateway_service_name("eu-west-1") == "com.amazonaws.eu-west-1.s3"
-
-
 def test_sync_script_skips_a_complete_copy():
     """The copy is skipped when the marker exists and the marker is written only after the sync."""
     assert SYNC_SCRIPT.index(f'-f "$2/{COMPLETE_MARKER}"') < SYNC_SCRIPT.index("aws s3 sync")
@@ -122,16 +117,11 @@ def test_role_policy_is_scoped_and_trusts_the_engine_accounts(with_store):
     assert len(attached) == 1
 
 
-def test_gateway_endpoint_is_on_every_private_route_table(with_store):
-    """One S3 gateway endpoint in the cluster's region, routed from each private route table only."""
+def test_the_store_adds_no_second_s3_endpoint(with_store):
+    """With the store, the weights use the network's one S3 gateway endpoint (a route table holds
+    one route per service prefix list, so a second one would fail)."""
     (endpoint,) = with_store.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
-    assert endpoint.inputs["serviceName"] == "com.amazonaws.us-east-1.s3"
-    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
-    tables = {r.name: r for r in with_store.of_type("aws:ec2/routeTable:RouteTable")}
-    private = [t for name, t in tables.items() if "-private-" in name]
-    assert len(private) == 3  # prod: one per zone
-    # the mocks give every resource the id `<name>-id`
-    assert sorted(endpoint.inputs["routeTableIds"]) == sorted(f"{t.name}-id" for t in private)
+    assert endpoint.name == "vpc-s3" and endpoint.inputs["vpcEndpointType"] == "Gateway"
 
 
 def test_engines_run_as_the_annotated_account_and_copy_first(with_store):
@@ -168,9 +158,10 @@ def test_manifests_validate_against_the_cluster_schema(with_store):
 
 
 def test_nothing_of_the_store_without_the_key(run_program):
-    """Without `modelStore`: no role, no endpoint, no ServiceAccount, no copy; the hub path stays."""
+    """Without `modelStore`: no role, no ServiceAccount, no copy; the hub path stays (the network's
+    S3 gateway endpoint is there either way)."""
     mocks = run_program(parse_stack_yaml(_prod_with(None)))
-    assert not mocks.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert [e.name for e in mocks.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")] == ["vpc-s3"]
     assert not [r for r in mocks.of_type("aws:iam/role:Role") if r.name.startswith("model-store")]
     accounts = [a.inputs["metadata"]["name"] for a in mocks.of_type(SERVICE_ACCOUNT)]
     assert not [name for name in accounts if name.endswith("model-store")]

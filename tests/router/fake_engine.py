@@ -32,6 +32,7 @@ class FakeEngine:
         self.mode = OK
         self.healthy = True
         self.hang_health = False
+        self.health_delay = 0.0  # seconds /health takes to answer (a busy engine)
         self.waiting = 0
         self.requests = 0
         self.completed = 0
@@ -94,6 +95,8 @@ class FakeEngine:
         if path == "/health":
             if self.hang_health:
                 await asyncio.sleep(3600)
+            if self.health_delay:
+                await asyncio.sleep(self.health_delay)
             _answer(writer, 200 if self.healthy else 503, b"{}")
         elif path == "/v1/models":
             card = {"id": self.model, "object": "model", "root": f"/models/{self.model}",

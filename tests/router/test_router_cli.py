@@ -70,3 +70,33 @@ def test_python_m_router_needs_a_config_and_reports_bad_ones(tmp_path: Path) -> 
     bad = subprocess.run([sys.executable, "-m", "router", "--config", str(config)], capture_output=True,
                          text=True, timeout=30)
     assert bad.returncode == 2 and "'port'" in bad.stderr
+
+
+@pytest.mark.parametrize(("data", "field", "allowed"), [
+    ({"limits": {"upstream_read_timeout_s": 600}}, "limits.upstream_read_timeout_s",
+     "was replaced by 'deadlines'"),
+    ({"deadlines": {"default": {"first_byte_s": 0}}}, "deadlines.default.first_byte_s", "(0, 86400]"),
+    ({"deadlines": {"models": {"m": {"whole_s": 5, "first_byte_s": 10}}}}, "deadlines.models.m.whole_s",
+     "must be >= first_byte_s"),
+    ({"deadlines": {"default": {"per_token_s": 1}}}, "deadlines.default.per_token_s",
+     "allowed: first_byte_s"),
+    ({"deadlines": {"fallback": {}}}, "deadlines.fallback", "allowed: default, models"),
+    ({"limits": {"max_migrations": -1}}, "limits.max_migrations", "0..16"),
+    ({"ejection": {"max_out_fraction": 2}}, "ejection.max_out_fraction", "[0, 1]"),
+])
+def test_deadline_migration_and_ejection_settings_name_what_is_wrong(data: dict, field: str,
+                                                                     allowed: str) -> None:
+    from router.settings import RouterSettings
+    with pytest.raises(SettingsError) as info:
+        RouterSettings.from_dict({"engines": [{"url": "http://e:8000"}], **data})
+    assert info.value.field_name == field and allowed in str(info.value)
+
+
+def test_per_model_deadlines_round_trip_and_fall_back_to_the_default() -> None:
+    from router.settings import RouterSettings
+    data = {"engines": [{"url": "http://e:8000"}],
+            "deadlines": {"models": {"big": {"first_byte_s": 103, "inter_chunk_s": 47, "whole_s": 3703}}}}
+    settings = RouterSettings.from_dict(data)
+    assert RouterSettings.from_dict(settings.to_dict()) == settings
+    assert settings.deadlines.for_model("big").inter_chunk_s == 47
+    assert settings.deadlines.for_model("other") == settings.deadlines.default

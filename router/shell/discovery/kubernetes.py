@@ -114,7 +114,9 @@ class KubernetesWatcher:
 
     async def _list(self, session: aiohttp.ClientSession, ssl_ctx: ssl.SSLContext | bool) -> str:
         params = {"labelSelector": self.discovery.label_selector}
-        async with session.get(self._url(), params=params, headers=self._headers(), ssl=ssl_ctx) as resp:
+        listing = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=30)
+        async with session.get(self._url(), params=params, headers=self._headers(), ssl=ssl_ctx,
+                               timeout=listing) as resp:
             resp.raise_for_status()
             body = orjson.loads(await resp.read())
         self.pods = {}
@@ -126,8 +128,10 @@ class KubernetesWatcher:
     async def _watch(self, session: aiohttp.ClientSession, ssl_ctx: ssl.SSLContext | bool,
                      version: str) -> str:
         params = {"labelSelector": self.discovery.label_selector, "watch": "1", "resourceVersion": version,
-                  "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
-        async with session.get(self._url(), params=params, headers=self._headers(), ssl=ssl_ctx) as resp:
+                  "allowWatchBookmarks": "true", "timeoutSeconds": str(self.discovery.watch_timeout_s)}
+        silent = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=self.discovery.watch_silence_s)
+        async with session.get(self._url(), params=params, headers=self._headers(), ssl=ssl_ctx,
+                               timeout=silent) as resp:
             resp.raise_for_status()
             buffer = b""
             async for data in resp.content.iter_any():

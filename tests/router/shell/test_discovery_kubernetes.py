@@ -75,9 +75,9 @@ class FakeKubeApi:
         return runner, f"http://127.0.0.1:{port}"
 
 
-def _settings(api: str, token_file: str) -> RouterSettings:
+def _settings(api: str, token_file: str, watch_timeout_s: int = 60) -> RouterSettings:
     discovery = KubernetesDiscovery(namespace=NS, label_selector=SELECTOR, port=8000, api_server=api,
-                                    token_file=token_file, ca_file=None)
+                                    token_file=token_file, ca_file=None, watch_timeout_s=watch_timeout_s)
     return RouterSettings(discovery=discovery, default_gpu_cache_tokens=500, host="127.0.0.1")
 
 
@@ -127,6 +127,23 @@ def test_expired_watch_relists(tmp_path: Any) -> None:
             assert api.lists == 2
             await api.events.put(None)
         assert api.auth[0] is None  # no token file: no Authorization header
+        await runner.cleanup()
+    run(body())
+
+
+def test_silent_watch_is_abandoned_and_the_pods_relisted(tmp_path: Any) -> None:
+    """A watch connection that goes quiet (dropped by a NAT without a reset: the fake keeps it
+    open and sends nothing) is given up after watch_silence_s and the pods are listed again, so
+    discovery does not stop forever (issue 21 item 12: before, no read timeout at all)."""
+    async def body() -> None:
+        api = FakeKubeApi()
+        api.items = [pod("a", "10.0.0.1")]
+        runner, url = await api.start()
+        async with running(_settings(url, str(tmp_path / "absent"), watch_timeout_s=1)) as (app, _):
+            await until(lambda: set(app.registry.states) == {"http://10.0.0.1:8000"})
+            api.items = [pod("e", "10.0.0.5")]  # changed while the watch is silent
+            await until(lambda: set(app.registry.states) == {"http://10.0.0.5:8000"}, timeout=10)
+            assert api.watches[0]["timeoutSeconds"] == "1" and api.lists >= 2
         await runner.cleanup()
     run(body())
 

@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 
 from contracts import PATH_CHAT, PATH_COMPLETIONS, PATH_EMBEDDINGS, SSE_DONE
-from router.settings import HealthSettings, Limits, QueueSettings
+from router.settings import Deadlines, DeadlineSettings, HealthSettings, Limits, QueueSettings
 from router.shell.app import create_app
 from tests.router.fake_engine import CLOSE_BEFORE, CLOSE_MID, HANG, UNAVAILABLE, FakeEngine
 from tests.router.harness import RoundRobinStub, json_session, run, running, settings_for, until
@@ -137,35 +137,88 @@ def test_engine_failing_before_first_byte_is_retried_on_another() -> None:
 
 
 def test_all_engines_failing_gives_502_and_a_hung_one_504() -> None:
-    """No answer anywhere is a 502 OpenAI error; an engine past the read timeout is a 504."""
+    """No answer anywhere is a 502 OpenAI error; an engine past the answer's deadline is a 504."""
     async def body() -> None:
         a, b = await _engines(2)
         a.mode = b.mode = CLOSE_BEFORE
-        settings = settings_for([a.url, b.url], limits=Limits(upstream_read_timeout_s=0.3))
-        async with running(settings) as (_, url), json_session() as s:
+        quick = Deadlines(first_byte_s=0.3, inter_chunk_s=0.3, whole_s=0.3)
+        settings = settings_for([a.url, b.url], deadlines=DeadlineSettings(default=quick))
+        async with running(settings) as (app, url), json_session() as s:
             status, _, data = await _post(s, url, CHAT)
             assert status == 502 and orjson.loads(data)["error"]["type"] == "Bad Gateway"
             a.mode = b.mode = HANG
             status, _, data = await _post(s, url, CHAT)
             assert status == 504 and orjson.loads(data)["error"]["code"] == 504
+            reg = app.metrics.registry
+            misses = sum(app.metrics.deadline_misses.value(reg, (e.url, "whole")) for e in (a, b))
+            assert misses == 1  # the whole answer's time was up: not retried
         for engine in (a, b):
             await engine.stop()
     run(body())
 
 
-def test_mid_stream_failure_ends_with_an_error_event_and_is_counted() -> None:
-    """An engine dying mid-stream yields an SSE error event, a clean end, and a counted error."""
+def test_hung_engine_before_the_first_byte_is_retried_elsewhere_and_counted() -> None:
+    """A stream whose engine sends nothing within the first-byte deadline goes to another engine
+    (issue 18 defect 5: before, a client waited out the 600 s read timeout)."""
+    async def body() -> None:
+        a, b = await _engines(2)
+        a.mode = HANG
+        policy = RoundRobinStub()
+        deadlines = DeadlineSettings(default=Deadlines(first_byte_s=0.3, inter_chunk_s=0.3, whole_s=5))
+        async with running(settings_for([a.url, b.url], deadlines=deadlines), policy) as (app, url), \
+                json_session() as s:
+            for _ in range(3):  # the stub sends each request to `a` first
+                status, _, data = await _post(s, url, {**CHAT, "stream": True})
+                assert status == 200 and data.endswith(SSE_DONE) and b"error" not in data
+            reg = app.metrics.registry
+            assert app.metrics.deadline_misses.value(reg, (a.url, "first_byte")) == 3
+            # three misses within 30 s: ejected, though its /health still answers
+            assert app.metrics.ejections.value(reg, (a.url, "first_byte")) == 1
+            assert not app.registry.states[a.url].healthy
+        for engine in (a, b):
+            await engine.stop()
+    run(body())
+
+
+def test_mid_stream_failure_that_cannot_move_ends_with_one_error_event_and_done() -> None:
+    """With migration off, an engine dying mid-stream yields what it sent, one SSE error event
+    with no transport internals, and `data: [DONE]`, as vLLM ends a failed stream (issue 18
+    defect 6: before, aiohttp's exception text and no terminator)."""
     async def body() -> None:
         [engine] = await _engines(1, chunks=4)
         engine.mode = CLOSE_MID
-        async with running(settings_for([engine.url])) as (app, url), json_session() as s:
+        settings = settings_for([engine.url], limits=Limits(max_migrations=0))
+        async with running(settings) as (app, url), json_session() as s:
             status, _, data = await _post(s, url, {**CHAT, "stream": True})
             assert status == 200
             events = [e for e in data.split(b"\n\n") if e]
-            assert len(events) == 2 and b'"content":"t0"' in events[0]
-            assert orjson.loads(events[1].removeprefix(b"data: "))["error"]["type"] == "Bad Gateway"
+            assert len(events) == 3 and b'"content":"t0"' in events[0] and events[2] == SSE_DONE.strip()
+            error = orjson.loads(events[1].removeprefix(b"data: "))["error"]
+            assert error["type"] == "Bad Gateway"
+            assert "aiohttp" not in error["message"] and "Payload" not in error["message"]
             assert app.metrics.stream_errors.value(app.metrics.registry, (engine.url,)) == 1
+            assert app.metrics.migrations.value(app.metrics.registry, ("m", "exhausted")) == 1
         await engine.stop()
+    run(body())
+
+
+def test_mid_stream_failure_moves_the_stream_to_another_engine() -> None:
+    """An engine dying after the first event: the rest of the stream comes from another engine,
+    asked to continue from what was streamed (chat: a final assistant message, continued)."""
+    async def body() -> None:
+        a, b = await _engines(2, chunks=3)
+        a.mode = CLOSE_MID
+        policy = RoundRobinStub()
+        async with running(settings_for([a.url, b.url]), policy) as (app, url), json_session() as s:
+            status, _, data = await _post(s, url, {**CHAT, "stream": True})
+            assert status == 200 and data.endswith(SSE_DONE) and b"error" not in data
+            assert data.count(b'"content":"t0"') == 2  # a's first token, then b's continuation
+            sent = b.bodies[-1]
+            assert sent["messages"][-1] == {"role": "assistant", "content": "t0"}
+            assert sent["continue_final_message"] is True and sent["add_generation_prompt"] is False
+            assert app.metrics.migrations.value(app.metrics.registry, ("m", "completed")) == 1
+        for engine in (a, b):
+            await engine.stop()
     run(body())
 
 
@@ -184,6 +237,9 @@ def test_client_disconnect_cancels_the_upstream_request() -> None:
             await until(lambda: engine.cancelled == 1)
             await until(lambda: app.registry.states[engine.url].in_flight == 0)
             assert policy.completed == [(engine.url, False)] and engine.completed == 0
+            # counted against the engine it was cancelled on, not engine="" (issue 22 item 9)
+            reg = app.metrics.registry
+            await until(lambda: app.metrics.requests.value(reg, ("m", engine.url, "499")) == 1)
         await engine.stop()
     run(body())
 

@@ -7,6 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import contracts as c
 from contracts import PATH_CHAT
+from router.settings import Limits
 from tests.router.fake_engine import CLOSE_MID, FakeEngine
 from tests.router.harness import json_session, run, running, settings_for, until
 
@@ -29,7 +30,8 @@ def test_exposition_parses_and_counts_requests_decisions_health_and_streams() ->
     async def body() -> None:
         engine = FakeEngine(chunks=3)
         await engine.start()
-        async with running(settings_for([engine.url])) as (_, url), json_session() as s:
+        no_move = settings_for([engine.url], limits=Limits(max_migrations=0))  # the broken stream ends
+        async with running(no_move) as (_, url), json_session() as s:
             chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
             for stream in (False, True, True):
                 async with s.post(url + PATH_CHAT, json={**chat, "stream": stream}) as r:
@@ -74,7 +76,7 @@ def test_nan_and_infinite_engine_figures_never_break_metrics_or_the_scraper() ->
                 found = samples(await r.text())
             state = app.registry.states[engine.url]
             assert (state.waiting, state.running) == (0, 0)
-            assert app.supervisor.restarts == {"health": 0, "metrics_scrape": 0}
+            assert app.supervisor.restarts == {"health": 0, "deadlines": 0, "metrics_scrape": 0}
         kv = found[c.ROUTER_ENGINE_KV_USAGE][_key(engine=engine.url)]
         assert kv != kv  # NaN
         assert found[c.ROUTER_ENGINE_PREFIX_QUERIES][_key(engine=engine.url)] == float("inf")

@@ -177,7 +177,7 @@ class Routers:
         self.procs = procs
         self.config = workdir / "router.json"
         settings = {**router_settings(targets), "host": "127.0.0.1", "drain_s": plan.router_drain_s,
-                    "queue": {"max_wait_s": plan.queue_max_wait_s}}
+                    "queue": {"max_wait_s": plan.queue_max_wait_s}, **plan.router_clock}
         self.config.write_text(json.dumps(settings, indent=2))
         self._names = itertools.count()
 

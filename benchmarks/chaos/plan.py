@@ -8,12 +8,18 @@ requests get (a held request at zero engines needs more than a stalled stream sh
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from local.autoscale.plan import MODEL
 from local.autoscale.wake import WakePlan
+from router.settings import EjectionSettings
+from stack_components.deadlines import engine_deadlines
 
+REFERENCE_ENGINE: Final = {"params_billion": 8.0, "tensor_parallel_size": 1, "max_model_len": 32_768}
+"""The model whose rendered router deadlines the run uses (Llama-3.1-8B on one GPU, 32k context:
+47 s first byte, 19 s between chunks, `stack_components.deadlines`), on the run's clock."""
 CREATED: Final = 1_700_000_000
 """Every engine's pinned `created` (emulator `--created`): streams from different engines of
 the same request then agree byte for byte in every field but their chunking."""
@@ -116,6 +122,10 @@ class ChaosPlan:
         _require(self.scale_in_from > self.scale_in_to >= 2, "scale_in_to", self.scale_in_to,
                  f"must be in 2..scale_in_from-1 ({self.scale_in_from - 1}): faults need a healthy peer")
         _require(self.twin_replays >= 1, "twin_replays", self.twin_replays, "must be >= 1")
+        first_byte = self.router_clock["deadlines"]["default"]["first_byte_s"]
+        _require(self.read_timeout_s > 1.5 * first_byte, "read_timeout_s", self.read_timeout_s,
+                 f"must exceed 1.5 x the routers' first-byte deadline ({first_byte} s): a request "
+                 "retried elsewhere must reach the client before it gives up")
 
     @classmethod
     def quick(cls) -> ChaosPlan:
@@ -124,6 +134,19 @@ class ChaosPlan:
                    engine_shutdown_timeout_s=5, router_drain_s=8.0, router_prestop_s=0.2, soak_s=1.5,
                    fault_s=2.5, stall_after_tokens=6, read_timeout_s=2.5, hold_read_timeout_s=15.0,
                    queue_max_wait_s=12.0, wake=WakePlan.quick(), twin_replays=2, deadline_s=150.0)
+
+    @property
+    def router_clock(self) -> dict[str, Any]:
+        """The routers' deadlines and passive-ejection windows as the stack renders them for
+        `REFERENCE_ENGINE`, times the policy clock's `wake.time_scale` (the run compresses the
+        cluster's time for both alike): settings keys `deadlines` and `ejection`."""
+        scale = self.wake.time_scale
+        rendered = engine_deadlines(**REFERENCE_ENGINE)  # type: ignore[arg-type]
+        ejection = EjectionSettings()
+        return {"deadlines": {"default": {name: round(getattr(rendered, name) * scale, 3)
+                                          for name in ("first_byte_s", "inter_chunk_s", "whole_s")}},
+                "ejection": {**dataclasses.asdict(ejection), "window_s": round(ejection.window_s * scale, 3),
+                             "min_out_s": round(ejection.min_out_s * scale, 3)}}
 
     @property
     def request_s(self) -> float:

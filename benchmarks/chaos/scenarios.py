@@ -1,8 +1,9 @@
 """The scenarios, each an async step over the running cluster (`Chaos`), in `plan.ORDER`.
 
 Each starts from where the previous one left the cluster (`plan.scenarios`) and leaves it
-healthy with `scale_in_to` engines and two router replicas, the load running throughout.
-What each models:
+healthy with `scale_in_to` engines and two router replicas, the load running throughout. The
+routers run with the deadlines and passive-ejection windows the stack renders for an 8B model,
+on the run's compressed clock (`ChaosPlan.router_clock`). What each models:
 
 - `scale_0_to_1`: no engine; requests are held by the routers; `local.autoscale.loop.scale_loop`
   (the scaler of `llm-stack autoscale --from-zero`: a real Prometheus scraping both replicas'
@@ -227,9 +228,8 @@ async def engine_sigkill(c: Chaos) -> dict[str, str]:
     return {"in_flight_at_sigkill": str(running)}
 
 
-async def _fault_window(c: Chaos, faults: dict[str, object]) -> None:
+async def _fault_window(c: Chaos, faults: dict[str, object], victim: str) -> None:
     await c.soak()
-    victim = c.engines.listed[0]
     await set_faults(c.session, victim, faults)
     await asyncio.sleep(c.plan.fault_s)
     await set_faults(c.session, victim, {})
@@ -238,12 +238,12 @@ async def _fault_window(c: Chaos, faults: dict[str, object]) -> None:
 
 
 async def engine_hung(c: Chaos) -> dict[str, str]:
-    await _fault_window(c, {"stall": True})
+    await _fault_window(c, {"stall": True}, c.engines.listed[0])
     return {}
 
 
 async def engine_stall(c: Chaos) -> dict[str, str]:
-    await _fault_window(c, {"stall_after_tokens": c.plan.stall_after_tokens})
+    await _fault_window(c, {"stall_after_tokens": c.plan.stall_after_tokens}, c.engines.listed[-1])
     return {}
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.chaos.plan import ORDER, SCALE_FROM_ZERO, ChaosPlan, PlanError, scenarios
 from benchmarks.chaos.workload import Conversation
+from router.settings import RouterSettings
 
 
 def test_scenarios_run_in_the_issue_order_from_zero_engines():
@@ -23,7 +24,7 @@ def test_scenarios_run_in_the_issue_order_from_zero_engines():
 
 @pytest.mark.parametrize(("field", "value"), [
     ("users", 0), ("stall_after_tokens", 24), ("engine_shutdown_timeout_s", 0), ("soak_s", 0),
-    ("queue_max_wait_s", 20.0), ("scale_in_to", 1), ("deadline_s", -1.0),
+    ("queue_max_wait_s", 20.0), ("scale_in_to", 1), ("deadline_s", -1.0), ("read_timeout_s", 2.0),
 ])
 def test_bad_plan_values_name_the_field_and_value(field, value):
     with pytest.raises(PlanError, match=rf"'{field}' .*\(got {value!r}\)"):
@@ -35,6 +36,20 @@ def test_quick_and_full_plans_are_valid_and_drains_outlast_a_request():
     for plan in (ChaosPlan.quick(), ChaosPlan()):
         assert plan.engine_shutdown_timeout_s > 5 * plan.request_s
         assert plan.router_drain_s > plan.engine_shutdown_timeout_s
+
+
+def test_router_deadlines_are_the_rendered_ones_on_the_run_clock():
+    """47 s / 19 s / 1,362 s for the 8B reference (stack_components.deadlines) times the policy
+    clock; ejection windows likewise; both are router settings the router accepts."""
+    plan = ChaosPlan()
+    scale = plan.wake.time_scale
+    clock = plan.router_clock
+    assert clock["deadlines"]["default"] == {"first_byte_s": round(47 * scale, 3),
+                                             "inter_chunk_s": round(19 * scale, 3),
+                                             "whole_s": round(1362 * scale, 3)}
+    settings = RouterSettings.from_dict({"engines": [{"url": "http://127.0.0.1:1"}], **clock})
+    assert settings.ejection.min_out_s == round(30 * scale, 3)
+    assert settings.deadlines.for_model("any").first_byte_s < plan.read_timeout_s
 
 
 def _talk(user: int) -> Conversation:

@@ -50,6 +50,9 @@ def emulate(
     shutdown_timeout_s: Annotated[int, typer.Option(
         "--shutdown-timeout", help="On SIGTERM/SIGINT, as vLLM 0.33's flag: 0 aborts open requests at once; "
                                    "N > 0 refuses new ones and lets open ones run up to N s.")] = 0,
+    created: Annotated[int, typer.Option(
+        help="Pin the `created` field of every answer to this Unix second (two runs' streams then compare "
+             "byte for byte); 0: the wall clock's second.")] = 0,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds; 0: until Ctrl-C.")] = 0.0,
     ready_file: Annotated[str | None, typer.Option(help="Write {\"urls\": [...]} here once serving.")] = None,
 ) -> None:

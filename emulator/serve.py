@@ -45,9 +45,12 @@ class ServeArgs:
         stop_after = flags["stop_after_tokens"]
         require(stop_after >= 0, "stop_after_tokens", stop_after, "must be >= 0 (0: never)")
         faults = faults_from_flags(list(flags["fault"] or ()), engines)
+        created = flags.get("created", 0)
+        require(isinstance(created, int) and created >= 0, "created", created,
+                "must be an integer >= 0 (0: the wall clock)")
         configs = tuple(
             EngineConfig(timing=timing, faults=f, stop_after_tokens=stop_after or None,
-                         **{k: flags[k] for k in _ENGINE_FIELDS})
+                         created=created or None, **{k: flags[k] for k in _ENGINE_FIELDS})
             for f in faults)
         return cls(configs=configs, base_port=flags["base_port"], host=flags["host"],
                    duration=flags["duration"], ready_file=flags["ready_file"])

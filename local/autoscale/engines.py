@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts import ENGINE_MODEL_LABEL
 from emulator.config import EngineConfig
 from emulator.server import EngineServer
+
+
+def write_targets(path: Path, urls: Sequence[str], model: str) -> None:
+    """Replace the targets file atomically (write, then rename) with one group listing `urls`
+    (`host:port`, no scheme) labelled with the served model; no URL: an empty list."""
+    groups = [{"targets": [u.removeprefix("http://") for u in urls],
+               "labels": {ENGINE_MODEL_LABEL: model}}] if urls else []
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(groups))
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -87,8 +98,4 @@ class EnginePool:
         if listed == self._listed:
             return
         self._listed = listed
-        groups = [{"targets": [u.removeprefix("http://") for u in listed],
-                   "labels": {ENGINE_MODEL_LABEL: self.config.model}}] if listed else []
-        tmp = self.targets_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(groups))
-        os.replace(tmp, self.targets_file)
+        write_targets(self.targets_file, listed, self.config.model)

@@ -15,9 +15,10 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 
@@ -40,15 +41,18 @@ class LoopError(RuntimeError):
     """The closed loop could not run (a process did not start, Prometheus is missing)."""
 
 
-def prometheus_config(targets_file: Path, router: str, interval_s: float, kube_state: str) -> str:
-    """prometheus.yml: engines from the targets file (file_sd), the router and the
-    kube-state-metrics stand-in statically (its labels honoured, as kube-prometheus-stack does)."""
+def prometheus_config(targets_file: Path, router: str | Sequence[str], interval_s: float,
+                      kube_state: str) -> str:
+    """prometheus.yml: engines from the targets file (file_sd), the router (one `host:port`, or
+    several replicas) and the kube-state-metrics stand-in statically (its labels honoured, as
+    kube-prometheus-stack does)."""
+    routers = [router] if isinstance(router, str) else list(router)
     every = f"{round(interval_s * 1000)}ms"  # Prometheus durations take integer units
     doc = {"global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
            "scrape_configs": [
                {"job_name": ENGINE_JOB,
                 "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}]},
-               {"job_name": ROUTER_JOB, "static_configs": [{"targets": [router]}]},
+               {"job_name": ROUTER_JOB, "static_configs": [{"targets": routers}]},
                {"job_name": KUBE_STATE_JOB, "honor_labels": True,
                 "static_configs": [{"targets": [kube_state.removeprefix("http://")]}]}]}
     return json.dumps(doc, indent=2)
@@ -124,7 +128,16 @@ async def _ok(session: aiohttp.ClientSession, url: str) -> bool:
         return resp.status == 200
 
 
-async def scale_loop(policy: EnginePolicy, time_scale: float, until_s: float, pool: EnginePool,
+class ScaledPool(Protocol):
+    """What the scaler drives: `EnginePool`, or any pool of engines with a replica count."""
+
+    @property
+    def replicas(self) -> int: ...
+
+    async def scale_to(self, count: int, now: float) -> None: ...
+
+
+async def scale_loop(policy: EnginePolicy, time_scale: float, until_s: float, pool: ScaledPool,
                      session: aiohttp.ClientSession, prom: str, t0: float, changes: list[Change],
                      last: dict, each_poll=None) -> None:
     """The local scaler: every polling interval (time-scaled) the policy's trigger queries on

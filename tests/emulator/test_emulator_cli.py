@@ -33,6 +33,7 @@ def _get(url: str) -> tuple[int, bytes]:
     (["--gpu-cache-tokens", "5"], "--gpu-cache-tokens"),
     (["--base-port", "65535", "--engines", "2"], "--base-port"),
     (["--fault", "7:dead"], "--fault"),
+    (["--created", "-1"], "--created"),
 ])
 def test_bad_flags_fail_fast_naming_the_flag(args, flag):
     """Invalid flags exit with status 2 and a message naming the flag and the value."""
@@ -53,6 +54,23 @@ def test_flags_build_one_config_per_engine():
     assert [c.faults for c in args.configs] == [Faults(), Faults(status=503)]
     assert {c.timing.time_scale for c in args.configs} == {0.5}
     assert args.configs[0].stop_after_tokens is None
+
+
+def test_created_flag_pins_every_answer_and_zero_means_the_clock():
+    """`--created N` reaches each engine's config (tests compare streams byte for byte); 0: unpinned."""
+    flags = {"engines": 1, "base_port": 0, "host": "127.0.0.1", "model": "m", "gpu_cache_tokens": 1000,
+             "cpu_cache_tokens": 0, "max_num_seqs": 4, "max_num_batched_tokens": 64, "max_model_len": 500,
+             "default_max_tokens": 5, "stop_after_tokens": 0, "time_scale": 0.5, "step_base_s": 0.01,
+             "step_seq_s": 0.0, "prefill_token_s": 1e-4, "kv_read_token_s": 0.0, "cpu_load_tokens_per_s": 1e5,
+             "fault": [], "seed": 0, "duration": 0.0, "ready_file": None, "shutdown_timeout_s": 0}
+    assert ServeArgs.from_flags({**flags, "created": 1_700_000_000}).configs[0].created == 1_700_000_000
+    assert ServeArgs.from_flags({**flags, "created": 0}).configs[0].created is None
+    with EmulatorProcess(args=["--time-scale", "0.01", "--model", "p", "--created", "1234"]) as proc:
+        body = json.dumps({"model": "p", "prompt": "x", "max_tokens": 2}).encode()
+        request = urllib.request.Request(proc.urls[0] + contracts.PATH_COMPLETIONS, data=body,
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert json.loads(resp.read())["created"] == 1234
 
 
 def test_config_list_must_match_engine_count():

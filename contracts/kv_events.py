@@ -20,8 +20,8 @@ Publisher (`vllm/distributed/kv_events.py`, `ZmqEventPublisher`): a PUB socket b
 `endpoint` (a "*" endpoint binds, others connect); each step's events go out as one 3-frame
 message `(topic, seq, payload)`: `seq` 8 bytes big-endian unsigned, from 0 per publisher
 (process), +1 per batch; `payload` msgpack (msgspec). Replay: a ROUTER socket on
-`replay_endpoint` reads requests of exactly 3 frames `(identity, b"", start seq as 8 bytes big-
-endian)` and answers each with every buffered batch with seq >= start as `(identity, b"", topic,
+`replay_endpoint` reads requests of exactly 3 frames `(identity, b"", start seq as 8 bytes
+big-endian)` and answers each with every buffered batch with seq >= start as `(identity, b"", topic,
 seq, payload)`, then an end marker `(identity, b"", b"", seq = -1 as 8 bytes big-endian signed,
 i.e. 0xFF * 8, b"")`. So a DEALER client sends `(b"", seq)` and reads `(b"", topic, seq,
 payload)` messages until the marker (a REQ client would accept only the first reply: believed

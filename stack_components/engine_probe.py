@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import io
 import json
@@ -37,9 +38,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 LMCACHE_PREFIX = "LMCACHE_"
-REPORTED = ("shutdown_timeout",)
+REPORTED = ("shutdown_timeout", "block_size", "prefix_caching_hash_algo", "kv_events_config")
 """Engine arguments whose parsed values the probe reports (`AsyncEngineArgs` fields), so the
-caller can check vLLM reads them as it meant (a drain in seconds, not the abort default)."""
+caller can check vLLM reads them as it meant (a drain in seconds, not the abort default; the
+KV-event publisher's settings as vLLM's `KVEventsConfig` holds them)."""
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -155,7 +157,14 @@ def reported_values(parser: argparse.ArgumentParser, command: list[str]) -> dict
     from vllm.engine.arg_utils import AsyncEngineArgs
 
     engine_args = AsyncEngineArgs.from_cli_args(args)
-    return {name: getattr(engine_args, name) for name in REPORTED}
+    return {name: _plain(getattr(engine_args, name)) for name in REPORTED}
+
+
+def _plain(value: Any) -> Any:
+    """A config dataclass (vLLM's `KVEventsConfig`) as a dict of its fields, for JSON."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 def check_case(parser: argparse.ArgumentParser, case: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contracts import kv_events as kv
 from stack_components import ModelStore, VllmEngineArgs
 from stack_components.engine_check import (
     EngineCase,
@@ -106,6 +107,36 @@ def test_every_rendered_engine_drains_within_its_grace_period(report, stack) -> 
             continue
         drain = probe.values[f"{stack}/{path.name}"]["shutdown_timeout"]
         assert isinstance(drain, int) and 0 < drain < pod["terminationGracePeriodSeconds"], path.name
+        checked += 1
+    assert checked == len([c for c in cases if c.name.startswith(f"{stack}/")]) > 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_publishes_kv_events_as_vllm_reads_them(report, stack) -> None:
+    """vLLM reads each engine's `--kv-events-config` as a ZMQ publisher on the events port with a
+    replay socket and the `kv@$(POD_IP):<port>@<served model>` topic, `--block-size` and the hash
+    algorithm as `contracts.kv_events` fixes them; the pod sets POD_IP from its own status."""
+    probe, cases = report
+    checked = 0
+    for path in sorted((ROOT / "tests" / "golden" / stack / "kubernetes").glob("*.deployment.*.yaml")):
+        pod = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]
+        vllm = next((c for c in pod["containers"] if c["name"] == "vllm"), None)
+        if vllm is None:
+            continue
+        values = probe.values[f"{stack}/{path.name}"]
+        served = vllm["args"][vllm["args"].index("--served-model-name") + 1]
+        events = values["kv_events_config"]
+        assert events["enable_kv_cache_events"] is True and events["publisher"] == "zmq", events
+        assert events["endpoint"] == f"tcp://*:{kv.KV_EVENTS_PORT}", events
+        assert events["replay_endpoint"] == f"tcp://*:{kv.KV_REPLAY_PORT}", events
+        assert events["topic"] == f"kv@$(POD_IP):8000@{served}", events
+        assert values["block_size"] == kv.KV_BLOCK_SIZE
+        assert values["prefix_caching_hash_algo"] == kv.KV_HASH_ALGO
+        pod_ip = next(e for e in vllm["env"] if e["name"] == kv.POD_IP_ENV)
+        assert pod_ip["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        ports = {p["name"]: p["containerPort"] for p in vllm["ports"]}
+        assert ports[kv.KV_EVENTS_PORT_NAME] == kv.KV_EVENTS_PORT
+        assert ports[kv.KV_REPLAY_PORT_NAME] == kv.KV_REPLAY_PORT
         checked += 1
     assert checked == len([c for c in cases if c.name.startswith(f"{stack}/")]) > 0
 

@@ -21,15 +21,15 @@ Publisher (`vllm/distributed/kv_events.py`, `ZmqEventPublisher`): a PUB socket b
 message `(topic, seq, payload)`: `seq` 8 bytes big-endian unsigned, from 0 per publisher
 (process), +1 per batch; `payload` msgpack (msgspec). Replay: a ROUTER socket on
 `replay_endpoint` reads requests of exactly 3 frames `(identity, b"", start seq as 8 bytes
-big-endian)` and answers each with every buffered batch with seq >= start as `(identity, b"", topic,
-seq, payload)`, then an end marker `(identity, b"", b"", seq = -1 as 8 bytes big-endian signed,
-i.e. 0xFF * 8, b"")`. So a DEALER client sends `(b"", seq)` and reads `(b"", topic, seq,
-payload)` messages until the marker (a REQ client would accept only the first reply: believed
-from ZMQ's REQ state machine, to be checked by the subscriber's tests). Batches older than the
-last `buffer_steps` are gone: a gap past that cannot be replayed. Data-parallel rank r publishes
-on the endpoint's port + r (`offset_endpoint_port`; our engines run one DP rank). An engine
-restart starts seq at 0 again (`AllBlocksCleared` comes only from
-`BlockPool.reset_prefix_cache`, not at start).
+big-endian)` and answers each with every buffered batch with seq >= start as `(identity, b"",
+topic, seq, payload)`, then an end marker `(identity, b"", b"", seq = -1 as 8 bytes big-endian
+signed, i.e. 0xFF * 8, b"")`. So a DEALER client sends `(b"", seq)` and reads `(b"", topic, seq,
+payload)` messages until the marker (a REQ client accepts only the first reply: seen with vLLM's
+publisher in tests/router/routing/test_kv_events_decode.py). Batches older than the last
+`buffer_steps` are gone: a gap past that cannot be replayed. Data-parallel rank r publishes on
+the endpoint's port + r (`offset_endpoint_port`; our engines run one DP rank). An engine restart
+starts seq at 0 again (`AllBlocksCleared` comes only from `BlockPool.reset_prefix_cache`, not at
+start).
 
 Wire format (`EventBatch`: msgspec `array_like=True, omit_defaults=True`): the batch is an array
 `[ts: float, events: list, data_parallel_rank: int]` (the publisher fills the rank; an omitted

@@ -197,3 +197,22 @@ def test_a_foreign_topic_is_refused(topic) -> None:
     """Anything else raises, naming the topic."""
     with pytest.raises(KvEventDecodeError, match="topic"):
         parse_topic(topic)
+
+
+def test_vllm_batches_feed_the_residency_index(published) -> None:
+    """Decoded as sent by vLLM, the batches update the index: the first case's two GPU blocks
+    match their tokens; case 5 removes the CPU chain's first block (no match left, its second
+    block still held) and clears the GPU."""
+    from router.routing.kv.keys import block_keys
+    from router.routing.kv.residency import Residency, ResidencyIndex
+
+    index = ResidencyIndex()
+    index.add_engine("e", {Tier.GPU: 16 * 100, Tier.CPU: 16 * 100})
+    batches = [decode_message(_frames(m)) for m in published["live"]]
+    index.apply("e", batches[0].events)
+    assert index.match("e", block_keys(TOKENS)) == Residency({Tier.GPU: 2})
+    index.apply("e", batches[1].events)  # the same tokens, stored in the CPU tier under a LoRA
+    assert index.match("e", block_keys(TOKENS, "sql")) == Residency({Tier.CPU: 2})
+    index.apply("e", batches[4].events)
+    assert index.size("e", Tier.GPU) == 0 and index.size("e", Tier.CPU) == 1
+    assert index.match("e", block_keys(TOKENS, "sql")) == Residency({})

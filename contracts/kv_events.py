@@ -13,8 +13,9 @@ object, `vllm/engine/arg_utils.py`): `enable_kv_cache_events` (False), `publishe
 subscriber loses messages past it), `max_queue_size` (100,000), `topic` (""). vLLM encodes the
 topic as UTF-8 and puts it on every message, nothing more: no placeholder or environment
 expansion (`ZmqEventPublisher.__init__`). So the pod's IP reaches the topic through Kubernetes,
-which expands `$(VAR)` in a container's `args` from the container's env (Container.args in the
-Kubernetes API), with `POD_IP` from the Downward API (`status.podIP`): no shell needed.
+which expands `$(VAR)` in a container's `args` from the container's env and leaves an unresolved
+reference as written (Container.args in the Kubernetes API, e.g. kubernetes-validate's v1.37
+schemas), with `POD_IP` from the Downward API (`status.podIP`): no shell needed.
 
 Publisher (`vllm/distributed/kv_events.py`, `ZmqEventPublisher`): a PUB socket bound on
 `endpoint` (a "*" endpoint binds, others connect); each step's events go out as one 3-frame

@@ -72,6 +72,11 @@ class VllmEngineArgs:
     """Fraction of each GPU's memory vLLM may use (0 < x <= 0.98)."""
     enable_prefix_caching: bool = True
     """vLLM's automatic prefix caching (the router's cache model assumes it)."""
+    kv_events: bool = True
+    """Publish the engine's KV-cache events for the router (vLLM's `--kv-events-config`: ZMQ PUB
+    on `contracts.kv_events.KV_EVENTS_PORT`, replay on `KV_REPLAY_PORT`, topic naming the pod IP,
+    port and served model; LMCache's CPU-tier stores republished on the same stream). Every
+    engine renders `--block-size` and `--prefix-caching-hash-algo` from `contracts.kv_events`."""
     extra_args: tuple[str, ...] = ()
     """More vLLM flags; flags the component manages are refused."""
     lmcache: LMCacheArgs | None = field(default_factory=LMCacheArgs)

@@ -14,6 +14,13 @@ from contracts import (
     PATH_METRICS,
     ROLE_ENGINE,
 )
+from contracts.kv_events import (
+    KV_EVENTS_PORT,
+    KV_EVENTS_PORT_NAME,
+    KV_REPLAY_PORT,
+    KV_REPLAY_PORT_NAME,
+    POD_IP_ENV,
+)
 from stack_components import kube
 from stack_components.compile_cache import compile_cache_dir, compile_cache_env
 from stack_components.labels import object_labels, prometheus_annotations, selector_labels
@@ -206,6 +213,7 @@ def build_container(args: VllmEngineArgs) -> dict[str, Any]:
         enable_prefix_caching=args.enable_prefix_caching,
         lmcache=args.lmcache is not None,
         shutdown_timeout_s=args.drain_s,
+        kv_events=args.kv_events,
         extra_args=args.extra_args,
     )
     return {
@@ -215,7 +223,7 @@ def build_container(args: VllmEngineArgs) -> dict[str, Any]:
         "command": list(args.command),
         "args": render_vllm_args(config),
         "env": build_env(args),
-        "ports": [{"name": PORT_NAME, "containerPort": ENGINE_PORT, "protocol": "TCP"}],
+        "ports": build_ports(args),
         "resources": kube.resources(
             cpu=args.cpu, memory_gib=args.pod_memory_gib, gpus=args.tensor_parallel_size
         ),
@@ -232,6 +240,14 @@ def build_container(args: VllmEngineArgs) -> dict[str, Any]:
     }
 
 
+def build_ports(args: VllmEngineArgs) -> list[dict[str, Any]]:
+    """The API port, then (with KV events) vLLM's event PUB and replay ROUTER sockets."""
+    ports = [(PORT_NAME, ENGINE_PORT)]
+    if args.kv_events:
+        ports += [(KV_EVENTS_PORT_NAME, KV_EVENTS_PORT), (KV_REPLAY_PORT_NAME, KV_REPLAY_PORT)]
+    return [{"name": name, "containerPort": port, "protocol": "TCP"} for name, port in ports]
+
+
 METRICS_DIR = "/var/run/prometheus-multiproc"
 """Where every process of the engine writes its Prometheus samples, so that /metrics (served by
 the API-server process) also has the engine core's and the TP workers' series: LMCache's
@@ -244,7 +260,8 @@ METRICS_DIR_GIB = 1  # prometheus_client mmaps 1 MiB per process and metric type
 
 def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
     """HF cache location, the compile caches beside it (`compile_cache`), pinned hash seed, the
-    multiprocess metrics directory, LMCache settings, the HF token from its Secret."""
+    multiprocess metrics directory, LMCache settings, the HF token from its Secret, the pod IP
+    (the KV events' topic names it)."""
     env = {
         "HF_HOME": args.model_cache.mount_path,
         "HOME": "/tmp",
@@ -257,10 +274,12 @@ def build_env(args: VllmEngineArgs) -> list[dict[str, Any]]:
     if args.run_as_user is not None:  # no passwd entry for the uid: name it for getpass.getuser()
         env |= {"USER": ENGINE_USER, "LOGNAME": ENGINE_USER}
     if args.lmcache is not None:
-        env |= lmcache_env(args.lmcache)
+        env |= lmcache_env(args.lmcache, kv_events=args.kv_events)
     items: list[dict[str, Any]] = kube.plain_env(env)
     if args.hf_token is not None:
         items.append(kube.secret_env("HF_TOKEN", args.hf_token.name, args.hf_token.key))
+    if args.kv_events:
+        items.append(kube.field_env(POD_IP_ENV, "status.podIP"))
     return items
 
 

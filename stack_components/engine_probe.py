@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import io
 import json
@@ -37,9 +38,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 LMCACHE_PREFIX = "LMCACHE_"
-REPORTED = ("shutdown_timeout", "model")
+REPORTED = ("shutdown_timeout", "model", "block_size", "prefix_caching_hash_algo", "kv_events_config")
 """Engine arguments whose parsed values the probe reports (`AsyncEngineArgs` fields), so the
-caller can check vLLM reads them as it meant (a drain in seconds, not the abort default)."""
+caller can check vLLM reads them as it meant (a drain in seconds, not the abort default; the
+model; the KV-event publisher's settings as vLLM's `KVEventsConfig` holds them)."""
 ACCESS_PATHS = ("/health", "/metrics", "/ping", "/v1/models", "/v1/chat/completions", "/v1/completions")
 """Request paths the probe hands vLLM's own uvicorn access-log filter (reported under
 `access_log_silenced`: those whose access lines the server would drop)."""
@@ -163,7 +165,7 @@ def reported_values(parser: argparse.ArgumentParser, command: list[str]) -> dict
     from vllm.engine.arg_utils import AsyncEngineArgs
 
     engine_args = AsyncEngineArgs.from_cli_args(args)
-    values: dict[str, Any] = {name: getattr(engine_args, name) for name in REPORTED}
+    values: dict[str, Any] = {name: _plain(getattr(engine_args, name)) for name in REPORTED}
     values["access_log_silenced"] = silenced_paths(args)
     return values
 
@@ -188,6 +190,13 @@ def silenced_paths(args: argparse.Namespace) -> list[str]:
         if any(not f.filter(record) for f in filters):
             out.append(path)
     return out
+
+
+def _plain(value: Any) -> Any:
+    """A config dataclass (vLLM's `KVEventsConfig`) as a dict of its fields, for JSON."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 def check_case(parser: argparse.ArgumentParser, case: dict[str, Any]) -> dict[str, Any]:

@@ -128,6 +128,11 @@ def secret_env(env_name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
+def field_env(env_name: str, field_path: str) -> dict[str, Any]:
+    """An env var from the pod's own fields (the Downward API), e.g. `status.podIP`."""
+    return {"name": env_name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": field_path}}}
+
+
 def plain_env(values: Mapping[str, str]) -> list[dict[str, str]]:
     """Env vars from a mapping, in its order."""
     return [{"name": k, "value": str(val)} for k, val in values.items()]

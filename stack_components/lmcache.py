@@ -57,8 +57,10 @@ def _gib(value: float) -> str:
     return f"{float(value):g}"
 
 
-def lmcache_env(args: LMCacheArgs) -> dict[str, str]:
-    """LMCache's configuration as environment variables (name → value), stable order."""
+def lmcache_env(args: LMCacheArgs, *, kv_events: bool = False) -> dict[str, str]:
+    """LMCache's configuration as environment variables (name → value), stable order. With
+    `kv_events`, LMCache records a store event per chunk it keeps (`enable_kv_events`), which
+    vLLM's LMCacheConnectorV1 republishes on the engine's KV-event stream (`contracts.kv_events`)."""
     env = {
         "LMCACHE_CHUNK_SIZE": str(args.chunk_size),
         "LMCACHE_LOCAL_CPU": "True" if args.cpu_buffer_gib > 0 else "False",
@@ -70,4 +72,6 @@ def lmcache_env(args: LMCacheArgs) -> dict[str, str]:
     if args.remote_url:
         env["LMCACHE_REMOTE_URL"] = args.remote_url
         env["LMCACHE_REMOTE_SERDE"] = args.remote_serde
+    if kv_events:
+        env["LMCACHE_ENABLE_KV_EVENTS"] = "True"
     return env

@@ -1,5 +1,6 @@
 """Ingress NetworkPolicies for a stack (pure builders): engines only from the router's pods
-(and trusted namespaces such as monitoring; guardrail `engines-isolated` checks it), the cache
+(and trusted namespaces such as monitoring; guardrail `engines-isolated` checks it), their KV-event
+and replay ports from the router's pods only, the cache
 server only from engines, the router from anywhere (it is the entry point; API keys guard it),
 the benchmark from nowhere."""
 
@@ -19,6 +20,7 @@ from contracts import (
     ROLE_ROUTER,
     ROUTER_PORT,
 )
+from contracts.kv_events import KV_EVENTS_PORT, KV_REPLAY_PORT
 from stack_components import kube
 from stack_components.naming import object_name
 
@@ -40,8 +42,14 @@ def _policy(
     }
 
 
-def _port(port: int) -> list[dict[str, Any]]:
-    return [{"protocol": "TCP", "port": port}]
+def _port(*ports: int) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
+
+
+def _kv_events_rule(kv_events: bool) -> list[dict[str, Any]]:
+    if not kv_events:
+        return []
+    return [{"from": [{"podSelector": _role(ROLE_ROUTER)}], "ports": _port(KV_EVENTS_PORT, KV_REPLAY_PORT)}]
 
 
 def build_network_policies(
@@ -51,8 +59,10 @@ def build_network_policies(
     *,
     trusted_namespaces: Sequence[str] = (),
     cache_server_port: int | None = None,
+    kv_events: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """The stack's NetworkPolicies keyed by a stable suffix (the Pulumi name suffix)."""
+    """The stack's NetworkPolicies keyed by a stable suffix (the Pulumi name suffix); with
+    `kv_events`, the router's pods also reach the engines' KV-event and replay sockets."""
     engine_peers: list[dict[str, Any]] = [{"podSelector": _role(ROLE_ROUTER)}]
     if trusted_namespaces:
         engine_peers.append(
@@ -70,7 +80,7 @@ def build_network_policies(
             namespace,
             labels,
             ROLE_ENGINE,
-            [{"from": engine_peers, "ports": _port(ENGINE_PORT)}],
+            [{"from": engine_peers, "ports": _port(ENGINE_PORT)}, *_kv_events_rule(kv_events)],
         ),
         "netpol-router": _policy(
             object_name(stack, "router"), namespace, labels, ROLE_ROUTER, [{"ports": _port(ROUTER_PORT)}]

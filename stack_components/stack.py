@@ -248,6 +248,7 @@ class LLMStack(pulumi.ComponentResource):
                 labels,
                 cache_server_port=port,
                 trusted_namespaces=args.trusted_namespaces,
+                kv_events=any(engine.kv_events for engine in args.models.values()),
             )
             made += [kube.create(f"{name}-{key}", m, after_ns) for key, m in policies.items()]
         if args.lmcache_server is not None:

@@ -7,6 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts import ENGINE_PORT, PATH_HEALTH, PATH_METRICS
+from contracts.kv_events import (
+    KV_BLOCK_SIZE,
+    KV_EVENTS_PORT,
+    KV_HASH_ALGO,
+    KV_REPLAY_BUFFER_STEPS,
+    KV_REPLAY_PORT,
+    POD_IP_ENV,
+    topic,
+)
 from stack_components.errors import ArgsError
 
 KV_TRANSFER_CONFIG = {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}
@@ -26,6 +35,9 @@ MANAGED_FLAGS = (
     "--download-dir",
     "--shutdown-timeout",
     "--disable-access-log-for-endpoints",
+    "--block-size",
+    "--prefix-caching-hash-algo",
+    "--kv-events-config",
 )
 QUIET_ENDPOINTS = (PATH_HEALTH, PATH_METRICS)
 """Paths left out of the engine's access log (vLLM 0.33 `--disable-access-log-for-endpoints`,
@@ -51,7 +63,24 @@ class VllmServerConfig:
     shutdown_timeout_s: int = 0
     """vLLM's `--shutdown-timeout` (seconds; 0, its default, aborts in-flight requests on SIGTERM,
     > 0 drains them: `vllm/engine/arg_utils.py`, `vllm/v1/engine/core.py` at VLLM_VERSION)."""
+    kv_events: bool = True
+    """Publish KV-cache events (`--kv-events-config`, `kv_events_config`)."""
     extra_args: tuple[str, ...] = ()
+
+
+def kv_events_config(served_model_name: str, port: int = ENGINE_PORT) -> dict[str, object]:
+    """vLLM's `KVEventsConfig` as a JSON object (`vllm/config/kv_events.py` at VLLM_VERSION): ZMQ
+    PUB on every interface, replay on its own port, topic `kv@$(POD_IP):<port>@<model>`: vLLM
+    sends the topic as given, so Kubernetes expands `$(POD_IP)` in the container's args from its
+    env (the Downward API's `status.podIP`, `engine_manifests.build_env`)."""
+    return {
+        "enable_kv_cache_events": True,
+        "publisher": "zmq",
+        "endpoint": f"tcp://*:{KV_EVENTS_PORT}",
+        "replay_endpoint": f"tcp://*:{KV_REPLAY_PORT}",
+        "buffer_steps": KV_REPLAY_BUFFER_STEPS,
+        "topic": topic(f"$({POD_IP_ENV})", port, served_model_name),
+    }
 
 
 def _flag_name(arg: str) -> str:
@@ -100,7 +129,15 @@ def render_vllm_args(config: VllmServerConfig) -> list[str]:
         str(config.shutdown_timeout_s),
         "--disable-access-log-for-endpoints",
         ",".join(QUIET_ENDPOINTS),
+        # fixed on every engine, so the router's block keys and the engines' agree (contracts.kv_events)
+        "--block-size",
+        str(KV_BLOCK_SIZE),
+        "--prefix-caching-hash-algo",
+        KV_HASH_ALGO,
     ]
+    if config.kv_events:
+        events = kv_events_config(config.served_model_name, config.port)
+        args += ["--kv-events-config", json.dumps(events, separators=(",", ":"))]
     if config.lmcache:
         args += ["--kv-transfer-config", json.dumps(KV_TRANSFER_CONFIG, separators=(",", ":"))]
     return args + list(config.extra_args)

@@ -1,4 +1,5 @@
-"""The serving sections besides models: `lmcache`, `router`, `monitoring`, `autoscaling`, `benchmark`."""
+"""The serving sections besides models: `lmcache`, `kvEvents`, `router`, `monitoring`, `autoscaling`,
+`benchmark`."""
 
 from __future__ import annotations
 
@@ -109,6 +110,18 @@ class LmcacheConfig:
         require(self.disk_buffer_gib >= 0, "diskBufferGiB", self.disk_buffer_gib, "must be >= 0")
         require(self.chunk_size in (64, 128, 256, 512, 1024), "chunkSize", self.chunk_size,
                 "must be one of 64, 128, 256, 512, 1024")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KvEventsConfig:
+    """vLLM's KV-cache events: every engine publishes which blocks it holds, per tier (GPU, and
+    LMCache's CPU tier republished), on ZMQ ports only the router may reach."""
+
+    enabled: bool = True
+    """Engines publish KV events (`--kv-events-config`, `LMCACHE_ENABLE_KV_EVENTS`) and the
+    NetworkPolicy admits the router on the event and replay ports. On by default: switching it
+    restarts every engine (a model load), while publishing with no subscriber costs a publisher
+    thread and a replay buffer of the last 10,000 batches in the engine's host memory."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ from infra.config.models import ModelConfig
 from infra.config.pools import NodePoolConfig
 from infra.config.services import (
     BenchmarkConfig,
+    KvEventsConfig,
     LmcacheConfig,
     ModelStoreConfig,
     MonitoringConfig,
@@ -49,6 +50,8 @@ class StackConfig:
     """Kubernetes namespace for the whole serving stack."""
     lmcache: LmcacheConfig = field(default_factory=LmcacheConfig)
     """`llm-stack:lmcache`."""
+    kv_events: KvEventsConfig = field(default_factory=KvEventsConfig)
+    """`llm-stack:kvEvents`."""
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     """`llm-stack:monitoring`."""
     autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pulumi
+import pytest
 
 from infra.config import parse_stack_config
 from infra.config.catalog import INSTANCES
 from infra.config.pools import NODE_POOL_LABEL
 from infra.config.sizing import engine_memory_share_gib
+from infra.errors import ConfigError
 from infra.serving import ServingSecrets, stack_args
 from stack_components import GPU_TOLERATION
 
@@ -88,6 +90,18 @@ def test_disabled_parts_are_absent(raw):
     config["benchmark"]["enabled"] = False
     args = stack_args(parse_stack_config(config), ServingSecrets(hf_token="hf", router_api_keys="k"))
     assert args.lmcache_server is None and args.benchmark is None
+
+
+def test_kv_events_follow_the_stack_setting(raw):
+    """Every engine publishes KV events by default; `llm-stack:kvEvents.enabled: false` turns them
+    off for all of them; an unknown key under it is refused, named."""
+    _, args = _args(raw, "prod")
+    assert args.models and {e.kv_events for e in args.models.values()} == {True}
+    config = raw("prod") | {"kvEvents": {"enabled": False}}
+    args = stack_args(parse_stack_config(config), ServingSecrets(hf_token="hf", router_api_keys="k"))
+    assert {e.kv_events for e in args.models.values()} == {False}
+    with pytest.raises(ConfigError, match="kvEvents.port"):
+        parse_stack_config(raw("prod") | {"kvEvents": {"port": 1}})
 
 
 @pulumi.runtime.test

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contracts import kv_events as kv
 from stack_components import ModelStore, VllmEngineArgs
 from stack_components.engine_check import (
     EngineCase,
@@ -152,6 +153,36 @@ def test_every_rendered_engine_names_its_model_positionally(report, stack) -> No
         assert "--model" not in case.command and not case.command[2].startswith("-"), case.name
         assert probe.values[case.name]["model"] == case.command[2], case.name
     assert mine
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_engine_publishes_kv_events_as_vllm_reads_them(report, stack) -> None:
+    """vLLM reads each engine's `--kv-events-config` as a ZMQ publisher on the events port with a
+    replay socket and the `kv@$(POD_IP):<port>@<served model>` topic, `--block-size` and the hash
+    algorithm as `contracts.kv_events` fixes them; the pod sets POD_IP from its own status."""
+    probe, cases = report
+    checked = 0
+    for path in sorted((ROOT / "tests" / "golden" / stack / "kubernetes").glob("*.deployment.*.yaml")):
+        pod = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]
+        vllm = next((c for c in pod["containers"] if c["name"] == "vllm"), None)
+        if vllm is None:
+            continue
+        values = probe.values[f"{stack}/{path.name}"]
+        served = vllm["args"][vllm["args"].index("--served-model-name") + 1]
+        events = values["kv_events_config"]
+        assert events["enable_kv_cache_events"] is True and events["publisher"] == "zmq", events
+        assert events["endpoint"] == f"tcp://*:{kv.KV_EVENTS_PORT}", events
+        assert events["replay_endpoint"] == f"tcp://*:{kv.KV_REPLAY_PORT}", events
+        assert events["topic"] == f"kv@$(POD_IP):8000@{served}", events
+        assert values["block_size"] == kv.KV_BLOCK_SIZE
+        assert values["prefix_caching_hash_algo"] == kv.KV_HASH_ALGO
+        pod_ip = next(e for e in vllm["env"] if e["name"] == kv.POD_IP_ENV)
+        assert pod_ip["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        ports = {p["name"]: p["containerPort"] for p in vllm["ports"]}
+        assert ports[kv.KV_EVENTS_PORT_NAME] == kv.KV_EVENTS_PORT
+        assert ports[kv.KV_REPLAY_PORT_NAME] == kv.KV_REPLAY_PORT
+        checked += 1
+    assert checked == len([c for c in cases if c.name.startswith(f"{stack}/")]) > 0
 
 
 def test_a_known_good_engine_passes(report) -> None:

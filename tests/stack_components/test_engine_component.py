@@ -261,3 +261,21 @@ def test_await_covers_a_rollout_of_the_most_engines(deploy, k8s_objects) -> None
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": "25%"}
     with pytest.raises(ArgsError, match="rollout_max_replicas"):
         dataclasses.replace(ARGS, replicas=8, rollout_max_replicas=4)
+
+
+@pytest.mark.parametrize("kv_events", [True, False])
+def test_kv_events_open_their_ports_and_name_the_pod_ip(kv_events) -> None:
+    """With KV events the container exposes the events and replay ports, reads POD_IP from its
+    status and has LMCache republish its stores; without, none of the four."""
+    args = dataclasses.replace(ARGS, kv_events=kv_events)
+    container = _container(build_engine_manifests("llama-8b", args, engine_capacity(args))["deployment"])
+    env = _env(container)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ("--kv-events-config" in container["args"]) is kv_events
+    if kv_events:
+        assert ports == {"http": 8000, "kv-events": 5557, "kv-replay": 5558}
+        assert env["POD_IP"] == {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}
+        assert env["LMCACHE_ENABLE_KV_EVENTS"] == "True"
+    else:
+        assert ports == {"http": 8000}
+        assert "POD_IP" not in env and "LMCACHE_ENABLE_KV_EVENTS" not in env

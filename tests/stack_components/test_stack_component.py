@@ -198,16 +198,31 @@ def test_existing_namespace_and_no_optional_parts(deploy, k8s_objects) -> None:
 
 
 def test_network_policies_limit_who_reaches_engines_and_cache(deploy, k8s_objects) -> None:
-    """Engines admit only stack pods and trusted namespaces; cache server only engines; bench nothing."""
+    """Engines admit only stack pods and trusted namespaces, their KV-event ports only the router;
+    cache server only engines; bench nothing."""
     deploy(lambda: LLMStack("llm", _args(trusted_namespaces=("monitoring",))))
     policies = {p["metadata"]["name"]: p["spec"] for p in k8s_objects("NetworkPolicy")}
     assert set(policies) == {"llm-engines", "llm-router", "llm-benchmark", "llm-cache-server"}
-    (engine_rule,) = policies["llm-engines"]["ingress"]
+    engine_rule, events_rule = policies["llm-engines"]["ingress"]
     assert engine_rule["ports"] == [{"protocol": "TCP", "port": 8000}]
     assert engine_rule["from"][1]["namespaceSelector"]["matchExpressions"][0]["values"] == ["monitoring"]
+    # the KV-event and replay sockets: the router's pods only, not the trusted namespaces
+    assert events_rule["ports"] == [{"protocol": "TCP", "port": 5557}, {"protocol": "TCP", "port": 5558}]
+    peers = [peer["podSelector"]["matchLabels"]["llmstack.io/role"] for peer in events_rule["from"]]
+    assert peers == ["router"]
     (cache_rule,) = policies["llm-cache-server"]["ingress"]
     assert cache_rule["from"][0]["podSelector"]["matchLabels"]["llmstack.io/role"] == "engine"
     assert policies["llm-benchmark"]["ingress"] == []
+
+
+def test_engines_without_kv_events_keep_their_event_ports_closed(deploy, k8s_objects) -> None:
+    """When no engine publishes KV events, the engines' policy admits only the API port."""
+    import dataclasses
+
+    models = {k: dataclasses.replace(m, kv_events=False) for k, m in _args().models.items()}
+    deploy(lambda: LLMStack("llm", _args(models=models)))
+    (engines,) = [p["spec"] for p in k8s_objects("NetworkPolicy") if p["metadata"]["name"] == "llm-engines"]
+    assert [rule["ports"] for rule in engines["ingress"]] == [[{"protocol": "TCP", "port": 8000}]]
 
 
 def test_network_policies_can_be_turned_off(deploy, k8s_objects) -> None:

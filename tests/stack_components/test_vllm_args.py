@@ -126,3 +126,39 @@ def test_probes_and_scrapes_are_left_out_of_the_access_log() -> None:
     args = render_vllm_args(CONFIG)
     assert _flags(args)["--disable-access-log-for-endpoints"] == "/health,/metrics"
     assert args.count("--disable-access-log-for-endpoints") == 1
+
+
+def test_kv_events_publish_on_the_contract_ports_with_the_pod_ip_topic() -> None:
+    """KV events: ZMQ PUB on every interface at the events port, replay on its own port, the topic
+    `kv@$(POD_IP):<port>@<served name>` (Kubernetes expands the reference); block size and hash
+    algorithm fixed from `contracts.kv_events`."""
+    from contracts import kv_events as kv
+
+    flags = _flags(render_vllm_args(CONFIG))
+    assert json.loads(flags["--kv-events-config"] or "") == {
+        "enable_kv_cache_events": True,
+        "publisher": "zmq",
+        "endpoint": "tcp://*:5557",
+        "replay_endpoint": "tcp://*:5558",
+        "buffer_steps": kv.KV_REPLAY_BUFFER_STEPS,
+        "topic": "kv@$(POD_IP):8000@llama",
+    }
+    assert flags["--block-size"] == "16" and flags["--prefix-caching-hash-algo"] == "sha256_cbor"
+
+
+def test_kv_events_off_keeps_block_size_and_hash_algorithm() -> None:
+    """Without KV events no `--kv-events-config`; block size and hash algorithm stay fixed."""
+    import dataclasses
+
+    flags = _flags(render_vllm_args(dataclasses.replace(CONFIG, kv_events=False)))
+    assert "--kv-events-config" not in flags
+    assert flags["--block-size"] == "16" and flags["--prefix-caching-hash-algo"] == "sha256_cbor"
+
+
+@pytest.mark.parametrize("flag", ["--block-size=32", "--prefix-caching-hash-algo", "--kv-events-config"])
+def test_extra_args_may_not_set_the_kv_event_flags(flag) -> None:
+    """Block size, hash algorithm and the event config are the component's: extra_args refused."""
+    import dataclasses
+
+    with pytest.raises(ArgsError, match="extra_args"):
+        render_vllm_args(dataclasses.replace(CONFIG, extra_args=(flag, "x")))

@@ -14,11 +14,14 @@ in it, so compare our router with itself (before/after a change), not with anoth
     python -m benchmarks.router_instructions --policy round_robin
     python -m benchmarks.router_instructions --granian             # add our app served by granian
 
-granian (issue 22) runs the app in a worker process it forks; callgrind follows a fork by
-itself, so each process of the tree writes its own dump (`%p` in the file name), counting is
-switched on in every one, and their counts are summed. granian's Rust code (hyper, tokio, its
-ASGI glue in `_granian*.so`) runs in those processes' user space and is counted like the
-interpreter; `--granian` also reports the share of the instructions inside `_granian*.so`.
+granian (issue 22) runs the app in a worker process. A forked worker cannot be reached by
+`callgrind_control` (valgrind 3.19 lists no control pipe for it), so granian is started with
+multiprocessing's `spawn` method instead (`GRANIAN_SPAWN`, the same serving code in a freshly
+executed worker) under `--trace-children=yes`; each process of the tree writes its own dump
+(`%p` in the file name), counting is switched on in every one, and their counts are summed.
+granian's Rust code (hyper, tokio, its ASGI glue in `_granian*.so`) runs in those processes'
+user space and is counted like the interpreter; `--granian` also reports the share of the
+instructions inside `_granian*.so`.
 
 Needs valgrind (`apt-get install valgrind`). About 40 s per target.
 """
@@ -46,6 +49,9 @@ from local.procs import BenchError, free_ports, processes, tree, wait_http
 _TOTALS = re.compile(rb"^totals:\s+(\d+)", re.MULTILINE)
 _READY_S = 600.0  # a router under valgrind starts 20-50x slower
 _ROOT = Path(__file__).resolve().parents[1]
+# granian's console script (`granian.cli.entrypoint`) with its workers spawned, not forked
+GRANIAN_SPAWN = ("import multiprocessing, sys; multiprocessing.set_start_method('spawn'); "
+                 "sys.argv[0] = 'granian'; from granian.cli import entrypoint; entrypoint()")
 # callgrind's per-object cost lines: `ob=(id) name` defines an object, `ob=(id)` reuses it
 _OB = re.compile(rb"^ob=\((\d+)\)(?: (.*))?$")
 _COST = re.compile(rb"^(?:\+|-)?\d+ (\d+)$|^\* (\d+)$")
@@ -131,8 +137,13 @@ def measure(bench: Bench, target: Target, policy: str, scenario: Scenario, workd
         (workdir / name).write_text(text)
     port, metrics_port = free_ports(2)
     out = workdir / f"callgrind-{target.label.replace(' ', '-')}.out"
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
-            *spec.argv(bench.engine_urls, port, metrics_port, workdir)]
+    command = spec.argv(bench.engine_urls, port, metrics_port, workdir)
+    tracing = []
+    if target.granian:
+        command = [str(Path(command[0]).with_name("python")), "-c", GRANIAN_SPAWN, *command[1:]]
+        tracing = ["--trace-children=yes"]
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", *tracing,
+            f"--callgrind-out-file={out}.%p", *command]
     env = {**os.environ, **spec.environ(bench.engine_urls, workdir)} if spec.environ else None
     proc = bench.procs.start(f"callgrind-{target.label.replace(' ', '-')}", argv, env=env)
     url = f"http://127.0.0.1:{port}"

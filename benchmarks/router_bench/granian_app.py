@@ -32,7 +32,7 @@ def settings_from_env(environ: Mapping[str, str]) -> RouterSettings:
             try:
                 overrides[name] = int(raw)
             except ValueError:
-                raise SettingsError(f"{var}: {raw!r} is not an integer (a token count, e.g. 400000)") from None
+                raise SettingsError(var, raw, "must be an integer (a token count, e.g. 400000)") from None
     return build_settings(environ.get(ENV_PREFIX + "CONFIG"), **overrides)
 
 

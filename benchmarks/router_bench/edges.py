@@ -5,6 +5,8 @@ granian). Each probe is bounded in time; the slow ones (head and body timeouts) 
 - `head 70 KiB`: one request whose headers are over the 64 KiB limit -> 431 naming the limit.
 - `150 headers`: 150 small headers (4 KB in all, under the limit) -> answered 200.
 - `head timeout`: a request head left unfinished -> the connection closed after ~30 s.
+- `idle keep-alive`: a connection idle after one answer -> still open after 45 s (ours close
+  at 75 s, above load balancers' 60 s idle timeout).
 - `body timeout`: a body left unfinished -> 408 after ~60 s.
 - `disconnect`: a client that goes away mid-stream -> the router's request to the engine
   closed (the router's in-flight gauge back to 0 within 2 s).
@@ -91,6 +93,22 @@ async def head_timeout(port: int) -> str:
     return f"{_status(reply)}, closed after {took:.1f} s" if took < 39 else "still open after 40 s"
 
 
+async def idle_keep_alive(port: int) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+    await reader.read(65536)
+    began = time.monotonic()
+    try:
+        async with asyncio.timeout(45):
+            while await reader.read(65536):
+                pass
+        return f"closed after {time.monotonic() - began:.1f} s idle"
+    except TimeoutError:
+        return "open after 45 s idle"
+    finally:
+        writer.close()
+
+
 async def body_timeout(port: int) -> str:
     head = (b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
             b"content-length: 1000\r\n\r\n")
@@ -146,12 +164,19 @@ async def drain(port: int, pid: int, exited: Callable[[], bool]) -> str:
             f"{'exited' if exited() else 'still running 10 s later'}")
 
 
-async def worker_pids(port: int) -> str:
+async def worker_pids(port: int, workers: int) -> str:
+    """New connections until `workers` pids answered or 20 s passed (the first worker to
+    answer `/health` may be up before the others)."""
     pids = set()
-    for _ in range(40):
+    tries = 0
+    end = time.monotonic() + 20
+    while len(pids) < workers and time.monotonic() < end:
         reply, _ = await _exchange(port, _GET % b"/health" + b"\r\n", wait_s=5)
-        pids.add(orjson.loads(_body(reply))["pid"])
-    return f"{len(pids)} worker pids over 40 connections"
+        if _status(reply) == "200":
+            pids.add(orjson.loads(_body(reply))["pid"])
+        tries += 1
+        await asyncio.sleep(0.05)
+    return f"{len(pids)} worker pids over {tries} connections"
 
 
 def _probe_all(bench: Bench, spec: routers.RouterSpec) -> dict[str, str]:
@@ -161,7 +186,8 @@ def _probe_all(bench: Bench, spec: routers.RouterSpec) -> dict[str, str]:
     async def run() -> dict[str, str]:
         probes: dict[str, Awaitable[str]] = {
             "head 70 KiB": head_too_large(port), "150 headers": many_headers(port),
-            "head timeout": head_timeout(port), "body timeout": body_timeout(port),
+            "head timeout": head_timeout(port), "idle keep-alive": idle_keep_alive(port),
+            "body timeout": body_timeout(port),
             "disconnect": disconnect(port)}
         done = await asyncio.gather(*probes.values())
         out = dict(zip(probes, done, strict=True))
@@ -177,7 +203,7 @@ def _probe_all(bench: Bench, spec: routers.RouterSpec) -> dict[str, str]:
 def _probe_workers(bench: Bench, spec: routers.RouterSpec) -> str:
     url, proc = bench.start_router(spec)
     try:
-        return asyncio.run(worker_pids(int(url.rsplit(":", 1)[1])))
+        return asyncio.run(worker_pids(int(url.rsplit(":", 1)[1]), spec.workers))
     finally:
         bench.procs.stop(proc)
 

@@ -167,7 +167,7 @@ async def drain(port: int, pid: int, exited: Callable[[], bool]) -> str:
 async def worker_pids(port: int, workers: int) -> str:
     """New connections until `workers` pids answered or 20 s passed (the first worker to
     answer `/health` may be up before the others)."""
-    pids = set()
+    pids: set[int] = set()
     tries = 0
     end = time.monotonic() + 20
     while len(pids) < workers and time.monotonic() < end:

@@ -4,6 +4,8 @@
     python -m benchmarks.router_bench --quick         # smoke-sized (about a minute)
     python -m benchmarks.router_bench --only ours     # skip the peers
     python -m benchmarks.router_bench --vllm-router   # add vllm-router (own venv)
+    python -m benchmarks.router_bench --granian       # add our app served by granian (own venv)
+    python -m benchmarks.router_bench --only granian  # just ours prefix w1 on uvicorn and on granian
     python -m benchmarks.router_bench --baseline /tmp/before   # add a "before" row from an older tree
     python -m benchmarks.router_bench --skip-speed --only ours --memory-prompts 1000000
 
@@ -32,11 +34,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def _specs(args: argparse.Namespace, plan: Plan) -> tuple[list[routers.RouterSpec], list[routers.RouterSpec]]:
     specs: list[routers.RouterSpec] = []
     memory: list[routers.RouterSpec] = []
+    granian = routers.ours_on_granian(ROOT, "prefix", 1, plan.gpu_cache_tokens, plan.cpu_cache_tokens)
+    if args.only == "granian":
+        return [routers.ours("prefix", 1, plan.gpu_cache_tokens, plan.cpu_cache_tokens), granian], []
     if args.only != "peers":
         ours_w1 = routers.ours("prefix", 1, plan.gpu_cache_tokens, plan.cpu_cache_tokens)
         specs += [ours_w1, routers.ours("prefix", 2, plan.gpu_cache_tokens, plan.cpu_cache_tokens),
                   routers.ours("round_robin", 1, plan.gpu_cache_tokens, plan.cpu_cache_tokens)]
         memory.append(ours_w1)
+        if args.granian:
+            specs.insert(1, granian)
         if args.baseline:
             specs.insert(0, routers.ours("prefix", 1, plan.gpu_cache_tokens, plan.cpu_cache_tokens,
                                          source=args.baseline, label="before"))
@@ -57,7 +64,7 @@ def _installed(specs: list[routers.RouterSpec]) -> list[routers.RouterSpec]:
         if spec.venv and spec.package:
             print(f"ensuring {spec.package} in {spec.venv} ...", flush=True)
             try:
-                ensure_venv(ROOT, spec.venv, spec.package)
+                ensure_venv(ROOT, spec.venv, spec.package, spec.pip_args)
             except BenchError as exc:
                 print(f"leaving out {spec.name}: {exc}", file=sys.stderr)
                 continue
@@ -79,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.router_bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke-sized counts, one repeat")
     p.add_argument("--repeats", type=int, help="override the plan's repeats")
-    p.add_argument("--only", choices=("all", "ours", "peers"), default="all")
+    p.add_argument("--only", choices=("all", "ours", "peers", "granian"), default="all",
+                   help="granian: only ours prefix w1 on uvicorn and on granian")
     p.add_argument("--vllm-router", action="store_true", help="also benchmark vllm-router")
+    p.add_argument("--granian", action="store_true",
+                   help="also benchmark our app served by granian (a Rust ASGI server, own venv)")
     p.add_argument("--baseline", type=Path, metavar="DIR",
                    help="also run `prefix` w1 from this source tree, labelled 'before' "
                         "(e.g. git archive main | tar -x -C DIR)")

@@ -4,6 +4,7 @@ deadlines, and every child stopped on exit (`procs.processes`)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import urllib.request
@@ -118,7 +119,8 @@ class Bench:
         for name, text in spec.files:
             (workdir / name).write_text(text)
         argv = spec.argv(self.engine_urls, port, metrics_port, workdir)
-        proc = self.procs.start(spec.name.replace(" ", "-"), argv)
+        env = {**os.environ, **spec.environ(self.engine_urls, workdir)} if spec.environ else None
+        proc = self.procs.start(spec.name.replace(" ", "-"), argv, env=env)
         url = f"http://127.0.0.1:{port}"
         wait_http(url + spec.health_path, self.plan.ready_deadline_s, proc)
         return url, proc

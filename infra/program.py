@@ -201,3 +201,16 @@ def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: LLMStack)
     pulumi.export("capacity", capacity_output(config))
     if cluster.endpoint is not None:
         pulumi.export("clusterEndpoint", cluster.endpoint)
+    if (sweeps := after_destroy(config)) is not None:
+        pulumi.export("afterDestroy", sweeps)
+
+
+def after_destroy(config: StackConfig) -> list[str] | None:
+    """Mode eks: the commands that find what `pulumi destroy` leaves (`infra/aws/teardown.py`)."""
+    from infra.aws.teardown import sweeps
+
+    eks = config.cluster.eks
+    if config.cluster.mode != "eks" or eks is None:
+        return None
+    return sweeps(cluster_name=config.cluster.name, region=eks.region,
+                  pull_through_cache=eks.docker_hub_credential_arn is not None)

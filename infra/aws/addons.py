@@ -24,6 +24,7 @@ from infra.aws.iam import EBS_CSI_POLICY, AttachedRole, irsa_trust_policy, role
 from infra.aws.load_balancer import LOAD_BALANCER_CONTROLLER, controller_policy, controller_values
 from infra.aws.load_balancer import SERVICE_ACCOUNT as LBC_ACCOUNT
 from infra.aws.node_pools import GPU_PRESENT_LABEL
+from infra.aws.teardown import volume_tag_parameters
 from infra.config.placement import engine_priority_class, priority_value
 from infra.config.pools import NODE_POOL_LABEL
 
@@ -61,12 +62,13 @@ def metrics_server_values(system_pool: str) -> dict[str, Any]:
             "nodeSelector": {NODE_POOL_LABEL: system_pool}}
 
 
-def gp3_storage_class() -> dict[str, Any]:
-    """The default StorageClass: encrypted gp3 volumes bound where the pod lands."""
+def gp3_storage_class(cluster_name: str) -> dict[str, Any]:
+    """The default StorageClass: encrypted gp3 volumes bound where the pod lands, each tagged with
+    the cluster's name so one `pulumi destroy` leaves behind can be found (`teardown.py`)."""
     return {
         "metadata": {"name": "gp3", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "ebs.csi.aws.com",
-        "parameters": {"type": "gp3", "encrypted": "true"},
+        "parameters": {"type": "gp3", "encrypted": "true", **volume_tag_parameters(cluster_name)},
         "reclaim_policy": "Delete",
         "volume_binding_mode": "WaitForFirstConsumer",
         "allow_volume_expansion": True,
@@ -129,7 +131,7 @@ class Addons(pulumi.ComponentResource):
                     args.cluster, *ebs_role.ready, *(nodes if addon in NEED_NODES else [])]))
         self._helm(nodes)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        k8s.storage.v1.StorageClass(f"{name}-gp3", **gp3_storage_class(), opts=on_cluster)
+        k8s.storage.v1.StorageClass(f"{name}-gp3", **gp3_storage_class(args.cluster_name), opts=on_cluster)
         for tp in args.tensor_parallel_sizes:
             suffix = "" if tp == 1 else f"-tp{tp}"
             k8s.scheduling.v1.PriorityClass(f"{name}-serving-priority{suffix}", **serving_priority_class(tp),

@@ -13,7 +13,7 @@ import pulumi
 from infra.autoscaling import autoscaling_extension, pool_limits, stack_transformations
 from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.aws.prices import pool_capacity
-from infra.aws.versions import extended_support_warning
+from infra.aws.versions import extended_support_warning, untabled_warning
 from infra.config import StackConfig, load_stack_config
 from infra.config.placement import placement_line, placement_warnings, pool_placements
 from infra.engine_validation import validate_engines
@@ -114,10 +114,7 @@ def main() -> None:
     from stack_components import LLMStack, MonitoringExtension
 
     config = load_stack_config()
-    warning = extended_support_warning(config.cluster.kubernetes_version or "", config.today)
-    if warning and config.cluster.mode == "eks":
-        pulumi.log.warn(warning)
-    for text in placement_warnings(config):
+    for text in [*version_warnings(config), *placement_warnings(config)]:
         pulumi.log.warn(text)
     secrets = read_secrets(config)
     serving = ServingSecrets(
@@ -139,6 +136,20 @@ def main() -> None:
     export_outputs(config, cluster, stack)
     if isinstance(args.monitoring, MonitoringExtension):
         pulumi.export("grafanaDashboards", args.monitoring.dashboard_paths())
+
+
+def version_warnings(config: StackConfig) -> list[str]:
+    """Mode eks: the Kubernetes version in extended support, newer than the EKS table, or without
+    a pinned autoscaler patch (each names `cluster.kubernetesVersion`)."""
+    from infra.aws.autoscaler import image_tag_warning
+
+    version = config.cluster.kubernetes_version or ""
+    if config.cluster.mode != "eks":
+        return []
+    field = f"{NAMESPACE}:cluster.kubernetesVersion"
+    found = (extended_support_warning(version, config.today), untabled_warning(version, field),
+             image_tag_warning(version, field))
+    return [w for w in found if w]
 
 
 def stack_region(config: StackConfig) -> str:

@@ -67,6 +67,8 @@ def _invented_outputs(typ: str, name: str) -> dict[str, Any]:
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock/id/{name}"}]}],
             "version": None,
         }
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         outputs["latestVersion"] = 1
     if typ == "aws:ecr/repository:Repository":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from infra.config.catalog import INSTANCES
@@ -68,6 +69,11 @@ class NodePoolConfig:
     capacity_reservation_id: str | None = None
     """An EC2 capacity reservation (`cr-...`) or Capacity Block the nodes launch into; the pool's
     zones must be the reservation's one zone."""
+    capacity_block_start: str | None = None
+    """UTC start of the Capacity Block (`"2026-12-14T11:30:00Z"`, quoted), with capacityType
+    CAPACITY_BLOCK only: a scheduled action sets the node group to `maxSize` nodes then (the block is
+    prepaid); EKS itself scales it to 0 forty minutes before the block ends. None: the cluster
+    autoscaler adds nodes for pending engines once the block is active."""
     disk_gib: int = 100
     """gp3 root volume size (images and, without NVMe, the model cache)."""
     labels: dict[str, str] = field(default_factory=dict)
@@ -101,11 +107,41 @@ class NodePoolConfig:
                 list(self.availability_zones), "must name exactly the one zone of the capacity reservation")
         require(len(set(self.availability_zones)) == len(self.availability_zones), "availabilityZones",
                 list(self.availability_zones), "must not repeat a zone")
+        if self.capacity_type == "CAPACITY_BLOCK":
+            self._check_capacity_block()
+        else:
+            require(self.capacity_block_start is None, "capacityBlockStart", self.capacity_block_start,
+                    "is only allowed with capacityType CAPACITY_BLOCK")
+
+    def _check_capacity_block(self) -> None:
+        """A block's group sits at 0 outside the block's window and during upgrades (EKS user guide,
+        "Create a managed node group with Capacity Blocks for ML"): nothing may hold nodes in it."""
+        require(self.min_size == 0, "minSize", self.min_size,
+                "must be 0 with capacityType CAPACITY_BLOCK (the group must reach 0 when the block ends, "
+                "and EKS wants desiredSize 0 for node group upgrades)")
+        require(self.desired_size == 0, "desiredSize", self.desired_size,
+                "must be 0 with capacityType CAPACITY_BLOCK (nodes come at the block's start: "
+                "capacityBlockStart, or the cluster autoscaler for pending engines)")
+        if self.capacity_block_start is not None:
+            capacity_block_start(self.capacity_block_start)
 
     @property
     def gpus(self) -> int:
         """GPUs per node."""
         return INSTANCES[self.instance_type].gpus
+
+
+def capacity_block_start(text: str) -> datetime:
+    """A Capacity Block start as an aware UTC datetime; raises `ConfigError` unless `text` is an ISO
+    8601 time in UTC (`Z` or `+00:00`)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    require(when is not None and when.utcoffset() is not None and not when.utcoffset(),
+            "capacityBlockStart", text, "must be an ISO 8601 time in UTC, like 2026-12-14T11:30:00Z")
+    assert when is not None
+    return when.astimezone(UTC)
 
 
 def pool_zones(pool: NodePoolConfig, cluster_zones: tuple[str, ...]) -> tuple[str, ...]:

@@ -67,7 +67,8 @@ def node_labels(name: str, pool: NodePoolConfig) -> dict[str, str]:
     instance = INSTANCES[pool.instance_type]
     if instance.gpus:
         labels[GPU_PRESENT_LABEL] = "true"
-        labels[ACCELERATOR_LABEL] = f"nvidia-{(instance.gpu or 'gpu').split('-')[0].lower()}"
+        models = dict.fromkeys((INSTANCES[t].gpu or "gpu").split("-")[0].lower() for t in pool.instance_types)
+        labels[ACCELERATOR_LABEL] = "nvidia-" + "-".join(models)  # a group's label: every model it may run
     return labels | dict(pool.labels)
 
 
@@ -186,7 +187,8 @@ class NodePools(pulumi.ComponentResource):
             version=args.kubernetes_version, node_role_arn=node_role.arn,
             subnet_ids=[args.subnets_by_zone[z] for z in ((zone,) if zone else zones)],
             ami_type="AL2023_x86_64_NVIDIA" if pool.gpus else "AL2023_x86_64_STANDARD",
-            instance_types=None if in_template else [pool.instance_type], capacity_type=pool.capacity_type,
+            instance_types=None if in_template else list(pool.instance_types),
+            capacity_type=pool.capacity_type,
             scaling_config=scaling, update_config={"max_unavailable": 1},
             labels=node_labels(name, pool), taints=node_taints(pool),
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},

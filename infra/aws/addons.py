@@ -44,9 +44,23 @@ def addon_configuration(addon: str) -> str | None:
     return json.dumps({"enableNetworkPolicy": "true"}) if addon == "vpc-cni" else None
 
 
+DEVICE_LIST_STRATEGY = "envvar"
+"""How the device plugin tells the NVIDIA runtime a container's GPUs (chart value
+`deviceListStrategy`, the plugin's DEVICE_LIST_STRATEGY: k8s-device-plugin v0.17.1 README and
+templates/daemonset-device-plugin.yml), pinned at its default. `volume-mounts` would stop a pod's
+own NVIDIA_VISIBLE_DEVICES=all only with the toolkit's accept-nvidia-visible-devices-as-volume-
+mounts = true and accept-nvidia-visible-devices-envvar-when-unprivileged = false on every GPU
+node; without them every CUDA image's NVIDIA_VISIBLE_DEVICES=all would reach the runtime (worse
+than now), and with them the plugin and dcgm-exporter (unprivileged, relying on that variable)
+lose their GPUs. The guardrail `gpu-visibility` (policies/guardrails/gpu_visibility.py) holds the
+line for this program's pods instead."""
+
+
 def device_plugin_values() -> dict[str, Any]:
-    """The device plugin runs on GPU nodes only (their label), tolerating the GPU taint."""
+    """The device plugin runs on GPU nodes only (their label), tolerating the GPU taint, with the
+    device-list strategy pinned (`DEVICE_LIST_STRATEGY`)."""
     return {
+        "deviceListStrategy": DEVICE_LIST_STRATEGY,
         "nodeSelector": {GPU_PRESENT_LABEL: "true"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
                         {"key": "CriticalAddonsOnly", "operator": "Exists"}],

@@ -67,6 +67,8 @@ def _invented_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[st
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock/id/{name}"}]}],
             "version": None,
         }
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         outputs["latestVersion"] = 1
     if typ == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":

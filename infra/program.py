@@ -13,7 +13,7 @@ import pulumi
 from infra.autoscaling import autoscaling_extension, pool_limits, stack_transformations
 from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.aws.prices import pool_capacity
-from infra.aws.versions import extended_support_warning
+from infra.aws.versions import extended_support_warning, untabled_warning
 from infra.config import StackConfig, load_stack_config
 from infra.config.alerting import no_receiver_warning
 from infra.config.placement import placement_line, placement_warnings, pool_placements
@@ -115,10 +115,7 @@ def main() -> None:
     from stack_components import LLMStack, MonitoringExtension
 
     config = load_stack_config()
-    warning = extended_support_warning(config.cluster.kubernetes_version or "", config.today)
-    if warning and config.cluster.mode == "eks":
-        pulumi.log.warn(warning)
-    for text in placement_warnings(config):
+    for text in [*version_warnings(config), *placement_warnings(config)]:
         pulumi.log.warn(text)
     unpaged = no_receiver_warning(config, pulumi.get_stack())
     if unpaged:
@@ -147,6 +144,20 @@ def main() -> None:
     export_outputs(config, cluster, stack)
     if isinstance(args.monitoring, MonitoringExtension):
         pulumi.export("grafanaDashboards", args.monitoring.dashboard_paths())
+
+
+def version_warnings(config: StackConfig) -> list[str]:
+    """Mode eks: the Kubernetes version in extended support, newer than the EKS table, or without
+    a pinned autoscaler patch (each names `cluster.kubernetesVersion`)."""
+    from infra.aws.autoscaler import image_tag_warning
+
+    version = config.cluster.kubernetes_version or ""
+    if config.cluster.mode != "eks":
+        return []
+    field = f"{NAMESPACE}:cluster.kubernetesVersion"
+    found = (extended_support_warning(version, config.today), untabled_warning(version, field),
+             image_tag_warning(version, field))
+    return [w for w in found if w]
 
 
 def stack_region(config: StackConfig) -> str:
@@ -224,3 +235,16 @@ def export_outputs(config: StackConfig, cluster: ClusterHandle, stack: LLMStack)
     pulumi.export("capacity", capacity_output(config))
     if cluster.endpoint is not None:
         pulumi.export("clusterEndpoint", cluster.endpoint)
+    if (sweeps := after_destroy(config)) is not None:
+        pulumi.export("afterDestroy", sweeps)
+
+
+def after_destroy(config: StackConfig) -> list[str] | None:
+    """Mode eks: the commands that find what `pulumi destroy` leaves (`infra/aws/teardown.py`)."""
+    from infra.aws.teardown import sweeps
+
+    eks = config.cluster.eks
+    if config.cluster.mode != "eks" or eks is None:
+        return None
+    return sweeps(cluster_name=config.cluster.name, region=eks.region,
+                  pull_through_cache=eks.docker_hub_credential_arn is not None)

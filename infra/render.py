@@ -148,7 +148,7 @@ def stack_notes(project_dir: Path, stack: str) -> tuple[str, ...]:
     from infra.aws.prices import capacity_line
     from infra.config import parse_stack_config
     from infra.config.placement import placement_line, placement_warnings, pool_placements
-    from infra.program import stack_region
+    from infra.program import stack_region, version_warnings
     from infra.stackfile import raw_project_config, read_stack_file
 
     stack_file = read_stack_file(project_dir, stack)
@@ -158,7 +158,7 @@ def stack_notes(project_dir: Path, stack: str) -> tuple[str, ...]:
     bill = stack_bill(config)
     notes += [f"bill {line}" for line in (bill_lines(bill) if bill else [])]
     notes += [f"placement {placement_line(p)}" for p in pool_placements(config).values()]
-    notes += [f"warning: {text}" for text in placement_warnings(config)]
+    notes += [f"warning: {text}" for text in [*version_warnings(config), *placement_warnings(config)]]
     if config.cluster.mode == "eks":
         from infra.aws.preflight.run import SKIPPED
 

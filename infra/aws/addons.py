@@ -24,6 +24,7 @@ from infra.aws.iam import EBS_CSI_POLICY, AttachedRole, irsa_trust_policy, role
 from infra.aws.load_balancer import LOAD_BALANCER_CONTROLLER, controller_policy, controller_values
 from infra.aws.load_balancer import SERVICE_ACCOUNT as LBC_ACCOUNT
 from infra.aws.node_pools import GPU_PRESENT_LABEL
+from infra.aws.teardown import volume_tag_parameters
 from infra.config.placement import engine_priority_class, priority_value
 from infra.config.pools import NODE_POOL_LABEL
 
@@ -43,9 +44,23 @@ def addon_configuration(addon: str) -> str | None:
     return json.dumps({"enableNetworkPolicy": "true"}) if addon == "vpc-cni" else None
 
 
+DEVICE_LIST_STRATEGY = "envvar"
+"""How the device plugin tells the NVIDIA runtime a container's GPUs (chart value
+`deviceListStrategy`, the plugin's DEVICE_LIST_STRATEGY: k8s-device-plugin v0.17.1 README and
+templates/daemonset-device-plugin.yml), pinned at its default. `volume-mounts` would stop a pod's
+own NVIDIA_VISIBLE_DEVICES=all only with the toolkit's accept-nvidia-visible-devices-as-volume-
+mounts = true and accept-nvidia-visible-devices-envvar-when-unprivileged = false on every GPU
+node; without them every CUDA image's NVIDIA_VISIBLE_DEVICES=all would reach the runtime (worse
+than now), and with them the plugin and dcgm-exporter (unprivileged, relying on that variable)
+lose their GPUs. The guardrail `gpu-visibility` (policies/guardrails/gpu_visibility.py) holds the
+line for this program's pods instead."""
+
+
 def device_plugin_values() -> dict[str, Any]:
-    """The device plugin runs on GPU nodes only (their label), tolerating the GPU taint."""
+    """The device plugin runs on GPU nodes only (their label), tolerating the GPU taint, with the
+    device-list strategy pinned (`DEVICE_LIST_STRATEGY`)."""
     return {
+        "deviceListStrategy": DEVICE_LIST_STRATEGY,
         "nodeSelector": {GPU_PRESENT_LABEL: "true"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
                         {"key": "CriticalAddonsOnly", "operator": "Exists"}],
@@ -61,12 +76,13 @@ def metrics_server_values(system_pool: str) -> dict[str, Any]:
             "nodeSelector": {NODE_POOL_LABEL: system_pool}}
 
 
-def gp3_storage_class() -> dict[str, Any]:
-    """The default StorageClass: encrypted gp3 volumes bound where the pod lands."""
+def gp3_storage_class(cluster_name: str) -> dict[str, Any]:
+    """The default StorageClass: encrypted gp3 volumes bound where the pod lands, each tagged with
+    the cluster's name so one `pulumi destroy` leaves behind can be found (`teardown.py`)."""
     return {
         "metadata": {"name": "gp3", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "ebs.csi.aws.com",
-        "parameters": {"type": "gp3", "encrypted": "true"},
+        "parameters": {"type": "gp3", "encrypted": "true", **volume_tag_parameters(cluster_name)},
         "reclaim_policy": "Delete",
         "volume_binding_mode": "WaitForFirstConsumer",
         "allow_volume_expansion": True,
@@ -129,7 +145,7 @@ class Addons(pulumi.ComponentResource):
                     args.cluster, *ebs_role.ready, *(nodes if addon in NEED_NODES else [])]))
         self._helm(nodes)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        k8s.storage.v1.StorageClass(f"{name}-gp3", **gp3_storage_class(), opts=on_cluster)
+        k8s.storage.v1.StorageClass(f"{name}-gp3", **gp3_storage_class(args.cluster_name), opts=on_cluster)
         for tp in args.tensor_parallel_sizes:
             suffix = "" if tp == 1 else f"-tp{tp}"
             k8s.scheduling.v1.PriorityClass(f"{name}-serving-priority{suffix}", **serving_priority_class(tp),

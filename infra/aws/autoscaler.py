@@ -26,6 +26,23 @@ IMAGE_TAGS = {"1.35": "v1.35.2", "1.34": "v1.34.5", "1.33": "v1.33.6", "1.32": "
 newest patch tag of each `cluster-autoscaler-1.N` line in kubernetes/autoscaler."""
 
 
+def image_tag(kubernetes_version: str) -> str:
+    """The autoscaler image tag for a control-plane minor: the pinned patch, else `v1.N.0`, the first
+    release of that minor's line (the autoscaler's README: "Starting from Kubernetes 1.12, versioning
+    scheme was changed to match Kubernetes minor releases exactly")."""
+    return IMAGE_TAGS.get(kubernetes_version) or f"v{kubernetes_version}.0"
+
+
+def image_tag_warning(kubernetes_version: str, key: str) -> str | None:
+    """A warning when the tag is derived, not pinned (None when pinned), naming the config key."""
+    if kubernetes_version in IMAGE_TAGS:
+        return None
+    return (f"{key} = {kubernetes_version}: no cluster-autoscaler patch pinned for it "
+            f"(infra/aws/autoscaler.py IMAGE_TAGS); deploying {image_tag(kubernetes_version)}, the first "
+            f"release of its line, on chart {CLUSTER_AUTOSCALER.version}: pin the line's newest patch "
+            f"(and a chart that supports it) when you can")
+
+
 def ownership_tag(cluster_name: str) -> str:
     """The tag EKS puts on every managed node group's Auto Scaling group (value `owned`), which
     the chart's auto-discovery (`autoDiscovery.clusterName`) also selects groups by."""
@@ -62,7 +79,7 @@ def autoscaler_values(*, cluster_name: str, region: str, kubernetes_version: str
         "cloudProvider": "aws",
         "awsRegion": region,
         "autoDiscovery": {"clusterName": cluster_name},
-        "image": {"tag": IMAGE_TAGS[kubernetes_version]},
+        "image": {"tag": image_tag(kubernetes_version)},
         "rbac": {"serviceAccount": {"name": account,
                                     "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
         "nodeSelector": {NODE_POOL_LABEL: system_pool},

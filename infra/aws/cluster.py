@@ -12,7 +12,7 @@ import pulumi_aws as aws
 
 from infra.aws.iam import CLUSTER_POLICIES, role, service_trust_policy
 from infra.aws.kubeconfig import render_kubeconfig
-from infra.aws.versions import EKS_VERSIONS
+from infra.aws.versions import status_of
 from infra.config.cluster import ClusterConfig
 
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -42,7 +42,7 @@ class EksClusterArgs:
 def support_type(version: str, today: date) -> str:
     """The cluster's upgrade policy: EXTENDED only when the version has left standard support
     (STANDARD would have EKS upgrade it at the end of standard support)."""
-    return "EXTENDED" if EKS_VERSIONS[version].status(today) == "extended" else "STANDARD"
+    return "EXTENDED" if status_of(version, today) == "extended" else "STANDARD"
 
 
 def access_config() -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pulumi
 import pulumi_aws as aws
@@ -54,7 +55,7 @@ def build_eks(config: StackConfig, stack: str, zones: Mapping[str, tuple[str, ..
     pools = NodePools("pools", NodePoolsArgs(
         cluster_name=cluster.name, kubernetes_version=version, pools=config.node_pools,
         subnets_by_zone=network.private_subnets_by_zone, zones=zones,
-        cluster_ready=[*cluster.ready, *network.ready]),
+        cluster_ready=[*cluster.ready, *network.ready], now=datetime.now(UTC)),
         on_aws)
     credential = eks.docker_hub_credential_arn
     cache = [docker_hub_cache("docker-hub-cache", region=eks.region, credential_arn=credential,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pulumi
@@ -24,7 +25,7 @@ import pulumi_aws as aws
 from infra.aws.iam import NODE_POLICIES, AttachedRole, role, service_trust_policy
 from infra.aws.user_data import user_data
 from infra.config.catalog import INSTANCES
-from infra.config.pools import NODE_POOL_LABEL, NodePoolConfig
+from infra.config.pools import NODE_POOL_LABEL, NodePoolConfig, capacity_block_start
 
 GPU_TAINT: aws.eks.NodeGroupTaintArgsDict = {
     "key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE",
@@ -55,6 +56,9 @@ class NodePoolsArgs:
     """Each pool's zones, as the preflight chose them from EC2's offerings (`preflight.zones`)."""
     cluster_ready: Sequence[pulumi.Resource] = ()
     """What nodes need before they can join (the cluster, NAT routes) and must outlive them."""
+    now: datetime | None = None
+    """The time of this run (UTC): a Capacity Block start already past gets no scheduled action
+    (EC2 Auto Scaling refuses one in the past). None: every configured start is scheduled."""
 
 
 def node_labels(name: str, pool: NodePoolConfig) -> dict[str, str]:
@@ -63,7 +67,8 @@ def node_labels(name: str, pool: NodePoolConfig) -> dict[str, str]:
     instance = INSTANCES[pool.instance_type]
     if instance.gpus:
         labels[GPU_PRESENT_LABEL] = "true"
-        labels[ACCELERATOR_LABEL] = f"nvidia-{(instance.gpu or 'gpu').split('-')[0].lower()}"
+        models = dict.fromkeys((INSTANCES[t].gpu or "gpu").split("-")[0].lower() for t in pool.instance_types)
+        labels[ACCELERATOR_LABEL] = "nvidia-" + "-".join(models)  # a group's label: every model it may run
     return labels | dict(pool.labels)
 
 
@@ -101,6 +106,28 @@ def reservation_args(pool: NodePoolConfig) -> dict[str, Any]:
         args |= {"instance_market_options": {"market_type": "capacity-block"},
                  "instance_type": pool.instance_type}
     return args
+
+
+CAPACITY_BLOCK_START_ACTION = "llm-stack Capacity Block start"
+
+
+def capacity_block_schedule(pool: NodePoolConfig, now: datetime | None) -> dict[str, Any] | None:
+    """Scheduled-action inputs (aws.autoscaling.Schedule) that grow a Capacity Block pool's group
+    to `maxSize` at the block's start, or None (no start configured, or already past on `now`).
+
+    The EKS user guide ("Create a managed node group with Capacity Blocks for ML") creates such a
+    group at desiredSize 0 and names a scheduled scaling action at the reservation's start as one
+    way to scale it up; at the end EKS adds its own ("Amazon EKS Node Group Capacity Scaledown
+    Before Reservation End", 40 minutes before: EC2 shuts the instances down at 30). min stays 0,
+    so the cluster autoscaler may still remove nodes no engine uses."""
+    if pool.capacity_type != "CAPACITY_BLOCK" or pool.capacity_block_start is None:
+        return None
+    start = capacity_block_start(pool.capacity_block_start)
+    if now is not None and start <= now:
+        return None
+    return {"scheduled_action_name": CAPACITY_BLOCK_START_ACTION,
+            "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "min_size": 0, "desired_capacity": pool.max_size, "max_size": pool.max_size}
 
 
 def scaling_config(pool: NodePoolConfig) -> aws.eks.NodeGroupScalingConfigArgsDict:
@@ -155,12 +182,13 @@ class NodePools(pulumi.ComponentResource):
         template = aws.ec2.LaunchTemplate(f"{prefix}-{name}", **launch_template_args(name, pool), opts=child)
         zones = args.zones[name]
         in_template = pool.capacity_type == "CAPACITY_BLOCK"  # the instance type is the template's
-        return tuple(aws.eks.NodeGroup(
+        groups = tuple(aws.eks.NodeGroup(
             f"{prefix}-{group}", cluster_name=args.cluster_name, node_group_name=group,
             version=args.kubernetes_version, node_role_arn=node_role.arn,
             subnet_ids=[args.subnets_by_zone[z] for z in ((zone,) if zone else zones)],
             ami_type="AL2023_x86_64_NVIDIA" if pool.gpus else "AL2023_x86_64_STANDARD",
-            instance_types=None if in_template else [pool.instance_type], capacity_type=pool.capacity_type,
+            instance_types=None if in_template else list(pool.instance_types),
+            capacity_type=pool.capacity_type,
             scaling_config=scaling, update_config={"max_unavailable": 1},
             labels=node_labels(name, pool), taints=node_taints(pool),
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
@@ -168,3 +196,16 @@ class NodePools(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_role.ready, *args.cluster_ready],
                                         ignore_changes=["scalingConfig.desiredSize"]))
             for group, zone, scaling in zone_groups(name, pool, zones))
+        schedule = capacity_block_schedule(pool, args.now)
+        for group in groups if schedule is not None else ():  # a block's pool has one zone: one group
+            aws.autoscaling.Schedule(
+                f"{prefix}-{name}-block-start", autoscaling_group_name=group.resources.apply(_asg_name),
+                **(schedule or {}), opts=pulumi.ResourceOptions(parent=group))
+        return groups
+
+
+def _asg_name(resources: Sequence[Any] | None) -> str:
+    """The Auto Scaling group behind a managed node group (EKS reports one)."""
+    groups = resources[0].autoscaling_groups if resources else None
+    assert groups and groups[0].name, f"EKS reported no Auto Scaling group ({resources!r})"
+    return groups[0].name

@@ -28,7 +28,7 @@ BASIS = {"ON_DEMAND": "on demand", "SPOT": "spot: at most (the on-demand ceiling
 ON_DEMAND_USD_PER_HOUR: dict[str, float] = {
     "p4d.24xlarge": 21.96, "p4de.24xlarge": 27.45, "p5.48xlarge": 55.04,
     "g5.xlarge": 1.006, "g5.2xlarge": 1.212, "g5.4xlarge": 1.624, "g5.12xlarge": 5.672, "g5.48xlarge": 16.288,
-    "g6.xlarge": 0.8048,
+    "g6.xlarge": 0.8048, "g6.2xlarge": 0.9776,
     "m6i.large": 0.096, "m6i.xlarge": 0.192, "m6i.2xlarge": 0.384, "m6i.4xlarge": 0.768,
     "r6i.4xlarge": 1.008, "r6i.8xlarge": 2.016,
 }
@@ -63,8 +63,8 @@ def pool_capacity(pool: NodePoolConfig, region: str = PRICES_REGION) -> PoolCapa
     """Capacity and cost range of one pool in `region` (on demand; a ceiling for spot)."""
     price = pool.hourly_price_usd
     source = "config"
-    if price is None:
-        price, source = ON_DEMAND_USD_PER_HOUR[pool.instance_type], price_source(region)
+    if price is None:  # the dearest type the group may launch: a ceiling
+        price, source = max(ON_DEMAND_USD_PER_HOUR[t] for t in pool.instance_types), price_source(region)
     gpus = INSTANCES[pool.instance_type].gpus
     return PoolCapacity(gpus_min=gpus * pool.min_size, gpus_max=gpus * pool.max_size,
                         usd_per_hour_min=round(price * pool.min_size, 2),
@@ -75,7 +75,7 @@ def pool_capacity(pool: NodePoolConfig, region: str = PRICES_REGION) -> PoolCapa
 def capacity_line(name: str, pool: NodePoolConfig, region: str = PRICES_REGION) -> str:
     """One line for `llm-stack render`: a pool's instance, size range, GPUs and cost range."""
     cap = pool_capacity(pool, region)
-    return (f"{name}: {pool.instance_type} × {pool.min_size}..{pool.max_size} = "
+    return (f"{name}: {' or '.join(pool.instance_types)} × {pool.min_size}..{pool.max_size} = "
             f"{cap.gpus_min}..{cap.gpus_max} GPUs, "
             f"${cap.usd_per_hour_min:,.2f}..${cap.usd_per_hour_max:,.2f}/h {cap.basis} "
             f"({cap.price_source})")

@@ -9,6 +9,11 @@ Sources, read on 2026-11-25 (dates are UTC, as AWS gives them):
 A version is in standard support for 14 months after its EKS release, then in extended support
 (billed per cluster-hour on top) for 12 more; after that EKS creates no cluster on it and
 upgrades existing ones. Refresh this table (and `TABLE_DATE`) when AWS releases a version.
+
+The table is open above: a minor newer than its newest row (one EKS released after
+`TABLE_DATE`) is assumed in standard support and deploys with a warning (`untabled_warning`);
+EKS itself refuses it if it is not released yet. A minor older than the oldest row had ended
+before the table's date, so it is refused like an ended one.
 """
 
 from __future__ import annotations
@@ -68,6 +73,31 @@ EKS_VERSIONS: dict[str, EksVersion] = {v.version: v for v in (
 def _minor(version: str) -> tuple[int, int]:
     major, minor = version.split(".")
     return int(major), int(minor)
+
+
+def newer_than_table(version: str) -> bool:
+    """Whether `version` (a `major.minor`) is newer than every row: released after `TABLE_DATE`."""
+    return _minor(version) > max(map(_minor, EKS_VERSIONS))
+
+
+def status_of(version: str, today: date) -> SupportStatus:
+    """Where `version` stands on `today`: the table's row, `standard` for a version newer than the
+    table (assumed released: EKS refuses it otherwise), `ended` for one older than the table."""
+    entry = EKS_VERSIONS.get(version)
+    if entry is not None:
+        return entry.status(today)
+    return "standard" if newer_than_table(version) else "ended"
+
+
+def untabled_warning(version: str, key: str) -> str | None:
+    """A warning when `version` is newer than the table (None otherwise), naming the config key."""
+    if version in EKS_VERSIONS or not newer_than_table(version):
+        return None
+    newest = max(EKS_VERSIONS, key=_minor)
+    return (f"{key} = {version} is newer than the EKS version table (newest {newest}, checked "
+            f"{TABLE_DATE.isoformat()}, infra/aws/versions.py): assumed in standard support, with no "
+            f"known end date; EKS refuses the cluster if it has not released {version} in this region. "
+            f"Add its row (aws eks describe-cluster-versions) to check its support dates")
 
 
 def creatable(today: date) -> list[str]:

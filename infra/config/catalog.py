@@ -58,6 +58,8 @@ INSTANCES: dict[str, InstanceType] = {i.name: i for i in (
                  nvme_gb=7600, efa=True),
     InstanceType(name="g6.xlarge", vcpus=4, memory_gib=16, gpus=1, gpu="L4-24GB", gpu_memory_gb=24,
                  nvme_gb=250),
+    InstanceType(name="g6.2xlarge", vcpus=8, memory_gib=32, gpus=1, gpu="L4-24GB", gpu_memory_gb=24,
+                 nvme_gb=450),
     InstanceType(name="m6i.large", vcpus=2, memory_gib=8),
     InstanceType(name="m6i.xlarge", vcpus=4, memory_gib=16),
     InstanceType(name="m6i.2xlarge", vcpus=8, memory_gib=32),

@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from infra.aws.versions import EKS_VERSIONS
 from infra.errors import require
 
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -33,6 +32,7 @@ _PTC_SECRET = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/[\w/+=.@-]+$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_MINOR = re.compile(r"^1\.\d{1,2}$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
 
@@ -152,8 +152,9 @@ class ClusterConfig:
     name: str
     """Cluster name (EKS) or a label for the existing cluster."""
     kubernetes_version: str | None = None
-    """Kubernetes minor version from the dated table in `infra/aws/versions.py`; manifests are
-    validated against its schema. None: the newest version in EKS standard support today."""
+    """Kubernetes minor version (`1.N`), judged by the dated table in `infra/aws/versions.py`: one
+    EKS no longer creates is refused, one newer than the table deploys with a warning. None: the
+    newest version in EKS standard support today."""
     system_node_pool: str = "system"
     """Node pool (no GPU) for the router, LMCache server, monitoring and the benchmark Job."""
     eks: EksConfig | None = None
@@ -164,7 +165,7 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         dns_label("name", self.name, max_len=100)
         version = self.kubernetes_version
-        require(version is None or version in EKS_VERSIONS, "kubernetesVersion", version,
-                f"must be a version of the EKS table ({', '.join(EKS_VERSIONS)})")
+        require(version is None or bool(_MINOR.match(version)), "kubernetesVersion", version,
+                "must be a Kubernetes minor version like \"1.35\" (quoted, so YAML keeps it a string)")
         require((self.eks is not None) == (self.mode == "eks"), "eks", self.eks,
                 "must be set when mode is 'eks' and absent when mode is 'existing'")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from infra.aws.versions import EKS_VERSIONS, TABLE_DATE, creatable
+from infra.aws.versions import EKS_VERSIONS, TABLE_DATE, creatable, status_of
 from infra.config.stack import StackConfig
 from infra.errors import NAMESPACE, require
 
@@ -19,19 +19,22 @@ def key(path: str) -> str:
 
 
 def _kubernetes_version(config: StackConfig) -> None:
-    """EKS creates clusters only on versions in standard or extended support on the day."""
+    """EKS creates clusters only on versions in standard or extended support on the day (a version
+    newer than the table is assumed in standard support: `versions.untabled_warning`)."""
     if config.cluster.mode != "eks":
         return
     version = config.cluster.kubernetes_version or ""
-    entry = EKS_VERSIONS[version]
-    status = entry.status(config.today)
+    entry = EKS_VERSIONS.get(version)
+    status = status_of(version, config.today)
     usable = ", ".join(creatable(config.today)) or f"none: refresh the table of {TABLE_DATE}"
     if status == "ended":
+        ended = (f"its extended support ended on {entry.extended_end.isoformat()}" if entry
+                 else f"it is older than every version still supported on {TABLE_DATE.isoformat()}")
         require(False, key("cluster.kubernetesVersion"), version,
-                f"is no longer created by EKS (its extended support ended on "
-                f"{entry.extended_end.isoformat()}); use one of {usable}")
-    require(status != "unreleased", key("cluster.kubernetesVersion"), version,
-            f"is not released on EKS until {entry.released.isoformat()}; use one of {usable}")
+                f"is no longer created by EKS ({ended}); use one of {usable}")
+    if entry is not None:  # only a row has a release date ahead
+        require(status != "unreleased", key("cluster.kubernetesVersion"), version,
+                f"is not released on EKS until {entry.released.isoformat()}; use one of {usable}")
 
 
 def _pool_zones(config: StackConfig) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from policies.guardrails import (
     encryption,
     exposure,
+    gpu_visibility,
     iam,
     isolation,
     node_pools,
@@ -21,6 +22,14 @@ GUARDRAILS: tuple[Guardrail, ...] = (
         resource_check=workloads.check_gpu_workload,
         description="GPU containers request and limit nvidia.com/gpu, tolerate the GPU taint and select "
         "a GPU pool.",
+        config_keys=("gpuTaintKey",),
+    ),
+    Guardrail(
+        name="gpu-visibility",
+        level="mandatory",
+        resource_check=gpu_visibility.check_gpu_visibility,
+        description="No container but dcgm-exporter sets NVIDIA_VISIBLE_DEVICES (the device plugin's envvar "
+        "strategy would give it those GPUs); a GPU-node DaemonSet without a GPU request sets it to void.",
         config_keys=("gpuTaintKey",),
     ),
     Guardrail(

@@ -29,7 +29,7 @@ def check_extended_support(res: Resource, config: GuardrailConfig) -> Iterator[s
     fix = f"fix: upgrade to {' or '.join(sorted(standard)) or 'a version in standard support'}"
     entry = EKS_VERSIONS.get(version)
     if entry is None and _minor(version) > max(map(_minor, EKS_VERSIONS)):
-        return  # newer than the calendar: infra/aws/versions.py refuses it before any resource
+        return  # newer than the calendar: assumed standard (the program warns: versions.untabled_warning)
     status = entry.status(today) if entry else "ended"
     if entry is not None and status == "extended":
         yield (

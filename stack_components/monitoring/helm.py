@@ -96,6 +96,13 @@ kubernetes-system-scheduler.yaml, kubernetes-system-controller-manager.yaml test
 kube-proxy stays: EKS's add-on binds its metrics on 0.0.0.0:10249."""
 
 
+PVC_RETENTION = {"whenDeleted": "Delete", "whenScaled": "Retain"}
+"""Prometheus's claim goes with its StatefulSet (so with the release), not at some later namespace
+deletion: the storage driver is asked to delete the volume while it still runs. prometheus-operator
+`CommonPrometheusFields.persistentVolumeClaimRetentionPolicy` (the StatefulSet field, GA in
+Kubernetes 1.32), passed through by kube-prometheus-stack as `prometheusSpec.*`."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class PrometheusSettings:
     """What the kube-prometheus-stack values depend on."""
@@ -133,6 +140,7 @@ def kube_prometheus_stack_values(s: PrometheusSettings, alertmanager: Mapping[st
         "storageSpec": {"volumeClaimTemplate": {"spec": {
             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{s.storage_gib}Gi"}},
         }}},
+        "persistentVolumeClaimRetentionPolicy": PVC_RETENTION,
         **{f"{kind}SelectorNilUsesHelmValues": False for kind in ("serviceMonitor", "podMonitor", "rule")},
         **{f"{kind}NamespaceSelector": {} for kind in ("serviceMonitor", "podMonitor", "rule")},
         **where,

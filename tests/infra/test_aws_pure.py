@@ -90,7 +90,13 @@ def test_device_plugin_only_on_gpu_nodes():
     values = device_plugin_values()
     assert values["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["tolerations"]
-    assert gp3_storage_class()["parameters"] == {"type": "gp3", "encrypted": "true"}
+
+
+def test_gp3_volumes_are_tagged_with_their_cluster():
+    """Every volume the default StorageClass provisions carries `llm-stack/cluster=<name>`
+    (the EBS CSI driver's tagSpecification parameter), so one left by `pulumi destroy` is found."""
+    assert gp3_storage_class("llm-stack-dev")["parameters"] == {
+        "type": "gp3", "encrypted": "true", "tagSpecification_1": "llm-stack/cluster=llm-stack-dev"}
 
 
 def test_a_multi_zone_pool_gets_one_group_per_zone_sharing_its_sizes():

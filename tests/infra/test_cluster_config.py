@@ -43,10 +43,11 @@ def test_unset_version_defaults_to_newest_standard(raw):
 
 @pytest.mark.parametrize(("version", "phrase"), [
     ("1.30", "is no longer created by EKS (its extended support ended on 2026-07-23)"),
-    ("1.27", "must be a version of the EKS table"),
+    ("1.27", "is no longer created by EKS (it is older than every version still supported on 2026-11-25)"),
 ])
 def test_versions_eks_no_longer_creates_are_refused(raw, version, phrase):
-    """A version past extended support (or unknown) fails naming the key and the usable versions."""
+    """A version past extended support (or older than the table) fails naming the key and the usable
+    versions."""
     config = raw("dev")
     config["cluster"]["kubernetesVersion"] = version
     with pytest.raises(ConfigError, match="llm-stack:cluster.kubernetesVersion") as caught:

@@ -70,7 +70,7 @@ CASES = [
     ("prod", _set("nodePools.a100.maxSize", 2), "nodePools.a100.maxSize",
      "48 GPUs (llama70b 6×4, llama8b 24×1)", "pool holds the models' maximum replicas"),
     ("dev", _set("cluster.kubernetesVersion", "1.27"), "cluster.kubernetesVersion",
-     "must be a version of the EKS table (1.35, 1.34", "supported Kubernetes version"),
+     "is no longer created by EKS (it is older than every version", "supported Kubernetes version"),
     ("dev", _set("cluster.eks.vpcCidr", "10.40.0.1/16"), "cluster.eks.vpcCidr",
      "no host bits", "CIDR without host bits"),
     ("dev", _set("cluster.eks.vpcCidr", "10.40.0.0/24"), "cluster.eks.vpcCidr", "/16 to /20",

@@ -30,7 +30,7 @@ def test_needs_sum_vcpus_per_code_and_skip_capacity_blocks():
     needs = quota_needs({
         "a": pool("p4de.24xlarge", 0, 1, 3), "b": pool("p4d.24xlarge", 0, 0, 2),
         "dev": pool("g5.2xlarge", 0, 1, 1, capacity_type="SPOT"),
-        "block": pool("p5.48xlarge", 0, 1, 1, capacity_type="CAPACITY_BLOCK",
+        "block": pool("p5.48xlarge", 0, 0, 1, capacity_type="CAPACITY_BLOCK",
                       capacity_reservation_id="cr-0123456789abcdef0", availability_zones=("us-east-1a",))})
     by_code = {n.code: n for n in needs}
     assert set(by_code) == {"L-417A185B", "L-3819A6DF"}

@@ -60,7 +60,7 @@ def preflight(config: StackConfig, lookups: Lookups, *, dry_run: bool = False) -
     cluster_zones = _cluster_zones(config)
     findings = _identity_findings(lookups, eks.admin_principal_arns, deploying=not dry_run)
     try:
-        offered = lookups.offerings([p.instance_type for p in config.node_pools.values()])
+        offered = lookups.offerings([t for p in config.node_pools.values() for t in p.instance_types])
     except LookupFailed as err:
         offered = None
         findings.append(Finding.warning("nodePools", f"zone offerings not checked: {err}"))

@@ -31,7 +31,8 @@ def choose_zones(pools: Mapping[str, NodePoolConfig], cluster_zones: tuple[str, 
     chosen: dict[str, tuple[str, ...]] = {}
     findings: list[Finding] = []
     for name, pool in pools.items():
-        zones, found = _pool_choice(name, pool, cluster_zones, offered.get(pool.instance_type, frozenset()))
+        offering = frozenset().union(*(offered.get(t, frozenset()) for t in pool.instance_types))
+        zones, found = _pool_choice(name, pool, cluster_zones, offering)
         chosen[name] = zones
         findings += found
     return chosen, findings

@@ -67,6 +67,9 @@ def _add_wildcard_policy(recs):
     add(recs, "aws:iam/rolePolicy:RolePolicy", "too-broad", {"role": "pools-node", "policy": doc})
 
 
+ALL_GPUS = {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}
+
+
 def _add_cpu_pod_on_gpu(recs):
     spec = find(recs, DEPLOY, "llm-router")["spec"]["template"]["spec"]
     spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
@@ -102,6 +105,13 @@ CASES: list[tuple[str, Any, str, str, dict[str, Any]]] = [
         {},
     ),
     ("cpu-pod-on-gpu-node", _add_cpu_pod_on_gpu, "gpu-workloads", "Deployment llm-stack/llm-router", {}),
+    (
+        "engine-names-all-gpus",
+        lambda r: _container(r).setdefault("env", []).append(ALL_GPUS),
+        "gpu-visibility",
+        "Deployment llm-stack/llm-llama8b",
+        {},
+    ),
     (
         "memory-limit-missing",
         lambda r: _container(r, "llm-router")["resources"]["limits"].pop("memory"),
@@ -255,8 +265,8 @@ def test_bad_resource_is_rejected_by_its_policy(edit, policy, names, overrides):
 
 
 def test_every_policy_has_a_bad_case():
-    """Each of the pack's 14 policies rejects at least one case above."""
+    """Each of the pack's 15 policies rejects at least one case above."""
     from policies.guardrails.registry import GUARDRAILS
 
     assert {c[2] for c in CASES} == {g.name for g in GUARDRAILS}
-    assert len(CASES) == 29
+    assert len(CASES) == 30

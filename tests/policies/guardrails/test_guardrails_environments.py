@@ -15,7 +15,7 @@ def test_every_environment_passes_every_policy(stack):
     recs = records(stack)
     findings = run(recs, stack_config(stack))
     assert findings == [], "\n".join(f.message for f in findings)
-    assert len(recs) > 50 and len(GUARDRAILS) == 14
+    assert len(recs) > 50 and len(GUARDRAILS) == 15
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -32,6 +32,6 @@ def test_today_nothing_fires_and_after_standard_support_the_advisory_does(stack)
 def test_policy_names_are_unique_and_levels_known():
     """Policy names are unique (Pulumi keys config on them) and every level is a Pulumi level."""
     names = [g.name for g in GUARDRAILS]
-    assert len(set(names)) == len(names) == 14
+    assert len(set(names)) == len(names) == 15
     assert {g.level for g in GUARDRAILS} == {"mandatory", "advisory"}
     assert sum(g.level == "advisory" for g in GUARDRAILS) == 3

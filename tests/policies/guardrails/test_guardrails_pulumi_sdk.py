@@ -58,7 +58,7 @@ def _analyze_stack(servicer, recs) -> list[Any]:
 
 
 def test_sdk_describes_every_policy_with_its_level_and_schema():
-    """GetAnalyzerInfo lists the 14 policies, their levels and the config keys each reads."""
+    """GetAnalyzerInfo lists the 15 policies, their levels and the config keys each reads."""
     info = _servicer().GetAnalyzerInfo(None, None)
     by_name = {p.name: p for p in info.policies}
     assert list(by_name) == [g.name for g in GUARDRAILS]

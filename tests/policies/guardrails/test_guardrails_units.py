@@ -157,7 +157,7 @@ def test_guardrails_command_exits_1_on_a_mandatory_violation(tmp_path):
     ]
     ok = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
-    assert "stack dev: 14 policies, 0 mandatory and 0 advisory violations" in ok.stdout
+    assert "stack dev: 15 policies, 0 mandatory and 0 advisory violations" in ok.stdout
     assert json.loads((tmp_path / "pc.json").read_text())["gpu-budget"]["gpuBudgetUsdPerHour"] == 5
     bad = records("dev")
     find(bad, "aws:eks/cluster:Cluster", "eks").pop("encryptionConfig")

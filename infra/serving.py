@@ -29,7 +29,7 @@ from infra.config.models import ModelConfig
 from infra.config.parse import camel
 from infra.config.placement import SERVING_PRIORITY_CLASS, engine_priority_class
 from infra.config.pools import NODE_POOL_LABEL
-from infra.config.sizing import engine_cpu, engine_memory_gib, shm_gib
+from infra.config.sizing import cache_clients, engine_cpu, engine_memory_gib, shm_gib
 from infra.config.stack import StackConfig
 from infra.errors import NAMESPACE, ConfigError
 from router.routing.policies.registry import build_policy
@@ -305,7 +305,8 @@ def cache_server_args(config: StackConfig,
     zone = cache_zone(config, pool_zones)
     if zone is not None:
         placement = dataclasses.replace(placement, node_selector={**placement.node_selector, ZONE_KEY: zone})
-    return LMCacheServerArgs(max_memory_gib=server.memory_gib, placement=placement)
+    return LMCacheServerArgs(max_memory_gib=server.memory_gib, clients=cache_clients(config),
+                             placement=placement)
 
 
 MONITORING_NAMESPACE = "monitoring"

@@ -6,6 +6,12 @@ least-recently-used entries, which LMCache reaches as `LMCACHE_REMOTE_URL=redis:
 LMCache's own `lmcache_server HOST PORT [storage]` is not used: in LMCache 0.5.6 it takes no
 size and its local backend has no evictor (lmcache/v1/server/storage_backend/local_backend.py,
 "TODO: please add evictor"), so it grows until it is OOM-killed.
+
+The pod's memory is `maxmemory` plus the clients' budget (`cache_clients`: every connection's
+buffers, capped per client and in total) plus the process's own overhead. LMCache 0.5.6's
+native `resp://` connector is not used: its client resolves a GET of a missing key as a success
+and leaves the buffer as allocated (checked in tests/stack_components/test_lmcache_resp_connector.py),
+so a chunk evicted between lookup and load would be served as KV.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import pulumi
 from contracts import ROLE_CACHE_SERVER
 from stack_components import _validate as v
 from stack_components import kube
+from stack_components.cache_clients import CacheClients, client_flags
 from stack_components.common import Placement
 from stack_components.labels import object_labels, selector_labels
 from stack_components.naming import object_name, service_host
@@ -45,7 +52,10 @@ class LMCacheServerArgs:
     """CPU cores (request = limit)."""
     max_memory_gib: int = 64
     """Cache size in GiB (`maxmemory`); beyond it the least recently used entries are evicted.
-    The pod's memory is this plus 2 GiB for the process."""
+    The pod's memory is this plus the clients' budget plus 2 GiB for the process."""
+    clients: CacheClients = field(default_factory=CacheClients)
+    """The engine ranks that connect and the largest value they move: they size `maxclients`,
+    the per-client buffer caps and the clients' memory budget (`maxmemory-clients`)."""
     placement: Placement = field(default_factory=Placement)
     """Node selector and tolerations."""
     run_as_user: int = 10001
@@ -65,8 +75,8 @@ class LMCacheServerArgs:
 
     @property
     def pod_memory_gib(self) -> int:
-        """Memory request = limit of the pod."""
-        return self.max_memory_gib + PROCESS_OVERHEAD_GIB
+        """Memory request = limit of the pod: the cache, the clients' budget, the process."""
+        return self.max_memory_gib + self.clients.client_memory_gib + PROCESS_OVERHEAD_GIB
 
 
 def lmcache_server_url(name: str, namespace: str, port: int) -> str:
@@ -75,7 +85,8 @@ def lmcache_server_url(name: str, namespace: str, port: int) -> str:
 
 
 def server_args(args: LMCacheServerArgs) -> list[str]:
-    """Flags after the entry point: a bounded in-memory LRU cache, no persistence."""
+    """Flags after the entry point: a bounded in-memory LRU cache with bounded clients, no
+    persistence."""
     return [
         "--port", str(args.port),
         "--maxmemory", str(args.max_memory_gib * (1 << 30)),  # bytes: no unit-suffix ambiguity
@@ -83,6 +94,7 @@ def server_args(args: LMCacheServerArgs) -> list[str]:
         "--save", "",
         "--appendonly", "no",
         "--protected-mode", "no",  # reachable only through the NetworkPolicy on its port
+        *client_flags(args.clients),
     ]
 
 

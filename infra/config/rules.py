@@ -14,6 +14,7 @@ from infra.config.cluster_rules import CLUSTER_RULES
 from infra.config.models import ModelConfig
 from infra.config.sizing import (
     GIB_PER_GB,
+    cache_clients,
     engine_memory_gib,
     engine_memory_share_gib,
     shm_gib,
@@ -163,10 +164,15 @@ def _cache_server(config: StackConfig) -> None:
     if not (config.lmcache.enabled and server.enabled):
         return
     system = INSTANCES[config.node_pools[config.cluster.system_node_pool].instance_type]
-    require(server.memory_gib + PROCESS_OVERHEAD_GIB <= system.usable_memory_gib,
+    clients = cache_clients(config)
+    budget = clients.client_memory_gib
+    require(server.memory_gib + budget + PROCESS_OVERHEAD_GIB <= system.usable_memory_gib,
             key("lmcache.server.memoryGiB"), server.memory_gib,
-            f"must fit a system-pool node ({system.name}: {system.usable_memory_gib:.0f} GiB usable, "
-            f"{PROCESS_OVERHEAD_GIB} GiB of it for the server process)")
+            f"must fit a system-pool node ({system.name}: {system.usable_memory_gib:.0f} GiB usable) beside "
+            f"{budget} GiB of client buffers ({clients.engine_ranks} engine ranks x "
+            f"{clients.in_flight_per_rank} values of {clients.max_value_bytes / 2**20:.0f} MiB) and "
+            f"{PROCESS_OVERHEAD_GIB} GiB for the server process: at most "
+            f"{int(system.usable_memory_gib) - budget - PROCESS_OVERHEAD_GIB}")
 
 
 def _router_image(config: StackConfig) -> None:

@@ -82,7 +82,9 @@ class CacheServerConfig:
     enabled: bool = False
     """Deploy the cache server and point every engine's LMCache remote URL at it."""
     memory_gib: int = 64
-    """Cache size in GiB (the server's `maxmemory`); the pod gets 2 GiB more."""
+    """Cache size in GiB (the server's `maxmemory`); the pod also holds the clients' buffers
+    (every engine rank at maxReplicas × 8 values of its largest LMCache chunk, Valkey's
+    `maxmemory-clients`) and 2 GiB for the process, and must fit a system-pool node."""
 
     def __post_init__(self) -> None:
         require(1 <= self.memory_gib <= 4096, "memoryGiB", self.memory_gib, "must be in 1..4096")

@@ -4,9 +4,15 @@ rules accept is exactly what the engine pods request."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from infra.config.catalog import InstanceType
+from stack_components.cache_clients import CacheClients, chunk_value_bytes
+from stack_components.capacity import find_model
 from stack_components.host_memory import process_memory_gib
+
+if TYPE_CHECKING:
+    from infra.config.stack import StackConfig
 
 GIB_PER_GB = 1e9 / 2**30
 SYSTEM_CPU_RESERVE = 2
@@ -34,3 +40,13 @@ def engine_cpu(instance: InstanceType, tensor_parallel_size: int) -> int:
     """CPU request of one engine pod: its GPUs' share of the node's vCPUs, at most 8 per GPU."""
     share = (instance.vcpus - SYSTEM_CPU_RESERVE) * tensor_parallel_size // instance.gpus
     return max(1, min(8 * tensor_parallel_size, share))
+
+
+def cache_clients(config: StackConfig) -> CacheClients:
+    """The shared cache server's clients at the models' maximum replica counts: one LMCache
+    instance per engine rank, moving chunks of its rank's KV."""
+    chunk = config.lmcache.chunk_size
+    ranks = sum(m.max_replicas * m.tensor_parallel_size for m in config.models.values())
+    largest = max(chunk_value_bytes(find_model(m.model_id), chunk, m.tensor_parallel_size)
+                  for m in config.models.values())
+    return CacheClients(engine_ranks=ranks, max_value_bytes=largest)

@@ -147,17 +147,17 @@ class EngineFeed:
     def replayed(self, replay: Replay, batches: Iterable[KvEventBatch] | None) -> None:
         """The replay socket's answer to `replay` (None: it did not answer in time), then the
         batch that waited for it."""
+        replayed = list(batches or ())
+        pending, self._pending = self._pending, None
+        if pending is not None and all(b.seq != pending.seq for b in replayed):
+            replayed.append(pending)  # in seq order: a replay may answer past it, never before it
+            replayed.sort(key=lambda b: b.seq)
         filled = batches is not None
-        for batch in batches or ():
+        for batch in replayed:
             check = self._tracker.observe(batch.seq)
             if check.verdict is SeqVerdict.GAP:
                 filled = False  # the buffer had moved past the first missing batches
             self._take(batch, check.verdict)
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            check = self._tracker.observe(pending.seq)
-            filled = filled and check.verdict is not SeqVerdict.GAP
-            self._take(pending, check.verdict)
         if replay.before is None:
             self._sync_answered = batches is not None
         self._settle(replay, filled, batches is not None)

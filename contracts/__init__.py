@@ -84,6 +84,11 @@ ROUTER_TASK_RESTARTS: Final = ROUTER_PREFIX + "background_task_restarts_total"  
 ROUTER_DEADLINE_MISSES: Final = ROUTER_PREFIX + "deadline_misses_total"  # engine, deadline
 ROUTER_EJECTIONS: Final = ROUTER_PREFIX + "engine_ejections_total"  # engine, reason
 ROUTER_MIGRATIONS: Final = ROUTER_PREFIX + "migrations_total"  # model, outcome
+# Each engine's KV-event stream (issue 19; states in `contracts.kv_events.FEED_STATES`): 1 for the
+# engine's current state, 0 for the others; batches applied; gaps by outcome (replayed, lost).
+ROUTER_KV_EVENTS_STATE: Final = ROUTER_PREFIX + "kv_events_state"  # engine, state
+ROUTER_KV_EVENTS_BATCHES: Final = ROUTER_PREFIX + "kv_events_batches_total"  # engine
+ROUTER_KV_EVENTS_GAPS: Final = ROUTER_PREFIX + "kv_events_gaps_total"  # engine, outcome
 # Mirrors of each engine's own figures, as the router last scraped them (label `engine`), so a
 # client that can reach only the router (the post-deploy benchmark Job) still sees them.
 ROUTER_ENGINE_KV_USAGE: Final = ROUTER_PREFIX + "engine_kv_cache_usage_ratio"

@@ -103,6 +103,15 @@ MEDIUM_GPU: Final = "GPU"
 MEDIUM_CPU: Final = "CPU"
 MEDIUM_STORAGE: Final = "STORAGE"
 MEDIUMS: Final = (MEDIUM_GPU, MEDIUM_CPU, MEDIUM_STORAGE)
+FEED_SYNCING: Final = "syncing"
+FEED_LIVE: Final = "live"
+FEED_UNTRUSTED: Final = "untrusted"
+FEED_STALE: Final = "stale"
+FEED_STATES: Final = (FEED_SYNCING, FEED_LIVE, FEED_UNTRUSTED, FEED_STALE)
+"""The router's view of one engine's event stream (`router.routing.kv.feed.FeedState`; the
+`state` label of `ROUTER_KV_EVENTS_STATE` and `/health`'s `kv_events`): only `live` is trusted."""
+GAP_REPLAYED: Final = "replayed"
+GAP_LOST: Final = "lost"
 REPLAY_END_SEQ: Final = b"\xff" * 8
 """The replay end marker's seq frame (-1 as 8 bytes big-endian signed)."""
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from contracts import ENGINE_PORT, HEADER_PRIORITY, HEADER_USER_ID, LABEL_ROLE, ROLE_ENGINE, ROUTER_PORT
+from contracts.kv_events import KV_EVENTS_PORT, KV_REPLAY_PORT
 
 
 class SettingsError(ValueError):
@@ -239,6 +240,37 @@ class QueueSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class KvEventsSettings:
+    """Subscribing to the engines' KV-cache events (`router.shell.kv_events`): one SUB socket per
+    engine on `<engine host>:port`, replay from `<engine host>:replay_port` (DEALER). An engine
+    whose publisher is unreachable for `stale_after_s` is `stale`, one whose lost batches replay
+    cannot return is `untrusted`; either way a policy falls back to its own estimate for it. Off
+    by default: the `Router` component turns it on when the stack's engines publish."""
+
+    enabled: bool = False
+    port: int = KV_EVENTS_PORT
+    replay_port: int | None = KV_REPLAY_PORT  # None: the engines keep no replay buffer
+    stale_after_s: float = 10.0
+    replay_timeout_s: float = 5.0  # for the whole answer (up to 10,000 batches) to one replay
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.enabled, bool), "kv_events.enabled", self.enabled, "must be true or false")
+        _require(_is_port(self.port), "kv_events.port", self.port, "must be a whole number in 1..65535")
+        _require(self.replay_port is None or _is_port(self.replay_port), "kv_events.replay_port",
+                 self.replay_port, "must be a whole number in 1..65535, or unset (no replay)")
+        _require(self.replay_port != self.port, "kv_events.replay_port", self.replay_port,
+                 f"must differ from kv_events.port ({self.port})")
+        for name in ("stale_after_s", "replay_timeout_s"):
+            value = getattr(self, name)
+            _require(isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 3600,
+                     f"kv_events.{name}", value, "must be in (0, 3600] seconds")
+
+
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+
+
+@dataclass(frozen=True, kw_only=True)
 class RouterSettings:
     """Everything the router needs; `create_app(settings, ...)` takes exactly this."""
 
@@ -257,6 +289,7 @@ class RouterSettings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
     ejection: EjectionSettings = field(default_factory=EjectionSettings)
+    kv_events: KvEventsSettings = field(default_factory=KvEventsSettings)
     host: str = "0.0.0.0"
     port: int = ROUTER_PORT
     workers: int = 1
@@ -299,6 +332,7 @@ _NESTED: dict[str, type] = {
     "health": HealthSettings,
     "queue": QueueSettings,
     "ejection": EjectionSettings,
+    "kv_events": KvEventsSettings,
 }
 _REPLACED = {"limits.upstream_read_timeout_s": "was replaced by 'deadlines' (first_byte_s, inter_chunk_s "
                                                "and whole_s, by default and per model)"}

@@ -14,6 +14,7 @@ from router.settings import (
     DeadlineSettings,
     HealthSettings,
     KubernetesDiscovery,
+    KvEventsSettings,
     Limits,
     PolicySettings,
     RouterSettings,
@@ -63,6 +64,9 @@ class RouterArgs:
     """Body size, rate limit, upstream timeouts and retries."""
     health: HealthSettings = field(default_factory=HealthSettings)
     """Engine health checking and metrics scraping."""
+    kv_events: bool = False
+    """Subscribe to the engines' KV-cache events on `contracts.kv_events`' ports (`LLMStack` sets
+    it when its engines publish: the stack's `kvEvents.enabled`)."""
     placement: Placement = field(default_factory=Placement)
     """Node selector and tolerations (a CPU pool)."""
     service_type: str = "ClusterIP"
@@ -100,6 +104,7 @@ class RouterArgs:
             v.dns_label(f"engines[{key!r}]", key)
         v.positive("cpu", self.cpu)
         v.int_in("memory_gib", self.memory_gib, 1, 1024)
+        v.require(isinstance(self.kv_events, bool), "kv_events", self.kv_events, "must be a bool")
         v.int_in("workers", self.workers, 1, 64)
         v.one_of("log_level", self.log_level, LOG_LEVELS)
         v.one_of("service_type", self.service_type, SERVICE_TYPES)
@@ -128,6 +133,7 @@ def router_settings(args: RouterArgs) -> RouterSettings:
         api_keys_file=f"{API_KEYS_DIR}/{args.api_keys.key}" if args.api_keys else None,
         limits=args.limits,
         health=args.health,
+        kv_events=KvEventsSettings(enabled=args.kv_events),
         deadlines=DeadlineSettings(models={c.served_model_name: c.deadlines for c in caps}),
         port=ROUTER_PORT,
         workers=args.workers,

@@ -271,9 +271,11 @@ class LLMStack(pulumi.ComponentResource):
 def _router_args(args: LLMStackArgs, capacities: dict[str, EngineCapacity], awaited: int,
                  drain: int) -> RouterArgs:
     """The router wired to the engines; Pulumi waits for it as long as for the slowest engine,
-    and it drains for as long as the engine with the longest drain (the longest request)."""
+    it drains for as long as the engine with the longest drain (the longest request), and it
+    subscribes to KV events when the engines publish them."""
     return dataclasses.replace(
         args.router, namespace=args.namespace, engines=capacities,
+        kv_events=any(engine.kv_events for engine in args.models.values()),
         await_timeout_s=args.router.await_timeout_s or awaited,
         drain_s=max(args.router.drain_s, drain),
     )

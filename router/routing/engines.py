@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.routing.base import EngineState
+from router.routing.kv.feed import KvView
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,8 @@ class EngineRegistry:
         self._members: dict[str, int] = {}  # model -> engines serving it, in rotation or not
         self._listeners: list[Callable[[], None]] = []
         self.cards: dict[str, Mapping[str, Any]] = {}  # model -> what an engine's card said of it
+        self.kv: KvView | None = None
+        """The engines' own KV-cache residency, from their events (None: not subscribed)."""
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call `listener()` after every change of the candidates (set, health, models)."""

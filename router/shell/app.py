@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ from router.shell.engine_metrics import MetricsScraper
 from router.shell.errors import BadRequest, RouterError, error_body
 from router.shell.health import HealthChecker
 from router.shell.hold import Holding
+from router.shell.kv_events import Endpoints, KvEventsSubscriber
 from router.shell.metrics import CONTENT_TYPE, RouterMetrics
 from router.shell.proxy import Proxy
 from router.shell.ratelimit import RateLimiter
@@ -56,7 +57,8 @@ class RouterApp(FastAPI):
     """One router process's application; see the module docstring for its lifecycle."""
 
     def __init__(self, settings: RouterSettings, *, upstream: Upstream, policy: RoutingPolicy,
-                 environ: Mapping[str, str], metrics_dir: str | None = None) -> None:
+                 environ: Mapping[str, str], metrics_dir: str | None = None,
+                 kv_endpoints: Callable[[str], Endpoints] | None = None) -> None:
         super().__init__(title="LLM Stack router", version="1", lifespan=_lifespan, docs_url=None,
                          redoc_url=None)
         self.settings = settings
@@ -82,6 +84,9 @@ class RouterApp(FastAPI):
         self.scraper = MetricsScraper(self.registry, upstream, interval_s=settings.health.metrics_interval_s,
                                       timeout_s=settings.health.timeout_s)
         self.supervisor = Supervisor(on_restart=lambda name: self.metrics.task_restarts.inc((name,)))
+        self.kv_events = (KvEventsSubscriber(settings.kv_events, self.registry, self.supervisor,
+                                             endpoints=kv_endpoints)
+                          if settings.kv_events.enabled else None)
         self.created = int(time.time())  # the model cards' `created`
         self.draining = False
         self.open_requests = 0  # HTTP requests being answered (drain waits for them)
@@ -158,6 +163,8 @@ class RouterApp(FastAPI):
         if self._started:
             self._started = False
             await self.supervisor.stop()
+            if self.kv_events is not None:
+                self.kv_events.close()
             await self.upstream.close()
 
     async def __aenter__(self) -> RouterApp:
@@ -179,8 +186,11 @@ class RouterApp(FastAPI):
         return listener.port
 
     def apply_engines(self, specs: list[EngineSpec]) -> None:
-        """Make the engine set exactly `specs` (discovery calls this)."""
+        """Make the engine set exactly `specs` (discovery calls this); with KV events on, every
+        engine's subscription follows."""
         _, removed = self.registry.replace(specs)
+        if self.kv_events is not None and self._started:
+            self.kv_events.apply(self.registry.states)
         drop = getattr(self.upstream, "drop", None)
         for url in removed:
             if drop is not None:
@@ -197,13 +207,15 @@ class RouterApp(FastAPI):
         which need a ready router to reach); without it, when an engine is in rotation."""
         healthy = self.registry.healthy_count()
         down = self.supervisor.down()
-        ok = (healthy > 0 or self.holding is not None) and not self.draining and not down
+        critical = self.supervisor.critical_down()
+        ok = (healthy > 0 or self.holding is not None) and not self.draining and not critical
         status: Literal["ok", "draining", "unavailable", "degraded"] = (
-            "ok" if ok else "draining" if self.draining else "degraded" if down and healthy
+            "ok" if ok else "draining" if self.draining else "degraded" if critical and healthy
             else "unavailable")
         body = Health(status=status, healthy_engines=healthy, engines=len(self.registry.states),
                       held_requests=self.held(), pid=os.getpid(), tasks_down=down,
-                      task_restarts=dict(self.supervisor.restarts))
+                      task_restarts=dict(self.supervisor.restarts),
+                      kv_events=self.kv_events.states() if self.kv_events is not None else None)
         return (200 if ok else 503), body
 
 
@@ -233,7 +245,9 @@ def _routes(app: RouterApp) -> None:
     @app.get(PATH_METRICS, summary="Prometheus metrics (every worker's series).",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
     async def metrics() -> Response:
-        text = app.metrics.render(app.registry.states.values(), app.scraper.loads)
+        kv = app.kv_events
+        feeds, now = (kv.view.feeds, kv.clock()) if kv is not None else (None, None)
+        text = app.metrics.render(app.registry.states.values(), app.scraper.loads, feeds, now)
         return Response(text, media_type=CONTENT_TYPE)
 
     @app.get(PATH_MODELS, response_model=ModelList,
@@ -291,10 +305,12 @@ def _error_handlers(app: RouterApp) -> None:
 
 def create_app(settings: RouterSettings, *, upstream: Upstream | None = None,
                policy: RoutingPolicy | None = None, environ: Mapping[str, str] | None = None,
-               metrics_dir: str | None = None) -> RouterApp:
+               metrics_dir: str | None = None,
+               kv_endpoints: Callable[[str], Endpoints] | None = None) -> RouterApp:
     """Build the app; `upstream` defaults to an aiohttp `UpstreamPool`, `policy` to the
     settings' policy from the registry, `environ` (API keys, in-cluster API) to `os.environ`,
-    `metrics_dir` (the workers' shared prometheus-client directory) to one process."""
+    `metrics_dir` (the workers' shared prometheus-client directory) to one process,
+    `kv_endpoints` (an engine URL's KV-event sockets) to the engine's host on the settings' ports."""
     if upstream is None:
         limits = settings.limits
         upstream = UpstreamPool(connect_timeout=limits.upstream_connect_timeout_s, read_timeout=None)
@@ -303,4 +319,5 @@ def create_app(settings: RouterSettings, *, upstream: Upstream | None = None,
 
         policy = build_policy(settings.policy)
     return RouterApp(settings, upstream=upstream, policy=policy,
-                     environ=os.environ if environ is None else environ, metrics_dir=metrics_dir)
+                     environ=os.environ if environ is None else environ, metrics_dir=metrics_dir,
+                     kv_endpoints=kv_endpoints)

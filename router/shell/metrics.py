@@ -18,6 +18,7 @@ lookup and an increment, not prometheus-client's `labels()` validation.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -29,7 +30,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 
 import contracts as c
+from contracts.kv_events import FEED_STATES, GAP_LOST, GAP_REPLAYED
 from router.routing.base import EngineState
+from router.routing.kv.feed import EngineFeed
 from router.shell._inproc_metrics import InProcCollector, InProcFamily
 from router.shell.engine_metrics import EngineLoad
 
@@ -129,16 +132,22 @@ class RouterMetrics:
             reg.register(make.inproc)
         self.mirror = EngineMirror()
         reg.register(self.mirror)
+        self.kv_mirror = KvFeedMirror()
+        reg.register(self.kv_mirror)
 
-    def render(self, engines: Iterable[EngineState], loads: Mapping[str, EngineLoad] | None = None) -> bytes:
+    def render(self, engines: Iterable[EngineState], loads: Mapping[str, EngineLoad] | None = None,
+               feeds: Mapping[str, EngineFeed] | None = None, now: float | None = None) -> bytes:
         """Prometheus text exposition (version 0.0.4): the router's own series (every worker's
-        under `--workers N`) and the engines' figures as this process last saw them."""
+        under `--workers N`), the engines' figures and their KV-event streams as this process
+        last saw them."""
         self.mirror.update(list(engines), dict(loads or {}))
+        self.kv_mirror.update(dict(feeds or {}), time.monotonic() if now is None else now)
         if self.multiproc_dir is None:
             return generate_latest(self.registry)
         merged = CollectorRegistry()
         MultiProcessCollector(merged, path=self.multiproc_dir)
         merged.register(self.mirror)
+        merged.register(self.kv_mirror)
         return generate_latest(merged)
 
 
@@ -192,6 +201,41 @@ class EngineMirror:
         yield _family(CounterMetricFamily, c.ROUTER_ENGINE_PREFIX_HITS,
                       "The engine's prefix-cache tokens hit, as last scraped.",
                       ((url, load.prefix_hits) for url, load in cached))
+
+
+class KvFeedMirror:
+    """A custom collector: each engine's KV-event stream (state, batches, gaps) at scrape time,
+    this process's view (every worker subscribes on its own)."""
+
+    def __init__(self) -> None:
+        self._feeds: dict[str, EngineFeed] = {}
+        self._now = 0.0
+
+    def update(self, feeds: dict[str, EngineFeed], now: float) -> None:
+        self._feeds, self._now = feeds, now
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        feeds = self._feeds
+        if not feeds:
+            return
+        state = GaugeMetricFamily(c.ROUTER_KV_EVENTS_STATE, "1 for the state of each engine's KV-event "
+                                  "stream (live: routed on; syncing, untrusted, stale: not).",
+                                  labels=("engine", "state"))
+        gaps = CounterMetricFamily(c.ROUTER_KV_EVENTS_GAPS, "Gaps in each engine's KV-event stream, "
+                                   "by outcome (replayed, lost).", labels=("engine", "outcome"))
+        for url, feed in feeds.items():
+            now = feed.state(self._now).value
+            for name in FEED_STATES:
+                state.add_metric((url, name), float(name == now))
+            gaps.add_metric((url, GAP_REPLAYED), feed.counts.gaps_replayed)
+            gaps.add_metric((url, GAP_LOST), feed.counts.gaps_lost)
+        yield state
+        yield gaps
+        yield _family(CounterMetricFamily, c.ROUTER_KV_EVENTS_BATCHES, "KV-event batches applied to the "
+                      "index, per engine.", ((url, float(f.counts.batches)) for url, f in feeds.items()))
 
 
 def _family(kind: Callable[..., Any], name: str, help_: str, rows: Iterable[tuple[str, float]]) -> Metric:

@@ -107,3 +107,7 @@ class Health(BaseModel):
     pid: int
     tasks_down: list[str] = Field(default_factory=list, description="Background tasks waiting to restart.")
     task_restarts: dict[str, int] = Field(default_factory=dict)
+    kv_events: dict[str, str] | None = Field(
+        default=None, description="Each engine's KV-event stream, by engine URL: syncing, live (routed on), "
+                                  "untrusted (lost batches replay could not return) or stale (publisher "
+                                  "unreachable); absent when the router does not subscribe.")

@@ -5,7 +5,9 @@ that dies is logged, counted and restarted after a backoff, and the app's health
 as an asyncio task; when it raises (or returns), the failure is logged with its traceback,
 `on_restart(name)` is called (the app counts it in a metric), the task is marked down and
 `job()` starts again after `backoff(failures)` seconds. `down()` names the tasks waiting to
-restart; `restarts` counts restarts per task. `stop()` cancels everything.
+restart (`critical_down()` those spawned `critical`: the ones the router's readiness needs);
+`restarts` counts restarts per task. `cancel(name)` ends one task (an engine's KV-event
+subscription when discovery removes the engine); `stop()` cancels everything.
 """
 
 from __future__ import annotations
@@ -34,12 +36,26 @@ class Supervisor:
         self._backoff = backoff
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._down: set[str] = set()
+        self._optional: set[str] = set()
         self.restarts: dict[str, int] = {}
 
-    def spawn(self, name: str, job: Job) -> None:
-        """Run `job` under supervision as task `name`."""
+    def spawn(self, name: str, job: Job, *, critical: bool = True) -> None:
+        """Run `job` under supervision as task `name` (`critical`: the router is not ready while
+        it waits for a restart)."""
         self.restarts.setdefault(name, 0)
+        if not critical:
+            self._optional.add(name)
         self._tasks[name] = asyncio.get_running_loop().create_task(self._keep(name, job), name=name)
+
+    def cancel(self, name: str) -> asyncio.Task[None] | None:
+        """Stop task `name` and forget it (its restart count too); returns the cancelled task."""
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        self._down.discard(name)
+        self._optional.discard(name)
+        self.restarts.pop(name, None)
+        return task
 
     async def _keep(self, name: str, job: Job) -> None:
         failures = 0
@@ -62,6 +78,10 @@ class Supervisor:
         """Tasks that died and wait for their restart, sorted."""
         return sorted(self._down)
 
+    def critical_down(self) -> list[str]:
+        """The critical tasks among `down()`."""
+        return sorted(self._down - self._optional)
+
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
@@ -73,3 +93,4 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._down.clear()
+        self._optional.clear()

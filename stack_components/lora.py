@@ -260,13 +260,13 @@ def fetch_init_containers(lora: LoraArgs, *, image: str, store: ModelStore | Non
         env = kube.plain_env({"HOME": "/tmp", "HF_HUB_DISABLE_TELEMETRY": "1"})
         if hf_token is not None:
             env.append(kube.secret_env("HF_TOKEN", *hf_token))
-        out.append(_init(f"lora-{adapter.name}", image,
-                         [f"{VENV_BIN}/python3", "-c", HF_FETCH_CODE, source.location, source.revision or "", dest],
-                         env, mount_path))
+        command = [f"{VENV_BIN}/python3", "-c", HF_FETCH_CODE, source.location, source.revision or "", dest]
+        out.append(_init(f"lora-{adapter.name}", image, command, env, mount_path))
     return out
 
 
-def _init(name: str, image: str, command: list[str], env: list[dict[str, Any]], mount_path: str) -> dict[str, Any]:
+def _init(name: str, image: str, command: list[str], env: list[dict[str, Any]],
+          mount_path: str) -> dict[str, Any]:
     return {
         "name": name,
         "image": image,
@@ -275,5 +275,6 @@ def _init(name: str, image: str, command: list[str], env: list[dict[str, Any]], 
         "env": env,
         "resources": kube.resources(cpu=1.0, memory_gib=1.0),
         "securityContext": kube.container_security_context(read_only_root=True),
-        "volumeMounts": [{"name": "model-cache", "mountPath": mount_path}, {"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "model-cache", "mountPath": mount_path},
+                         {"name": "tmp", "mountPath": "/tmp"}],
     }

@@ -90,7 +90,8 @@ def report() -> tuple[ProbeReport, list[EngineCase]]:
     python = engine_python(ROOT)
     assert python is not None, "the engine-check venv is missing: run `make install` (.venv-engine)"
     cases = _stack_cases()
-    return run_probe([*cases, GOOD, MODEL_STORE, LORA_ENGINE, *(case for case, _ in BAD.values())], python), cases
+    known = [GOOD, MODEL_STORE, LORA_ENGINE, *(case for case, _ in BAD.values())]
+    return run_probe([*cases, *known], python), cases
 
 
 def test_tool_venv_holds_the_engine_image_versions(report) -> None:

@@ -96,9 +96,11 @@ def test_duplicate_adapter_names_are_refused() -> None:
 
 def test_flags_name_every_adapter_at_its_cache_directory() -> None:
     """The rendered flags: LoRA on, the slots, the rank, and `name=path` per adapter."""
-    lora = LoraArgs(adapters=(_hf("sql"), LoraAdapter(name="legal", source="s3://b-1/models/legal/v2", rank=8)))
+    legal = LoraAdapter(name="legal", source="s3://b-1/models/legal/v2", rank=8)
+    lora = LoraArgs(adapters=(_hf("sql"), legal))
     assert render_lora_args(lora, "/models") == [
-        "--enable-lora", "--max-loras", "2", "--max-cpu-loras", "2", "--max-lora-rank", "16", "--lora-modules",
+        "--enable-lora", "--max-loras", "2", "--max-cpu-loras", "2", "--max-lora-rank", "16",
+        "--lora-modules",
         f"sql=/models/lora/hf/acme/sql-lora/{COMMIT}", "legal=/models/lora/s3/b-1/models/legal/v2"]
 
 
@@ -164,7 +166,8 @@ def test_lora_with_lmcache_is_refused() -> None:
 def test_an_adapter_named_as_the_served_model_is_refused() -> None:
     """vLLM refuses an adapter that reuses a served base model's name."""
     with pytest.raises(ArgsError) as err:
-        VllmEngineArgs(model=MODEL, served_model_name="sql", lmcache=None, lora=LoraArgs(adapters=(_hf("sql"),)))
+        VllmEngineArgs(model=MODEL, served_model_name="sql", lmcache=None,
+                       lora=LoraArgs(adapters=(_hf("sql"),)))
     assert err.value.field_name == "lora.adapters"
 
 
@@ -175,7 +178,8 @@ def test_s3_adapters_need_the_model_store_and_its_prefix() -> None:
         VllmEngineArgs(model=MODEL, lmcache=None, lora=outside)
     with pytest.raises(ArgsError) as err:
         VllmEngineArgs(model=MODEL, lmcache=None, lora=outside, model_store=STORE)
-    assert err.value.field_name == "lora.adapters[0].source" and "s3://acme-llm-weights/models/" in err.value.allowed
+    assert err.value.field_name == "lora.adapters[0].source"
+    assert "s3://acme-llm-weights/models/" in err.value.allowed
 
 
 def test_the_capacity_names_the_adapters_for_the_router() -> None:

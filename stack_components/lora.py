@@ -183,7 +183,9 @@ class LoraArgs:
         if self.max_loras is not None:
             v.int_in("lora.max_loras", self.max_loras, 1, 256)
         if self.max_cpu_loras is not None:
-            v.int_in("lora.max_cpu_loras", self.max_cpu_loras, self.slots, 4096)
+            v.require(isinstance(self.max_cpu_loras, int) and self.slots <= self.max_cpu_loras <= 4096,
+                      "lora.max_cpu_loras", self.max_cpu_loras,
+                      f"must be an integer >= max_loras ({self.slots}) and <= 4096 (vLLM's LoRAConfig)")
         if self.max_lora_rank is not None:
             v.one_of("lora.max_lora_rank", self.max_lora_rank, MAX_LORA_RANKS)
         for i, adapter in enumerate(self.adapters):

@@ -22,7 +22,7 @@ from stack_components.engine_manifests import build_container
 from stack_components.versions import ENGINE_IMAGE, LMCACHE_VERSION, VLLM_COMMAND, VLLM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("dev", "staging", "prod")
+STACKS = ("dev", "staging", "prod", "lora")  # lora: the test stack tests/data/stacks/Pulumi.lora.yaml
 GOOD_ENV = {"LMCACHE_CHUNK_SIZE": "256", "LMCACHE_LOCAL_CPU": "True", "LMCACHE_MAX_LOCAL_CPU_SIZE": "8"}
 BASE = (*VLLM_COMMAND, "--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000")
 KV = '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'
@@ -233,6 +233,14 @@ def test_an_engine_with_lora_adapters_passes_and_vllm_reads_its_slots_and_module
         "legal": "/models/lora/s3/acme-llm-weights/models/adapters/legal/v1",
     }
     assert all(m["base_model_name"] is None for m in values["lora_modules"])  # parent: the served name
+
+
+def test_the_lora_test_stack_engine_reads_its_adapters_as_rendered(report) -> None:
+    """The golden engine of the LoRA test stack: vLLM reads 2 GPU slots, both adapters in host
+    memory, rank 32, and one module per declared adapter."""
+    values = report[0].values["lora/llm-stack.deployment.llm-llama8b.yaml"]
+    assert values["lora_config"] == {"max_loras": 2, "max_cpu_loras": 2, "max_lora_rank": 32}
+    assert [m["name"] for m in values["lora_modules"]] == ["sql", "support"]
 
 
 def test_an_engine_without_lora_reads_lora_off(report) -> None:

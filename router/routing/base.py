@@ -19,11 +19,14 @@ class NoEngineError(LookupError):
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
     """What a policy may look at: the model, the prompt bytes as the engine sees them
-    (`router.routing.prompt.prompt_text(body).encode()`), and the session key if the client sent one."""
+    (`router.routing.prompt.prompt_text(body).encode()`), the session key if the client sent one,
+    and whether `model` is a LoRA adapter (its KV is the adapter's own: vLLM adds the adapter to
+    every prefix-cache block hash, `vllm/v1/core/kv_cache_utils.py` `_gen_lora_extra_hash_keys`)."""
 
     model: str
     prompt: bytes
     session_key: str | None = None
+    adapter: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

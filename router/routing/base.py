@@ -41,6 +41,11 @@ class EngineState:
     waiting: int = 0  # engine-reported vllm:num_requests_waiting
     running: int = 0  # engine-reported vllm:num_requests_running
     kv_usage: float = 0.0  # engine-reported vllm:kv_cache_usage_perc, 0..1 (0: not reported)
+    # engine-reported vllm:lora_requests_info (newest series): adapters with running / waiting
+    # requests, and its GPU adapter slots (--max-loras; 0: not reported, no LoRA)
+    lora_running: frozenset[str] = frozenset()
+    lora_waiting: frozenset[str] = frozenset()
+    max_loras: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,9 @@ containers, and the rules that refuse what vLLM, LMCache or the model store's ro
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from stack_components import LoraAdapter, LoraArgs, ModelStore, VllmEngineArgs
@@ -188,3 +191,53 @@ def test_the_capacity_names_the_adapters_for_the_router() -> None:
     cap = engine_capacity(VllmEngineArgs(model=MODEL, served_model_name="llama", lmcache=None, lora=lora))
     assert cap.adapters == ("sql", "chat") and cap.served_model_name == "llama"
     assert engine_capacity(VllmEngineArgs(model=MODEL)).adapters == ()
+
+
+def _run_fetch(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+def test_the_hf_fetch_runs_on_the_images_huggingface_hub(tmp_path) -> None:
+    """The Hugging Face init container's code, run by the engine-check venv's python (the image's
+    vLLM and so its huggingface_hub): a complete directory is left alone; otherwise it calls
+    `snapshot_download` with arguments that version accepts (offline here: it fails with the hub's
+    own offline error, not a TypeError) and writes no marker."""
+    from pathlib import Path
+
+    from stack_components.engine_check import engine_python
+    from stack_components.lora import HF_FETCH_CODE
+
+    python = engine_python(Path(__file__).resolve().parents[2])
+    assert python is not None, "run `make install` (.venv-engine)"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HOME=str(tmp_path), HF_HOME=str(tmp_path / "hf"))
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / COMPLETE_MARKER).touch()
+    cached = _run_fetch([str(python), "-c", HF_FETCH_CODE, "acme/sql-lora", COMMIT, str(done)], env)
+    assert cached.returncode == 0 and "adapter cached in" in cached.stdout, cached.stderr[-2000:]
+    fresh = tmp_path / "fresh"
+    failed = _run_fetch([str(python), "-c", HF_FETCH_CODE, "acme/sql-lora", COMMIT, str(fresh)], env)
+    assert failed.returncode != 0 and "TypeError" not in failed.stderr
+    assert "LocalEntryNotFoundError" in failed.stderr, failed.stderr[-2000:]
+    assert not (fresh / COMPLETE_MARKER).exists()
+
+
+def test_the_s3_fetch_syncs_then_marks_and_skips_a_complete_copy(tmp_path) -> None:
+    """The S3 init container's script under /bin/sh with a stand-in `aws` on PATH: it syncs the
+    source into the directory, writes the marker last, and a second run does not sync again."""
+    from stack_components.lora import S3_FETCH_SCRIPT
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "aws.log"
+    aws = bin_dir / "aws"
+    aws.write_text(f'#!/bin/sh\necho "$@" >> {log}\ntouch "$6/adapter_config.json"\n')
+    aws.chmod(0o755)
+    dest = tmp_path / "cache" / "lora" / "s3" / "b" / "k"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    command = ["/bin/sh", "-c", S3_FETCH_SCRIPT, "lora-fetch", "s3://b/k/", str(dest)]
+    for _ in range(2):
+        done = _run_fetch(command, env)
+        assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [f"s3 sync --no-progress --only-show-errors s3://b/k/ {dest}"]
+    assert (dest / COMPLETE_MARKER).exists() and (dest / "adapter_config.json").exists()

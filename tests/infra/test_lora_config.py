@@ -143,3 +143,18 @@ def test_the_lora_golden_is_current(tmp_path) -> None:
     golden = {p.relative_to(GOLDEN): p.read_text() for p in GOLDEN.rglob("*") if p.is_file()}
     assert sorted(fresh) == sorted(golden) and len(golden) > 20
     assert [name for name in fresh if fresh[name] != golden[name]] == []
+
+
+def test_the_lora_engine_validates_against_the_cluster_schema() -> None:
+    """The golden engine Deployment (init containers and all) and ServiceAccount validate strictly
+    against the stack's Kubernetes version's schema."""
+    import kubernetes_validate
+
+    version = str(parse_stack_config(_raw()).cluster.kubernetes_version)
+    checked = 0
+    names = ("llm-stack.deployment.llm-llama8b.yaml", "llm-stack.serviceaccount.llama8b-model-store.yaml")
+    for name in names:
+        obj = yaml.safe_load((GOLDEN / "kubernetes" / name).read_text())
+        assert kubernetes_validate.validate(obj, version, strict=True) == version
+        checked += 1
+    assert checked == 2

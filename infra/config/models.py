@@ -104,3 +104,8 @@ class ModelConfig:
         require(self.tensor_parallel_size >= 1, "tensorParallelSize", self.tensor_parallel_size,
                 "must be >= 1 (the engine allows 1, 2, 4 or 8)")
         require(self.max_model_len >= 1, "maxModelLen", self.max_model_len, "must be >= 1")
+        slots = self.lora
+        given = {"maxLoras": slots.max_loras, "maxCpuLoras": slots.max_cpu_loras,
+                 "maxLoraRank": slots.max_lora_rank}
+        require(bool(self.adapters) or slots == LoraSlotsConfig(), "lora", given,
+                "is used only with adapters: declare models.<m>.adapters, or remove lora")

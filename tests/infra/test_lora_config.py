@@ -47,7 +47,7 @@ def test_the_test_stack_renders_both_adapters_onto_its_engines() -> None:
 def test_a_model_without_adapters_gets_no_lora() -> None:
     """Shipped stacks declare none: their engines render no LoRA flag."""
     raw = _raw()
-    del raw["models"]["llama8b"]["adapters"]
+    del raw["models"]["llama8b"]["adapters"], raw["models"]["llama8b"]["lora"]
     config = parse_stack_config(raw)
     assert engine_args(config, "llama8b", config.models["llama8b"]).lora is None
 
@@ -100,6 +100,14 @@ def test_adapters_with_lmcache_on_are_refused_naming_the_lmcache_switch() -> Non
     err = _error(raw)
     assert err.key == "llm-stack:models.llama8b.adapters" and "lmcache.enabled" in str(err), err
     assert err.value == ("sql", "support")
+
+
+def test_lora_slots_without_adapters_are_refused() -> None:
+    """Slots set on a model with no adapters would do nothing: refused, naming the key."""
+    raw = _raw()
+    del raw["models"]["llama8b"]["adapters"]
+    err = _error(raw)
+    assert err.key == "llm-stack:models.llama8b.lora" and "only with adapters" in str(err), err
 
 
 def test_s3_adapters_need_the_model_store() -> None:

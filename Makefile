@@ -71,6 +71,7 @@ demo: $(STAMP) promtool   # the demo needs neither checkov nor the engine-check 
 
 render-golden: $(STAMP)
 	for env in dev staging prod; do $(BIN)/llm-stack render --stack $$env --out tests/golden/$$env; done
+	$(BIN)/llm-stack render --stack lora --project-dir tests/data/stacks --out tests/golden/lora
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,6 +40,11 @@ VLLM_TTFT: Final = "vllm:time_to_first_token_seconds"
 VLLM_QUEUE_TIME: Final = "vllm:request_queue_time_seconds"  # histogram: time in WAITING (v1/metrics)
 VLLM_ITL: Final = "vllm:inter_token_latency_seconds"
 VLLM_E2E: Final = "vllm:e2e_request_latency_seconds"
+# LoRA: a gauge set to the current time, one series per label set (vllm/v1/metrics/loggers.py)
+VLLM_LORA_INFO: Final = "vllm:lora_requests_info"
+VLLM_LORA_RUNNING_LABEL: Final = "running_lora_adapters"  # comma-joined adapter names
+VLLM_LORA_WAITING_LABEL: Final = "waiting_lora_adapters"  # comma-joined adapter names
+VLLM_LORA_MAX_LABEL: Final = "max_lora"  # the engine's --max-loras
 # Older vLLM releases (read both; never export these from our own code).
 VLLM_KV_USAGE_LEGACY: Final = "vllm:gpu_cache_usage_perc"
 VLLM_PREFIX_QUERIES_LEGACY: Final = "vllm:gpu_prefix_cache_queries_total"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,8 @@ from stack_components import (
     LLMStackArgs,
     LMCacheArgs,
     LMCacheServerArgs,
+    LoraAdapter,
+    LoraArgs,
     ModelCacheVolume,
     ModelStore,
     Placement,
@@ -155,7 +158,50 @@ def checked_engine_args(config: StackConfig, name: str, model: ModelConfig,
     try:
         return engine_args(config, name, model, role_arn)
     except ArgsError as err:
+        if err.field_name == "lora" or err.field_name.startswith("lora."):
+            raise lora_config_error(name, model, err) from None
         raise ConfigError(config_key(f"models.{name}", err.field_name), err.value, err.allowed) from None
+
+
+_ADAPTER_INDEX = re.compile(r"^lora\.adapters\[(\d+)\]\.(\w+)$")
+
+
+def lora_config_error(name: str, model: ModelConfig, err: ArgsError) -> ConfigError:
+    """A `LoraArgs` / `VllmEngineArgs.lora` error under its stack key: `lora.adapters[1].rank` →
+    `models.<m>.adapters.<second adapter>.rank`, `lora.max_loras` → `models.<m>.lora.maxLoras`,
+    the LMCache conflict → `models.<m>.adapters` naming `lmcache.enabled`."""
+    section = f"{NAMESPACE}:models.{name}"
+    found = _ADAPTER_INDEX.match(err.field_name)
+    if found:
+        adapter = list(model.adapters)[int(found[1])]
+        return ConfigError(f"{section}.adapters.{adapter}.{camel(found[2])}", err.value, err.allowed)
+    if err.field_name == "lora":
+        return ConfigError(f"{section}.adapters", err.value,
+                           f"cannot be served while {NAMESPACE}:lmcache.enabled is true: LMCache 0.5.6 keys "
+                           "its KV chunks without the adapter, so one adapter would reuse another's KV "
+                           "(set lmcache.enabled: false, or serve the adapters from a stack without LMCache)")
+    if err.field_name == "lora.adapters":
+        return ConfigError(f"{section}.adapters", err.value, err.allowed)
+    slot = camel(err.field_name.removeprefix("lora."))
+    return ConfigError(f"{section}.lora.{slot}", err.value, err.allowed)
+
+
+def lora_args(name: str, model: ModelConfig) -> LoraArgs | None:
+    """The model's adapters and slots as the engine's `LoraArgs`; None without adapters. An
+    adapter's own error is raised under `models.<m>.adapters.<adapter>.<field>`."""
+    if not model.adapters:
+        return None
+    adapters = []
+    for adapter, spec in model.adapters.items():
+        try:
+            adapters.append(LoraAdapter(name=adapter, source=spec.source, rank=spec.rank))
+        except ArgsError as err:
+            field_name = "" if err.field_name == "name" else f".{camel(err.field_name)}"
+            raise ConfigError(f"{NAMESPACE}:models.{name}.adapters.{adapter}{field_name}", err.value,
+                              err.allowed) from None
+    slots = model.lora
+    return LoraArgs(adapters=tuple(adapters), max_loras=slots.max_loras, max_cpu_loras=slots.max_cpu_loras,
+                    max_lora_rank=slots.max_lora_rank)
 
 
 def check_router_policy(config: StackConfig) -> None:
@@ -204,6 +250,7 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig,
         # a rollout replaces every engine KEDA runs then: up to maxReplicas
         rollout_max_replicas=model.max_replicas if config.autoscaling.enabled else None,
         model_store=model_store(config, name, role_arn),
+        lora=lora_args(name, model),
         **optional,
     )
 

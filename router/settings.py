@@ -278,6 +278,7 @@ class RouterSettings:
     discovery: KubernetesDiscovery | None = None
     file_discovery: FileDiscovery | None = None
     models: tuple[str, ...] = ()  # served model names; empty: whatever the engines serve
+    adapters: Mapping[str, str] = field(default_factory=dict)  # LoRA adapter -> its base model (served name)
     policy: PolicySettings = field(default_factory=PolicySettings)
     default_gpu_cache_tokens: int = 400_000
     default_cpu_cache_tokens: int = 0
@@ -305,6 +306,17 @@ class RouterSettings:
         _require(1 <= self.workers <= 64, "workers", self.workers, "must be in 1..64")
         _require(self.default_gpu_cache_tokens > 0, "default_gpu_cache_tokens",
                  self.default_gpu_cache_tokens, "must be > 0")
+        self._check_adapters()
+
+    def _check_adapters(self) -> None:
+        _require(isinstance(self.adapters, Mapping), "adapters", self.adapters,
+                 "must map adapter names to their base model's served name")
+        for name, base in self.adapters.items():
+            key = f"adapters.{name}"
+            _require(isinstance(name, str) and bool(name) and name not in self.models, key, name,
+                     "must be a non-empty name that no base model (models) uses")
+            _require(isinstance(base, str) and (not self.models or base in self.models), key, base,
+                     f"must name a base model in models ({', '.join(self.models) or 'any'})")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; `from_dict(to_dict())` round-trips."""

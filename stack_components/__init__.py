@@ -18,6 +18,7 @@ from stack_components.engine import EngineCapacity, VllmEngine, VllmEngineArgs, 
 from stack_components.errors import ArgsError, CapacityError, ComponentError
 from stack_components.lmcache import LMCacheArgs
 from stack_components.lmcache_server import LMCacheServer, LMCacheServerArgs
+from stack_components.lora import LoraAdapter, LoraArgs
 from stack_components.model_store import ModelStore
 from stack_components.monitoring import Monitoring, MonitoringArgs, MonitoringExtension
 from stack_components.router import Router, RouterArgs
@@ -40,6 +41,8 @@ __all__ = [
     "LMCacheArgs",
     "LMCacheServer",
     "LMCacheServerArgs",
+    "LoraAdapter",
+    "LoraArgs",
     "ModelCacheVolume",
     "ModelSpec",
     "ModelStore",

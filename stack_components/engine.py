@@ -30,6 +30,7 @@ from stack_components.host_memory import process_memory_gib
 from stack_components.kube import child_opts, create
 from stack_components.labels import selector_labels
 from stack_components.lmcache import LMCacheArgs
+from stack_components.lora import LoraArgs, check_s3_sources
 from stack_components.model_store import ModelStore
 from stack_components.naming import object_name, service_host
 from stack_components.versions import ENGINE_IMAGE, VLLM_COMMAND
@@ -81,6 +82,10 @@ class VllmEngineArgs:
     """More vLLM flags; flags the component manages are refused."""
     lmcache: LMCacheArgs | None = field(default_factory=LMCacheArgs)
     """LMCache tiers (and the LMCacheConnectorV1 KV connector); None runs plain vLLM."""
+    lora: LoraArgs | None = None
+    """LoRA adapters loaded at start (`--enable-lora`, `--lora-modules`), fetched into
+    `model_cache` by init containers (`stack_components.lora`); None: no LoRA. Refused with
+    `lmcache` (LMCache keys KV without the adapter) and, for S3 sources, without `model_store`."""
     hf_token: SecretRef | None = None
     """Hugging Face token Secret, exposed as HF_TOKEN; None for public models."""
     placement: Placement = GPU_PLACEMENT
@@ -150,9 +155,22 @@ class VllmEngineArgs:
             "must be in (0, 0.98]",
         )
         check_extra_args(self.extra_args)
+        self._check_lora()
         self._check_sizes()
         self.spec()  # fail on an unknown model or GPU now, not at deploy
         self.gpu_spec()
+
+    def _check_lora(self) -> None:
+        if self.lora is None:
+            return
+        v.require(isinstance(self.lora, LoraArgs), "lora", self.lora, "must be a LoraArgs or None")
+        v.require(self.lmcache is None, "lora", self.lora.names(),
+                  "cannot be combined with lmcache: LMCache 0.5.6 keys its KV chunks without the "
+                  "adapter, so one adapter would reuse another's KV (set lmcache=None)")
+        served = self.served_name
+        v.require(served not in self.lora.names(), "lora.adapters", served,
+                  "must not reuse the served model name (vLLM refuses such an adapter)")
+        check_s3_sources(self.lora, self.model_store)
 
     def _check_sizes(self) -> None:
         v.int_in("shm_size_gib", self.shm_size_gib, 1, 1024)
@@ -235,6 +253,8 @@ class EngineCapacity:
     """Tokens in its LMCache CPU buffer."""
     deadlines: Deadlines = field(default_factory=Deadlines)
     """How long the router waits on it (`stack_components.deadlines`)."""
+    adapters: tuple[str, ...] = ()
+    """The LoRA adapters it serves (clients send them as `model`; their parent is `served_model_name`)."""
 
     def __post_init__(self) -> None:
         v.non_empty("served_model_name", self.served_model_name)
@@ -267,6 +287,7 @@ def engine_capacity(args: VllmEngineArgs) -> EngineCapacity:
         deadlines=engine_deadlines(params_billion=model.params_billion,
                                    tensor_parallel_size=args.tensor_parallel_size,
                                    max_model_len=args.max_model_len),
+        adapters=args.lora.names() if args.lora else (),
     )
 
 

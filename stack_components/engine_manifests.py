@@ -25,6 +25,7 @@ from stack_components import kube
 from stack_components.compile_cache import compile_cache_dir, compile_cache_env
 from stack_components.labels import object_labels, prometheus_annotations, selector_labels
 from stack_components.lmcache import lmcache_env
+from stack_components.lora import fetch_init_containers, render_lora_args
 from stack_components.model_store import local_model_dir, service_account_manifest, sync_init_container
 from stack_components.vllm_args import VllmServerConfig, render_vllm_args
 
@@ -168,11 +169,16 @@ def build_pod_spec(name: str, args: VllmEngineArgs) -> dict[str, Any]:
 
 
 def _init_containers(args: VllmEngineArgs) -> dict[str, Any]:
-    """The cache owner first (a hostPath cache), then the S3 copy (a model store), in that order."""
+    """The cache owner first (a hostPath cache), then the S3 copy (a model store), then one
+    fetch per LoRA adapter, in that order."""
     inits = [*_cache_owner_init(args)]
     if args.model_store is not None:
         inits.append(sync_init_container(args.model_store, model=args.model, revision=args.revision,
                                          mount_path=args.model_cache.mount_path))
+    if args.lora is not None:
+        token = (args.hf_token.name, args.hf_token.key) if args.hf_token is not None else None
+        inits += fetch_init_containers(args.lora, image=args.image, store=args.model_store,
+                                       mount_path=args.model_cache.mount_path, hf_token=token)
     return {"initContainers": inits} if inits else {}
 
 
@@ -214,6 +220,7 @@ def build_container(args: VllmEngineArgs) -> dict[str, Any]:
         lmcache=args.lmcache is not None,
         shutdown_timeout_s=args.drain_s,
         kv_events=args.kv_events,
+        lora_args=tuple(render_lora_args(args.lora, args.model_cache.mount_path)) if args.lora else (),
         extra_args=args.extra_args,
     )
     return {

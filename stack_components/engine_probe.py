@@ -38,10 +38,13 @@ from pathlib import PurePosixPath
 from typing import Any
 
 LMCACHE_PREFIX = "LMCACHE_"
-REPORTED = ("shutdown_timeout", "model", "block_size", "prefix_caching_hash_algo", "kv_events_config")
+REPORTED = ("shutdown_timeout", "model", "block_size", "prefix_caching_hash_algo", "kv_events_config",
+            "enable_lora")
 """Engine arguments whose parsed values the probe reports (`AsyncEngineArgs` fields), so the
 caller can check vLLM reads them as it meant (a drain in seconds, not the abort default; the
-model; the KV-event publisher's settings as vLLM's `KVEventsConfig` holds them)."""
+model; the KV-event publisher's settings as vLLM's `KVEventsConfig` holds them; LoRA on or
+off). With LoRA on, `lora_config` (vLLM's `LoRAConfig` as `create_engine_config` builds it)
+and `lora_modules` (the server's `--lora-modules` as parsed: name, path, base model) follow."""
 ACCESS_PATHS = ("/health", "/metrics", "/ping", "/v1/models", "/v1/chat/completions", "/v1/completions")
 """Request paths the probe hands vLLM's own uvicorn access-log filter (reported under
 `access_log_silenced`: those whose access lines the server would drop)."""
@@ -92,6 +95,7 @@ def check_vllm(parser: argparse.ArgumentParser, command: list[str]) -> list[str]
         ("vllm serve validate()", lambda: args.validate(args)),
         ("AsyncEngineArgs.from_cli_args", lambda: AsyncEngineArgs.from_cli_args(args)),
         ("--kv-transfer-config", lambda: _check_connector(args)),
+        ("LoRAConfig", lambda: lora_config(AsyncEngineArgs.from_cli_args(args))),
     ]
     return [f"{what}: {type(exc).__name__}: {exc}" for what, step in steps if (exc := _run(step))]
 
@@ -106,6 +110,28 @@ def _run(step: Callable[[], Any]) -> BaseException | None:
     except (Exception, SystemExit) as exc:  # report what vLLM/LMCache raised, with its name
         return exc
     return None
+
+
+def lora_config(engine_args: Any) -> Any:
+    """vLLM's `LoRAConfig` from the engine arguments exactly as `create_engine_config` builds it
+    (vllm/engine/arg_utils.py; its validator checks max_cpu_loras >= max_loras); None without
+    `--enable-lora`. The rest of `create_engine_config` needs the model's files."""
+    if not engine_args.enable_lora:
+        return None
+    from vllm.config.lora import LoRAConfig
+
+    return LoRAConfig(
+        max_lora_rank=engine_args.max_lora_rank, max_loras=engine_args.max_loras,
+        default_mm_loras=engine_args.default_mm_loras, fully_sharded_loras=engine_args.fully_sharded_loras,
+        lora_dtype=engine_args.lora_dtype, target_modules=engine_args.lora_target_modules,
+        enable_tower_connector_lora=engine_args.enable_tower_connector_lora,
+        specialize_active_lora=engine_args.specialize_active_lora,
+        enable_mixed_moe_lora_format=engine_args.enable_mixed_moe_lora_format,
+        enable_moe_shared_loras=engine_args.enable_moe_shared_loras,
+        max_lora_cls_labels=engine_args.max_lora_cls_labels,
+        max_cpu_loras=engine_args.max_cpu_loras if engine_args.max_cpu_loras and engine_args.max_cpu_loras > 0
+        else None,
+    )
 
 
 def _check_connector(args: argparse.Namespace) -> None:
@@ -167,6 +193,11 @@ def reported_values(parser: argparse.ArgumentParser, command: list[str]) -> dict
     engine_args = AsyncEngineArgs.from_cli_args(args)
     values: dict[str, Any] = {name: _plain(getattr(engine_args, name)) for name in REPORTED}
     values["access_log_silenced"] = silenced_paths(args)
+    if engine_args.enable_lora:
+        config = lora_config(engine_args)
+        values["lora_config"] = {name: _plain(getattr(config, name))
+                                 for name in ("max_loras", "max_cpu_loras", "max_lora_rank")}
+        values["lora_modules"] = [_plain(m) for m in (getattr(args, "lora_modules", None) or [])]
     return values
 
 

@@ -118,8 +118,9 @@ class RouterArgs:
 
 def router_settings(args: RouterArgs) -> RouterSettings:
     """The router's settings: Kubernetes discovery of this stack's engine pods, the served
-    models, and default capacities no larger than the smallest engine's (so the router never
-    believes in more cache than an engine has)."""
+    models and the LoRA adapters on them (each with its base model), and default capacities no
+    larger than the smallest engine's (so the router never believes in more cache than an
+    engine has)."""
     caps = list(args.engines.values())
     models = tuple(dict.fromkeys(c.served_model_name for c in caps))
     return RouterSettings(
@@ -127,6 +128,7 @@ def router_settings(args: RouterArgs) -> RouterSettings:
             namespace=args.namespace, label_selector=f"{LABEL_PART_OF}={PART_OF},{LABEL_ROLE}={ROLE_ENGINE}"
         ),
         models=models,
+        adapters={adapter: c.served_model_name for c in caps for adapter in c.adapters},
         policy=args.policy,
         default_gpu_cache_tokens=min((c.gpu_cache_tokens for c in caps), default=DEFAULT_GPU_CACHE_TOKENS),
         default_cpu_cache_tokens=min((c.cpu_cache_tokens for c in caps), default=0),
@@ -134,7 +136,9 @@ def router_settings(args: RouterArgs) -> RouterSettings:
         limits=args.limits,
         health=args.health,
         kv_events=KvEventsSettings(enabled=args.kv_events),
-        deadlines=DeadlineSettings(models={c.served_model_name: c.deadlines for c in caps}),
+        # an adapter runs on its base model's engines: their deadlines
+        deadlines=DeadlineSettings(models={name: c.deadlines for c in caps
+                                           for name in (c.served_model_name, *c.adapters)}),
         port=ROUTER_PORT,
         workers=args.workers,
         log_level=args.log_level,

@@ -17,6 +17,7 @@ from contracts.kv_events import (
     topic,
 )
 from stack_components.errors import ArgsError
+from stack_components.lora import LORA_FLAGS
 
 KV_TRANSFER_CONFIG = {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}
 
@@ -38,6 +39,7 @@ MANAGED_FLAGS = (
     "--block-size",
     "--prefix-caching-hash-algo",
     "--kv-events-config",
+    *LORA_FLAGS,
 )
 QUIET_ENDPOINTS = (PATH_HEALTH, PATH_METRICS)
 """Paths left out of the engine's access log (vLLM 0.33 `--disable-access-log-for-endpoints`,
@@ -65,6 +67,8 @@ class VllmServerConfig:
     > 0 drains them: `vllm/engine/arg_utils.py`, `vllm/v1/engine/core.py` at VLLM_VERSION)."""
     kv_events: bool = True
     """Publish KV-cache events (`--kv-events-config`, `kv_events_config`)."""
+    lora_args: tuple[str, ...] = ()
+    """vLLM's LoRA flags as `lora.render_lora_args` renders them (empty: no LoRA)."""
     extra_args: tuple[str, ...] = ()
 
 
@@ -140,4 +144,4 @@ def render_vllm_args(config: VllmServerConfig) -> list[str]:
         args += ["--kv-events-config", json.dumps(events, separators=(",", ":"))]
     if config.lmcache:
         args += ["--kv-transfer-config", json.dumps(KV_TRANSFER_CONFIG, separators=(",", ":"))]
-    return args + list(config.extra_args)
+    return args + list(config.lora_args) + list(config.extra_args)

@@ -11,18 +11,48 @@ llm-stack:models:
     maxReplicas: 8
     tensorParallelSize: 1
     maxModelLen: 32768
+    # LoRA adapters served on these engines (clients send the key as `model`); LMCache must be
+    # off (llm-stack:lmcache.enabled: false): LMCache keys KV without the adapter
+    adapters:
+      sql: {source: "hf://acme/llama-sql-lora@<40-hex commit>", rank: 16}
+      support: {source: "s3://<modelStore bucket>/<modelStore prefix>/adapters/support/v3", rank: 32}
+    lora: {maxLoras: 2}   # GPU slots; optional, as maxCpuLoras and maxLoraRank
 ```
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infra.errors import require
 
 _MODEL_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SERVED = re.compile(r"^[A-Za-z0-9][\w.:/-]{0,127}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterConfig:
+    """One LoRA adapter of a model (`models.<m>.adapters.<name>`), checked by the engine component
+    (`stack_components.lora.LoraAdapter`): the key is the name clients send as `model`."""
+
+    source: str
+    """`hf://<org>/<repo>@<revision>` (a 40-hex commit in prod) or `s3://<bucket>/<key prefix>`
+    under `llm-stack:modelStore`'s bucket and prefix (the engines' read-only role reads it)."""
+    rank: int
+    """The adapter's LoRA rank (`r` in its adapter_config.json), at most the model's `lora.maxLoraRank`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoraSlotsConfig:
+    """vLLM's LoRA slots for a model's engines (`models.<m>.lora`); used only with `adapters`."""
+
+    max_loras: int | None = None
+    """Adapters in one batch (GPU slots, vLLM's `--max-loras`); None: one per adapter, at most 4."""
+    max_cpu_loras: int | None = None
+    """Adapters kept in host memory (`--max-cpu-loras`, >= maxLoras); None: every adapter."""
+    max_lora_rank: int | None = None
+    """`--max-lora-rank` (1, 8, 16, 32, 64, 128, 256, 320 or 512); None: the smallest holding every rank."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +84,10 @@ class ModelConfig:
     (checked by `VllmEngineArgs`), and each checked by vLLM's own parser (`engine_check`)."""
     image: str | None = None
     """vLLM + LMCache container image; None: the component's pinned default."""
+    adapters: dict[str, AdapterConfig] = field(default_factory=dict)
+    """LoRA adapters served on these engines, keyed by the name clients send (`stack_components.lora`)."""
+    lora: LoraSlotsConfig = field(default_factory=LoraSlotsConfig)
+    """vLLM's LoRA slots for the adapters."""
 
     def __post_init__(self) -> None:
         require(bool(_MODEL_ID.match(self.model_id)), "modelId", self.model_id,
@@ -70,3 +104,8 @@ class ModelConfig:
         require(self.tensor_parallel_size >= 1, "tensorParallelSize", self.tensor_parallel_size,
                 "must be >= 1 (the engine allows 1, 2, 4 or 8)")
         require(self.max_model_len >= 1, "maxModelLen", self.max_model_len, "must be >= 1")
+        slots = self.lora
+        given = {"maxLoras": slots.max_loras, "maxCpuLoras": slots.max_cpu_loras,
+                 "maxLoraRank": slots.max_lora_rank}
+        require(bool(self.adapters) or slots == LoraSlotsConfig(), "lora", given,
+                "is used only with adapters: declare models.<m>.adapters, or remove lora")

@@ -138,6 +138,12 @@ def _served_names(config: StackConfig) -> None:
         require(served not in seen, key(f"models.{name}.servedName"), served,
                 f"must be unique (model '{seen.get(served)}' serves it too)")
         seen[served] = name
+    for name, model in config.models.items():
+        for adapter in model.adapters:
+            require(adapter not in seen, key(f"models.{name}.adapters.{adapter}"), adapter,
+                    f"must be unique among served models and adapters ('{seen.get(adapter)}' serves it too): "
+                    "clients name either as `model`")
+            seen[adapter] = f"{name}.adapters.{adapter}"
 
 
 def _secrets(config: StackConfig) -> None:

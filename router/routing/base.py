@@ -19,11 +19,14 @@ class NoEngineError(LookupError):
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
     """What a policy may look at: the model, the prompt bytes as the engine sees them
-    (`router.routing.prompt.prompt_text(body).encode()`), and the session key if the client sent one."""
+    (`router.routing.prompt.prompt_text(body).encode()`), the session key if the client sent one,
+    and whether `model` is a LoRA adapter (its KV is the adapter's own: vLLM adds the adapter to
+    every prefix-cache block hash, `vllm/v1/core/kv_cache_utils.py` `_gen_lora_extra_hash_keys`)."""
 
     model: str
     prompt: bytes
     session_key: str | None = None
+    adapter: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -38,6 +41,11 @@ class EngineState:
     waiting: int = 0  # engine-reported vllm:num_requests_waiting
     running: int = 0  # engine-reported vllm:num_requests_running
     kv_usage: float = 0.0  # engine-reported vllm:kv_cache_usage_perc, 0..1 (0: not reported)
+    # engine-reported vllm:lora_requests_info (newest series): adapters with running / waiting
+    # requests, and its GPU adapter slots (--max-loras; 0: not reported, no LoRA)
+    lora_running: frozenset[str] = frozenset()
+    lora_waiting: frozenset[str] = frozenset()
+    max_loras: int = 0
 
 
 @dataclass(frozen=True, slots=True)

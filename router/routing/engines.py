@@ -5,6 +5,12 @@ updates waiting/running, the proxy counts in-flight. The healthy candidates per 
 cached as a list and rebuilt only when something changes, so the hot path does one dict
 lookup. The policy is told whenever the set of engine ids changes; listeners
 (`add_listener`: the hold queue) whenever the candidates change in any way.
+
+LoRA adapters are models of their own here: an engine serves an adapter when its `/v1/models`
+lists it (vLLM lists each loaded adapter with `parent` = its base model), so requests naming an
+adapter go only to engines that hold it. The settings name the stack's adapters with their base
+model (`RouterSettings.adapters`), so they are accepted, listed and routed to engines whose
+models are not known yet before any engine has answered; the cards add adapters loaded later.
 """
 
 from __future__ import annotations
@@ -30,11 +36,12 @@ class EngineSpec:
 class EngineRegistry:
     """Engines keyed by base URL, plus the models each serves."""
 
-    def __init__(self, *, default_models: Collection[str] = (),
+    def __init__(self, *, default_models: Collection[str] = (), adapters: Mapping[str, str] | None = None,
                  on_change: Callable[[Collection[str]], None] | None = None) -> None:
         self.states: dict[str, EngineState] = {}
         self._models: dict[str, frozenset[str]] = {}
-        self._default_models = frozenset(default_models)
+        self._parents: dict[str, str] = dict(adapters or {})  # adapter -> base model, configured or learned
+        self._default_models = frozenset(default_models) | frozenset(self._parents)
         self._on_change = on_change
         self._by_model: dict[str, list[EngineState]] = {}
         self._any: list[EngineState] = []
@@ -89,6 +96,8 @@ class EngineRegistry:
         of them: root, parent, max_model_len)."""
         if cards:
             self.cards.update(cards)
+            self._parents.update({model: card["parent"] for model, card in cards.items()
+                                  if isinstance(card.get("parent"), str) and card["parent"] != model})
         frozen = frozenset(models)
         if url in self.states and self._models.get(url) != frozen:
             self._models[url] = frozen
@@ -126,6 +135,18 @@ class EngineRegistry:
     def is_known(self, model: str) -> bool:
         """False only when the served models are known and `model` is not among them."""
         return not self._known or model in self._known or bool(self._any)
+
+    def parent(self, model: str) -> str | None:
+        """The base model of the LoRA adapter `model`; None for a base model (or one not known)."""
+        return self._parents.get(model)
+
+    def is_adapter(self, model: str) -> bool:
+        """Whether `model` names a LoRA adapter (configured, or listed with a parent by an engine)."""
+        return model in self._parents
+
+    def base_models(self) -> list[str]:
+        """`served_models` without the adapters: what serves a request that names no model."""
+        return [m for m in self.served_models() if m not in self._parents]
 
     def served_models(self) -> list[str]:
         """The configured models plus those any known engine reports, in rotation or not,

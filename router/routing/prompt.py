@@ -60,11 +60,14 @@ def count_tokens(data: bytes | str) -> int:
     return -(-len(raw) // BYTES_PER_TOKEN)
 
 
-def block_hashes(data: bytes | str, block_bytes: int = BLOCK_BYTES) -> list[int]:
+def block_hashes(data: bytes | str, block_bytes: int = BLOCK_BYTES, salt: str | None = None) -> list[int]:
     """Chained hashes of the full blocks of `data`: hash i identifies the whole prefix
-    up to the end of block i, so equal hashes mean equal prefixes (up to collisions)."""
+    up to the end of block i, so equal hashes mean equal prefixes (up to collisions). A `salt`
+    (a LoRA adapter's name) seeds the chain, so the same text under another adapter or the
+    base model shares no hash, as vLLM keys every cached block by its adapter."""
     raw = data.encode() if isinstance(data, str) else data
-    seed = _ROOT_SEED  # each block's hash seeds the next (a comprehension: ~15 % faster than a loop)
+    # each block's hash seeds the next (a comprehension: ~15 % faster than a loop)
+    seed = _ROOT_SEED if salt is None else _hash(salt.encode(), _ROOT_SEED)
     return [seed := _hash(raw[start : start + block_bytes], seed)
             for start in range(0, len(raw) - block_bytes + 1, block_bytes)]
 

@@ -66,7 +66,8 @@ class RouterApp(FastAPI):
         self.policy = policy
         self.environ = environ
         self.metrics = RouterMetrics(metrics_dir)
-        self.registry = EngineRegistry(default_models=settings.models, on_change=policy.on_engines_changed)
+        self.registry = EngineRegistry(default_models=settings.models, adapters=settings.adapters,
+                                       on_change=policy.on_engines_changed)
         limits = settings.limits
         limiter = (RateLimiter(rate=limits.rate_limit_rps, burst=limits.rate_limit_burst)
                    if limits.rate_limit_rps else None)
@@ -256,16 +257,21 @@ def _routes(app: RouterApp) -> None:
     async def models(request: Request) -> dict[str, Any]:
         if app.proxy.keys.enabled:
             app.proxy.keys.check(request.headers.get("authorization"))
-        cards = app.registry.cards
-        data = [model_card(m, cards.get(m, {}), app.created) for m in app.registry.served_models()]
+        registry = app.registry
+        cards = registry.cards
+        data = [model_card(m, cards.get(m, {}), app.created, registry.parent(m))
+                for m in registry.served_models()]
         return {"object": "list", "data": data}
 
 
-def model_card(model: str, learned: Mapping[str, Any], created: int) -> dict[str, Any]:
+def model_card(model: str, learned: Mapping[str, Any], created: int,
+               parent: str | None = None) -> dict[str, Any]:
     """A `/v1/models` entry as vLLM 0.33 writes one: `ModelCard` with one `ModelPermission`
     (vllm/entrypoints/openai/models/serving.py), `root` / `parent` / `max_model_len` as the
-    engines report them (`root` defaults to the id, as for a model served under its path)."""
-    card = ModelCard(id=model, created=created, root=learned.get("root", model), parent=learned.get("parent"),
+    engines report them (`root` defaults to the id, as for a model served under its path;
+    `parent` to `parent`, the configured base model of an adapter no engine has listed yet)."""
+    card = ModelCard(id=model, created=created, root=learned.get("root", model),
+                     parent=learned.get("parent", parent),
                      max_model_len=learned.get("max_model_len"),
                      permission=[ModelPermission(id=f"modelperm-{model}", created=created)])
     return card.model_dump()

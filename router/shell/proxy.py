@@ -253,7 +253,8 @@ class Proxy:
         model = self._model(payload.get("model"))
         session = headers.get(self.session_header)
         route = RouteRequest(model, prompt_bytes(payload),
-                             session.decode("latin-1") if session is not None else None)
+                             session.decode("latin-1") if session is not None else None,
+                             self.registry.is_adapter(model))
         stop_watching = _cancel_on_disconnect(scope, receive, reply)
         status, engine_id = 502, ""
         deadlines = self.deadlines.for_model(model)
@@ -277,7 +278,7 @@ class Proxy:
         (vLLM accepts a request without `model` and serves it with its model)."""
         registry = self.registry
         if not model:
-            served = registry.served_models()
+            served = registry.base_models()  # vLLM serves a request naming no model with its base model
             if len(served) != 1:
                 raise BadRequest("'model' is required when this router serves several models "
                                  f"(served: {', '.join(served) or 'none yet'})", param="model")

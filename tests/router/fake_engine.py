@@ -25,6 +25,7 @@ class FakeEngine:
     def __init__(self, *, model: str = "m", chunks: int = 3, chunk_delay: float = 0.0,
                  name: str = "", pad: int = 0) -> None:
         self.model = model
+        self.adapters: list[str] = []  # LoRA adapters it lists in /v1/models (parent: `model`)
         self.pad = "x" * pad
         self.chunks = chunks
         self.chunk_delay = chunk_delay
@@ -100,8 +101,12 @@ class FakeEngine:
             _answer(writer, 200 if self.healthy else 503, b"{}")
         elif path == "/v1/models":
             card = {"id": self.model, "object": "model", "root": f"/models/{self.model}",
-                    "max_model_len": 8192}
-            _answer(writer, 200, orjson.dumps({"object": "list", "data": [card]}))
+                    "max_model_len": 8192, "parent": None}
+            # vLLM 0.33 lists each loaded adapter with its path as root and its base as parent
+            # (OpenAIServingModels.show_available_models)
+            loras = [{"id": name, "object": "model", "root": f"/models/lora/{name}", "parent": self.model,
+                      "max_model_len": None} for name in self.adapters]
+            _answer(writer, 200, orjson.dumps({"object": "list", "data": [card, *loras]}))
         elif path == "/version":
             _answer(writer, 200, b'{"version": "0.33.0"}')
         elif path == "/metrics":

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from contracts import kv_events as kv
-from stack_components import ModelStore, VllmEngineArgs
+from stack_components import LoraAdapter, LoraArgs, ModelStore, VllmEngineArgs
 from stack_components.engine_check import (
     EngineCase,
     ProbeReport,
@@ -22,7 +22,7 @@ from stack_components.engine_manifests import build_container
 from stack_components.versions import ENGINE_IMAGE, LMCACHE_VERSION, VLLM_COMMAND, VLLM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("dev", "staging", "prod")
+STACKS = ("dev", "staging", "prod", "lora")  # lora: the test stack tests/data/stacks/Pulumi.lora.yaml
 GOOD_ENV = {"LMCACHE_CHUNK_SIZE": "256", "LMCACHE_LOCAL_CPU": "True", "LMCACHE_MAX_LOCAL_CPU_SIZE": "8"}
 BASE = (*VLLM_COMMAND, "--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000")
 KV = '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'
@@ -47,6 +47,15 @@ BAD: dict[str, tuple[EngineCase, str]] = {
                    env=GOOD_ENV | {"LMCACHE_USE_EXPERIMENTAL": "True"}),
         "LMCACHE_USE_EXPERIMENTAL",
     ),
+    "lora-cpu-below-gpu-slots": (
+        EngineCase(name="lora-cpu-below-gpu-slots",
+                   command=(*BASE, "--enable-lora", "--max-loras", "4", "--max-cpu-loras", "2")),
+        "max_cpu_loras",
+    ),
+    "lora-rank-not-allowed": (
+        EngineCase(name="lora-rank-not-allowed", command=(*BASE, "--enable-lora", "--max-lora-rank", "24")),
+        "max-lora-rank",
+    ),
     "bad-lmcache-value": (
         EngineCase(name="bad-lmcache-value", command=BASE, env=GOOD_ENV | {"LMCACHE_CHUNK_SIZE": "big"}),
         "LMCACHE_CHUNK_SIZE",
@@ -57,6 +66,14 @@ STORE = ModelStore(bucket="acme-llm-weights", prefix="models", region="us-east-1
                    service_account="llama-model-store", role_arn="arn:aws:iam::111122223333:role/reader")
 MODEL_STORE = container_case("model-store", build_container(
     VllmEngineArgs(model="meta-llama/Llama-3.1-8B-Instruct", model_store=STORE)))
+SQL_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+LORA = LoraArgs(adapters=(
+    LoraAdapter(name="sql", source=f"hf://acme/llama-sql-lora@{SQL_COMMIT}", rank=16),
+    LoraAdapter(name="support", source="s3://acme-llm-weights/models/adapters/support/v3", rank=24),
+    LoraAdapter(name="legal", source="s3://acme-llm-weights/models/adapters/legal/v1", rank=8),
+), max_loras=2)
+LORA_ENGINE = container_case("lora", build_container(
+    VllmEngineArgs(model="meta-llama/Llama-3.1-8B-Instruct", model_store=STORE, lmcache=None, lora=LORA)))
 
 
 def _stack_cases() -> list[EngineCase]:
@@ -73,7 +90,8 @@ def report() -> tuple[ProbeReport, list[EngineCase]]:
     python = engine_python(ROOT)
     assert python is not None, "the engine-check venv is missing: run `make install` (.venv-engine)"
     cases = _stack_cases()
-    return run_probe([*cases, GOOD, MODEL_STORE, *(case for case, _ in BAD.values())], python), cases
+    known = [GOOD, MODEL_STORE, LORA_ENGINE, *(case for case, _ in BAD.values())]
+    return run_probe([*cases, *known], python), cases
 
 
 def test_tool_venv_holds_the_engine_image_versions(report) -> None:
@@ -197,6 +215,38 @@ def test_an_engine_loading_from_the_model_store_passes(report) -> None:
     assert "--served-model-name" in command and "--revision" not in command
     assert report[0].errors["model-store"] == ()
     assert report[0].values["model-store"]["model"] == command[2]
+
+
+def test_an_engine_with_lora_adapters_passes_and_vllm_reads_its_slots_and_modules(report) -> None:
+    """vLLM parses the rendered LoRA flags into the `LoRAConfig` meant (2 GPU slots, every
+    adapter in host memory, the smallest allowed rank above 24) and the `--lora-modules` into
+    one module per adapter, each at its directory in the model cache."""
+    probe = report[0]
+    assert probe.errors["lora"] == (), probe.errors["lora"]
+    values = probe.values["lora"]
+    assert values["enable_lora"] is True
+    assert values["lora_config"] == {"max_loras": 2, "max_cpu_loras": 3, "max_lora_rank": 32}
+    modules = {m["name"]: m["path"] for m in values["lora_modules"]}
+    assert modules == {
+        "sql": f"/models/lora/hf/acme/llama-sql-lora/{SQL_COMMIT}",
+        "support": "/models/lora/s3/acme-llm-weights/models/adapters/support/v3",
+        "legal": "/models/lora/s3/acme-llm-weights/models/adapters/legal/v1",
+    }
+    assert all(m["base_model_name"] is None for m in values["lora_modules"])  # parent: the served name
+
+
+def test_the_lora_test_stack_engine_reads_its_adapters_as_rendered(report) -> None:
+    """The golden engine of the LoRA test stack: vLLM reads 2 GPU slots, both adapters in host
+    memory, rank 32, and one module per declared adapter."""
+    values = report[0].values["lora/llm-stack.deployment.llm-llama8b.yaml"]
+    assert values["lora_config"] == {"max_loras": 2, "max_cpu_loras": 2, "max_lora_rank": 32}
+    assert [m["name"] for m in values["lora_modules"]] == ["sql", "support"]
+
+
+def test_an_engine_without_lora_reads_lora_off(report) -> None:
+    """Without adapters vLLM reads LoRA off and the probe reports no LoRA config."""
+    assert not report[0].values["good"]["enable_lora"]  # None: `--enable-lora` is a BooleanOptionalAction
+    assert "lora_config" not in report[0].values["good"]
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

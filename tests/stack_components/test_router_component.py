@@ -165,3 +165,17 @@ def test_router_reads_the_rendered_config_file(deploy, k8s_objects, tmp_path) ->
     path = tmp_path / CONFIG_FILE
     path.write_text(cm["data"][CONFIG_FILE], encoding="utf-8")
     assert build_settings(str(path)) == holder[0].settings
+
+
+def test_router_settings_name_each_adapter_with_its_base_model_and_its_deadlines() -> None:
+    """The router's settings list the base models, map every adapter to the base model whose
+    engines serve it, and give an adapter its base model's deadlines."""
+    from stack_components import EngineCapacity
+    from stack_components.router import RouterArgs, router_settings
+
+    cap = EngineCapacity(served_model_name="llama", gpu_cache_tokens=1000, adapters=("sql", "legal"))
+    other = EngineCapacity(served_model_name="qwen", gpu_cache_tokens=2000)
+    settings = router_settings(RouterArgs(image="ghcr.io/llm-stack/router:1", engines={"a": cap, "b": other}))
+    assert settings.models == ("llama", "qwen")
+    assert settings.adapters == {"sql": "llama", "legal": "llama"}
+    assert settings.deadlines.for_model("sql") == settings.deadlines.for_model("llama") == cap.deadlines

@@ -7,6 +7,10 @@ Per request:
    Index blocks are `block_tokens` long: 64 tokens by default, four of vLLM's 16-token blocks,
    which makes hashing and the index 4× cheaper in time and memory for a match precision far
    below what changes a routing decision (64 tokens ≈ 8 ms of prefill); 16 mirrors vLLM.
+   A request for a LoRA adapter hashes from a seed of the adapter's name (keyed by base model
+   and adapter: vLLM's cached blocks are the adapter's own), so it matches only that adapter's
+   prompts and its new conversations are placed apart from the base model's: among the
+   engines with room, where the adapter is active, else where a slot is free (`_lora`).
 2. A candidate's match counts as this conversation's cache (a *hit*) only when it goes beyond
    what is shared: for a prompt of at least `placement_tokens` the engine must hold all of the
    first `placement_tokens` (system prompt plus the start of this conversation) and
@@ -61,6 +65,7 @@ from router.routing.base import Decision, EngineState, NoEngineError, RouteReque
 from router.routing.cost import CostModel, cheapest, distinct_tokens
 from router.routing.policies._forks import ForkPoints
 from router.routing.policies._hashing import bytes_hash, load_limit, rendezvous_home
+from router.routing.policies._lora import adapter_homes
 from router.routing.policies._params import require_int, require_number
 from router.routing.policies._residents import Residents
 from router.routing.prefix_index import PrefixIndex
@@ -177,7 +182,7 @@ class PrefixPolicy:
         if not engines:
             raise NoEngineError("no engine to route to")
         self._sync(engines)
-        hashes = self.hashes(request.prompt)
+        hashes = self.hashes(request.prompt, request.model if request.adapter else None)
         matches = self.index.match_all(hashes) if hashes else {}
         long_prompt = len(hashes) >= self._placement
         common, own = self._common(hashes, matches, engines, long_prompt)
@@ -195,6 +200,8 @@ class PrefixPolicy:
         else:
             past = common + self._min_hit > self._placement  # keyed past a shared prefix:
             homes = self.residents.fitting(roomy, cfg.rate_factor) if past else roomy  # weigh load
+            if request.adapter:  # where the adapter is active, else a free slot (policies/_lora.py)
+                homes = adapter_homes(homes, request.model)
             engine = rendezvous_home(homes, self.placement_key(hashes, request.prompt, common), self._encoded)
             outcome = OUTCOME_NEW
         matched = matches.get(engine.id, 0)
@@ -243,9 +250,10 @@ class PrefixPolicy:
         own = self.index.deepest_tip(hashes, shared, best)
         return (best, 0) if not own and best < len(hashes) else (shared, own)
 
-    def hashes(self, prompt: bytes) -> list[int]:
-        """The prompt's chained index-block hashes."""
-        return block_hashes(prompt, self._block_bytes)
+    def hashes(self, prompt: bytes, adapter: str | None = None) -> list[int]:
+        """The prompt's chained index-block hashes, keyed by the LoRA adapter when it names one
+        (an adapter's KV is its own: the same prompt under another adapter is not a hit)."""
+        return block_hashes(prompt, self._block_bytes, adapter)
 
     def placement_key(self, hashes: Sequence[int], prompt: bytes, common: int = 0) -> int:
         """Where a new conversation lives: the chained hash of its first `placement_tokens`

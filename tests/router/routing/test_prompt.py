@@ -57,3 +57,15 @@ def test_block_hashes_differ_when_an_early_block_differs() -> None:
     a = block_hashes(b"a" * BLOCK_BYTES + b"z" * BLOCK_BYTES)
     b = block_hashes(b"b" * BLOCK_BYTES + b"z" * BLOCK_BYTES)
     assert a[0] != b[0] and a[1] != b[1]
+
+
+def test_an_adapter_salt_keys_every_block_apart_from_the_unsalted_chain() -> None:
+    """The same text under a LoRA adapter shares no block hash with the base model's or another
+    adapter's chain (vLLM keys cached blocks by adapter), and is stable for one adapter."""
+    from router.routing.prompt import block_hashes as hashes
+
+    text = b"x" * 4096
+    base, sql, legal = hashes(text), hashes(text, salt="sql"), hashes(text, salt="legal")
+    assert len(base) == len(sql) == len(legal) > 1
+    assert not set(base) & set(sql) and not set(sql) & set(legal)
+    assert hashes(text, salt="sql") == sql

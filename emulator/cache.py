@@ -21,9 +21,9 @@ tier) after the evictions their room cost, one `Removed` per block that left a t
 on the CPU tier for each demoted block (its parent and tokens kept so the event describes
 itself), and `Cleared` when the cache was reset; `take_events()` hands them over, oldest first,
 like vLLM's `take_events`. Tracking keeps each cached block's parent and token ids (the prompt's
-ids, passed to `admit`). `clear()` empties both tiers at once (an engine restart, or vLLM's
-`reset_prefix_cache`): blocks still held by running requests stop being cached (a later
-lookup misses them) but keep their room until released.
+ids, passed to `admit`). `clear()` empties the GPU tier (vLLM's `reset_prefix_cache`) and by
+default the CPU tier (an engine restart) at once: blocks still held by running requests stop
+being cached (a later lookup misses them) but keep their room until released.
 """
 
 from __future__ import annotations
@@ -181,14 +181,20 @@ class PrefixCache:
                 del self._pinned[block]
                 self._gpu_free[block] = None
 
-    def clear(self) -> None:
-        """Forget every cached block in both tiers (records `Cleared`, not one removal per block)."""
+    def clear(self, *, cpu: bool = True) -> None:
+        """Forget every cached GPU block and, with `cpu`, the CPU tier too. Records `Cleared`
+        for the GPU (vLLM's `reset_prefix_cache`, which leaves offloaded copies alone), not one
+        removal per block; a cleared CPU tier is recorded by nothing (only a restart clears it,
+        and a restarted engine starts a new stream)."""
         for block, held in self._pinned.items():
             self._orphans[block] = self._orphans.get(block, 0) + held
+        for block in (*self._pinned, *self._gpu_free):
+            self._meta.pop(block, None)
         self._pinned.clear()
         self._gpu_free.clear()
-        self._cpu.clear()
-        self._meta.clear()
+        if cpu:
+            self._cpu.clear()
+            self._meta.clear()
         self.epoch += 1
         if self.track_events:
             self._events.append(Cleared())

@@ -268,10 +268,11 @@ class EngineRuntime:
             self.kv_sink.publish(payload)
 
     def clear_kv(self, how: str) -> None:
-        """Empty the cache: "reset" publishes `AllBlocksCleared`; "restart" starts a new stream."""
+        """Empty the cache: "reset" the GPU tier, publishing `AllBlocksCleared`; "restart" both
+        tiers, starting a new stream."""
         wall = time.time()
         self.flush_kv_events(wall)
-        self.cache.clear()
+        self.cache.clear(cpu=how == KV_CLEAR_RESTART)
         if how == KV_CLEAR_RESTART:
             self.cache.take_events()
             if self.kv_sink is not None:

@@ -27,10 +27,11 @@ its seq and its place in the replay buffer, the faults only change what the PUB 
   (a held batch also goes out when the faults are set again, or is lost with a restart).
 - `kv_delay_s`: every batch is sent that many seconds late, in order.
 - `kv_clear`: an action, done once when a fault set carrying it is applied (then stored as
-  null): "reset" empties the cache and publishes `AllBlocksCleared` on the same stream (vLLM's
-  `reset_prefix_cache`); "restart" empties the cache and starts a new publisher, as a
-  restarted engine: seq from 0, an empty replay buffer, no `AllBlocksCleared` (vLLM sends none
-  at start), the batches not yet sent lost.
+  null): "reset" empties the GPU tier and publishes `AllBlocksCleared` on the same stream
+  (vLLM's `reset_prefix_cache` without `reset_connector`: offloaded copies stay); "restart"
+  empties both tiers and starts a new publisher, as a restarted engine: seq from 0, an empty
+  replay buffer, no `AllBlocksCleared` (vLLM sends none at start), batches not yet sent lost.
+  Requests running meanwhile go on (their blocks no longer cached).
 
 Set at start with `--fault ENGINE:NAME[=VALUE]` (e.g. `--fault 1:dead`, `--fault 0:status=503`)
 and at runtime with `POST /emulator/faults` whose JSON body is the whole new fault set (`{}`

@@ -5,8 +5,11 @@ rest): one msgpack `EventBatch` per engine step that changed the cache, `[ts, ev
 (`array_like`, the publisher fills `data_parallel_rank` 0). Each event in one of two encodings
 (`Wire`): a tagged map, tag under "type" first then the fields in declaration order with the
 defaulted ones omitted (`msgspec` `tag=True, omit_defaults=True`: vLLM 0.33); or a positional
-array `[tag, field, ...]` with the trailing defaulted fields omitted (`array_like=True`, the
-encoding before vLLM PR #42892). The fields, as vLLM fills them:
+array `[tag, field, ...]` of every field (the same classes with `array_like=True`, the encoding
+before vLLM PR #42892; msgspec omits no default from an array, and older releases' classes
+had a prefix of these fields). Byte for byte as msgspec writes them: a map's header is sized
+for the class's most entries (BlockStored's 16 take a map16 header even when fewer are sent),
+an array's for its length. The fields, as vLLM fills them:
 
 - GPU `BlockStored` (`BlockPool.cache_full_blocks`): the run's hashes, the parent's hash (None
   for a prompt's first block), the run's token ids, `block_size`, `lora_id` None, medium "GPU",
@@ -74,10 +77,14 @@ class CpuStyle(enum.Enum):
 
 
 _STORED_FIELDS: Final = ("block_hashes", "parent_block_hash", "token_ids", "block_size", "lora_id", "medium",
-                         "lora_name", "extra_keys", "group_idx", "kv_cache_spec_kind")
-_STORED_REQUIRED: Final = 7  # fields before extra_keys have no default: always on the wire
-_REMOVED_FIELDS: Final = ("block_hashes", "medium", "group_idx")
+                         "lora_name", "extra_keys", "group_idx", "kv_cache_spec_kind",
+                         "kv_cache_spec_sliding_window", "locality", "ownership", "session_id",
+                         "lookahead_token_ids")
+"""vLLM 0.33's `BlockStored` fields, in order."""
+_STORED_REQUIRED: Final = 7  # fields before extra_keys have no default: always in a map
+_REMOVED_FIELDS: Final = ("block_hashes", "medium", "group_idx", "locality", "ownership")
 _REMOVED_REQUIRED: Final = 2
+_FIXMAP_MAX: Final = 15
 _encode = msgspec.msgpack.Encoder().encode
 
 
@@ -110,7 +117,7 @@ class BatchEncoder:
         if isinstance(event, Removed):
             if lmcache:
                 return None
-            values = ([self.block_hash(b) for b in event.blocks], medium, GROUP_IDX)
+            values = ([self.block_hash(b) for b in event.blocks], medium, GROUP_IDX, None, None)
             return self._shape("BlockRemoved", zip(_REMOVED_FIELDS, values, strict=True), _REMOVED_REQUIRED)
         return self._stored(event, medium, lmcache)
 
@@ -128,15 +135,17 @@ class BatchEncoder:
         cpu_vllm = event.tier == MEDIUM_CPU and not lmcache
         values = (hashes, parent, list(event.token_ids), self.block_size, None, medium, None,
                   None if lmcache else [None] * len(hashes), None if lmcache else GROUP_IDX,
-                  SPEC_KIND if cpu_vllm else None)
+                  SPEC_KIND if cpu_vllm else None, None, None, None, None, None)
         return self._shape("BlockStored", zip(_STORED_FIELDS, values, strict=True), _STORED_REQUIRED)
 
     def _shape(self, tag: str, fields: Iterable[tuple[str, Any]], required: int) -> Any:
-        """msgspec's layout of a tagged struct whose defaulted fields (all None here) are omitted."""
+        """msgspec's layout of a tagged struct whose defaults are all None: a map without them
+        (its header sized for every field), or the array of every field."""
         pairs = list(fields)
-        if self.wire is Wire.MAP:
-            return {"type": tag} | {k: v for i, (k, v) in enumerate(pairs) if i < required or v is not None}
-        values = [v for _, v in pairs]
-        while len(values) > required and values[-1] is None:
-            values.pop()
-        return [tag, *values]
+        if self.wire is Wire.ARRAY:
+            return [tag, *(v for _, v in pairs)]
+        sent = [("type", tag), *((k, v) for i, (k, v) in enumerate(pairs) if i < required or v is not None)]
+        if len(pairs) + 1 <= _FIXMAP_MAX:
+            return dict(sent)
+        body = b"".join(_encode(k) + _encode(v) for k, v in sent)
+        return msgspec.Raw(b"\xde" + len(sent).to_bytes(2, "big") + body)  # map16, as msgspec writes it

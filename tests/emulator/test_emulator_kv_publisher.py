@@ -5,7 +5,11 @@ faults (drop, reorder, delay, reset, restart) doing what they say (issue 19)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -20,6 +24,7 @@ from emulator.timing import Timing
 from emulator.tokenize import encode
 from router.routing.kv.events import AllBlocksCleared, BlockStored, KvEventBatch, Tier, decode_message
 from router.routing.kv.keys import block_keys
+from stack_components.engine_check import engine_python
 
 MODEL = "test/model"
 RECV_S = 2.0
@@ -251,3 +256,50 @@ async def _until_batch(url: str, sub: zmq.Socket) -> KvEventBatch:
             if sub.poll(200):
                 return decode_message(sub.recv_multipart())
     raise AssertionError("no KV-event batch reached the subscriber")
+
+
+def test_live_frames_decode_with_vllms_own_classes():
+    """What the PUB socket really sent, in both formats, with a CPU tier evicting, demoting and
+    promoting: vLLM 0.33's `KVEventBatch` decoders (`.venv-engine`) accept every payload and
+    encode each back to the same bytes."""
+    frames: list[dict] = []
+
+    async def collect(client: _Client, wire: Wire) -> None:
+        await client.warm_up()
+        texts = [client.prompt() for _ in range(6)]
+        for text in [*texts, texts[0], texts[1]]:  # the last two come back from the CPU tier
+            await client.complete(text)
+        while (message := await _raw(client)) is not None:
+            frames.append({"hex": message[2].hex(), "wire": wire.value})
+
+    for wire in Wire:
+        config = EngineConfig(model=MODEL, gpu_cache_tokens=8 * 16, cpu_cache_tokens=8 * 16,
+                              max_model_len=100,
+                              timing=Timing(time_scale=0.01), kv_events=KvEventsSettings(wire=wire))
+        _serve(lambda client, wire=wire: collect(client, wire), config)
+    decoded = _vllm_decode(frames)
+    assert len(decoded) == len(frames) >= 16
+    assert all(d["reencoded"] == f["hex"] for d, f in zip(decoded, frames, strict=True))
+    seen = {(e["class"], e.get("medium")) for d in decoded for e in d["events"]}
+    assert {("BlockStored", "GPU"), ("BlockStored", "CPU"), ("BlockRemoved", "GPU"),
+            ("BlockRemoved", "CPU")} <= seen
+
+
+async def _raw(client: _Client) -> list[bytes] | None:
+    if not await client.sub.poll(500):
+        return None
+    return await client.sub.recv_multipart()
+
+
+def _vllm_decode(payloads: list[dict]) -> list[dict]:
+    root = Path(__file__).resolve().parents[2]
+    python = engine_python(root)
+    assert python is not None, "the engine-check venv is missing: run `make install` (.venv-engine)"
+    env = dict(os.environ, VLLM_TARGET_DEVICE="cpu", VLLM_LOGGING_LEVEL="ERROR")
+    done = subprocess.run([str(python), "-P", str(Path(__file__).with_name("vllm_kv_decode.py"))],
+                          input=json.dumps({"payloads": payloads}), capture_output=True, text=True,
+                          timeout=110, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert "error" not in result, result
+    return result["decoded"]

@@ -31,7 +31,8 @@ its seq and its place in the replay buffer, the faults only change what the PUB 
   (vLLM's `reset_prefix_cache` without `reset_connector`: offloaded copies stay); "restart"
   empties both tiers and starts a new publisher, as a restarted engine: seq from 0, an empty
   replay buffer, no `AllBlocksCleared` (vLLM sends none at start), batches not yet sent lost.
-  Requests running meanwhile go on (their blocks no longer cached).
+  Requests running meanwhile go on (their blocks no longer cached). The POST's answer echoes
+  the action; `GET /emulator/faults` shows null.
 
 Set at start with `--fault ENGINE:NAME[=VALUE]` (e.g. `--fault 1:dead`, `--fault 0:status=503`)
 and at runtime with `POST /emulator/faults` whose JSON body is the whole new fault set (`{}`

@@ -36,7 +36,11 @@ A consumer keys blocks by their token ids (`router.routing.kv.keys`), as it must
 Token ids: the emulator has no tokenizer; a token is 4 UTF-8 bytes of the prompt read as a
 big-endian integer (`emulator.tokenize.encode`, what its `/tokenize` answers), so block i's ids
 spell exactly the 64 bytes `router.routing.prompt.block_hashes` hashes as block i. The router
-derives the same keys from a request as `block_keys(tokenize.encode(prompt_text(body)))`.
+derives the same keys from a request as `block_keys(tokenize.encode(prompt_text(body)))`: for a
+completion that is the engine's own text; for a chat the engine continues the rendered chat plus
+the generation prompt (`emulator.generation.generation_context`), of which `prompt_text` is a
+prefix, so the router's keys are the leading keys of the engine's blocks (chained from the same
+root, they agree block for block). Deterministic: no seed, no per-process state.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from emulator.timing import Timing
 from emulator.tokenize import encode
 from router.routing.kv.events import AllBlocksCleared, BlockStored, KvEventBatch, Tier, decode_message
 from router.routing.kv.keys import block_keys
+from router.routing.prompt import prompt_text
 from stack_components.engine_check import engine_python
 
 MODEL = "test/model"
@@ -303,3 +304,18 @@ def _vllm_decode(payloads: list[dict]) -> list[dict]:
     result = json.loads(done.stdout)
     assert "error" not in result, result
     return result["decoded"]
+
+
+def test_a_chats_router_keys_lead_the_engines_blocks():
+    """For a chat the engine continues the rendered chat plus the generation prompt; the router's
+    keys of the request (`prompt_text` through the emulator's tokenizer) are its leading blocks."""
+    async def test(client: _Client) -> None:
+        await client.warm_up()
+        body = {"model": MODEL, "messages": [{"role": "system", "content": "s" * 150},
+                                             {"role": "user", "content": "u" * 90}], "max_tokens": 1}
+        async with client.session.post(client.url + "/v1/chat/completions", json=body) as resp:
+            assert resp.status == 200
+        (stored,) = (await client.recv()).events
+        engine_keys, router_keys = block_keys(stored.token_ids), block_keys(encode(prompt_text(body)))
+        assert len(router_keys) >= 3 and engine_keys[:len(router_keys)] == router_keys
+    _serve(test)

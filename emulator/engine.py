@@ -14,7 +14,7 @@ and `abort_all()` ends every open one with `finish_reason: "abort"`; the server
 With `kv_events` configured the cache tracks its changes and each step that changed it ends
 with one KV-event batch handed to `kv_sink` (the server's `KvPublisher`), as vLLM's scheduler
 publishes one batch per step with events (`Scheduler.update_from_output`); `clear_kv` is the
-`kv_clear` fault. A prompt's token ids are `emulator.tokenize.encode` of its text.
+`kv_clear` fault. A prompt's token ids are `emulator.tokenize.whole_token_ids` of its text.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from emulator.journal import (
 from emulator.kv_wire import BatchEncoder
 from emulator.metrics import EngineMetrics, Gauges
 from emulator.scheduler import Emit, GenRequest, Scheduler, Step
-from emulator.tokenize import encode
+from emulator.tokenize import whole_token_ids
 from emulator.wire import FINISH_ABORT, ParsedRequest
 from router.routing.prompt import block_hashes
 
@@ -164,7 +164,7 @@ class EngineRuntime:
         now = asyncio.get_running_loop().time()
         key = next(self._keys)
         stop_after = None if parsed.ignore_eos else self.config.stop_after_tokens
-        token_ids = None if self.kv_encoder is None else tuple(encode(parsed.prompt))
+        token_ids = None if self.kv_encoder is None else whole_token_ids(parsed.prompt)
         req = GenRequest(key=key, prompt_tokens=parsed.prompt_tokens,
                          blocks=tuple(block_hashes(parsed.prompt)), max_tokens=parsed.max_tokens,
                          stop_after=stop_after, token_ids=token_ids)

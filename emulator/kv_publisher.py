@@ -13,7 +13,8 @@ Unlike vLLM's (a thread draining a queue), this one runs on the engine's event l
 sent when the step that made it ends, replay requests are answered by one task. The faults
 (`kv_drop_rate`, `kv_reorder_rate`, `kv_delay_s`) decide in `Outbox`, a pure value, which
 batches go out live and when; `restart()` is a new publisher on the same sockets (a restarted
-engine binds them again; its subscribers' SUB sockets reconnect by themselves).
+engine binds them again; its subscribers' SUB sockets reconnect by themselves). A `dead`
+engine leaves replay requests unanswered (its cache does not change, so nothing is published).
 """
 
 from __future__ import annotations
@@ -184,6 +185,8 @@ class KvPublisher:
             frames = await self._replay.recv_multipart()
             if len(frames) != 3:
                 continue  # vLLM logs "Invalid replay request" and answers nothing
+            if self._faults().dead:
+                continue  # a dead engine's process answers nothing
             identity, _, start = frames
             start_seq = int.from_bytes(start, "big")
             for seq, payload in list(self._stream.buffer):

@@ -18,6 +18,7 @@ import zmq.asyncio
 
 from contracts.kv_events import REPLAY_END_SEQ, topic
 from emulator.config import EngineConfig, KvEventsSettings
+from emulator.faults import Faults
 from emulator.kv_wire import Wire
 from emulator.runner import EmulatorCluster, EmulatorProcess, run_emulators
 from emulator.timing import Timing
@@ -42,6 +43,7 @@ class _Client:
     def __init__(self, cluster: EmulatorCluster, session: aiohttp.ClientSession, ctx: zmq.asyncio.Context):
         self.url, self.session = cluster.urls[0], session
         self.publisher = cluster.servers[0].kv_publisher
+        self.publisher_server = cluster.servers[0]
         assert self.publisher is not None
         self.sub = ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -318,4 +320,23 @@ def test_a_chats_router_keys_lead_the_engines_blocks():
         (stored,) = (await client.recv()).events
         engine_keys, router_keys = block_keys(stored.token_ids), block_keys(encode(prompt_text(body)))
         assert len(router_keys) >= 3 and engine_keys[:len(router_keys)] == router_keys
+    _serve(test)
+
+
+def test_a_dead_engine_answers_no_replay():
+    """While `dead`, a replay request gets nothing; revived, the engine answers again."""
+    async def test(client: _Client) -> None:
+        start = await client.warm_up()
+        await client.complete(client.prompt())
+        await client.recv()
+        await client.publisher_server.set_faults(Faults(dead=True))
+        dealer = client.sub.context.socket(zmq.DEALER)
+        dealer.connect(client.publisher.replay_endpoint)
+        try:
+            await dealer.send_multipart([b"", start.to_bytes(8, "big")])
+            assert not await dealer.poll(300)
+        finally:
+            dealer.close(linger=0)
+        await client.publisher_server.set_faults(Faults())
+        assert [decode_message(m[1:]).seq for m in (await _replay(client, start))[:-1]] == [start]
     _serve(test)

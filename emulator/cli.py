@@ -6,7 +6,10 @@ ports until Ctrl-C. The command's body is `emulator.serve`.
 
 Timing knobs (`--step-base-s`, `--prefill-token-s`, ...) and engine limits default to
 DESIGN.md's A100 / Llama-3.1-8B figures; `--fault ENGINE:NAME[=VALUE]` sets faults at start
-(see `emulator.faults`). From Python use `emulator.runner`.
+(see `emulator.faults`). `--kv-events` makes every engine publish its KV events on ZMQ as vLLM
+0.33 does (`emulator.kv_publisher`): engine i on `--kv-events-port` + 2i, its replay socket on
+the next port (0: free ports; the ready file lists the endpoints). From Python use
+`emulator.runner`.
 """
 
 from __future__ import annotations
@@ -53,6 +56,19 @@ def emulate(
     created: Annotated[int, typer.Option(
         help="Pin the `created` field of every answer to this Unix second (two runs' streams then compare "
              "byte for byte); 0: the wall clock's second.")] = 0,
+    kv_events: Annotated[bool, typer.Option(
+        help="Publish KV events on ZMQ, as vLLM's --kv-events-config.")] = False,
+    kv_events_port: Annotated[int, typer.Option(
+        help="Engine i publishes on PORT+2i and replays on PORT+2i+1 (on --host); 0: free ports.")] = 0,
+    kv_events_wire: Annotated[str, typer.Option(
+        help="Event encoding: map (tagged maps, vLLM 0.33) or array (positional, older vLLM).")] = "map",
+    kv_cpu_events: Annotated[str, typer.Option(
+        help="CPU tier events: vllm (medium CPU, with removals) or lmcache (medium cpu, stores only)."
+    )] = "vllm",
+    kv_int_hashes: Annotated[bool, typer.Option(
+        help="Block hashes as 64-bit ints (vLLM's VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES).")] = False,
+    kv_buffer_steps: Annotated[int, typer.Option(
+        help="Batches kept for replay (vLLM's buffer_steps).")] = 10_000,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds; 0: until Ctrl-C.")] = 0.0,
     ready_file: Annotated[str | None, typer.Option(help="Write {\"urls\": [...]} here once serving.")] = None,
 ) -> None:

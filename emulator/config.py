@@ -9,12 +9,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from contracts.kv_events import KV_REPLAY_BUFFER_STEPS
 from emulator.errors import require
 from emulator.faults import Faults
+from emulator.kv_wire import CpuStyle, Wire
 from emulator.timing import Timing
 from router.routing.prompt import BLOCK_TOKENS
 
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+_SCHEMES = ("tcp://", "ipc://")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KvEventsSettings:
+    """How an engine publishes its KV events, as vLLM's `--kv-events-config` says it
+    (`emulator.kv_publisher`). A tcp endpoint with port 0 binds a free port."""
+
+    endpoint: str = "tcp://127.0.0.1:0"
+    replay_endpoint: str | None = "tcp://127.0.0.1:0"
+    """The replay ROUTER socket; None: no replay (vLLM's default)."""
+    topic: str | None = None
+    """None: `contracts.kv_events.topic(host, http port, model)`, as our engines are rendered."""
+    wire: Wire = Wire.MAP
+    int_hashes: bool = False
+    cpu_style: CpuStyle = CpuStyle.VLLM
+    buffer_steps: int = KV_REPLAY_BUFFER_STEPS
+    hwm: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in ("endpoint", "replay_endpoint"):
+            value = getattr(self, name)
+            require((value is None and name == "replay_endpoint")
+                    or (isinstance(value, str) and value.startswith(_SCHEMES) and len(value) > 6),
+                    f"kv_events.{name}", value, "must be a tcp://HOST:PORT or ipc://PATH endpoint")
+        require(self.buffer_steps >= 1, "kv_events.buffer_steps", self.buffer_steps, "must be >= 1")
+        require(self.hwm >= 1, "kv_events.hwm", self.hwm, "must be >= 1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +69,8 @@ class EngineConfig:
     compare two answers byte for byte)."""
     timing: Timing = field(default_factory=Timing)
     faults: Faults = field(default_factory=Faults)
+    kv_events: KvEventsSettings | None = None
+    """Publish KV events (None: off, as vLLM without `--kv-events-config`)."""
 
     def __post_init__(self) -> None:
         require(bool(self.model) and self.model.strip() == self.model, "model", self.model,

@@ -10,6 +10,11 @@ Shutdown follows vLLM 0.33's engine core (`EngineCore._handle_shutdown`, `_rejec
 in vllm/v1/engine/core.py): once `drain()` is called every new request is aborted on arrival,
 and `abort_all()` ends every open one with `finish_reason: "abort"`; the server
 (`emulator.server`) decides when, from `--shutdown-timeout`.
+
+With `kv_events` configured the cache tracks its changes and each step that changed it ends
+with one KV-event batch handed to `kv_sink` (the server's `KvPublisher`), as vLLM's scheduler
+publishes one batch per step with events (`Scheduler.update_from_output`); `clear_kv` is the
+`kv_clear` fault. A prompt's token ids are `emulator.tokenize.whole_token_ids` of its text.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ import asyncio
 import itertools
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from emulator import gpu
 from emulator.cache import Lookup, PrefixCache
 from emulator.config import EngineConfig
-from emulator.faults import Faults
+from emulator.faults import KV_CLEAR_RESTART, Faults
 from emulator.journal import (
     STATUS_ABORTED,
     STATUS_CANCELLED,
@@ -33,12 +38,22 @@ from emulator.journal import (
     Journal,
     RequestRecord,
 )
+from emulator.kv_wire import BatchEncoder
 from emulator.metrics import EngineMetrics, Gauges
 from emulator.scheduler import Emit, GenRequest, Scheduler, Step
+from emulator.tokenize import whole_token_ids
 from emulator.wire import FINISH_ABORT, ParsedRequest
 from router.routing.prompt import block_hashes
 
 LATE_STEP_S = 0.002  # a step that ends this much after its planned end counts as late
+
+
+class KvSink(Protocol):
+    """Where an engine's KV-event batches go (`emulator.kv_publisher.KvPublisher`)."""
+
+    def publish(self, payload: bytes) -> int: ...
+
+    def restart(self) -> None: ...
 
 
 class Channel:
@@ -89,7 +104,13 @@ class EngineRuntime:
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
         self.faults: Faults = config.faults
-        self.cache = PrefixCache(gpu_tokens=config.gpu_cache_tokens, cpu_tokens=config.cpu_cache_tokens)
+        kv = config.kv_events
+        self.cache = PrefixCache(gpu_tokens=config.gpu_cache_tokens, cpu_tokens=config.cpu_cache_tokens,
+                                 track_events=kv is not None)
+        self.kv_encoder = None if kv is None else BatchEncoder(wire=kv.wire, int_hashes=kv.int_hashes,
+                                                               cpu_style=kv.cpu_style,
+                                                               block_size=self.cache.block_tokens)
+        self.kv_sink: KvSink | None = None
         self.scheduler = Scheduler(cache=self.cache, timing=config.timing, max_num_seqs=config.max_num_seqs,
                                    max_num_batched_tokens=config.max_num_batched_tokens)
         self.metrics = EngineMetrics(config.model)
@@ -143,9 +164,10 @@ class EngineRuntime:
         now = asyncio.get_running_loop().time()
         key = next(self._keys)
         stop_after = None if parsed.ignore_eos else self.config.stop_after_tokens
+        token_ids = None if self.kv_encoder is None else whole_token_ids(parsed.prompt)
         req = GenRequest(key=key, prompt_tokens=parsed.prompt_tokens,
                          blocks=tuple(block_hashes(parsed.prompt)), max_tokens=parsed.max_tokens,
-                         stop_after=stop_after)
+                         stop_after=stop_after, token_ids=token_ids)
         record = RequestRecord(request_id=request_id, prompt_tokens=parsed.prompt_tokens,
                                max_tokens=parsed.max_tokens, stream=parsed.stream, arrival=self.wall(now))
         self.scheduler.submit(req, now)
@@ -234,6 +256,28 @@ class EngineRuntime:
             channel = self._channels.get(emit.key)
             if channel is not None and channel.finish_reason is None:  # not if aborted meanwhile
                 self._on_token(channel, emit, now)
+        self.flush_kv_events(wall)
+
+    # --- KV events -----------------------------------------------------------------------
+    def flush_kv_events(self, wall: float) -> None:
+        """Publish the cache's changes since the last flush as one batch (none if unchanged)."""
+        if self.kv_encoder is None:
+            return
+        payload = self.kv_encoder.payload(wall, self.cache.take_events())
+        if payload is not None and self.kv_sink is not None:
+            self.kv_sink.publish(payload)
+
+    def clear_kv(self, how: str) -> None:
+        """Empty the cache: "reset" the GPU tier, publishing `AllBlocksCleared`; "restart" both
+        tiers, starting a new stream."""
+        wall = time.time()
+        self.flush_kv_events(wall)
+        self.cache.clear(cpu=how == KV_CLEAR_RESTART)
+        if how == KV_CLEAR_RESTART:
+            self.cache.take_events()
+            if self.kv_sink is not None:
+                self.kv_sink.restart()
+        self.flush_kv_events(wall)
 
     def _on_admitted(self, key: int, lookup: Lookup, wall: float) -> None:
         self.metrics.prompt_tokens += lookup.prompt_tokens

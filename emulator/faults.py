@@ -19,6 +19,21 @@
 - `dead`: the engine stops listening and drops its open connections (clients see connection
   refused / reset); with `revive_after_s` it comes back after that many seconds.
 
+KV-event faults (engines publishing KV events, `emulator.kv_publisher`); a batch always gets
+its seq and its place in the replay buffer, the faults only change what the PUB socket sends:
+- `kv_drop_rate`: that fraction of batches is never sent live (a seq gap a subscriber can
+  replay while the batch is still buffered, as when PUB drops past its high-water mark).
+- `kv_reorder_rate`: that fraction of batches is held back and sent right after the next one
+  (a held batch also goes out when the faults are set again, or is lost with a restart).
+- `kv_delay_s`: every batch is sent that many seconds late, in order.
+- `kv_clear`: an action, done once when a fault set carrying it is applied (then stored as
+  null): "reset" empties the GPU tier and publishes `AllBlocksCleared` on the same stream
+  (vLLM's `reset_prefix_cache` without `reset_connector`: offloaded copies stay); "restart"
+  empties both tiers and starts a new publisher, as a restarted engine: seq from 0, an empty
+  replay buffer, no `AllBlocksCleared` (vLLM sends none at start), batches not yet sent lost.
+  Requests running meanwhile go on (their blocks no longer cached). The POST's answer echoes
+  the action; `GET /emulator/faults` shows null.
+
 Set at start with `--fault ENGINE:NAME[=VALUE]` (e.g. `--fault 1:dead`, `--fault 0:status=503`)
 and at runtime with `POST /emulator/faults` whose JSON body is the whole new fault set (`{}`
 clears every fault). Pure values and parsers.
@@ -32,6 +47,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from emulator.errors import ConfigError, require
+
+KV_CLEAR_RESET = "reset"
+KV_CLEAR_RESTART = "restart"
+KV_CLEARS = (None, KV_CLEAR_RESET, KV_CLEAR_RESTART)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +67,10 @@ class Faults:
     dead: bool = False
     revive_after_s: float | None = None
     xid: int = 0
+    kv_drop_rate: float = 0.0
+    kv_reorder_rate: float = 0.0
+    kv_delay_s: float = 0.0
+    kv_clear: str | None = None
 
     def __post_init__(self) -> None:
         require(self.status is None or (_is_int(self.status) and 400 <= self.status <= 599), "status",
@@ -66,6 +89,13 @@ class Faults:
         require(self.revive_after_s is None or (_is_num(self.revive_after_s) and self.revive_after_s > 0),
                 "revive_after_s", self.revive_after_s, "must be null or a number > 0")
         require(_is_int(self.xid) and 0 <= self.xid <= 1000, "xid", self.xid, "must be an integer in 0..1000")
+        for name in ("kv_drop_rate", "kv_reorder_rate"):
+            value = getattr(self, name)
+            require(_is_num(value) and 0.0 <= value <= 1.0, name, value, "must be a number in 0..1")
+        require(_is_num(self.kv_delay_s) and 0.0 <= self.kv_delay_s <= 3600, "kv_delay_s", self.kv_delay_s,
+                "must be a number of seconds in 0..3600")
+        require(self.kv_clear in KV_CLEARS, "kv_clear", self.kv_clear,
+                f"must be null or one of {', '.join(c for c in KV_CLEARS if c)}")
 
     @property
     def healthy(self) -> bool:
@@ -98,7 +128,8 @@ def _is_num(value: Any) -> bool:
 
 
 _FLAG_TYPES = {"status": int, "fail_rate": float, "fail_after_tokens": int, "revive_after_s": float,
-               "xid": int, "stall_after_tokens": int, "die_after_tokens": int, "health_delay_s": float}
+               "xid": int, "stall_after_tokens": int, "die_after_tokens": int, "health_delay_s": float,
+               "kv_drop_rate": float, "kv_reorder_rate": float, "kv_delay_s": float, "kv_clear": str}
 _FLAG_SWITCHES = ("stall", "dead")
 
 

@@ -56,6 +56,16 @@ class EmulatorCluster:
         """Base URL of every engine."""
         return [s.url for s in self.servers]
 
+    @property
+    def kv_endpoints(self) -> dict[str, list[str | None]] | None:
+        """`{"kv_events": [...], "kv_replay": [...]}`, each engine's bound KV-event endpoints
+        (None where an engine does not publish); None when no engine publishes."""
+        publishers = [s.kv_publisher for s in self.servers]
+        if all(p is None for p in publishers):
+            return None
+        return {"kv_events": [None if p is None else p.endpoint for p in publishers],
+                "kv_replay": [None if p is None else p.replay_endpoint for p in publishers]}
+
     async def set_faults(self, index: int, faults: Faults) -> None:
         """Replace engine `index`'s faults."""
         await self.servers[index].set_faults(faults)
@@ -176,6 +186,9 @@ class EmulatorProcess:
         self._timeout = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self.urls: list[str] = []
+        self.kv_events: list[str | None] = []
+        """Each engine's KV-event PUB endpoint (with `--kv-events`), then `kv_replay` its ROUTER."""
+        self.kv_replay: list[str | None] = []
 
     @property
     def pid(self) -> int | None:
@@ -213,7 +226,9 @@ class EmulatorProcess:
                 self.__exit__()
                 raise EmulatorError(f"emulator process not ready within {self._timeout} s")
             time.sleep(0.02)  # polling a file with a deadline, not waiting blindly
-        self.urls = json.loads(self._ready_file.read_text())["urls"]
+        ready = json.loads(self._ready_file.read_text())
+        self.urls = ready["urls"]
+        self.kv_events, self.kv_replay = ready.get("kv_events", []), ready.get("kv_replay", [])
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -228,9 +243,11 @@ class EmulatorProcess:
         self._tmp.cleanup()
 
 
-def write_ready_file(path: str | os.PathLike[str], urls: list[str]) -> None:
-    """Atomically write `{"urls": [...]}` (what `EmulatorProcess` waits for)."""
+def write_ready_file(path: str | os.PathLike[str], urls: list[str],
+                     kv: dict[str, list[str | None]] | None = None) -> None:
+    """Atomically write `{"urls": [...]}` and, with KV events, the `kv_events` and `kv_replay`
+    endpoint lists (what `EmulatorProcess` waits for)."""
     target = Path(path)
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(json.dumps({"urls": urls}))
+    tmp.write_text(json.dumps({"urls": urls, **(kv or {})}))
     tmp.replace(target)

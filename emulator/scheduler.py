@@ -34,6 +34,7 @@ class GenRequest:
     blocks: tuple[int, ...]
     max_tokens: int
     stop_after: int | None = None  # emit EOS ("stop") after this many tokens; None: never
+    token_ids: tuple[int, ...] | None = None  # the prompt's token ids, when the cache tracks events
 
     def __post_init__(self) -> None:
         require(self.prompt_tokens >= 1, "prompt_tokens", self.prompt_tokens, "must be >= 1")
@@ -86,6 +87,7 @@ class Step:
 class _Running:
     req: GenRequest
     to_prefill: int
+    epoch: int = 0  # the cache's epoch at admission (`PrefixCache.release`)
     generated: int = 0
 
     @property
@@ -202,8 +204,8 @@ class Scheduler:
                 return
             del self._waiting[key]
             self._reserved += need
-            lookup = self.cache.admit(req.blocks, req.prompt_tokens)
-            running = _Running(req=req, to_prefill=lookup.miss_tokens)
+            lookup = self.cache.admit(req.blocks, req.prompt_tokens, req.token_ids)
+            running = _Running(req=req, to_prefill=lookup.miss_tokens, epoch=self.cache.epoch)
             self._running[key] = running
             plan.loaded_tokens += lookup.cpu_hit_tokens
             plan.admitted.append(Admitted(key=key, lookup=lookup, queued_s=max(0.0, now - arrival)))
@@ -219,4 +221,4 @@ class Scheduler:
 
     def _retire(self, running: _Running) -> None:
         self._reserved -= running.req.prompt_tokens + running.req.max_tokens
-        self.cache.release(running.req.blocks)
+        self.cache.release(running.req.blocks, running.epoch)

@@ -9,9 +9,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.config import EngineConfig
+from emulator.config import EngineConfig, KvEventsSettings
 from emulator.errors import require
 from emulator.faults import faults_from_flags
+from emulator.kv_wire import CpuStyle, Wire
 from emulator.timing import Timing
 
 _TIMING_FIELDS = ("time_scale", "step_base_s", "step_seq_s", "prefill_token_s", "kv_read_token_s",
@@ -48,12 +49,40 @@ class ServeArgs:
         created = flags.get("created", 0)
         require(isinstance(created, int) and created >= 0, "created", created,
                 "must be an integer >= 0 (0: the wall clock)")
+        kv = _kv_settings(flags, engines)
         configs = tuple(
             EngineConfig(timing=timing, faults=f, stop_after_tokens=stop_after or None,
-                         created=created or None, **{k: flags[k] for k in _ENGINE_FIELDS})
-            for f in faults)
+                         created=created or None, kv_events=None if kv is None else kv[i],
+                         **{k: flags[k] for k in _ENGINE_FIELDS})
+            for i, f in enumerate(faults))
         return cls(configs=configs, base_port=flags["base_port"], host=flags["host"],
                    duration=flags["duration"], ready_file=flags["ready_file"])
+
+
+def _choice(flags: Mapping[str, Any], name: str, default: str, kind: type[Wire] | type[CpuStyle]) -> Any:
+    value = flags.get(name, default)
+    allowed = [member.value for member in kind]
+    require(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
+    return kind(value)
+
+
+def _kv_settings(flags: Mapping[str, Any], engines: int) -> list[KvEventsSettings] | None:
+    """One engine's KV-event settings per engine (None: `--kv-events` is off)."""
+    if not flags.get("kv_events", False):
+        return None
+    port, host = flags.get("kv_events_port", 0), flags["host"]
+    require(port == 0 or 1 <= port <= 65536 - 2 * engines, "kv_events_port", port,
+            f"must be 0 (free ports) or 1..{65536 - 2 * engines} for {engines} engines")
+    wire = _choice(flags, "kv_events_wire", "map", Wire)
+    cpu_style = _choice(flags, "kv_cpu_events", "vllm", CpuStyle)
+    steps = flags.get("kv_buffer_steps", 10_000)
+    require(steps >= 1, "kv_buffer_steps", steps, "must be >= 1")
+    address = f"[{host}]" if ":" in host else host
+    return [KvEventsSettings(endpoint=f"tcp://{address}:{port + 2 * i if port else 0}",
+                             replay_endpoint=f"tcp://{address}:{port + 2 * i + 1 if port else 0}",
+                             wire=wire, cpu_style=cpu_style, int_hashes=flags.get("kv_int_hashes", False),
+                             buffer_steps=steps)
+            for i in range(engines)]
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -77,7 +106,7 @@ async def _serve(args: ServeArgs, echo: Callable[[str], Any]) -> None:
             echo(f"engine {i}: {url}  model={config.model} gpu={config.gpu_cache_tokens} "
                  f"cpu={config.cpu_cache_tokens} time_scale={config.timing.time_scale}")
         if args.ready_file:
-            write_ready_file(args.ready_file, cluster.urls)
+            write_ready_file(args.ready_file, cluster.urls, kv=cluster.kv_endpoints)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), args.duration or None)
         aborted = await asyncio.gather(*(server.shutdown() for server in cluster.servers))

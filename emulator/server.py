@@ -2,23 +2,28 @@
 
 `EngineServer.start()` binds the port (0 picks a free one) and starts the step loop;
 `set_faults()` swaps the fault set and, for `dead`, closes the listener and drops every open
-connection (reopening it on revival, after `revive_after_s` or when cleared). aiohttp's
-server sets TCP_NODELAY on accepted sockets, and cancels a handler whose client disconnects
+connection (reopening it on revival, after `revive_after_s` or when cleared), and applies
+`kv_clear` once (storing the set without it). With `kv_events` configured the engine's
+`KvPublisher` binds its sockets after the HTTP port (the topic names it) and closes at stop.
+aiohttp's server sets TCP_NODELAY on accepted sockets, and cancels a handler whose client disconnects
 (`handler_cancellation=True`), which frees the request's batch slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 
 from aiohttp import web
 
+from contracts.kv_events import topic
 from emulator.app import TRANSPORTS, build_app
-from emulator.config import EngineConfig
+from emulator.config import EngineConfig, KvEventsSettings
 from emulator.engine import EngineRuntime
 from emulator.errors import EmulatorError
 from emulator.faults import Faults
+from emulator.kv_publisher import KvPublisher
 
 SHUTDOWN_GRACE_S = 0.25  # open streams get this long at stop before their connections are dropped
 _FINAL_WRITE_S = 1.0  # after an abort, handlers get this long to write their final chunks
@@ -40,6 +45,7 @@ class EngineServer:
         self._revive: asyncio.TimerHandle | None = None
         self._revival: asyncio.Task[None] | None = None
         self._stopped = False
+        self.kv_publisher: KvPublisher | None = None
 
     @property
     def url(self) -> str:
@@ -52,7 +58,17 @@ class EngineServer:
         self.runtime.start()
         if not self.runtime.faults.dead:
             await self._listen()
-        self._schedule_revival(self.runtime.faults)
+        if self.config.kv_events is not None:
+            await self._start_kv_publisher(self.config.kv_events)
+        await self.set_faults(self.runtime.faults)  # a kv_clear given at start, the revival timer
+
+    async def _start_kv_publisher(self, settings: KvEventsSettings) -> None:
+        name = topic(self.host, self.port, self.config.model) if settings.topic is None else settings.topic
+        publisher = KvPublisher(settings, topic=name, faults=lambda: self.runtime.faults,
+                                seed=self.config.seed)
+        await publisher.start()
+        self.kv_publisher = publisher
+        self.runtime.kv_sink = publisher
 
     async def stop(self) -> None:
         """Stop listening, drop connections, stop the engine (idempotent)."""
@@ -62,6 +78,8 @@ class EngineServer:
         if self._revive is not None:
             self._revive.cancel()
         await self.runtime.stop()
+        if self.kv_publisher is not None:
+            await self.kv_publisher.stop()
         await self._runner.cleanup()
         self._site = None
 
@@ -101,7 +119,12 @@ class EngineServer:
     async def set_faults(self, faults: Faults) -> None:
         """Replace the fault set; dying and reviving open or close the listener."""
         was_dead = self.runtime.faults.dead
+        if faults.kv_clear is not None:
+            self.runtime.clear_kv(faults.kv_clear)
+            faults = dataclasses.replace(faults, kv_clear=None)
         self.runtime.faults = faults
+        if self.kv_publisher is not None:
+            self.kv_publisher.faults_changed()
         if faults.dead and not was_dead:
             await self._die()
         elif was_dead and not faults.dead:

@@ -34,6 +34,10 @@ def _get(url: str) -> tuple[int, bytes]:
     (["--base-port", "65535", "--engines", "2"], "--base-port"),
     (["--fault", "7:dead"], "--fault"),
     (["--created", "-1"], "--created"),
+    (["--kv-events", "--kv-events-wire", "yaml"], "--kv-events-wire"),
+    (["--kv-events", "--kv-cpu-events", "disk"], "--kv-cpu-events"),
+    (["--kv-events", "--kv-events-port", "65535"], "--kv-events-port"),
+    (["--kv-events", "--kv-buffer-steps", "0"], "--kv-buffer-steps"),
 ])
 def test_bad_flags_fail_fast_naming_the_flag(args, flag):
     """Invalid flags exit with status 2 and a message naming the flag and the value."""
@@ -54,6 +58,26 @@ def test_flags_build_one_config_per_engine():
     assert [c.faults for c in args.configs] == [Faults(), Faults(status=503)]
     assert {c.timing.time_scale for c in args.configs} == {0.5}
     assert args.configs[0].stop_after_tokens is None
+
+
+def test_kv_event_flags_give_each_engine_its_ports():
+    """`--kv-events --kv-events-port P`: engine i publishes on P+2i and replays on P+2i+1, with the
+    wire, CPU style, hash form and buffer asked; without `--kv-events` no engine publishes."""
+    from emulator.kv_wire import CpuStyle, Wire
+
+    flags = {"engines": 2, "base_port": 0, "host": "127.0.0.1", "model": "m", "gpu_cache_tokens": 1000,
+             "cpu_cache_tokens": 0, "max_num_seqs": 4, "max_num_batched_tokens": 64, "max_model_len": 500,
+             "default_max_tokens": 5, "stop_after_tokens": 0, "time_scale": 0.5, "step_base_s": 0.01,
+             "step_seq_s": 0.0, "prefill_token_s": 1e-4, "kv_read_token_s": 0.0, "cpu_load_tokens_per_s": 1e5,
+             "fault": [], "seed": 0, "duration": 0.0, "ready_file": None, "shutdown_timeout_s": 0}
+    assert {c.kv_events for c in ServeArgs.from_flags(flags).configs} == {None}
+    kv = ServeArgs.from_flags({**flags, "kv_events": True, "kv_events_port": 6000, "kv_events_wire": "array",
+                               "kv_cpu_events": "lmcache", "kv_int_hashes": True, "kv_buffer_steps": 7})
+    settings = [c.kv_events for c in kv.configs]
+    assert [(s.endpoint, s.replay_endpoint) for s in settings] == [
+        ("tcp://127.0.0.1:6000", "tcp://127.0.0.1:6001"), ("tcp://127.0.0.1:6002", "tcp://127.0.0.1:6003")]
+    assert {(s.wire, s.cpu_style, s.int_hashes, s.buffer_steps) for s in settings} == {
+        (Wire.ARRAY, CpuStyle.LMCACHE, True, 7)}
 
 
 def test_created_flag_pins_every_answer_and_zero_means_the_clock():

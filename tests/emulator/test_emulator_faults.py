@@ -43,3 +43,15 @@ def test_bad_flags_are_rejected_with_the_flag_named(flag):
     with pytest.raises(ConfigError, match="--fault") as info:
         parse_fault_flag(flag, engines=2)
     assert flag in str(info.value)
+
+
+def test_kv_event_faults_parse_and_validate():
+    """The KV-event faults come as flags and JSON; bad values name the field and what is allowed."""
+    sets = faults_from_flags(["0:kv_drop_rate=0.5", "0:kv_delay_s=2", "1:kv_clear=restart",
+                              "1:kv_reorder_rate=1"], engines=2)
+    assert sets == [Faults(kv_drop_rate=0.5, kv_delay_s=2.0), Faults(kv_clear="restart", kv_reorder_rate=1.0)]
+    for data, message in [({"kv_clear": "wipe"}, "reset, restart"), ({"kv_drop_rate": 1.5}, "0..1"),
+                          ({"kv_delay_s": -1}, "0..3600"), ({"kv_reorder_rate": True}, "0..1")]:
+        with pytest.raises(ConfigError, match=message) as info:
+            Faults.from_dict(data)
+        assert info.value.field_name == next(iter(data))

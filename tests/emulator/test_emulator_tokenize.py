@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emulator.errors import WireError
-from emulator.tokenize import decode, detokenize_body, encode, tokenize_body
+from emulator.tokenize import decode, detokenize_body, encode, tokenize_body, whole_token_ids
 from router.routing.prompt import count_tokens, prompt_text
 
 TEXTS = ["", "a", "abcd", "hello world", "héllo wörld 🙂 " * 7, "a\ud800b"]
@@ -43,3 +45,10 @@ def test_bodies_vllm_refuses_are_400_naming_the_field(call, raw: bytes, param: s
     with pytest.raises(WireError) as err:
         call(raw)
     assert err.value.status == 400 and err.value.param == param
+
+
+@given(st.text(max_size=200))
+def test_whole_token_ids_are_encode_without_a_short_last_token(text):
+    """The KV events' fast path gives `encode`'s ids of every whole 4-byte token."""
+    raw = len(text.encode("utf-8", "surrogatepass"))
+    assert whole_token_ids(text) == tuple(encode(text)[:raw // 4])

@@ -25,6 +25,7 @@ from emulator.config import EngineConfig
 from emulator.errors import WireError
 from emulator.generation import generation_context
 from emulator.validation import check_sampling, lax_bool, lax_float, lax_int
+from router.routing.migration import COMPLETIONS_DEFAULT_MAX_TOKENS
 from router.routing.prompt import count_tokens
 
 Kind = Literal["chat", "completion"]
@@ -100,9 +101,9 @@ def _salt(body: Mapping[str, Any]) -> int | None:
     return lax_int(body, "seed")
 
 
-COMPLETIONS_DEFAULT_MAX_TOKENS = 16
-"""vLLM's `CompletionRequest.max_tokens` default (completion/protocol.py); a chat request without
-a budget gets the rest of the context in vLLM, `EngineConfig.default_max_tokens` here."""
+# A completion without `max_tokens` gets vLLM's `CompletionRequest` default
+# (`COMPLETIONS_DEFAULT_MAX_TOKENS`, the one the router's migration budgets with); a chat request
+# without a budget gets the rest of the context in vLLM, `EngineConfig.default_max_tokens` here.
 
 
 def _max_tokens(body: Mapping[str, Any], prompt_tokens: int, config: EngineConfig, kind: Kind) -> int:

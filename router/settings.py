@@ -30,6 +30,7 @@ class SettingsError(ValueError):
         super().__init__(f"router setting '{field_name}' {allowed} (got {value!r})")
         self.field_name = field_name
         self.value = value
+        self.allowed = allowed
 
 
 def _require(ok: bool, name: str, value: Any, allowed: str) -> None:

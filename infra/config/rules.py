@@ -139,11 +139,12 @@ def _served_names(config: StackConfig) -> None:
                 f"must be unique (model '{seen.get(served)}' serves it too)")
         seen[served] = name
     for name, model in config.models.items():
-        for adapter in model.adapters:
-            require(adapter not in seen, key(f"models.{name}.adapters.{adapter}"), adapter,
+        stable = [(a, f"adapters.{a}") for a, spec in model.adapters.items() if spec.versions]
+        for adapter, where in [*stable, *((n, w) for n, w, _, _ in model.served_adapters())]:
+            require(adapter not in seen, key(f"models.{name}.{where}"), adapter,
                     f"must be unique among served models and adapters ('{seen.get(adapter)}' serves it too): "
-                    "clients name either as `model`")
-            seen[adapter] = f"{name}.adapters.{adapter}"
+                    "clients name either as `model` (a version is served as <adapter>--<version>)")
+            seen[adapter] = f"{name}.{where}"
 
 
 def _secrets(config: StackConfig) -> None:

@@ -186,7 +186,8 @@ def lora_config_error(name: str, model: ModelConfig, err: ArgsError) -> ConfigEr
         return ConfigError(f"{section}.adapters", err.value,
                            f"cannot be served while {NAMESPACE}:lmcache.enabled is true: LMCache 0.5.6 keys "
                            "its KV chunks without the adapter, so one adapter would reuse another's KV "
-                           "(set lmcache.enabled: false, or serve the adapters from a stack without LMCache)")
+                           f"(set {section}.lmcache: false, which serves this model without LMCache, or "
+                           "lmcache.enabled: false for the whole stack)")
     if err.field_name == "lora.adapters":
         return ConfigError(f"{section}.adapters", err.value, err.allowed)
     slot = camel(err.field_name.removeprefix("lora."))
@@ -266,11 +267,11 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig,
         max_model_len=model.max_model_len, gpu_memory_utilization=model.gpu_memory_utilization,
         extra_args=model.extra_args, kv_events=config.kv_events.enabled,
         lmcache=LMCacheArgs(chunk_size=lm.chunk_size, cpu_buffer_gib=lm.cpu_buffer_gib,
-                            disk_buffer_gib=lm.disk_buffer_gib) if lm.enabled else None,
+                            disk_buffer_gib=lm.disk_buffer_gib) if config.uses_lmcache(name) else None,
         placement=engine_placement(config, model),
         model_cache=model_cache(instance.nvme_gb > 0, weights_gib),
         shm_size_gib=shm_gib(tp), cpu=float(engine_cpu(instance, tp)),
-        memory_gib=engine_memory_gib(lm.cpu_buffer_gib if lm.enabled else 0.0, tp),
+        memory_gib=engine_memory_gib(lm.cpu_buffer_gib if config.uses_lmcache(name) else 0.0, tp),
         run_as_user=ENGINE_UID,
         replicas_managed_externally=config.autoscaling.enabled,  # KEDA owns spec.replicas
         load_time_s=model_load_time_s(config, name),

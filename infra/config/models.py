@@ -12,7 +12,9 @@ llm-stack:models:
     tensorParallelSize: 1
     maxModelLen: 32768
     # LoRA adapters served on these engines (clients send the key as `model`); LMCache must be
-    # off (llm-stack:lmcache.enabled: false): LMCache keys KV without the adapter
+    # off for them (lmcache: false here, or llm-stack:lmcache.enabled: false): LMCache keys KV
+    # without the adapter
+    lmcache: false
     adapters:
       sql: {source: "hf://acme/llama-sql-lora@<40-hex commit>", rank: 16}
       # a weighted rollout: clients send `support`; the router sends 90 % of conversations to
@@ -135,6 +137,10 @@ class ModelConfig:
     """LoRA adapters served on these engines, keyed by the name clients send (`stack_components.lora`)."""
     lora: LoraSlotsConfig = field(default_factory=LoraSlotsConfig)
     """vLLM's LoRA slots for the adapters."""
+    lmcache: bool = True
+    """Whether these engines use the stack's LMCache tiers (`llm-stack:lmcache`); false: vLLM's own
+    prefix cache only, as a model with adapters needs while LMCache is on (LMCache 0.5.6 keys KV
+    without the adapter)."""
 
     def __post_init__(self) -> None:
         require(bool(_MODEL_ID.match(self.model_id)), "modelId", self.model_id,

@@ -232,3 +232,23 @@ def test_a_bad_rollout_is_refused_under_its_key(mutate, key, value, phrase) -> N
     err = _error(raw)
     assert err.key == f"llm-stack:{key}", err
     assert err.value == value and phrase in str(err), err
+
+
+def test_a_model_opted_out_of_lmcache_serves_adapters_beside_lmcache_models() -> None:
+    """LMCache on for the stack, `lmcache: false` on the model with adapters: accepted, its engines
+    run without LMCache (no connector, no CPU buffer in their memory), a second model keeps it;
+    the refusal without the opt-out names the model's `lmcache` key as the way out."""
+    raw = _raw()
+    raw["lmcache"] = {"enabled": True, "cpuBufferGiB": 20}
+    assert "models.llama8b.lmcache: false" in str(_error(copy.deepcopy(raw)))
+    raw["models"]["llama8b"]["lmcache"] = False
+    plain = copy.deepcopy(raw["models"]["llama8b"])
+    del plain["adapters"], plain["lora"], plain["lmcache"]
+    raw["models"]["base"] = plain | {"servedName": "base", "maxReplicas": 4, "replicas": 2}
+    raw["models"]["llama8b"]["maxReplicas"] = 12
+    config = parse_stack_config(raw)
+    lora_engine = engine_args(config, "llama8b", config.models["llama8b"])
+    base_engine = engine_args(config, "base", config.models["base"])
+    assert lora_engine.lora is not None and lora_engine.lmcache is None
+    assert base_engine.lmcache is not None and base_engine.lmcache.cpu_buffer_gib == 20
+    assert base_engine.memory_gib >= lora_engine.memory_gib + 20

@@ -401,6 +401,7 @@ def monitoring_args(config: StackConfig, secrets: ServingSecrets) -> MonitoringA
         scrape_interval_s=mon.scrape_interval_seconds, retention_days=mon.retention_days,
         storage_gib=mon.storage_gib, ttft_objective_s=mon.ttft_objective_seconds,
         max_waiting_per_engine=mon.max_waiting_per_engine,
+        lora=any(model.adapters for model in config.models.values()),
         models={config.served_name(k): ReplicaBounds(min=m.min_replicas, max=m.max_replicas)
                 for k, m in config.models.items()},
         pools={k: PoolLimit(max_nodes=p.max_size, gpus_per_node=INSTANCES[p.instance_type].gpus)

@@ -198,11 +198,16 @@ async def models(request: web.Request) -> web.Response:
     return _json(wire.models_body(config.model, int(time.time()), config.context_limit, runtime.adapters))
 
 
+_NOT_FOUND = b'{"detail":"Not Found"}'  # FastAPI's answer for a route that is not mounted
+
+
+def _runtime_updating(runtime: EngineRuntime) -> bool:
+    """Whether vLLM would mount the load/unload routes (LoRA on, runtime updating allowed)."""
+    return runtime.config.lora is not None and runtime.config.lora.runtime_updating
+
+
 async def _lora_body(request: web.Request) -> object:
     """The JSON body of a LoRA admin request, refused as vLLM's `validate_json_request` does."""
-    runtime = request.app[RUNTIME]
-    if runtime.config.lora is None or not runtime.config.lora.runtime_updating:
-        raise web.HTTPNotFound(body=b'{"detail":"Not Found"}', content_type="application/json")
     if request.content_type != "application/json":
         raise WireError(400, "Unsupported Media Type: Only 'application/json' is allowed")
     try:
@@ -214,6 +219,8 @@ async def _lora_body(request: web.Request) -> object:
 async def load_lora_adapter(request: web.Request) -> web.Response:
     """`POST /v1/load_lora_adapter`: answers once the adapter is in a GPU slot."""
     runtime = request.app[RUNTIME]
+    if not _runtime_updating(runtime):
+        return _json(_NOT_FOUND, 404)
     name, path, inplace = load_request(await _lora_body(request))
     found = bool(path) and path_found(path)
     cost = runtime.load_adapter(name, path, found=found, load_inplace=inplace,
@@ -225,6 +232,8 @@ async def load_lora_adapter(request: web.Request) -> web.Response:
 async def unload_lora_adapter(request: web.Request) -> web.Response:
     """`POST /v1/unload_lora_adapter`."""
     runtime = request.app[RUNTIME]
+    if not _runtime_updating(runtime):
+        return _json(_NOT_FOUND, 404)
     name = unload_request(await _lora_body(request))
     assert runtime.adapters is not None
     runtime.adapters.unload(name)

@@ -48,12 +48,14 @@ def test_registry_answers_as_openai_serving_models():
     assert reg.load("a", "/a2", found=True, load_inplace=True).lora_id == 1
     cases = [
         (lambda: reg.load("", "/x", found=True), 400, "InvalidUserInput", "Both 'lora_name' and 'lora_path'"),
-        (lambda: reg.load(BASE, "/x", found=True), 400, "InvalidUserInput", "conflicts with a served base model"),
+        (lambda: reg.load(BASE, "/x", found=True), 400, "InvalidUserInput",
+         "conflicts with a served base model"),
         (lambda: reg.load("a", "/a", found=True), 400, "InvalidUserInput", "has already been loaded"),
         (lambda: reg.load("c", "/nope", found=False), 404, "NotFoundError",
          "Loading lora c failed: No adapter found for /nope"),
         (lambda: reg.unload("zzz"), 404, "NotFoundError", "The lora adapter 'zzz' cannot be found."),
-        (lambda: reg.resolve("zzz"), 404, "NotFoundError", "The model `zzz` does not exist. Valid aliases: base/model."),
+        (lambda: reg.resolve("zzz"), 404, "NotFoundError",
+         "The model `zzz` does not exist. Valid aliases: base/model."),
         (lambda: AdapterRegistry(BASE, 8).load("r", "/r", found=True, rank=16), 500, "InternalServerError",
          "LoRA rank 16 is greater than max_lora_rank 8."),
     ]

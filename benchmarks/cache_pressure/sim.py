@@ -3,7 +3,8 @@ model and `bench`'s client, joined by a discrete-event clock instead of loopback
 
 What runs is the code the live stack runs, minus the sockets:
 
-- the client: `bench.schedule` pacing (steady-state ramp, closed-loop users) and
+- the client: `bench.schedule` pacing (steady-state ramp, closed-loop users; or, with the
+  point's `arrivals` "independent", `arrivals`' independent users) and
   `bench.workload` conversations, the warm-up `bench.warmup` sends (each initial user's
   previous round, `max_tokens` 1, 8 at a time), answers appended as the emulator words them
   (`emulator.generation.answer_text` of the rendered conversation, `ignore_eos` as `bench` sends);
@@ -31,6 +32,7 @@ from typing import Any
 
 from bench.schedule import Pacing, UserStart, initial_users, joining_users, next_launch
 from bench.workload import Conversation, Message, Workload
+from benchmarks.cache_pressure import arrivals
 from benchmarks.cache_pressure.plan import Point
 from emulator.cache import PrefixCache
 from emulator.generation import answer_text, generation_context
@@ -114,6 +116,9 @@ class Simulation:
                              duration_s=point.duration_s)
         self.served: list[Served] = []
         self._t0 = 0.0
+        self._independent = point.arrivals == "independent"
+        # independent users: one random stream per user, so every policy sees the same arrivals
+        self._arrive: dict[int, random.Random] = {}
 
     def _engine(self, index: int) -> _Engine:
         p = self.point
@@ -147,9 +152,24 @@ class Simulation:
 
     # --- the client ----------------------------------------------------------------------
     def _users(self) -> list[tuple[UserStart, Conversation]]:
-        name = f"s{self.seed}-u{{}}".format  # bench names users after its run: ids differ per run
-        starts = [*initial_users(self.pacing), *joining_users(self.pacing)]
-        return [(s, self.workload.conversation(name(s.index), s.first_round)) for s in starts]
+        if self._independent:
+            starts = [UserStart(index=slot, slot=slot, first_launch=at, first_round=r)
+                      for slot in range(self.pacing.users)
+                      for at, r in [arrivals.first_launch(self._stream(slot), self.pacing)]]
+        else:
+            starts = [*initial_users(self.pacing), *joining_users(self.pacing)]
+        return [(s, self._conversation(s.index, s.first_round)) for s in starts]
+
+    def _conversation(self, index: int, first_round: int) -> Conversation:
+        """User `index`'s conversation (bench names users after its run: ids differ per run)."""
+        return self.workload.conversation(f"s{self.seed}-u{index}", first_round)
+
+    def _stream(self, index: int) -> random.Random:
+        """User `index`'s think times (independent arrivals)."""
+        stream = self._arrive.get(index)
+        if stream is None:
+            stream = self._arrive[index] = random.Random(f"{self.seed}:arrivals:{index}")
+        return stream
 
     def _warm_up(self) -> None:
         users = self._users()
@@ -172,9 +192,10 @@ class Simulation:
             fn(*args)
         self._t0 = self.now
         for start, conv in users:
-            self.at(self._t0 + start.first_launch, self._launch, conv, start.first_round, start.first_launch)
+            self.at(self._t0 + start.first_launch, self._launch, conv, start.first_round, start.first_launch,
+                    start.index)
 
-    def _launch(self, conv: Conversation, round_index: int, due: float) -> None:
+    def _launch(self, conv: Conversation, round_index: int, due: float, index: int = 0) -> None:
         if round_index >= self.pacing.rounds or due >= self.pacing.duration_s:
             return
         served = Served(user=conv.user_id, round=round_index, measured=True, launch=self.now)
@@ -184,8 +205,17 @@ class Simulation:
         def done(finished: float) -> None:
             context = generation_context({"messages": list(asked)})
             conv.answer(answer_text(context, conv.max_tokens(round_index)))
-            after = next_launch(self.pacing, served.launch - self._t0, finished - self._t0)
-            self.at(self._t0 + after, self._launch, conv, round_index + 1, after)
+            if not self._independent:
+                after = next_launch(self.pacing, served.launch - self._t0, finished - self._t0)
+                self.at(self._t0 + after, self._launch, conv, round_index + 1, after)
+                return
+            t0, users = self._t0, self.pacing.users
+            after = arrivals.next_launch(self._stream(index), self.pacing, served.launch - t0, finished - t0)
+            if round_index + 1 < self.pacing.rounds:
+                self.at(t0 + after, self._launch, conv, round_index + 1, after, index)
+            else:  # the slot's next user (numbered slot + users x generation) takes over
+                joining = index + users
+                self.at(t0 + after, self._launch, self._conversation(joining, 0), 0, after, joining)
         self._send(served, asked, conv.max_tokens(round_index), done)
 
     # --- the router and the engines ------------------------------------------------------

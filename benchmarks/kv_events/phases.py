@@ -7,8 +7,8 @@ conversations (the same seed: every run sends the same prompts).
   replica B starts, and once ready the users' next round goes half through A, half through B.
 - `capacity` (ungated), twice: the router told each engine's real GPU capacity (the oracle), and
   told twice it; `warm_rounds` rounds each. Each also gives the router's CPU per request: its
-  process's CPU time (/proc) over the rounds, less its idle rate (measured for `IDLE_S` before
-  the load) over their duration, per request.
+  process's CPU time (/proc) over the rounds, less its idle rate (measured for `idle_cpu_s`
+  before the load) over their duration, per request.
 - `drop` (ungated): every engine drops and reorders that share of its event batches; the same
   rounds; the router's /health is sampled meanwhile for the feeds' states.
 """
@@ -32,8 +32,6 @@ from benchmarks.kv_events.figures import hit_rate
 from benchmarks.kv_events.plan import KvPlan
 from contracts import PATH_HEALTH, PATH_METRICS
 from local.procs import cpu_seconds, rss_bytes
-
-IDLE_S = 2.0
 
 
 @dataclass
@@ -189,10 +187,11 @@ async def _rounds(ctx: Ctx, mode: str, replica: Replica, during: Sampler | None 
 async def capacity(ctx: Ctx, mode: str, factor: float) -> Capacity:
     await ctx.engines.reset(ctx.session)
     replica = await router(ctx, mode, f"cap{factor:g}", factor)
-    idle_s = await _idle_cpu_s(replica.pid, IDLE_S)
+    idle = ctx.plan.idle_cpu_s
+    idle_rate = await _idle_cpu_s(replica.pid, idle) / idle
     cpu, started = cpu_seconds(replica.pid), time.monotonic()
     records = await _rounds(ctx, mode, replica)
-    used = cpu_seconds(replica.pid) - cpu - idle_s / IDLE_S * (time.monotonic() - started)
+    used = cpu_seconds(replica.pid) - cpu - idle_rate * (time.monotonic() - started)
     await ctx.routers.stop(replica)
     ok = [r for r in records if r.ok]
     return Capacity(hit_rate=hit_rate(records), requests=len(records), failed=len(records) - len(ok),

@@ -72,6 +72,8 @@ class KvPlan:
     """Each engine's real GPU KV cache, tokens (the router is told this, or twice it)."""
     restart_window_engine_s: float = 60.0
     """The window after the restart the figures cover, in engine seconds (times `time_scale`)."""
+    idle_cpu_s: float = 2.0
+    """How long a router's idle CPU rate is measured before the capacity runs' load."""
     cold_join_s: float = 10.0
     """The routers' `kv_events.cold_join_s`: how long readiness may wait for the feeds' sync."""
     drop_rate: float = 0.2
@@ -94,7 +96,8 @@ class KvPlan:
                      "warm_rounds", "gpu_cache_tokens", "memory_prompts", "memory_engines"):
             value = getattr(self, name)
             _require(isinstance(value, int) and value >= 1, name, value, "must be a whole number >= 1")
-        for name in ("think_s", "time_scale", "restart_window_engine_s", "cold_join_s", "start_timeout_s",
+        for name in ("think_s", "time_scale", "restart_window_engine_s", "idle_cpu_s", "cold_join_s",
+                     "start_timeout_s",
                      "read_timeout_s", "deadline_s"):
             value = getattr(self, name)
             _require(value > 0, name, value, "must be > 0")
@@ -104,10 +107,11 @@ class KvPlan:
 
     @classmethod
     def quick(cls) -> KvPlan:
-        """The suite's version: two engines, six users, two warm rounds, a 3 s restart window,
+        """The suite's version: two engines, six users, two warm rounds, a 2 s restart window,
         20k prompts for the memory figure."""
         return cls(engines=2, users=6, warm_rounds=2, think_s=0.5, gpu_cache_tokens=4096,
-                   restart_window_engine_s=30.0, memory_prompts=20_000, memory_engines=4, deadline_s=170.0)
+                   restart_window_engine_s=20.0, idle_cpu_s=0.5, memory_prompts=20_000, memory_engines=4,
+                   deadline_s=170.0)
 
     @property
     def restart_window_s(self) -> float:

@@ -63,4 +63,4 @@ def test_plan_errors_name_the_field_and_the_rule() -> None:
         KvPlan(engines=1)
     with pytest.raises(PlanError, match=r"'drop_rate' must be in \(0, 1\).*\(got 1\.0\)"):
         KvPlan(drop_rate=1.0)
-    assert KvPlan.quick().restart_window_s == pytest.approx(3.0)
+    assert KvPlan.quick().restart_window_s == pytest.approx(2.0)

@@ -85,6 +85,7 @@ class Drop:
     failed: int
     router_alive: bool
     gaps: dict[str, float]
+    fallbacks: dict[str, float]
     states: Counter = field(default_factory=Counter)
 
 
@@ -222,10 +223,10 @@ async def drop(ctx: Ctx, mode: str) -> Drop:
             await asyncio.sleep(0.05)
     records = await _rounds(ctx, mode, replica, sample)
     async with ctx.session.get(replica.url + PATH_METRICS) as resp:
-        gaps = scrape.gaps(await resp.text())
+        text = await resp.text()
     alive = ctx.routers.alive(replica)
     await ctx.routers.stop(replica)
     await ctx.engines.reset(ctx.session)
     ok = [r for r in records if r.ok]
     return Drop(hit_rate=hit_rate(records), requests=len(records), failed=len(records) - len(ok),
-                router_alive=alive, gaps=gaps, states=states)
+                router_alive=alive, gaps=scrape.gaps(text), fallbacks=scrape.fallbacks(text), states=states)

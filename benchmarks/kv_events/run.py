@@ -154,6 +154,7 @@ def _drop(mode: str, run: ModeRun) -> Figure:
         "hit_rate": fmt(d.hit_rate), "clean_hit_rate": fmt(run.oracle.hit_rate),
         "points": fmt(points * 100, 2), "gaps_replayed": fmt(d.gaps.get("replayed"), 0),
         "gaps_lost": fmt(d.gaps.get("lost"), 0), "feed_states_seen": states,
+        "fallbacks": ",".join(f"{k}:{v:g}" for k, v in sorted(d.fallbacks.items())) or "none",
         "router_alive": "yes" if d.router_alive else "no", "failed": str(d.failed)},
         f"|points|<={DROP_POINTS * 100:g},no_crash,fallback_counted", verdict(mode, ok))
 

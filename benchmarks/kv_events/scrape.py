@@ -26,7 +26,10 @@ from contracts import (
 )
 
 ROUTER_KV_PREDICTED: Final = ROUTER_PREFIX + "kv_predicted_tokens_total"
-"""Issue 19's scoring metric, {engine, tier, mode} (contracts gains it with that branch)."""
+"""Issue 19's scoring metric, {engine, tier, mode}; with `ROUTER_KV_FALLBACKS` {engine, reason}
+(an engine scored by the estimate in event mode) named as `contracts` names them on the scoring
+branch (i19-scoring), which this checkout's contracts do not have yet."""
+ROUTER_KV_FALLBACKS: Final = ROUTER_PREFIX + "kv_fallbacks_total"
 VLLM_EXTERNAL_HITS: Final = "vllm:external_prefix_cache_hits_total"
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
@@ -72,9 +75,18 @@ def decisions(text: str) -> float:
 
 def gaps(text: str) -> dict[str, float]:
     """KV-event gaps by outcome (replayed, lost), summed over engines."""
+    return _by(text, ROUTER_KV_EVENTS_GAPS, "outcome")
+
+
+def fallbacks(text: str) -> dict[str, float]:
+    """Engines scored by the router's estimate in event mode, by reason, summed over engines."""
+    return _by(text, ROUTER_KV_FALLBACKS, "reason")
+
+
+def _by(text: str, name: str, label: str) -> dict[str, float]:
     out: dict[str, float] = {}
-    for labels, value in samples(text, ROUTER_KV_EVENTS_GAPS):
-        out[labels.get("outcome", "")] = out.get(labels.get("outcome", ""), 0.0) + value
+    for labels, value in samples(text, name):
+        out[labels.get(label, "")] = out.get(labels.get(label, ""), 0.0) + value
     return out
 
 

@@ -23,6 +23,8 @@ llmstack_router_routing_decisions_total{policy="prefix",outcome="new"} 2.0
 llmstack_router_kv_events_gaps_total{engine="a",outcome="replayed"} 3.0
 llmstack_router_kv_events_gaps_total{engine="b",outcome="replayed"} 1.0
 llmstack_router_kv_events_gaps_total{engine="b",outcome="lost"} 1.0
+llmstack_router_kv_fallbacks_total{engine="a",reason="syncing"} 2.0
+llmstack_router_kv_fallbacks_total{engine="b",reason="syncing"} 1.0
 """
 
 
@@ -31,6 +33,7 @@ def test_predictions_sum_over_tiers_and_modes_per_engine_and_read_none_when_abse
     assert scrape.predicted_by_engine("llmstack_router_in_flight_requests 1\n") is None
     assert scrape.decisions(_ROUTER) == 6.0
     assert scrape.gaps(_ROUTER) == {"replayed": 4.0, "lost": 1.0}
+    assert scrape.fallbacks(_ROUTER) == {"syncing": 3.0}
 
 
 def test_engine_hits_add_the_offload_tier_once_preferring_vllms_own_counter() -> None:

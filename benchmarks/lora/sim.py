@@ -21,13 +21,12 @@ answer, with exponential think time between rounds; a user who finishes is repla
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from benchmarks.virtual_clock import VirtualClock
 from emulator.cache import PrefixCache
 from emulator.lora import CPU_LOAD_S, DISK_LOAD_S
 from emulator.lora_slots import LoraSlots, SlotCounters
@@ -108,15 +107,15 @@ def zipf_weights(n: int, s: float) -> list[float]:
     return [1.0 / (k ** s) for k in range(1, n + 1)]
 
 
-class Simulation:
+class Simulation(VirtualClock):
     """The event loop of one run; `run()` returns every request sent."""
 
     def __init__(self, work: Workload, policy: RoutingPolicy, seed: int, *,
                  adapter_of: Callable[[random.Random], str] | None = None) -> None:
-        self.work, self.policy, self.now = work, policy, 0.0
+        super().__init__()
+        self.work, self.policy = work, policy
         self._rng = random.Random(seed)
-        self._events: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
-        self._seq, self._keys = itertools.count(), itertools.count(1)
+        self._keys = itertools.count(1)
         self.names = [f"adapter-{k:02d}" for k in range(1, work.adapters + 1)]
         weights = zipf_weights(work.adapters, work.zipf_s)
         self.adapter_of = adapter_of or (lambda rng: rng.choices(self.names, weights)[0])
@@ -128,7 +127,6 @@ class Simulation:
         self.system = _text(random.Random("system"), work.system_tokens)
         self.served: list[Served] = []
         self._users = itertools.count()
-        self._pending = 0
         self._started = False
 
     def _engine(self, index: int) -> _Engine:
@@ -145,10 +143,6 @@ class Simulation:
         return sum_counters(self.engines)
 
     # --- the clock -----------------------------------------------------------------------
-    def at(self, when: float, fn: Callable[..., None], *args: Any, scrape: bool = False) -> None:
-        heapq.heappush(self._events, (when, next(self._seq), fn, args))
-        self._pending += not scrape
-
     def run(self, until: Callable[[], bool] | None = None) -> list[Served]:
         """Start the users (on the first call) and run until every conversation ended (or
         `until()` holds; a later call goes on from there)."""
@@ -156,12 +150,8 @@ class Simulation:
             self._started = True
             for _ in range(min(self.work.users, self.work.conversations)):
                 self._new_user(self._rng.uniform(0, self.work.think_s))
-            self.at(self.work.scrape_s, self._scrape, scrape=True)
-        while self._events and not (until is not None and until()):
-            when, _, fn, args = heapq.heappop(self._events)
-            self._pending -= fn != self._scrape
-            self.now = when
-            fn(*args)
+            self.at(self.work.scrape_s, self._scrape, background=True)
+        self.run_events(until)
         return self.served
 
     def _scrape(self) -> None:
@@ -171,8 +161,8 @@ class Simulation:
             state.kv_usage = engine.scheduler.kv_usage
             active = frozenset(engine.lora_open)
             state.lora_running, state.lora_waiting, state.max_loras = active, active, self.work.max_loras
-        if self._pending:
-            self.at(self.now + self.work.scrape_s, self._scrape, scrape=True)
+        if self.busy:
+            self.at(self.now + self.work.scrape_s, self._scrape, background=True)
 
     # --- the client ----------------------------------------------------------------------
     def _new_user(self, delay: float) -> None:
@@ -214,16 +204,7 @@ class Simulation:
                              max_tokens=self.work.answer_tokens, lora=engine.ids[served.adapter])
         engine.scheduler.submit(request, self.now)
         if not engine.stepping:
-            self._plan(engine)
-
-    def _plan(self, engine: _Engine) -> None:
-        if engine.scheduler.num_running == 0:
-            engine.clock = max(engine.clock, self.now)
-        step = engine.scheduler.step(engine.clock)
-        engine.stepping = step is not None
-        if step is not None:
-            engine.clock += step.duration
-            self.at(engine.clock, self._deliver, engine, step)
+            self.plan(engine, self._deliver)
 
     def _deliver(self, engine: _Engine, step: Step) -> None:
         for emit in step.emits:
@@ -241,7 +222,7 @@ class Simulation:
                 self._state[engine.id].in_flight -= 1
                 self.policy.on_complete(route, engine.id, True)
                 on_done(self.now)
-        self._plan(engine)
+        self.plan(engine, self._deliver)
 
 
 def sum_counters(engines: Sequence[_Engine]) -> SlotCounters:

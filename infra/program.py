@@ -15,7 +15,8 @@ from infra.aws.eks_stack import ClusterHandle, build_eks
 from infra.aws.prices import pool_capacity
 from infra.aws.versions import extended_support_warning, untabled_warning
 from infra.config import StackConfig, load_stack_config
-from infra.config.alerting import no_receiver_warning
+from infra.config.adapter_sources import production_pin_error
+from infra.config.alerting import is_production, no_receiver_warning
 from infra.config.placement import placement_line, placement_warnings, pool_placements
 from infra.engine_validation import validate_engines
 from infra.errors import NAMESPACE
@@ -115,6 +116,9 @@ def main() -> None:
     from stack_components import LLMStack, MonitoringExtension
 
     config = load_stack_config()
+    unpinned = production_pin_error(config, is_production(pulumi.get_stack()))
+    if unpinned is not None:
+        raise unpinned
     for text in [*version_warnings(config), *placement_warnings(config)]:
         pulumi.log.warn(text)
     unpaged = no_receiver_warning(config, pulumi.get_stack())

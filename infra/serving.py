@@ -43,6 +43,7 @@ from stack_components import (
     LMCacheServerArgs,
     LoraAdapter,
     LoraArgs,
+    LoraRollout,
     ModelCacheVolume,
     ModelStore,
     Placement,
@@ -54,6 +55,7 @@ from stack_components import (
 from stack_components.capacity import find_model, weights_bytes
 from stack_components.drain import longest_request_s
 from stack_components.errors import ArgsError
+from stack_components.lora import version_name
 from stack_components.monitoring import (
     MonitoringArgs,
     MonitoringExtension,
@@ -164,6 +166,7 @@ def checked_engine_args(config: StackConfig, name: str, model: ModelConfig,
 
 
 _ADAPTER_INDEX = re.compile(r"^lora\.adapters\[(\d+)\]\.(\w+)$")
+_ROLLOUT_INDEX = re.compile(r"^lora\.rollouts\[(\d+)\]")
 
 
 def lora_config_error(name: str, model: ModelConfig, err: ArgsError) -> ConfigError:
@@ -173,13 +176,18 @@ def lora_config_error(name: str, model: ModelConfig, err: ArgsError) -> ConfigEr
     section = f"{NAMESPACE}:models.{name}"
     found = _ADAPTER_INDEX.match(err.field_name)
     if found:
-        adapter = list(model.adapters)[int(found[1])]
-        return ConfigError(f"{section}.adapters.{adapter}.{camel(found[2])}", err.value, err.allowed)
+        where = model.served_adapters()[int(found[1])][1]
+        return ConfigError(f"{section}.{where}.{camel(found[2])}", err.value, err.allowed)
+    rollout = _ROLLOUT_INDEX.match(err.field_name)
+    if rollout:
+        stable = [a for a, spec in model.adapters.items() if spec.versions][int(rollout[1])]
+        return ConfigError(f"{section}.adapters.{stable}", err.value, err.allowed)
     if err.field_name == "lora":
         return ConfigError(f"{section}.adapters", err.value,
                            f"cannot be served while {NAMESPACE}:lmcache.enabled is true: LMCache 0.5.6 keys "
                            "its KV chunks without the adapter, so one adapter would reuse another's KV "
-                           "(set lmcache.enabled: false, or serve the adapters from a stack without LMCache)")
+                           f"(set {section}.lmcache: false, which serves this model without LMCache, or "
+                           "lmcache.enabled: false for the whole stack)")
     if err.field_name == "lora.adapters":
         return ConfigError(f"{section}.adapters", err.value, err.allowed)
     slot = camel(err.field_name.removeprefix("lora."))
@@ -191,17 +199,37 @@ def lora_args(name: str, model: ModelConfig) -> LoraArgs | None:
     adapter's own error is raised under `models.<m>.adapters.<adapter>.<field>`."""
     if not model.adapters:
         return None
+    section = f"{NAMESPACE}:models.{name}"
     adapters = []
-    for adapter, spec in model.adapters.items():
+    for served, where, source, rank in model.served_adapters():
         try:
-            adapters.append(LoraAdapter(name=adapter, source=spec.source, rank=spec.rank))
+            adapters.append(LoraAdapter(name=served, source=source, rank=rank))
         except ArgsError as err:
             field_name = "" if err.field_name == "name" else f".{camel(err.field_name)}"
-            raise ConfigError(f"{NAMESPACE}:models.{name}.adapters.{adapter}{field_name}", err.value,
-                              err.allowed) from None
+            raise ConfigError(f"{section}.{where}{field_name}", err.value, err.allowed) from None
     slots = model.lora
     return LoraArgs(adapters=tuple(adapters), max_loras=slots.max_loras, max_cpu_loras=slots.max_cpu_loras,
-                    max_lora_rank=slots.max_lora_rank)
+                    max_lora_rank=slots.max_lora_rank, rollouts=_rollouts(section, model))
+
+
+def _rollouts(section: str, model: ModelConfig) -> tuple[LoraRollout, ...]:
+    """Each adapter with versions as a `LoraRollout`; its errors under `adapters.<a>.versions...`."""
+    out = []
+    for adapter, spec in model.adapters.items():
+        if not spec.versions:
+            continue
+        weights = {version_name(adapter, v): version.weight for v, version in spec.versions.items()}
+        try:
+            out.append(LoraRollout(name=adapter, weights=weights))
+        except ArgsError as err:
+            key = f"{section}.adapters.{adapter}"
+            if err.field_name.startswith("weights."):
+                version = err.field_name.removeprefix("weights." + version_name(adapter, ""))
+                key = f"{key}.versions.{version}.weight"
+            elif err.field_name == "weights":
+                key = f"{key}.versions"
+            raise ConfigError(key, err.value, err.allowed) from None
+    return tuple(out)
 
 
 def check_router_policy(config: StackConfig) -> None:
@@ -239,11 +267,11 @@ def engine_args(config: StackConfig, name: str, model: ModelConfig,
         max_model_len=model.max_model_len, gpu_memory_utilization=model.gpu_memory_utilization,
         extra_args=model.extra_args, kv_events=config.kv_events.enabled,
         lmcache=LMCacheArgs(chunk_size=lm.chunk_size, cpu_buffer_gib=lm.cpu_buffer_gib,
-                            disk_buffer_gib=lm.disk_buffer_gib) if lm.enabled else None,
+                            disk_buffer_gib=lm.disk_buffer_gib) if config.uses_lmcache(name) else None,
         placement=engine_placement(config, model),
         model_cache=model_cache(instance.nvme_gb > 0, weights_gib),
         shm_size_gib=shm_gib(tp), cpu=float(engine_cpu(instance, tp)),
-        memory_gib=engine_memory_gib(lm.cpu_buffer_gib if lm.enabled else 0.0, tp),
+        memory_gib=engine_memory_gib(lm.cpu_buffer_gib if config.uses_lmcache(name) else 0.0, tp),
         run_as_user=ENGINE_UID,
         replicas_managed_externally=config.autoscaling.enabled,  # KEDA owns spec.replicas
         load_time_s=model_load_time_s(config, name),
@@ -373,6 +401,7 @@ def monitoring_args(config: StackConfig, secrets: ServingSecrets) -> MonitoringA
         scrape_interval_s=mon.scrape_interval_seconds, retention_days=mon.retention_days,
         storage_gib=mon.storage_gib, ttft_objective_s=mon.ttft_objective_seconds,
         max_waiting_per_engine=mon.max_waiting_per_engine,
+        lora=any(model.adapters for model in config.models.values()),
         models={config.served_name(k): ReplicaBounds(min=m.min_replicas, max=m.max_replicas)
                 for k, m in config.models.items()},
         pools={k: PoolLimit(max_nodes=p.max_size, gpus_per_node=INSTANCES[p.instance_type].gpus)

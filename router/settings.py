@@ -30,6 +30,7 @@ class SettingsError(ValueError):
         super().__init__(f"router setting '{field_name}' {allowed} (got {value!r})")
         self.field_name = field_name
         self.value = value
+        self.allowed = allowed
 
 
 def _require(ok: bool, name: str, value: Any, allowed: str) -> None:
@@ -279,6 +280,8 @@ class RouterSettings:
     file_discovery: FileDiscovery | None = None
     models: tuple[str, ...] = ()  # served model names; empty: whatever the engines serve
     adapters: Mapping[str, str] = field(default_factory=dict)  # LoRA adapter -> its base model (served name)
+    # weighted rollouts (router.routing.rollout): stable name -> {version (an adapter): percent}
+    rollouts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     policy: PolicySettings = field(default_factory=PolicySettings)
     default_gpu_cache_tokens: int = 400_000
     default_cpu_cache_tokens: int = 0
@@ -307,6 +310,7 @@ class RouterSettings:
         _require(self.default_gpu_cache_tokens > 0, "default_gpu_cache_tokens",
                  self.default_gpu_cache_tokens, "must be > 0")
         self._check_adapters()
+        self._check_rollouts()
 
     def _check_adapters(self) -> None:
         _require(isinstance(self.adapters, Mapping), "adapters", self.adapters,
@@ -318,6 +322,23 @@ class RouterSettings:
             _require(isinstance(base, str) and (not self.models or base in self.models), key, base,
                      f"must name a base model in models ({', '.join(self.models) or 'any'})")
 
+    def _check_rollouts(self) -> None:
+        _require(isinstance(self.rollouts, Mapping), "rollouts", self.rollouts,
+                 "must map stable adapter names to {version: weight}")
+        owner: dict[str, str] = {}
+        for name, weights in self.rollouts.items():
+            key = f"rollouts.{name}"
+            taken = name in self.models or name in self.adapters
+            _require(isinstance(name, str) and bool(name) and not taken, key, name,
+                     "must be a non-empty name that no base model (models) or adapter (adapters) uses")
+            check_rollout_weights(key, weights)
+            for version in weights:
+                _require(version in self.adapters, f"{key}.{version}", version,
+                         "must be an adapter in adapters (each version is served as an adapter of its own)")
+                _require(version not in owner, f"{key}.{version}", version,
+                         f"must belong to one rollout (rollout '{owner.get(version)}' lists it too)")
+                owner[version] = name
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; `from_dict(to_dict())` round-trips."""
         return _plain(dataclasses.asdict(self))
@@ -326,6 +347,21 @@ class RouterSettings:
     def from_dict(cls, data: Mapping[str, Any]) -> RouterSettings:
         """Build from a plain dict (a settings file); unknown keys are errors, not ignored."""
         return _build(cls, data, "")
+
+
+def check_rollout_weights(key: str, weights: Any) -> None:
+    """A rollout's weights, version -> percent: whole numbers >= 0 summing to 100 (so at least
+    one is above 0; a 0 keeps the version loaded and sends it no new conversation).
+    `SettingsError` naming `key` (or `key.<version>`) otherwise. The one statement of this rule:
+    the stack config and the engine component check rollouts with it too."""
+    _require(isinstance(weights, Mapping) and bool(weights), key, weights,
+             "must map one or more version names to weights")
+    for version, weight in weights.items():
+        _require(isinstance(version, str) and bool(version), key, version, "must name each version")
+        _require(isinstance(weight, int) and not isinstance(weight, bool) and 0 <= weight <= 100,
+                 f"{key}.{version}", weight, "must be a whole number in 0..100 (a percentage)")
+    total = sum(weights.values())
+    _require(total == 100, key, dict(weights), f"must have weights summing to 100 (they sum to {total})")
 
 
 def _plain(value: Any) -> Any:

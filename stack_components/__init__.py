@@ -18,7 +18,7 @@ from stack_components.engine import EngineCapacity, VllmEngine, VllmEngineArgs, 
 from stack_components.errors import ArgsError, CapacityError, ComponentError
 from stack_components.lmcache import LMCacheArgs
 from stack_components.lmcache_server import LMCacheServer, LMCacheServerArgs
-from stack_components.lora import LoraAdapter, LoraArgs
+from stack_components.lora import LoraAdapter, LoraArgs, LoraRollout
 from stack_components.model_store import ModelStore
 from stack_components.monitoring import Monitoring, MonitoringArgs, MonitoringExtension
 from stack_components.router import Router, RouterArgs
@@ -43,6 +43,7 @@ __all__ = [
     "LMCacheServerArgs",
     "LoraAdapter",
     "LoraArgs",
+    "LoraRollout",
     "ModelCacheVolume",
     "ModelSpec",
     "ModelStore",

@@ -255,6 +255,8 @@ class EngineCapacity:
     """How long the router waits on it (`stack_components.deadlines`)."""
     adapters: tuple[str, ...] = ()
     """The LoRA adapters it serves (clients send them as `model`; their parent is `served_model_name`)."""
+    rollouts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Weighted rollouts over those adapters: stable name -> {version adapter: percent} (the router's)."""
 
     def __post_init__(self) -> None:
         v.non_empty("served_model_name", self.served_model_name)
@@ -288,6 +290,7 @@ def engine_capacity(args: VllmEngineArgs) -> EngineCapacity:
                                    tensor_parallel_size=args.tensor_parallel_size,
                                    max_model_len=args.max_model_len),
         adapters=args.lora.names() if args.lora else (),
+        rollouts=args.lora.rollout_table() if args.lora else {},
     )
 
 

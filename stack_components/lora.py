@@ -43,6 +43,14 @@ and not the filesystem resolver plugin (`VLLM_PLUGINS=lora_filesystem_resolver`,
 The cost: declaring, changing or removing an adapter changes the engine's command, so
 `pulumi up` rolls the engines (a drained rolling update, `drain.py`).
 
+Weighted rollouts (`LoraRollout`): a stable name clients send, split by weight over versions,
+each version loaded as an adapter of its own named `<name>--<version>` (`version_name`). The
+split is the router's (`RouterSettings.rollouts`, `router.routing.rollout`), so changing
+weights changes only the router's settings: the routers roll (drained), the engines do not.
+Every declared version is loaded, weight 0 included: a version leaving the split stays loaded
+while routers that still send to it drain, and is removed (an engine rollout) by a later
+change that deletes it from the config.
+
 LMCache: LMCache 0.5.6 keys its CPU-tier chunks by (model name, world size, worker, token-chunk
 hash, KV dtype, request tags) (`lmcache/v1/token_database.py`, `CacheEngineKey`) and its
 `LMCacheConnectorV1` adapter passes no LoRA identity (`lmcache/integration/vllm/vllm_v1_adapter.py`),
@@ -55,11 +63,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from router.settings import SettingsError, check_rollout_weights
 from stack_components import _validate as v
 from stack_components import kube
+from stack_components.errors import ArgsError
 from stack_components.model_store import ModelStore
 from stack_components.versions import VENV_BIN
 
@@ -75,6 +86,9 @@ COMPLETE_MARKER = ".llm-stack-complete"
 LORA_FLAGS = ("--enable-lora", "--no-enable-lora", "--max-loras", "--max-cpu-loras", "--max-lora-rank",
               "--lora-modules")
 """The vLLM flags this module renders (managed: `extra_args` may not set them)."""
+
+VERSION_SEPARATOR = "--"
+"""Between a rollout's stable name and its version in the served adapter name: `sql--v2`."""
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _HF = re.compile(r"^hf://(?P<repo>[\w.-]+/[\w.-]+)@(?P<revision>[\w.-]+)$")
@@ -161,6 +175,31 @@ class LoraAdapter:
         return parse_source("source", self.source)
 
 
+def version_name(name: str, version: str) -> str:
+    """The served adapter name of version `version` of rollout `name`: `sql--v2`."""
+    return f"{name}{VERSION_SEPARATOR}{version}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoraRollout:
+    """A stable adapter name clients send, split by weight over versions that the engine serves
+    as adapters of their own; the router picks one per conversation (`router.routing.rollout`)."""
+
+    name: str
+    """The stable name clients send as `model` (the same rule as an adapter's name)."""
+    weights: Mapping[str, int] = field(default_factory=dict)
+    """Version (a served adapter name, see `version_name`) -> percent of new conversations:
+    whole numbers summing to 100; 0 keeps a version loaded and sends it nothing new."""
+
+    def __post_init__(self) -> None:
+        v.require(isinstance(self.name, str) and bool(_NAME.match(self.name)), "name", self.name,
+                  "must be 1-40 lowercase letters, digits or '-', starting and ending with a letter or digit")
+        try:
+            check_rollout_weights("weights", self.weights)
+        except SettingsError as err:  # the router's rule, under this field
+            raise ArgsError(err.field_name, err.value, err.allowed) from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoraArgs:
     """The adapters of one engine and vLLM's LoRA slots."""
@@ -173,6 +212,8 @@ class LoraArgs:
     """Adapters kept in host memory (`--max-cpu-loras`, >= max_loras); None: every adapter."""
     max_lora_rank: int | None = None
     """`--max-lora-rank`, one of `MAX_LORA_RANKS`; None: the smallest that holds every adapter's rank."""
+    rollouts: tuple[LoraRollout, ...] = ()
+    """Stable names split over versions, each version one of `adapters` (in one rollout only)."""
 
     def __post_init__(self) -> None:
         v.require(isinstance(self.adapters, tuple) and bool(self.adapters), "lora.adapters", self.adapters,
@@ -191,6 +232,20 @@ class LoraArgs:
         for i, adapter in enumerate(self.adapters):
             v.require(adapter.rank <= self.rank, f"lora.adapters[{i}].rank", adapter.rank,
                       f"must be <= the engine's max_lora_rank ({self.rank})")
+        self._check_rollouts(names)
+
+    def _check_rollouts(self, names: list[str]) -> None:
+        v.require(isinstance(self.rollouts, tuple) and all(isinstance(r, LoraRollout) for r in self.rollouts),
+                  "lora.rollouts", self.rollouts, "must be a tuple of LoraRollout")
+        owner: dict[str, str] = {}
+        for i, rollout in enumerate(self.rollouts):
+            v.require(rollout.name not in names and rollout.name not in owner.values(),
+                      f"lora.rollouts[{i}].name", rollout.name,
+                      "must differ from every adapter's and every other rollout's name")
+            for version in rollout.weights:
+                v.require(version in names and version not in owner, f"lora.rollouts[{i}].weights.{version}",
+                          version, "must name one of the adapters, in one rollout only")
+                owner[version] = rollout.name
 
     @property
     def slots(self) -> int:
@@ -213,6 +268,10 @@ class LoraArgs:
     def names(self) -> tuple[str, ...]:
         """The adapters' names, as declared."""
         return tuple(a.name for a in self.adapters)
+
+    def rollout_table(self) -> dict[str, dict[str, int]]:
+        """The rollouts as the router's settings hold them: stable name -> {version: weight}."""
+        return {r.name: dict(r.weights) for r in self.rollouts}
 
 
 def adapter_dir(mount_path: str, source: AdapterSource) -> str:

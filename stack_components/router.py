@@ -118,9 +118,9 @@ class RouterArgs:
 
 def router_settings(args: RouterArgs) -> RouterSettings:
     """The router's settings: Kubernetes discovery of this stack's engine pods, the served
-    models and the LoRA adapters on them (each with its base model), and default capacities no
-    larger than the smallest engine's (so the router never believes in more cache than an
-    engine has)."""
+    models, the LoRA adapters on them (each with its base model) and their weighted rollouts,
+    and default capacities no larger than the smallest engine's (so the router never believes
+    in more cache than an engine has)."""
     caps = list(args.engines.values())
     models = tuple(dict.fromkeys(c.served_model_name for c in caps))
     return RouterSettings(
@@ -129,6 +129,7 @@ def router_settings(args: RouterArgs) -> RouterSettings:
         ),
         models=models,
         adapters={adapter: c.served_model_name for c in caps for adapter in c.adapters},
+        rollouts={name: dict(weights) for c in caps for name, weights in c.rollouts.items()},
         policy=args.policy,
         default_gpu_cache_tokens=min((c.gpu_cache_tokens for c in caps), default=DEFAULT_GPU_CACHE_TOKENS),
         default_cpu_cache_tokens=min((c.cpu_cache_tokens for c in caps), default=0),

@@ -12,12 +12,24 @@ llm-stack:models:
     tensorParallelSize: 1
     maxModelLen: 32768
     # LoRA adapters served on these engines (clients send the key as `model`); LMCache must be
-    # off (llm-stack:lmcache.enabled: false): LMCache keys KV without the adapter
+    # off for them (lmcache: false here, or llm-stack:lmcache.enabled: false): LMCache keys KV
+    # without the adapter
+    lmcache: false
     adapters:
       sql: {source: "hf://acme/llama-sql-lora@<40-hex commit>", rank: 16}
-      support: {source: "s3://<modelStore bucket>/<modelStore prefix>/adapters/support/v3", rank: 32}
+      # a weighted rollout: clients send `support`; the router sends 90 % of conversations to
+      # version v3 and 10 % to v4 (served as adapters `support--v3`, `support--v4`)
+      support:
+        rank: 32
+        versions:
+          v3: {source: "s3://<modelStore bucket>/<modelStore prefix>/adapters/support/v3", weight: 90}
+          v4: {source: "s3://<modelStore bucket>/<modelStore prefix>/adapters/support/v4", weight: 10}
     lora: {maxLoras: 2}   # GPU slots; optional, as maxCpuLoras and maxLoraRank
 ```
+
+Retiring a version takes two `pulumi up`s: first its weight to 0 (the routers roll with the
+new split, the old ones drain; the engines keep it loaded, so nothing sent to it fails), then
+its removal from `versions` (the engines roll without it).
 """
 
 from __future__ import annotations
@@ -26,21 +38,58 @@ import re
 from dataclasses import dataclass, field
 
 from infra.errors import require
+from stack_components.lora import version_name
 
 _MODEL_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SERVED = re.compile(r"^[A-Za-z0-9][\w.:/-]{0,127}$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class AdapterConfig:
-    """One LoRA adapter of a model (`models.<m>.adapters.<name>`), checked by the engine component
-    (`stack_components.lora.LoraAdapter`): the key is the name clients send as `model`."""
+class AdapterVersionConfig:
+    """One version of a rolled-out adapter (`models.<m>.adapters.<name>.versions.<version>`),
+    served as the adapter `<name>--<version>` (`stack_components.lora.version_name`)."""
 
     source: str
+    """As an adapter's `source`."""
+    weight: int
+    """Percent of new conversations naming the adapter that go to this version: whole numbers
+    summing to 100 over the versions; 0 keeps the version loaded and sends it nothing new."""
+    rank: int | None = None
+    """This version's LoRA rank; None: the adapter's `rank`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterConfig:
+    """One LoRA adapter of a model (`models.<m>.adapters.<name>`), checked by the engine component
+    (`stack_components.lora.LoraAdapter`, `LoraRollout`): the key is the name clients send as
+    `model`. Either one `source`, or `versions` split by weight (a rollout)."""
+
+    source: str | None = None
     """`hf://<org>/<repo>@<revision>` (a 40-hex commit in prod) or `s3://<bucket>/<key prefix>`
     under `llm-stack:modelStore`'s bucket and prefix (the engines' read-only role reads it)."""
-    rank: int
-    """The adapter's LoRA rank (`r` in its adapter_config.json), at most the model's `lora.maxLoraRank`."""
+    rank: int | None = None
+    """The adapter's LoRA rank (`r` in its adapter_config.json), at most the model's `lora.maxLoraRank`;
+    with `versions`, the rank of those that set none."""
+    versions: dict[str, AdapterVersionConfig] = field(default_factory=dict)
+    """Versions by name, the router splitting new conversations over them by `weight` and keeping
+    each conversation on its version (`router.routing.rollout`)."""
+
+    def __post_init__(self) -> None:
+        require((self.source is None) != (not self.versions), "source", self.source,
+                "must be set, or versions instead (not both)")
+        if self.source is not None:
+            require(self.rank is not None, "rank", self.rank, "is required with source")
+        for name, version in self.versions.items():
+            require(version.rank is not None or self.rank is not None, f"versions.{name}.rank", None,
+                    "is required (here, or as the adapter's rank)")
+
+    def served(self, name: str) -> dict[str, tuple[str, str, int]]:
+        """The adapters this entry loads, by served name: (config key under the adapter, source,
+        rank): itself, or `<name>--<version>` per version."""
+        if self.source is not None:
+            return {name: ("", self.source, self.rank or 0)}
+        return {version_name(name, v): (f"versions.{v}", spec.source, spec.rank or self.rank or 0)
+                for v, spec in self.versions.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +137,10 @@ class ModelConfig:
     """LoRA adapters served on these engines, keyed by the name clients send (`stack_components.lora`)."""
     lora: LoraSlotsConfig = field(default_factory=LoraSlotsConfig)
     """vLLM's LoRA slots for the adapters."""
+    lmcache: bool = True
+    """Whether these engines use the stack's LMCache tiers (`llm-stack:lmcache`); false: vLLM's own
+    prefix cache only, as a model with adapters needs while LMCache is on (LMCache 0.5.6 keys KV
+    without the adapter)."""
 
     def __post_init__(self) -> None:
         require(bool(_MODEL_ID.match(self.model_id)), "modelId", self.model_id,
@@ -109,3 +162,10 @@ class ModelConfig:
                  "maxLoraRank": slots.max_lora_rank}
         require(bool(self.adapters) or slots == LoraSlotsConfig(), "lora", given,
                 "is used only with adapters: declare models.<m>.adapters, or remove lora")
+
+    def served_adapters(self) -> list[tuple[str, str, str, int]]:
+        """Every adapter the engines load, in order: (served name, its config key under the
+        model, source, rank); a rolled-out adapter gives one per version."""
+        return [(served, f"adapters.{adapter}" + (f".{sub}" if sub else ""), source, rank)
+                for adapter, spec in self.adapters.items()
+                for served, (sub, source, rank) in spec.served(adapter).items()]

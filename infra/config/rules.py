@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from infra.config.adapter_sources import check_adapter_sources
 from infra.config.autoscaling import check_autoscaling
 from infra.config.catalog import INSTANCES, InstanceType
 from infra.config.cluster_rules import CLUSTER_RULES
@@ -97,6 +98,8 @@ def _lmcache_fits_nodes(config: StackConfig) -> None:
     if not lm.enabled:
         return
     for name, model in config.models.items():
+        if not config.uses_lmcache(name):
+            continue
         instance = instance_of(config, model)
         tp = model.tensor_parallel_size
         engines = instance.gpus // tp
@@ -139,11 +142,12 @@ def _served_names(config: StackConfig) -> None:
                 f"must be unique (model '{seen.get(served)}' serves it too)")
         seen[served] = name
     for name, model in config.models.items():
-        for adapter in model.adapters:
-            require(adapter not in seen, key(f"models.{name}.adapters.{adapter}"), adapter,
+        stable = [(a, f"adapters.{a}") for a, spec in model.adapters.items() if spec.versions]
+        for adapter, where in [*stable, *((n, w) for n, w, _, _ in model.served_adapters())]:
+            require(adapter not in seen, key(f"models.{name}.{where}"), adapter,
                     f"must be unique among served models and adapters ('{seen.get(adapter)}' serves it too): "
-                    "clients name either as `model`")
-            seen[adapter] = f"{name}.adapters.{adapter}"
+                    "clients name either as `model` (a version is served as <adapter>--<version>)")
+            seen[adapter] = f"{name}.{where}"
 
 
 def _secrets(config: StackConfig) -> None:
@@ -219,9 +223,9 @@ def instance_of(config: StackConfig, model: ModelConfig) -> InstanceType:
 
 
 RULES: tuple[Callable[[StackConfig], None], ...] = (
-    *CLUSTER_RULES, _system_pool, _model_pools, _served_names, _benchmark, _secrets, _router_image,
-    _benchmark_image, _model_store, _component_args, _model_fits_gpus, _lmcache_fits_nodes, _pool_capacity,
-    _cache_server, check_autoscaling,
+    *CLUSTER_RULES, _system_pool, _model_pools, _served_names, check_adapter_sources, _benchmark, _secrets,
+    _router_image, _benchmark_image, _model_store, _component_args, _model_fits_gpus, _lmcache_fits_nodes,
+    _pool_capacity, _cache_server, check_autoscaling,
 )
 """In order: the cluster's rules, references (pools, names, required secrets), then the
 components' own rules (their Args built from the config), then the sizing rules that need valid

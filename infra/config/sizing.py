@@ -46,7 +46,8 @@ def cache_clients(config: StackConfig) -> CacheClients:
     """The shared cache server's clients at the models' maximum replica counts: one LMCache
     instance per engine rank, moving chunks of its rank's KV."""
     chunk = config.lmcache.chunk_size
-    ranks = sum(m.max_replicas * m.tensor_parallel_size for m in config.models.values())
-    largest = max(chunk_value_bytes(find_model(m.model_id), chunk, m.tensor_parallel_size)
-                  for m in config.models.values())
+    users = [m for name, m in config.models.items() if config.uses_lmcache(name)]
+    users = users or list(config.models.values())
+    ranks = sum(m.max_replicas * m.tensor_parallel_size for m in users)
+    largest = max(chunk_value_bytes(find_model(m.model_id), chunk, m.tensor_parallel_size) for m in users)
     return CacheClients(engine_ranks=ranks, max_value_bytes=largest)

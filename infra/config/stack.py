@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from infra.config.adapter_sources import AdapterSourcesConfig
 from infra.config.autoscaling import AutoscalingConfig
 from infra.config.cluster import ClusterConfig, dns_label
 from infra.config.models import ModelConfig
@@ -60,6 +61,8 @@ class StackConfig:
     """`llm-stack:benchmark`."""
     model_store: ModelStoreConfig | None = None
     """`llm-stack:modelStore`: load weights from S3 (EKS mode); None downloads from the Hugging Face hub."""
+    adapter_sources: AdapterSourcesConfig = field(default_factory=AdapterSourcesConfig)
+    """`llm-stack:adapterSources`: where LoRA adapters may come from, and whether they must be pinned."""
     secret_keys: frozenset[str] = field(default=frozenset(), metadata={"config": False})
     """Which of `SECRET_KEYS` are set (as secrets); their values are read as Outputs by the program."""
     today: date = field(default_factory=date.today, metadata={"config": False})
@@ -72,6 +75,10 @@ class StackConfig:
             dns_label(f"nodePools.{name}", name, max_len=40)
         for name in self.models:
             dns_label(f"models.{name}", name, max_len=40)
+
+    def uses_lmcache(self, model: str) -> bool:
+        """Whether `model`'s engines run with LMCache: the stack's LMCache on, and the model not opted out."""
+        return self.lmcache.enabled and self.models[model].lmcache
 
     def served_name(self, model: str) -> str:
         """The name clients send for `model` (its `servedName`, else its key)."""

@@ -31,6 +31,7 @@ from contracts import PATH_HEALTH, PATH_METRICS, PATH_MODELS, PROXIED_PATHS
 from router.routing.base import RoutingPolicy
 from router.routing.ejection import Ejector
 from router.routing.engines import EngineRegistry, EngineSpec
+from router.routing.rollout import Rewrites
 from router.settings import RouterSettings
 from router.shell import openapi
 from router.shell.auth import load_keys
@@ -74,13 +75,14 @@ class RouterApp(FastAPI):
         self.holding = Holding(settings.queue, self.registry, self.metrics) if settings.queue.holds else None
         self.watchdog = Watchdog()
         ejector = Ejector(settings.ejection) if settings.ejection.failures else None
+        self.rewrites = Rewrites(settings.rollouts)
         self.proxy = Proxy(registry=self.registry, policy=policy, upstream=upstream, metrics=self.metrics,
                            keys=load_keys(settings, environ), limiter=limiter,
                            session_header=settings.session_header.lower(), max_retries=limits.max_retries,
                            policy_kind=getattr(policy, "kind", settings.policy.kind),
                            max_body_bytes=limits.max_body_bytes, holding=self.holding,
                            deadlines=settings.deadlines, max_migrations=limits.max_migrations,
-                           watchdog=self.watchdog, ejector=ejector)
+                           watchdog=self.watchdog, ejector=ejector, rewrites=self.rewrites)
         self.health = HealthChecker(self.registry, upstream, settings.health, ejector)
         self.scraper = MetricsScraper(self.registry, upstream, interval_s=settings.health.metrics_interval_s,
                                       timeout_s=settings.health.timeout_s)
@@ -257,11 +259,21 @@ def _routes(app: RouterApp) -> None:
     async def models(request: Request) -> dict[str, Any]:
         if app.proxy.keys.enabled:
             app.proxy.keys.check(request.headers.get("authorization"))
-        registry = app.registry
-        cards = registry.cards
-        data = [model_card(m, cards.get(m, {}), app.created, registry.parent(m))
-                for m in registry.served_models()]
-        return {"object": "list", "data": data}
+        return {"object": "list", "data": model_cards(app.registry, app.rewrites, app.created)}
+
+
+def model_cards(registry: EngineRegistry, rewrites: Rewrites, created: int) -> list[dict[str, Any]]:
+    """`/v1/models`: the served models and adapters, each rollout under its stable name (with
+    `parent` its base model) and not its versions: a client names the stable name, and versions
+    come and go with rollouts (a request naming a version is still served)."""
+    cards = registry.cards
+    data = [model_card(m, cards.get(m, {}), created, registry.parent(m))
+            for m in registry.served_models() if not rewrites.is_version(m)]
+    for name in rewrites.names():
+        first = next(iter(rewrites.versions(name)))
+        learned = {"max_model_len": cards.get(first, {}).get("max_model_len")}
+        data.append(model_card(name, learned, created, registry.parent(first)))
+    return sorted(data, key=lambda card: card["id"])
 
 
 def model_card(model: str, learned: Mapping[str, Any], created: int,

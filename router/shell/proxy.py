@@ -39,6 +39,7 @@ from router.routing.base import Decision, EngineState, NoEngineError, RouteReque
 from router.routing.ejection import Ejector
 from router.routing.engines import EngineRegistry
 from router.routing.migration import DONE, Splice, Streamed, continuation, engine_failure, read_stream
+from router.routing.rollout import Rewrites
 from router.settings import Deadlines, DeadlineSettings
 from router.shell.auth import ApiKeys
 from router.shell.errors import (
@@ -184,7 +185,8 @@ class Proxy:
                  session_header: str, max_retries: int, policy_kind: str, max_body_bytes: int,
                  holding: Holding | None = None, clock: Callable[[], float] = time.monotonic,
                  deadlines: DeadlineSettings | None = None, max_migrations: int = 0,
-                 watchdog: Watchdog | None = None, ejector: Ejector | None = None) -> None:
+                 watchdog: Watchdog | None = None, ejector: Ejector | None = None,
+                 rewrites: Rewrites | None = None) -> None:
         self.registry = registry
         self.policy = policy
         self.upstream = upstream
@@ -201,6 +203,7 @@ class Proxy:
         self.max_migrations = max_migrations
         self.watchdog = watchdog or Watchdog()
         self.ejector = ejector
+        self.rewrites = rewrites or Rewrites({})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/chat/completions, /v1/completions, /v1/embeddings."""
@@ -250,16 +253,17 @@ class Proxy:
         body = await read_body(receive, self.max_body)
         path = scope["path"]
         payload = parse_body(body, path)
+        raw_session = headers.get(self.session_header)
+        session = raw_session.decode("latin-1") if raw_session is not None else None
+        body, rename = self._rewrite(payload, session, body)
         model = self._model(payload.get("model"))
-        session = headers.get(self.session_header)
-        route = RouteRequest(model, prompt_bytes(payload),
-                             session.decode("latin-1") if session is not None else None,
-                             self.registry.is_adapter(model))
+        route = RouteRequest(model, prompt_bytes(payload), session, self.registry.is_adapter(model))
         stop_watching = _cancel_on_disconnect(scope, receive, reply)
         status, engine_id = 502, ""
         deadlines = self.deadlines.for_model(model)
         call = _Call(path, body, forwarded_headers(headers), model, payload, deadlines,
                      time.perf_counter() + deadlines.whole_s)
+        call.rename = rename
         try:
             status, engine_id = await self._forward(call, route, reply, (caller, headers))
         except RouterError as err:
@@ -272,6 +276,20 @@ class Proxy:
             stop_watching()
             # a request cancelled or failed on an engine is counted against that engine (issue 22 item 9)
             self.metrics.requests.inc((model, engine_id or call.engine, str(status)))
+
+    def _rewrite(self, payload: dict[str, Any], session: str | None,
+                 body: bytes) -> tuple[bytes, tuple[bytes, bytes] | None]:
+        """A request naming a rollout's stable name goes to one of its versions
+        (`router.routing.rollout`): the body names the version; the answer's `model` is renamed
+        back to the name the client sent (the bytes to replace, and their replacement)."""
+        asked = payload.get("model")
+        if not self.rewrites or not isinstance(asked, str):
+            return body, None
+        target = self.rewrites.target(asked, session, payload)
+        if target is None:
+            return body, None
+        payload["model"] = target
+        return orjson.dumps(payload), (_model_field(target), _model_field(asked))
 
     def _model(self, model: str | None) -> str:
         """The model a request is for: as named, or the one model served when it names none
@@ -486,11 +504,11 @@ class Proxy:
                 chunk = await resp.next_chunk()  # before any byte reaches the client: still retryable
                 self.metrics.ttft.observe((call.model, engine.id), time.perf_counter() - start)
                 if reply.http10:  # no chunked framing in HTTP/1.0 (RFC 9112 §7.1): the whole stream at once
-                    return await self._whole_stream(resp, reply, chunk)
+                    return await self._whole_stream(resp, reply, chunk, call)
                 await reply.start_stream(200, resp.headers)
                 call.relay = _Relay()
                 return await self._stream(resp, reply, call, (call.model, engine.id), watch, chunk)
-            data = await resp.read()
+            data = call.renamed(await resp.read())
             self.metrics.ttft.observe((call.model, engine.id), time.perf_counter() - start)
             await reply.whole(resp.status, data, resp.headers)
             return resp.status
@@ -498,11 +516,11 @@ class Proxy:
             resp.release()
 
     @staticmethod
-    async def _whole_stream(resp: UpstreamResponse, reply: Reply, chunk: bytes | None) -> int:
+    async def _whole_stream(resp: UpstreamResponse, reply: Reply, chunk: bytes | None, call: _Call) -> int:
         parts = [chunk or b""]
         while (chunk := await resp.next_chunk()) is not None:
             parts.append(chunk)
-        await reply.whole(200, b"".join(parts), resp.headers)
+        await reply.whole(200, call.renamed(b"".join(parts)), resp.headers)
         return 200
 
     async def _stream(self, resp: UpstreamResponse, reply: Reply, call: _Call, labels: tuple[str, str],
@@ -523,6 +541,7 @@ class Proxy:
             elif relay.pending or chunk[-2:] != b"\n\n":
                 chunk = relay.frame(chunk)
             if chunk:
+                chunk = call.renamed(chunk)
                 cut = engine_failure(chunk) if b'"error"' in chunk or b'"abort"' in chunk else None
                 if cut is not None:
                     await self._relay_until_failure(reply, sent, chunk[:cut])
@@ -541,7 +560,7 @@ class Proxy:
                 itl.observe(now - last)
                 last = now
         if relay.pending:  # the engine ended inside an event: pass on what it sent
-            await reply.chunk(relay.pending)
+            await reply.chunk(call.renamed(relay.pending))
         await reply.end()
         return 200
 
@@ -559,7 +578,7 @@ class _Call:
     """One proxied request, as it goes from engine to engine."""
 
     __slots__ = ("path", "body", "headers", "model", "payload", "chat", "stream", "deadlines", "whole",
-                 "relay", "migrations", "engine")
+                 "relay", "migrations", "engine", "rename")
 
     def __init__(self, path: str, body: bytes, headers: dict[str, str], model: str,
                  payload: dict[str, Any], deadlines: Deadlines, whole: float) -> None:
@@ -571,6 +590,14 @@ class _Call:
         self.relay: _Relay | None = None
         self.migrations = 0
         self.engine = ""  # the engine of the latest attempt
+        self.rename: tuple[bytes, bytes] | None = None  # a rollout's version -> the name the client sent
+
+    def renamed(self, data: bytes) -> bytes:
+        """`data` with the answer's `"model":"<version>"` as the client's stable name (vLLM writes
+        its JSON compact: pydantic's `model_dump_json`, starlette's `separators=(",", ":")`; a
+        quote inside a string is escaped, so the pattern only ever matches the field itself)."""
+        rename = self.rename
+        return data.replace(*rename) if rename is not None else data
 
 
 class _Relay:
@@ -607,6 +634,11 @@ class _Relay:
             return b""
         self.pending = data[cut + 2:]
         return data[:cut + 2]
+
+
+def _model_field(name: str) -> bytes:
+    """`"model":"<name>"` as a compact JSON encoder writes it."""
+    return b'"model":' + orjson.dumps(name)
 
 
 def check_content_type(value: bytes | None) -> None:

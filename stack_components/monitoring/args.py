@@ -36,6 +36,9 @@ class MonitoringArgs:
     """p95 TTFT above which `LLMTimeToFirstTokenHigh` fires."""
     max_waiting_per_engine: int = 32
     """Waiting requests per engine above which `LLMRequestsQueueing` fires."""
+    lora: bool = False
+    """Some engines serve LoRA adapters: the Serving dashboard's LoRA panel and the
+    `LLMLoraAdaptersWaiting` alert ship (from `vllm:lora_requests_info`, which only such engines export)."""
     models: Mapping[str, ReplicaBounds] = field(default_factory=dict)
     """Replica bounds by served model name (the Capacity dashboard)."""
     pools: Mapping[str, PoolLimit] = field(default_factory=dict)

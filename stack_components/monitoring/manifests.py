@@ -19,7 +19,7 @@ from stack_components.monitoring.scrape import API_VERSION
 
 def dashboards(args: MonitoringArgs) -> list[DashboardSpec]:
     """Serving overview, GPUs, Capacity."""
-    return [overview.dashboard(), gpus.dashboard(), capacity.dashboard(args.models, args.pools)]
+    return [overview.dashboard(lora=args.lora), gpus.dashboard(), capacity.dashboard(args.models, args.pools)]
 
 
 def rules(args: MonitoringArgs) -> list[AlertRule]:
@@ -27,7 +27,7 @@ def rules(args: MonitoringArgs) -> list[AlertRule]:
     return alert_rules(RuleObjectives(
         ttft_p95_seconds=args.ttft_objective_s, max_waiting_per_engine=args.max_waiting_per_engine,
         engine_namespace=args.stack_namespace,
-        pool_max_nodes={name: p.max_nodes for name, p in args.pools.items()}))
+        pool_max_nodes={name: p.max_nodes for name, p in args.pools.items()}, lora=args.lora))
 
 
 def shipped_queries(args: MonitoringArgs) -> list[NamedQuery]:

@@ -58,4 +58,14 @@ def either(current: str, legacy: str) -> str:
 
 
 KV_USAGE = either(c.VLLM_KV_USAGE, c.VLLM_KV_USAGE_LEGACY)
+
+_LORA_NEWEST = f"max by (namespace, pod) ({c.VLLM_LORA_INFO})"
+LORA_STATE = f"({c.VLLM_LORA_INFO} >= on (namespace, pod) group_left () {_LORA_NEWEST})"
+"""Each engine's current LoRA state: of the `vllm:lora_requests_info` series (one per label set
+ever set, each gauge set to the time it was last the state: vLLM's `set_to_current_time`,
+vllm/v1/metrics/loggers.py), the newest per pod; its labels name the running and waiting
+adapters and `max_lora`."""
+LORA_WAITING = (f'({c.VLLM_LORA_INFO}{{{c.VLLM_LORA_WAITING_LABEL}!=""}} '
+                f">= on (namespace, pod) group_left () {_LORA_NEWEST})")
+"""The engines whose current LoRA state has requests waiting (for a GPU adapter slot or the batch)."""
 ENGINES_UP = f'up{{job="{c.JOB_ENGINES}"}}'

@@ -48,6 +48,8 @@ class RuleObjectives:
     """Namespace of the engine pods (for the pending-pods alert)."""
     pool_max_nodes: Mapping[str, int]
     """Node pools by name with their maximum size."""
+    lora: bool = False
+    """Some engines serve LoRA adapters (`LLMLoraAdaptersWaiting` ships)."""
 
 
 def _thresholded(name: str, signal: str, cond: str, for_: str, severity: str, summary: str,
@@ -111,6 +113,21 @@ def _engine_rules(o: RuleObjectives) -> list[AlertRule]:
     ]
 
 
+LORA_WAIT_FOR = "10m"
+"""How long an engine's newest LoRA state must show waiting adapters before it pages: longer
+than a burst of new conversations waiting their turn for a slot, shorter than users give up."""
+
+
+def _lora_waiting() -> AlertRule:
+    waiting = f"count by (namespace, pod) ({q.LORA_WAITING})"
+    return AlertRule(
+        name="LLMLoraAdaptersWaiting", expr=f"{waiting} > 0", signals=(waiting,), for_=LORA_WAIT_FOR,
+        severity="warning",
+        summary="{{ $labels.pod }} has had requests for LoRA adapters waiting for " + LORA_WAIT_FOR + ".",
+        runbook="More adapters are asked for than the engine's GPU slots (max_lora): raise "
+                "models.<m>.lora.maxLoras, add replicas, or check the router's LoRA placement.")
+
+
 def _router_5xx() -> str:
     total = q.rate(c.ROUTER_REQUESTS, "model")
     errors = q.rate(c.ROUTER_REQUESTS, "model", 'status=~"5.."')
@@ -160,7 +177,8 @@ def _camel(name: str) -> str:
 
 def alert_rules(objectives: RuleObjectives) -> list[AlertRule]:
     """Every alert the stack ships."""
-    return _engine_rules(objectives) + _platform_rules(objectives)
+    lora = [_lora_waiting()] if objectives.lora else []
+    return _engine_rules(objectives) + lora + _platform_rules(objectives)
 
 
 def rule_groups(rules: list[AlertRule]) -> list[dict[str, Any]]:

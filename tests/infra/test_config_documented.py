@@ -8,9 +8,9 @@ import inspect
 
 import pytest
 
-from infra.config import cluster, models, pools, services, stack
+from infra.config import adapter_sources, cluster, models, pools, services, stack
 
-MODULES = (cluster, models, pools, services, stack)
+MODULES = (adapter_sources, cluster, models, pools, services, stack)
 
 
 def _documented_fields(cls: type) -> set[str]:

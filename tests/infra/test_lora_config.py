@@ -15,6 +15,9 @@ from infra.config import parse_stack_config
 from infra.errors import ConfigError
 from infra.serving import engine_args
 from infra.stackfile import raw_project_config, read_stack_file
+from stack_components import RouterArgs
+from stack_components.engine import engine_capacity
+from stack_components.router import router_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "tests" / "data" / "stacks"
@@ -166,3 +169,86 @@ def test_the_lora_engine_validates_against_the_cluster_schema() -> None:
         assert kubernetes_validate.validate(obj, version, strict=True) == version
         checked += 1
     assert checked == 2
+
+
+S3_V = "s3://acme-llm-weights/models/adapters/support/"
+
+
+def _rolled(raw: dict[str, Any], v3: int = 90, v4: int = 10) -> dict[str, Any]:
+    """The test stack with `support` rolled out over versions v3 and v4."""
+    raw["models"]["llama8b"]["adapters"]["support"] = {
+        "rank": 32, "versions": {"v3": {"source": S3_V + "v3", "weight": v3},
+                                 "v4": {"source": S3_V + "v4", "weight": v4, "rank": 16}}}
+    return raw
+
+
+def test_a_rollout_loads_each_version_and_gives_the_router_its_weights() -> None:
+    """`support` with versions v3 (90) and v4 (10): the engines load support--v3 and support--v4
+    (each version's own source and rank, the adapter's rank by default); the router's settings
+    rewrite `support` by those weights."""
+    config = parse_stack_config(_rolled(_raw()))
+    args = engine_args(config, "llama8b", config.models["llama8b"])
+    assert args.lora is not None
+    assert [(a.name, a.source, a.rank) for a in args.lora.adapters][1:] == [
+        ("support--v3", S3_V + "v3", 32), ("support--v4", S3_V + "v4", 16)]
+    assert args.lora.rollout_table() == {"support": {"support--v3": 90, "support--v4": 10}}
+    settings = router_settings(RouterArgs(image="ghcr.io/llm-stack/router:1", namespace="llm",
+                                          engines={"llama8b": engine_capacity(args)}))
+    assert settings.rollouts == {"support": {"support--v3": 90, "support--v4": 10}}
+
+
+def _version(raw: dict[str, Any], v: str) -> dict[str, Any]:
+    return raw["models"]["llama8b"]["adapters"]["support"]["versions"][v]
+
+
+@pytest.mark.parametrize(("mutate", "key", "value", "phrase"), [
+    (lambda r: _version(r, "v4").update(weight=20), "models.llama8b.adapters.support.versions",
+     {"support--v3": 90, "support--v4": 20}, "summing to 100 (they sum to 110)"),
+    (lambda r: _version(r, "v3").update(weight=-5) or _version(r, "v4").update(weight=105),
+     "models.llama8b.adapters.support.versions.v3.weight", -5, "whole number in 0..100"),
+    (lambda r: _version(r, "v3").update(weight=0) or _version(r, "v4").update(weight=0),
+     "models.llama8b.adapters.support.versions", {"support--v3": 0, "support--v4": 0}, "summing to 100"),
+    (lambda r: _version(r, "v4").update(source="s3://acme-llm-weights/elsewhere/v4"),
+     "models.llama8b.adapters.support.versions.v4.source", "s3://acme-llm-weights/elsewhere/v4",
+     "s3://acme-llm-weights/models/"),
+    (lambda r: _version(r, "v4").update(rank=64) or r["models"]["llama8b"]["lora"].update(maxLoraRank=32),
+     "models.llama8b.adapters.support.versions.v4.rank", 64, "max_lora_rank (32)"),
+    (lambda r: r["models"]["llama8b"]["adapters"]["support"].update(source=S3_V + "v3"),
+     "models.llama8b.adapters.support.source", S3_V + "v3", "or versions instead (not both)"),
+    (lambda r: r["models"]["llama8b"]["adapters"]["support"].pop("rank"),
+     "models.llama8b.adapters.support.versions.v3.rank", None, "is required"),
+    (lambda r: r["models"]["llama8b"]["adapters"]["support"]["versions"].update(
+        {"V5": {"source": S3_V + "v5", "weight": 0}}),
+     "models.llama8b.adapters.support.versions.V5", "support--V5", "lowercase letters"),
+    (lambda r: r["models"]["llama8b"]["adapters"].update({"support--v3": {"source": S3_V + "x", "rank": 8}}),
+     "models.llama8b.adapters.support--v3", "support--v3", "must be unique among served models and adapters"),
+])
+def test_a_bad_rollout_is_refused_under_its_key(mutate, key, value, phrase) -> None:  # type: ignore[no-untyped-def]
+    """Weights over 100 or all 0 or negative, a version's source outside the store or rank over
+    the engine's, source beside versions, no rank, a version name that is no DNS label, a served
+    name taken twice: each fails naming the stack key, the value and the rule."""
+    raw = _rolled(_raw())
+    mutate(raw)
+    err = _error(raw)
+    assert err.key == f"llm-stack:{key}", err
+    assert err.value == value and phrase in str(err), err
+
+
+def test_a_model_opted_out_of_lmcache_serves_adapters_beside_lmcache_models() -> None:
+    """LMCache on for the stack, `lmcache: false` on the model with adapters: accepted, its engines
+    run without LMCache (no connector, no CPU buffer in their memory), a second model keeps it;
+    the refusal without the opt-out names the model's `lmcache` key as the way out."""
+    raw = _raw()
+    raw["lmcache"] = {"enabled": True, "cpuBufferGiB": 20}
+    assert "models.llama8b.lmcache: false" in str(_error(copy.deepcopy(raw)))
+    raw["models"]["llama8b"]["lmcache"] = False
+    plain = copy.deepcopy(raw["models"]["llama8b"])
+    del plain["adapters"], plain["lora"], plain["lmcache"]
+    raw["models"]["base"] = plain | {"servedName": "base", "maxReplicas": 4, "replicas": 2}
+    raw["models"]["llama8b"]["maxReplicas"] = 12
+    config = parse_stack_config(raw)
+    lora_engine = engine_args(config, "llama8b", config.models["llama8b"])
+    base_engine = engine_args(config, "base", config.models["base"])
+    assert lora_engine.lora is not None and lora_engine.lmcache is None
+    assert base_engine.lmcache is not None and base_engine.lmcache.cpu_buffer_gib == 20
+    assert base_engine.memory_gib >= lora_engine.memory_gib + 20

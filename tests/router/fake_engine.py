@@ -26,6 +26,7 @@ class FakeEngine:
                  name: str = "", pad: int = 0) -> None:
         self.model = model
         self.adapters: list[str] = []  # LoRA adapters it lists in /v1/models (parent: `model`)
+        self.echo_model = False  # answer with the requested model as `model`, in every event (as vLLM)
         self.pad = "x" * pad
         self.chunks = chunks
         self.chunk_delay = chunk_delay
@@ -130,15 +131,17 @@ class FakeEngine:
         if self.mode == UNAVAILABLE:
             _answer(writer, 503, b'{"error": {"message": "busy", "type": "x", "code": 503}}')
             return True
+        named = body.get("model") or self.model
         if body.get("stream"):
-            return await self._stream(reader, writer)
-        answer = {"id": "x", "engine": self.name, "model": self.model,
+            return await self._stream(reader, writer, named if self.echo_model else None)
+        answer = {"id": "x", "engine": self.name, "model": named if self.echo_model else self.model,
                   "choices": [{"message": {"role": "assistant", "content": "hi"}}]}
         _answer(writer, 200, orjson.dumps(answer), extra=RELAYED + HOP_BY_HOP)
         self.completed += 1
         return True
 
-    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      model: str | None = None) -> bool:
         writer.write(_SSE_HEAD)
         eof = asyncio.ensure_future(reader.read(1))  # the router closing the connection = cancel
         try:
@@ -146,6 +149,8 @@ class FakeEngine:
                 if self.mode == CLOSE_MID and i == 1:
                     return False
                 delta = {"engine": self.name, "choices": [{"delta": {"content": f"t{i}{self.pad}"}}]}
+                if model is not None:
+                    delta["model"] = model
                 event = b"data: " + orjson.dumps(delta)
                 _chunk(writer, event + b"\n\n")
                 await writer.drain()

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from stack_components import LoraAdapter, LoraArgs, ModelStore, VllmEngineArgs
+from stack_components import LoraAdapter, LoraArgs, LoraRollout, ModelStore, RouterArgs, VllmEngineArgs
 from stack_components.engine import engine_capacity
 from stack_components.engine_manifests import build_container, build_pod_spec
 from stack_components.errors import ArgsError
@@ -18,7 +18,9 @@ from stack_components.lora import (
     adapter_dir,
     parse_source,
     render_lora_args,
+    version_name,
 )
+from stack_components.router import router_settings
 from stack_components.vllm_args import check_extra_args
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -241,3 +243,41 @@ def test_the_s3_fetch_syncs_then_marks_and_skips_a_complete_copy(tmp_path) -> No
         assert done.returncode == 0, done.stderr
     assert log.read_text().splitlines() == [f"s3 sync --no-progress --only-show-errors s3://b/k/ {dest}"]
     assert (dest / COMPLETE_MARKER).exists() and (dest / "adapter_config.json").exists()
+
+
+def _rollout_args(weights: dict[str, int]) -> LoraArgs:
+    return LoraArgs(adapters=(_hf("sql--v1"), _hf("sql--v2"), _hf("chat")),
+                    rollouts=(LoraRollout(name="sql", weights=weights),))
+
+
+def test_a_rollout_loads_every_version_and_hands_its_weights_to_the_router() -> None:
+    """Versions are adapters of their own, all rendered in --lora-modules (a 0-weight version
+    too: it stays loaded while routers drain); the capacity carries the weights the router's
+    settings hold, and the served names come from `version_name`."""
+    lora = _rollout_args({version_name("sql", "v1"): 0, version_name("sql", "v2"): 100})
+    flags = render_lora_args(lora, "/models")
+    modules = flags[flags.index("--lora-modules") + 1:]
+    assert [m.split("=", 1)[0] for m in modules] == ["sql--v1", "sql--v2", "chat"]
+    cap = engine_capacity(VllmEngineArgs(model=MODEL, served_model_name="llama", lmcache=None, lora=lora))
+    assert cap.rollouts == {"sql": {"sql--v1": 0, "sql--v2": 100}}
+    settings = router_settings(RouterArgs(image="ghcr.io/llm-stack/router:1", namespace="llm",
+                                          engines={"llama": cap}))
+    assert settings.rollouts == {"sql": {"sql--v1": 0, "sql--v2": 100}}
+    assert settings.adapters["sql--v2"] == "llama" and "sql" not in settings.adapters
+
+
+@pytest.mark.parametrize(("build", "field", "says"), [
+    (lambda: LoraRollout(name="sql", weights={"sql--v1": 90, "sql--v2": 20}), "weights", "summing to 100"),
+    (lambda: LoraRollout(name="sql", weights={"sql--v1": -1, "sql--v2": 101}), "weights.sql--v1", "0..100"),
+    (lambda: LoraRollout(name="SQL", weights={"sql--v1": 100}), "name", "lowercase"),
+    (lambda: _rollout_args({"sql--v1": 50, "sql--v3": 50}), "lora.rollouts[0].weights.sql--v3",
+     "one of the adapters"),
+    (lambda: LoraArgs(adapters=(_hf("sql"), _hf("sql--v1")),
+                      rollouts=(LoraRollout(name="sql", weights={"sql--v1": 100}),)),
+     "lora.rollouts[0].name", "differ from every adapter"),
+])
+def test_a_bad_rollout_is_refused_naming_the_field(build, field: str, says: str) -> None:  # type: ignore[no-untyped-def]
+    """Weights are the router's rule (whole percentages summing to 100); versions must be adapters."""
+    with pytest.raises(ArgsError, match=says) as err:
+        build()
+    assert err.value.field_name == field

@@ -55,6 +55,15 @@ def _engines() -> list[PanelSpec]:
     ]
 
 
-def dashboard() -> DashboardSpec:
-    """The serving overview."""
-    return DashboardSpec(uid=UID, title="LLM Stack / Serving overview", panels=(*_traffic(), *_engines()))
+def _lora() -> list[PanelSpec]:
+    state = f"count by (pod, max_lora, running_lora_adapters, waiting_lora_adapters) ({q.LORA_STATE})"
+    return [panel("LoRA adapters per engine (running, waiting, GPU slots)", "short",
+                  (state, "{{pod}} slots {{max_lora}}: running [{{running_lora_adapters}}] "
+                          "waiting [{{waiting_lora_adapters}}]"),
+                  (f"count({q.LORA_WAITING}) or vector(0)", "engines with adapters waiting"))]
+
+
+def dashboard(*, lora: bool = False) -> DashboardSpec:
+    """The serving overview; with `lora`, the engines' LoRA state too."""
+    panels = (*_traffic(), *_engines(), *(_lora() if lora else ()))
+    return DashboardSpec(uid=UID, title="LLM Stack / Serving overview", panels=panels)

@@ -15,7 +15,7 @@ import yaml
 from stack_components.monitoring.rules import AlertRule, RuleObjectives, alert_rules, rule_groups
 
 OBJECTIVES = RuleObjectives(ttft_p95_seconds=2.0, max_waiting_per_engine=32, engine_namespace="llm-stack",
-                            pool_max_nodes={"a100": 2})
+                            pool_max_nodes={"a100": 2}, lora=True)
 UP = 'up{job="llm-stack-engines",pod="e0"}'
 ENGINE = {"job": "llm-stack-engines", "pod": "e0"}
 POOL = "label_llmstack_io_node_pool"
@@ -35,6 +35,17 @@ def _queue_time(*, slow: bool) -> dict[str, str]:
     return {b % "0.3": "0+0x20" if slow else "0+10x20", b % "1": "0+0x20" if slow else "0+10x20",
             b % "2.5": "0+10x20", b % "+Inf": "0+10x20"}
 
+def _lora(*, waiting_newest: bool) -> dict[str, str]:
+    """vLLM's lora_requests_info as prometheus_client exports it: every label set ever set, each
+    valued at the time it was last the state (seconds). Either the state with `sql,legal` waiting
+    is the newest (set every minute), or it is an old one (frozen) and an empty queue is newest."""
+    info = ('vllm:lora_requests_info{namespace="llm-stack",pod="e0",max_lora="2",'
+            'running_lora_adapters="sql,chat",waiting_lora_adapters="%s"}')
+    newest, old = "1000+60x30", "900x30"
+    return {info % "sql,legal": newest if waiting_newest else old,
+            info % "": old if waiting_newest else newest}
+
+
 # alert -> (input series, eval time, labels of the expected alert besides severity, healthy series)
 CASES: dict[str, tuple[dict[str, str], str, list[dict[str, str]], dict[str, str]]] = {
     # served, then stopped answering: pages; a pod still loading its weights (never up) does not
@@ -47,6 +58,9 @@ CASES: dict[str, tuple[dict[str, str], str, list[dict[str, str]], dict[str, str]
     "LLMTimeToFirstTokenHigh": (
         {**_ttft_slow(), **_queue_time(slow=True)}, "16m", [{"model_name": "m"}],
         {**_ttft_slow(), **_queue_time(slow=False)}),
+    # adapters waiting in the engine's newest LoRA state for 10m: fires; only in an older state: quiet
+    "LLMLoraAdaptersWaiting": (_lora(waiting_newest=True), "12m", [{"namespace": "llm-stack", "pod": "e0"}],
+                               _lora(waiting_newest=False)),
     "LLMKVCacheSaturated": (
         {'vllm:kv_cache_usage_perc{model_name="m",pod="e0"}': "0.99x20",
          'vllm:gpu_cache_usage_perc{model_name="m",pod="e1"}': "0.97x20"},
@@ -129,3 +143,28 @@ def test_every_alert_fires_on_its_condition_and_not_when_healthy(tmp_path) -> No
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
     out = _run(["test", "rules", "tests.yaml"], tmp_path)
     assert "SUCCESS" in out and len(tests["tests"]) == 2 * len(rules)
+
+
+def test_the_lora_panel_reads_each_engines_newest_state(tmp_path) -> None:
+    """`promtool test rules` on the Serving dashboard's LoRA queries: of an engine's label sets
+    the newest is its state (running, waiting, slots); the waiting count sees only that one."""
+    from stack_components.monitoring.dashboards import overview
+
+    (lora_panel,) = [p for p in overview.dashboard(lora=True).panels if p.title.startswith("LoRA")]
+    assert not [p for p in overview.dashboard().panels if p.title.startswith("LoRA")]
+    state, waiting = (t.expr for t in lora_panel.targets)
+    labels = {"pod": "e0", "max_lora": "2", "running_lora_adapters": "sql,chat",
+              "waiting_lora_adapters": "sql,legal"}
+    selector = "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    (tmp_path / "empty.yaml").write_text("groups: []\n")
+    tests = {"rule_files": ["empty.yaml"], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": _series(_lora(waiting_newest=True)), "promql_expr_test": [
+            {"expr": state, "eval_time": "5m",
+             "exp_samples": [{"labels": selector, "value": 1}]},
+            {"expr": waiting, "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 1}]}]},
+        {"interval": "1m", "input_series": _series(_lora(waiting_newest=False)), "promql_expr_test": [
+            {"expr": waiting, "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 0}]}]},
+    ]}
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    out = _run(["test", "rules", "tests.yaml"], tmp_path)
+    assert "SUCCESS" in out

@@ -118,6 +118,19 @@ def test_a_request_for_another_adapter_waits_for_a_slot_without_blocking_the_que
     assert 2 in admitted_at  # once adapter 1's request finished
 
 
+def test_a_request_waiting_for_an_adapter_slot_counts_as_waiting():
+    """The autoscaler's queue signal (`vllm:num_requests_waiting`, policies/autoscaling/queries.py)
+    counts adapter waits: vLLM 0.33's scheduler puts a request it skipped for `max_loras` back
+    into its waiting queue (vllm/v1/core/sched/scheduler.py, `step_skipped_waiting` ->
+    `waiting.prepend_requests`), and the emulator's gauge reads the same queue."""
+    sched = _sched()
+    sched.submit(_req(1, 1), 0.0)
+    sched.submit(_req(2, 2), 0.0)
+    first = sched.step(0.0)
+    assert first is not None and {a.key for a in first.admitted} == {1}
+    assert sched.num_running == 1 and sched.num_waiting == 1  # adapter 2: no slot, still queued
+
+
 def test_running_adapters_never_exceed_max_loras():
     """However requests arrive, the running batch holds at most max_loras adapters."""
     sched = _sched(max_loras=2)

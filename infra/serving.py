@@ -203,7 +203,8 @@ def lora_args(name: str, model: ModelConfig) -> LoraArgs | None:
     adapters = []
     for served, where, source, rank in model.served_adapters():
         try:
-            adapters.append(LoraAdapter(name=served, source=source, rank=rank))
+            base = model.adapters[where.split(".")[1]].base_model
+            adapters.append(LoraAdapter(name=served, source=source, rank=rank, base_model=base))
         except ArgsError as err:
             field_name = "" if err.field_name == "name" else f".{camel(err.field_name)}"
             raise ConfigError(f"{section}.{where}{field_name}", err.value, err.allowed) from None

@@ -25,7 +25,7 @@ from stack_components import kube
 from stack_components.compile_cache import compile_cache_dir, compile_cache_env
 from stack_components.labels import object_labels, prometheus_annotations, selector_labels
 from stack_components.lmcache import lmcache_env
-from stack_components.lora import fetch_init_containers, render_lora_args
+from stack_components.lora import check_init_container, fetch_init_containers, render_lora_args
 from stack_components.model_store import local_model_dir, service_account_manifest, sync_init_container
 from stack_components.vllm_args import VllmServerConfig, render_vllm_args
 
@@ -170,7 +170,7 @@ def build_pod_spec(name: str, args: VllmEngineArgs) -> dict[str, Any]:
 
 def _init_containers(args: VllmEngineArgs) -> dict[str, Any]:
     """The cache owner first (a hostPath cache), then the S3 copy (a model store), then one
-    fetch per LoRA adapter, in that order."""
+    fetch per LoRA adapter and the adapters' check, in that order."""
     inits = [*_cache_owner_init(args)]
     if args.model_store is not None:
         inits.append(sync_init_container(args.model_store, model=args.model, revision=args.revision,
@@ -179,6 +179,8 @@ def _init_containers(args: VllmEngineArgs) -> dict[str, Any]:
         token = (args.hf_token.name, args.hf_token.key) if args.hf_token is not None else None
         inits += fetch_init_containers(args.lora, image=args.image, store=args.model_store,
                                        mount_path=args.model_cache.mount_path, hf_token=token)
+        inits.append(check_init_container(args.lora, image=args.image, model=args.model,
+                                          mount_path=args.model_cache.mount_path))
     return {"initContainers": inits} if inits else {}
 
 

@@ -94,6 +94,7 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _HF = re.compile(r"^hf://(?P<repo>[\w.-]+/[\w.-]+)@(?P<revision>[\w.-]+)$")
 _S3 = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s]+?)/?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 # `$1` repo, `$2` revision, `$3` destination (positional: nothing from the config is spliced
 # into the code); huggingface_hub's `snapshot_download` into a local directory skips files it
@@ -112,6 +113,44 @@ S3_FETCH_SCRIPT = (
     'set -eu; if [ -f "$2/' + COMPLETE_MARKER + '" ]; then echo "adapter cached in $2"; exit 0; fi; '
     'mkdir -p "$2"; aws s3 sync --no-progress --only-show-errors "$1" "$2"; '
     'touch "$2/' + COMPLETE_MARKER + '"'
+)
+
+# `$1` the engine's model id, `$2` its `--max-lora-rank`, then per adapter `name dir trained_on`
+# (trained_on "" = the model id). Runs after the fetches, before vLLM starts: each adapter's
+# `adapter_config.json` must exist, its rank (the largest of `r` and `rank_pattern`, as vLLM 0.33's
+# `PEFTHelper.validate_legal` computes it, `vllm/lora/peft_helper.py`) fit the engine's slots, and
+# the base model it names (`base_model_name_or_path`, a repository id; a local training path is
+# not compared) be the engine's model. vLLM itself checks the rank only when it loads the adapter
+# at start, and never the base model: an adapter of another model would load and answer garbage.
+LORA_CHECK_CODE = (
+    "import json, os, re, sys\n"
+    "model, max_rank, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3:]\n"
+    "repo_id = re.compile(r'^[\\w.-]+/[\\w.-]+$')\n"
+    "failed = []\n"
+    "for name, path, trained_on in zip(rest[0::3], rest[1::3], rest[2::3]):\n"
+    "    try:\n"
+    "        with open(os.path.join(path, 'adapter_config.json')) as f:\n"
+    "            cfg = json.load(f)\n"
+    "    except (OSError, ValueError) as err:\n"
+    "        failed.append(f'adapter {name}: no readable adapter_config.json in {path} ({err})')\n"
+    "        continue\n"
+    "    rank = max([int(cfg.get('r') or 0), *map(int, (cfg.get('rank_pattern') or {}).values())])\n"
+    "    if rank > max_rank:\n"
+    "        failed.append(f'adapter {name}: rank {rank} (adapter_config.json r/rank_pattern) is more '\n"
+    "                      f'than the engine\\'s --max-lora-rank {max_rank}: declare its rank as {rank}')\n"
+    "    base = cfg.get('base_model_name_or_path')\n"
+    "    wanted = trained_on or model\n"
+    "    if isinstance(base, str) and repo_id.match(base.strip()):\n"
+    "        if base.strip().lower() != wanted.lower():\n"
+    "            failed.append(f'adapter {name}: trained on {base}, this engine serves {model}: serve it '\n"
+    "                          f'on a model of its base, or set its baseModel to {base} if that is '\n"
+    "                          f'another name of {model}')\n"
+    "    else:\n"
+    "        print(f'adapter {name}: base model {base!r} is not a repository id, not compared')\n"
+    "    print(f'adapter {name}: rank {rank}, base {base!r}')\n"
+    "for line in failed:\n"
+    "    print(line, file=sys.stderr)\n"
+    "sys.exit(1 if failed else 0)\n"
 )
 
 
@@ -162,12 +201,18 @@ class LoraAdapter:
     """`hf://<org>/<repo>@<revision>` or `s3://<bucket>/<key prefix>`."""
     rank: int
     """The adapter's LoRA rank (`r` in its `adapter_config.json`); at most the engine's `max_lora_rank`."""
+    base_model: str | None = None
+    """The base model its `adapter_config.json` names when that is another name of the engine's
+    model (a renamed repository); None: the engine's model id (`LORA_CHECK_CODE` compares them)."""
 
     def __post_init__(self) -> None:
         v.require(isinstance(self.name, str) and bool(_NAME.match(self.name)), "name", self.name,
                   "must be 1-40 lowercase letters, digits or '-', starting and ending with a letter or digit")
         parse_source("source", self.source)
         v.int_in("rank", self.rank, 1, MAX_LORA_RANKS[-1])
+        alias = self.base_model
+        v.require(alias is None or (isinstance(alias, str) and bool(_REPO_ID.match(alias))),
+                  "base_model", alias, "must be a Hugging Face id like org/name")
 
     @property
     def parsed_source(self) -> AdapterSource:
@@ -324,6 +369,15 @@ def fetch_init_containers(lora: LoraArgs, *, image: str, store: ModelStore | Non
         command = [f"{VENV_BIN}/python3", "-c", HF_FETCH_CODE, source.location, source.revision or "", dest]
         out.append(_init(f"lora-{adapter.name}", image, command, env, mount_path))
     return out
+
+
+def check_init_container(lora: LoraArgs, *, image: str, model: str, mount_path: str) -> dict[str, Any]:
+    """After the fetches: every adapter's files checked against the engine (`LORA_CHECK_CODE`),
+    so a wrong adapter stops the pod's start with a message naming it, before vLLM loads it."""
+    command = [f"{VENV_BIN}/python3", "-c", LORA_CHECK_CODE, model, str(lora.rank)]
+    for adapter in lora.adapters:
+        command += [adapter.name, adapter_dir(mount_path, adapter.parsed_source), adapter.base_model or ""]
+    return _init("lora-check", image, command, kube.plain_env({"HOME": "/tmp"}), mount_path)
 
 
 def _init(name: str, image: str, command: list[str], env: list[dict[str, Any]],

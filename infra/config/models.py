@@ -17,6 +17,8 @@ llm-stack:models:
     lmcache: false
     adapters:
       sql: {source: "hf://acme/llama-sql-lora@<40-hex commit>", rank: 16}
+      # baseModel: meta-llama/Meta-Llama-3.1-8B-Instruct  # only when its adapter_config.json
+      #   names the base model by another name (checked by the engines before vLLM starts)
       # a weighted rollout: clients send `support`; the router sends 90 % of conversations to
       # version v3 and 10 % to v4 (served as adapters `support--v3`, `support--v4`)
       support:
@@ -73,6 +75,10 @@ class AdapterConfig:
     versions: dict[str, AdapterVersionConfig] = field(default_factory=dict)
     """Versions by name, the router splitting new conversations over them by `weight` and keeping
     each conversation on its version (`router.routing.rollout`)."""
+    base_model: str | None = None
+    """The base model the adapter's `adapter_config.json` names (`base_model_name_or_path`) when
+    that is another name of this model, e.g. a renamed repository; None: the model's `modelId`.
+    The engine's `lora-check` init container compares them before vLLM starts."""
 
     def __post_init__(self) -> None:
         require((self.source is None) != (not self.versions), "source", self.source,
@@ -82,6 +88,9 @@ class AdapterConfig:
         for name, version in self.versions.items():
             require(version.rank is not None or self.rank is not None, f"versions.{name}.rank", None,
                     "is required (here, or as the adapter's rank)")
+        alias = self.base_model
+        require(alias is None or bool(_MODEL_ID.match(alias)), "baseModel", alias,
+                "must be a Hugging Face id like org/name")
 
     def served(self, name: str) -> dict[str, tuple[str, str, int]]:
         """The adapters this entry loads, by served name: (config key under the adapter, source,

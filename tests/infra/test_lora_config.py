@@ -83,6 +83,8 @@ def _adapter(raw: dict[str, Any], name: str) -> dict[str, Any]:
      "models.llama8b.adapters.llama-8b", "llama-8b", "must be unique among served models and adapters"),
     (lambda r: _adapter(r, "sql").update(weight=10), "models.llama8b.adapters.sql.weight", 10,
      "is not a known key"),
+    (lambda r: _adapter(r, "sql").update(baseModel="Llama-3.1-8B"), "models.llama8b.adapters.sql.baseModel",
+     "Llama-3.1-8B", "Hugging Face id like org/name"),
 ])
 def test_a_bad_adapter_setting_is_refused_under_its_key(mutate, key, value, phrase) -> None:
     """Malformed source, rank over the engine's max or out of range, CPU slots below GPU slots,
@@ -130,7 +132,7 @@ def test_the_golden_render_shows_the_whole_lora_path() -> None:
     deployment = yaml.safe_load((GOLDEN / "kubernetes" / "llm-stack.deployment.llm-llama8b.yaml").read_text())
     pod = deployment["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == [
-        "model-cache-owner", "model-store-sync", "lora-sql", "lora-support"]
+        "model-cache-owner", "model-store-sync", "lora-sql", "lora-support", "lora-check"]
     args = pod["containers"][0]["args"]
     at = args.index("--lora-modules")
     assert args[at + 1:at + 3] == [f"sql=/models/lora/hf/acme-ml/llama-3.1-8b-sql-lora/{SQL_COMMIT}",
@@ -252,3 +254,14 @@ def test_a_model_opted_out_of_lmcache_serves_adapters_beside_lmcache_models() ->
     assert lora_engine.lora is not None and lora_engine.lmcache is None
     assert base_engine.lmcache is not None and base_engine.lmcache.cpu_buffer_gib == 20
     assert base_engine.memory_gib >= lora_engine.memory_gib + 20
+
+
+def test_a_base_model_alias_reaches_the_engines_lora_check() -> None:
+    """`baseModel` is handed to the `lora-check` init container for that adapter only."""
+    raw = _raw()
+    _adapter(raw, "sql")["baseModel"] = "meta-llama/Meta-Llama-3.1-8B-Instruct"
+    config = parse_stack_config(raw)
+    lora = engine_args(config, "llama8b", config.models["llama8b"]).lora
+    assert lora is not None
+    assert [(a.name, a.base_model) for a in lora.adapters] == [
+        ("sql", "meta-llama/Meta-Llama-3.1-8B-Instruct"), ("support", None)]

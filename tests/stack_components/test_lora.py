@@ -128,8 +128,8 @@ def test_the_engine_fetches_each_adapter_before_vllm_starts() -> None:
                           hf_token=SecretRef(name="hf-token", key="token"))
     pod = build_pod_spec("llm-llama", args)
     names = [c["name"] for c in pod["initContainers"]]
-    assert names == ["model-store-sync", "lora-sql", "lora-legal"]
-    sql, legal = pod["initContainers"][1:]
+    assert names == ["model-store-sync", "lora-sql", "lora-legal", "lora-check"]
+    sql, legal, check = pod["initContainers"][1:]
     assert sql["image"] == args.image and sql["command"][-3:] == [
         "acme/sql-lora", COMMIT, f"/models/lora/hf/acme/sql-lora/{COMMIT}"]
     assert COMPLETE_MARKER in sql["command"][2]
@@ -139,7 +139,10 @@ def test_the_engine_fetches_each_adapter_before_vllm_starts() -> None:
         "s3://acme-llm-weights/models/legal/v2/", "/models/lora/s3/acme-llm-weights/models/legal/v2"]
     assert {"name": "AWS_REGION", "value": "us-east-1"} in legal["env"]
     assert pod["serviceAccountName"] == STORE.service_account
-    for init in (sql, legal):
+    assert check["image"] == args.image and check["command"][3:] == [
+        MODEL, "16", "sql", f"/models/lora/hf/acme/sql-lora/{COMMIT}", "",
+        "legal", "/models/lora/s3/acme-llm-weights/models/legal/v2", ""]
+    for init in (sql, legal, check):
         assert {"name": "model-cache", "mountPath": "/models"} in init["volumeMounts"]
         assert init["securityContext"]["readOnlyRootFilesystem"] is True
 
@@ -281,3 +284,82 @@ def test_a_bad_rollout_is_refused_naming_the_field(build, field: str, says: str)
     with pytest.raises(ArgsError, match=says) as err:
         build()
     assert err.value.field_name == field
+
+
+def _check(tmp_path, adapters: dict[str, dict | None], *, max_rank: int = 16,
+           trained_on: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the engine's `lora-check` code with the engine-check venv's python (the image's)."""
+    import json
+    from pathlib import Path
+
+    from stack_components.engine_check import engine_python
+    from stack_components.lora import LORA_CHECK_CODE
+
+    python = engine_python(Path(__file__).resolve().parents[2])
+    assert python is not None, "run `make install` (.venv-engine)"
+    argv = [str(python), "-c", LORA_CHECK_CODE, MODEL, str(max_rank)]
+    for name, config in adapters.items():
+        path = tmp_path / name
+        path.mkdir(parents=True)
+        if config is not None:
+            (path / "adapter_config.json").write_text(json.dumps(config))
+        argv += [name, str(path), (trained_on or {}).get(name, "")]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_lora_check_passes_adapters_of_this_model_within_the_rank(tmp_path) -> None:
+    """Same base (any case), a local training path (not comparable), a renamed base declared
+    as `base_model`: all pass."""
+    done = _check(tmp_path, {
+        "sql": {"r": 16, "base_model_name_or_path": MODEL.lower()},
+        "local": {"r": 8, "base_model_name_or_path": "/workspace/llama-3.1-8b"},
+        "renamed": {"r": 8, "base_model_name_or_path": "meta-llama/Meta-Llama-3.1-8B-Instruct"}},
+        trained_on={"renamed": "meta-llama/Meta-Llama-3.1-8B-Instruct"})
+    assert done.returncode == 0, done.stderr
+    assert "adapter local: base model '/workspace/llama-3.1-8b' is not a repository id" in done.stdout
+
+
+def test_the_lora_check_stops_the_pod_naming_each_wrong_adapter(tmp_path) -> None:
+    """Another base model, a rank above the engine's (in `rank_pattern` too), no config: one
+    message per adapter and a non-zero exit, so the pod never starts vLLM with them."""
+    done = _check(tmp_path, {
+        "mistral": {"r": 8, "base_model_name_or_path": "mistralai/Mistral-7B-v0.1"},
+        "wide": {"r": 8, "rank_pattern": {"q_proj": 32}, "base_model_name_or_path": MODEL},
+        "empty": None})
+    assert done.returncode == 1
+    errors = done.stderr.splitlines()
+    assert errors[0].startswith("adapter mistral: trained on mistralai/Mistral-7B-v0.1, this engine serves "
+                                + MODEL)
+    assert errors[1].startswith("adapter wide: rank 32 (adapter_config.json r/rank_pattern) is more than "
+                                "the engine's --max-lora-rank 16")
+    assert errors[2].startswith("adapter empty: no readable adapter_config.json in ")
+
+
+def test_the_lora_checks_rank_verdict_is_vllms(tmp_path) -> None:
+    """The rank rule agrees with vLLM 0.33's own `PEFTHelper.validate_legal` on the same files
+    (run in .venv-engine, one process): refused by one exactly when refused by the other."""
+    from pathlib import Path
+
+    from stack_components.engine_check import engine_python
+
+    python = engine_python(Path(__file__).resolve().parents[2])
+    assert python is not None
+    configs = [{"r": 16}, {"r": 32}, {"r": 8, "rank_pattern": {"q_proj": 64}},
+               {"r": 16, "rank_pattern": {"v_proj": 8}}]
+    base = {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "bias": "none",
+            "base_model_name_or_path": MODEL}
+    ours = []
+    for i, config in enumerate(configs):
+        ours.append(_check(tmp_path / str(i), {"a": base | config}, max_rank=16).returncode == 0)
+    probe = ("import sys\nfrom vllm.lora.peft_helper import PEFTHelper\n"
+             "from vllm.config.lora import LoRAConfig\n"
+             "for path in sys.argv[1:]:\n"
+             "    h = PEFTHelper.from_local_dir(path, max_position_embeddings=None)\n"
+             "    try:\n        h.validate_legal(LoRAConfig(max_lora_rank=16)); print('ok')\n"
+             "    except ValueError:\n        print('refused')\n")
+    paths = [str(tmp_path / str(i) / "a") for i in range(len(configs))]
+    theirs = subprocess.run([str(python), "-c", probe, *paths], capture_output=True, text=True,
+                            timeout=180, check=False)
+    assert theirs.returncode == 0, theirs.stderr[-2000:]
+    assert theirs.stdout.split() == ["ok" if ok else "refused" for ok in ours]
+    assert ours == [True, False, False, True]

@@ -54,8 +54,6 @@ class KvScores:
 def score(view: KvView, engines: Sequence[str], token_ids: Sequence[int] | None, now: float,
           lora_name: str | None = None) -> KvScores:
     """Each of `engines` scored by its events at `now`, or named with the reason it is not."""
-    if token_ids is None:
-        return KvScores({}, dict.fromkeys(engines, FALLBACK_NO_TOKENS), 0)
     keys: tuple[int, ...] | None = None
     exact: dict[str, TierTokens] = {}
     fallbacks: dict[str, str] = {}
@@ -68,6 +66,9 @@ def score(view: KvView, engines: Sequence[str], token_ids: Sequence[int] | None,
         if state is not FeedState.LIVE:
             fallbacks[engine] = state.value
             continue
+        if token_ids is None:
+            fallbacks[engine] = FALLBACK_NO_TOKENS
+            continue
         if keys is None:  # only what vLLM can hit: the whole blocks before the last token
             usable = max(0, len(token_ids) - 1) // KV_BLOCK_SIZE * KV_BLOCK_SIZE
             keys = block_keys(token_ids[:usable], lora_name)
@@ -75,7 +76,7 @@ def score(view: KvView, engines: Sequence[str], token_ids: Sequence[int] | None,
         exact[engine] = TierTokens(gpu=blocks.get(Tier.GPU, 0) * KV_BLOCK_SIZE,
                                    cpu=blocks.get(Tier.CPU, 0) * KV_BLOCK_SIZE,
                                    storage=blocks.get(Tier.STORAGE, 0) * KV_BLOCK_SIZE)
-    return KvScores(exact, fallbacks, len(token_ids))
+    return KvScores(exact, fallbacks, len(token_ids) if token_ids is not None else 0)
 
 
 def room_tokens(view: KvView, engine: str) -> int:

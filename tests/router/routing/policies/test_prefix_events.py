@@ -125,7 +125,7 @@ def test_an_engine_whose_feed_is_not_live_falls_back_to_the_index() -> None:
 
 
 def test_fallback_reasons_name_each_engine_not_scored_by_events() -> None:
-    """No token ids: every candidate by the index (`no_tokens`); an engine with no feed is
+    """No token ids: every live candidate by the index (`no_tokens`); an engine with no feed is
     `unfollowed`; one whose publisher is gone past the staleness bound `stale`."""
     pool = engines(3)
     kv = Engines(pool)
@@ -137,6 +137,8 @@ def test_fallback_reasons_name_each_engine_not_scored_by_events() -> None:
     scores = score(kv.view, [e.id for e in pool], ids(prompt), 7.0)
     assert scores.fallbacks == {pool[1].id: FALLBACK_UNFOLLOWED, pool[2].id: FEED_STALE}
     assert scores.exact == {pool[0].id: TierTokens()}
+    assert score(kv.view, [e.id for e in pool], None, 7.0).fallbacks == {
+        pool[0].id: FALLBACK_NO_TOKENS, pool[1].id: FALLBACK_UNFOLLOWED, pool[2].id: FEED_STALE}
 
 
 def test_events_count_what_vllm_can_hit_by_tier() -> None:

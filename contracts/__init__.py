@@ -20,6 +20,8 @@ PATH_METRICS: Final = "/metrics"
 PATH_VERSION: Final = "/version"
 PATH_PING: Final = "/ping"
 PATH_LOAD: Final = "/load"
+PATH_LOAD_LORA: Final = "/v1/load_lora_adapter"  # vLLM, only with VLLM_ALLOW_RUNTIME_LORA_UPDATING
+PATH_UNLOAD_LORA: Final = "/v1/unload_lora_adapter"
 # vLLM 0.33's other model-addressed POSTs (vllm/entrypoints/*/api_router.py): the router routes
 # them by `model` like the three above and leaves their fields to the engine.
 PASSTHROUGH_PATHS: Final = ("/tokenize", "/detokenize", "/v1/responses", "/score", "/v1/score", "/rerank",

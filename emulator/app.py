@@ -1,7 +1,9 @@
 """HTTP handlers of one emulated engine: vLLM's OpenAI-compatible server over aiohttp.
 
 Routes: `POST /v1/chat/completions`, `/v1/completions` (streamed or not), `/v1/embeddings`,
-`GET /v1/models`, `/health`, `/metrics`; and the emulator's own `GET /emulator/stats`,
+`GET /v1/models`, `/health`, `/metrics`, `POST /v1/load_lora_adapter` and
+`/v1/unload_lora_adapter` (with LoRA and runtime updating on, else FastAPI's 404 for a route vLLM
+does not mount: `{"detail": "Not Found"}`); and the emulator's own `GET /emulator/stats`,
 `GET /emulator/requests[?id=X][&limit=N]`, `GET|POST /emulator/faults`. A client that
 disconnects cancels its request (the batch slot is freed). The handlers only parse, consult
 the faults and move bytes; the model lives in `EngineRuntime`, the listener's life (and
@@ -25,8 +27,10 @@ from contracts import (
     PATH_COMPLETIONS,
     PATH_EMBEDDINGS,
     PATH_HEALTH,
+    PATH_LOAD_LORA,
     PATH_METRICS,
     PATH_MODELS,
+    PATH_UNLOAD_LORA,
     PROXIED_PATHS,
 )
 from emulator import tokenize as tokenizer
@@ -35,6 +39,7 @@ from emulator.engine import Channel, EngineRuntime
 from emulator.errors import ConfigError, WireError
 from emulator.faults import Faults
 from emulator.generation import Continuation
+from emulator.lora import adapter_rank, load_request, path_found, success, unload_request
 from emulator.metrics import CONTENT_TYPE
 
 ADMIN_PREFIX = "/emulator/"
@@ -82,7 +87,7 @@ async def _faults_middleware(request: web.Request, handler: _Handler) -> web.Str
 
 async def _generate(request: web.Request, kind: wire.Kind) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    parsed = wire.parse_generation(await request.read(), kind, runtime.config)
+    parsed = wire.parse_generation(await request.read(), kind, runtime.config, runtime.adapters)
     base_id = request.headers.get(HEADER_REQUEST_ID) or uuid.uuid4().hex
     rid = wire.request_id(kind, base_id)
     fail = runtime.draw_failure()
@@ -181,15 +186,58 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.Response:
     """`POST /v1/embeddings`: deterministic vectors, no scheduling."""
     runtime = request.app[RUNTIME]
-    model, inputs = wire.parse_embedding(await request.read(), runtime.config)
+    model, inputs = wire.parse_embedding(await request.read(), runtime.config, runtime.adapters)
     rid = "embd-" + (request.headers.get(HEADER_REQUEST_ID) or uuid.uuid4().hex)
     return _json(wire.embeddings_body(model, rid, runtime.created(), inputs, runtime.config.embedding_dim))
 
 
 async def models(request: web.Request) -> web.Response:
     """`GET /v1/models`."""
-    config = request.app[RUNTIME].config
-    return _json(wire.models_body(config.model, int(time.time()), config.context_limit))
+    runtime = request.app[RUNTIME]
+    config = runtime.config
+    return _json(wire.models_body(config.model, int(time.time()), config.context_limit, runtime.adapters))
+
+
+_NOT_FOUND = b'{"detail":"Not Found"}'  # FastAPI's answer for a route that is not mounted
+
+
+def _runtime_updating(runtime: EngineRuntime) -> bool:
+    """Whether vLLM would mount the load/unload routes (LoRA on, runtime updating allowed)."""
+    return runtime.config.lora is not None and runtime.config.lora.runtime_updating
+
+
+async def _lora_body(request: web.Request) -> object:
+    """The JSON body of a LoRA admin request, refused as vLLM's `validate_json_request` does."""
+    if request.content_type != "application/json":
+        raise WireError(400, "Unsupported Media Type: Only 'application/json' is allowed")
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise WireError(400, f"JSON decode error: {exc}", param="body") from None
+
+
+async def load_lora_adapter(request: web.Request) -> web.Response:
+    """`POST /v1/load_lora_adapter`: answers once the adapter is in a GPU slot."""
+    runtime = request.app[RUNTIME]
+    if not _runtime_updating(runtime):
+        return _json(_NOT_FOUND, 404)
+    name, path, inplace = load_request(await _lora_body(request))
+    found = bool(path) and path_found(path)
+    cost = runtime.load_adapter(name, path, found=found, load_inplace=inplace,
+                                rank=adapter_rank(path) if found else None)
+    await asyncio.sleep(cost * runtime.config.timing.time_scale)
+    return web.Response(text=success(name, loaded=True))
+
+
+async def unload_lora_adapter(request: web.Request) -> web.Response:
+    """`POST /v1/unload_lora_adapter`."""
+    runtime = request.app[RUNTIME]
+    if not _runtime_updating(runtime):
+        return _json(_NOT_FOUND, 404)
+    name = unload_request(await _lora_body(request))
+    assert runtime.adapters is not None
+    runtime.adapters.unload(name)
+    return web.Response(text=success(name, loaded=False))
 
 
 async def tokenize(request: web.Request) -> web.Response:
@@ -275,6 +323,8 @@ def build_app(runtime: EngineRuntime, set_faults: FaultsSetter) -> web.Applicati
     app.router.add_post(PATH_COMPLETIONS, completions)
     app.router.add_post(PATH_EMBEDDINGS, embeddings)
     app.router.add_get(PATH_MODELS, models)
+    app.router.add_post(PATH_LOAD_LORA, load_lora_adapter)
+    app.router.add_post(PATH_UNLOAD_LORA, unload_lora_adapter)
     app.router.add_post("/tokenize", tokenize)
     app.router.add_post("/detokenize", tokenizer.detokenize)
     app.router.add_get(PATH_HEALTH, health)

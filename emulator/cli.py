@@ -8,8 +8,10 @@ Timing knobs (`--step-base-s`, `--prefill-token-s`, ...) and engine limits defau
 DESIGN.md's A100 / Llama-3.1-8B figures; `--fault ENGINE:NAME[=VALUE]` sets faults at start
 (see `emulator.faults`). `--kv-events` makes every engine publish its KV events on ZMQ as vLLM
 0.33 does (`emulator.kv_publisher`): engine i on `--kv-events-port` + 2i, its replay socket on
-the next port (0: free ports; the ready file lists the endpoints). From Python use
-`emulator.runner`.
+the next port (0: free ports; the ready file lists the endpoints). `--enable-lora` serves LoRA
+adapters with vLLM's flags (`--max-loras`, `--max-cpu-loras`, `--max-lora-rank`, `--lora-modules
+name=path`, repeatable) and its `VLLM_ALLOW_RUNTIME_LORA_UPDATING` environment variable for the
+load/unload endpoints (`emulator.lora`). From Python use `emulator.runner`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Annotated
 
 import typer
 
+from emulator.lora import CPU_LOAD_S, DISK_LOAD_S
+
 _NOTE = "Defaults: DESIGN.md A100-80GB / Llama-3.1-8B."
 
 
-_FLAGS = {"shutdown_timeout_s": "--shutdown-timeout"}
+_FLAGS = {"shutdown_timeout_s": "--shutdown-timeout", "cpu_load_s": "--lora-cpu-load-s",
+          "disk_load_s": "--lora-disk-load-s", "modules": "--lora-modules"}
 
 
 def _flag(field: str) -> str:
@@ -69,11 +74,23 @@ def emulate(
         help="Block hashes as 64-bit ints (vLLM's VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES).")] = False,
     kv_buffer_steps: Annotated[int, typer.Option(
         help="Batches kept for replay (vLLM's buffer_steps).")] = 10_000,
+    enable_lora: Annotated[bool, typer.Option(help="Serve LoRA adapters, as vLLM's --enable-lora.")] = False,
+    max_loras: Annotated[int, typer.Option(help="GPU adapter slots: adapters in one batch.")] = 1,
+    max_cpu_loras: Annotated[int, typer.Option(help="Adapters kept in CPU memory; 0: --max-loras.")] = 0,
+    max_lora_rank: Annotated[int, typer.Option(help="Largest adapter rank accepted.")] = 16,
+    lora_modules: Annotated[list[str] | None, typer.Option(
+        help="NAME=PATH or a JSON {name, path, base_model_name}, repeatable: served from the start.")] = None,
+    lora_cpu_load_s: Annotated[float, typer.Option(help="Adapter CPU -> GPU slot copy, s.")] = CPU_LOAD_S,
+    lora_disk_load_s: Annotated[float, typer.Option(help="An adapter's read from disk, s.")] = DISK_LOAD_S,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds; 0: until Ctrl-C.")] = 0.0,
     ready_file: Annotated[str | None, typer.Option(help="Write {\"urls\": [...]} here once serving.")] = None,
 ) -> None:
     """Serve emulated vLLM engines (OpenAI API, /metrics, prefix cache, batching, faults)."""
     flags = dict(locals())
+    import os
+
+    flags["runtime_lora_updating"] = (  # read as vLLM's envs.py does
+        os.environ.get("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "0").strip().lower() in ("1", "true"))
     from emulator.errors import ConfigError, EmulatorError
     from emulator.serve import ServeArgs, serve
 

@@ -13,6 +13,7 @@ from contracts.kv_events import KV_REPLAY_BUFFER_STEPS
 from emulator.errors import require
 from emulator.faults import Faults
 from emulator.kv_wire import CpuStyle, Wire
+from emulator.lora import LoraSettings
 from emulator.timing import Timing
 from router.routing.prompt import BLOCK_TOKENS
 
@@ -71,6 +72,8 @@ class EngineConfig:
     faults: Faults = field(default_factory=Faults)
     kv_events: KvEventsSettings | None = None
     """Publish KV events (None: off, as vLLM without `--kv-events-config`)."""
+    lora: LoraSettings | None = None
+    """Serve LoRA adapters (None: off, as vLLM without `--enable-lora`; `emulator.lora`)."""
 
     def __post_init__(self) -> None:
         require(bool(self.model) and self.model.strip() == self.model, "model", self.model,
@@ -89,6 +92,8 @@ class EngineConfig:
         require(self.journal_size >= 1, "journal_size", self.journal_size, "must be >= 1")
         require(isinstance(self.shutdown_timeout_s, int) and self.shutdown_timeout_s >= 0,
                 "shutdown_timeout_s", self.shutdown_timeout_s, "must be an integer >= 0")
+        require(self.lora is None or all(m.name != self.model for m in self.lora.modules), "lora_modules",
+                self.model, "must not name an adapter after the served base model")
 
     @property
     def context_limit(self) -> int:

@@ -15,11 +15,22 @@ With `kv_events` configured the cache tracks its changes and each step that chan
 with one KV-event batch handed to `kv_sink` (the server's `KvPublisher`), as vLLM's scheduler
 publishes one batch per step with events (`Scheduler.update_from_output`); `clear_kv` is the
 `kv_clear` fault. A prompt's token ids are `emulator.tokenize.whole_token_ids` of its text.
+
+With `lora` configured the engine serves adapters (`emulator.lora.AdapterRegistry`, the static
+`--lora-modules` loaded at start), keeps their weights in `LoraSlots` (the scheduler applies them
+per step) and keys an adapter's prefix-cache blocks by its name and path. `lora_series` is
+vLLM's `vllm:lora_requests_info` gauge: after every step, as vLLM's output handler records
+`LoRARequestStates` (vllm/v1/metrics/stats.py, loggers.py), the series labelled with the adapters
+that have requests (in the order they got one) is set to the wall clock. vLLM 0.33 puts every such
+adapter under both labels (`update_scheduler_stats` fills both dicts for each adapter, counts of
+0 included, and the labels are their keys): so does the emulator. vLLM keeps every label set it
+ever set; the emulator the newest `LORA_SERIES_KEPT`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import random
 import time
@@ -39,6 +50,8 @@ from emulator.journal import (
     RequestRecord,
 )
 from emulator.kv_wire import BatchEncoder
+from emulator.lora import Adapter, AdapterRegistry, path_found
+from emulator.lora_slots import LoraSlots
 from emulator.metrics import EngineMetrics, Gauges
 from emulator.scheduler import Emit, GenRequest, Scheduler, Step
 from emulator.tokenize import whole_token_ids
@@ -46,6 +59,7 @@ from emulator.wire import FINISH_ABORT, ParsedRequest
 from router.routing.prompt import block_hashes
 
 LATE_STEP_S = 0.002  # a step that ends this much after its planned end counts as late
+LORA_SERIES_KEPT = 64
 
 
 class KvSink(Protocol):
@@ -59,10 +73,11 @@ class KvSink(Protocol):
 class Channel:
     """Tokens produced for one request, awaited by its HTTP handler."""
 
-    __slots__ = ("key", "record", "tokens", "finish_reason", "last_token_at", "_waiter")
+    __slots__ = ("key", "record", "tokens", "finish_reason", "last_token_at", "adapter", "_waiter")
 
-    def __init__(self, key: int, record: RequestRecord) -> None:
+    def __init__(self, key: int, record: RequestRecord, adapter: str | None = None) -> None:
         self.key = key
+        self.adapter = adapter  # the LoRA adapter it counts for, until it ends
         self.record = record
         self.tokens = 0
         self.finish_reason: str | None = None
@@ -111,8 +126,11 @@ class EngineRuntime:
                                                                cpu_style=kv.cpu_style,
                                                                block_size=self.cache.block_tokens)
         self.kv_sink: KvSink | None = None
+        self.adapters, self.lora_slots = self._lora(config)
         self.scheduler = Scheduler(cache=self.cache, timing=config.timing, max_num_seqs=config.max_num_seqs,
-                                   max_num_batched_tokens=config.max_num_batched_tokens)
+                                   max_num_batched_tokens=config.max_num_batched_tokens, lora=self.lora_slots)
+        self._lora_open: dict[str, int] = {}  # adapter -> its open requests, in the order they got one
+        self.lora_series: dict[str, float] = {}  # comma-joined adapters -> when last set (wall clock)
         self.metrics = EngineMetrics(config.model)
         self.journal = Journal(config.journal_size)
         self.requests = 0
@@ -127,6 +145,35 @@ class EngineRuntime:
         self._task: asyncio.Task[None] | None = None
         self._epoch_offset = 0.0
         self.draining = False  # shutting down: new requests are aborted on arrival
+
+    @staticmethod
+    def _lora(config: EngineConfig) -> tuple[AdapterRegistry | None, LoraSlots | None]:
+        """The served adapters and their slots, the static `--lora-modules` loaded (I/O: their
+        paths must exist, as vLLM's start fails on one it cannot load)."""
+        lora = config.lora
+        if lora is None:
+            return None, None
+        registry = AdapterRegistry(config.model, lora.max_lora_rank)
+        slots = LoraSlots(gpu_slots=lora.max_loras, cpu_slots=lora.cpu_slots, cpu_load_s=lora.cpu_load_s,
+                          disk_load_s=lora.disk_load_s)
+        for module in lora.modules:
+            adapter = registry.load(module.name, module.path, found=path_found(module.path),
+                                    base_model_name=module.base_model_name)
+            slots.activate(adapter.lora_id)
+        return registry, slots
+
+    def load_adapter(self, name: str, path: str, *, found: bool, load_inplace: bool = False,
+                     rank: int | None = None) -> float:
+        """`POST /v1/load_lora_adapter`: serve `name` and bring it into a GPU slot as vLLM's
+        `add_lora` does; returns the load time (before `time_scale`), which also stalls the next
+        step. Raises `WireError` with vLLM's answer."""
+        assert self.adapters is not None and self.lora_slots is not None
+        adapter = self.adapters.load(name, path, found=found, load_inplace=load_inplace, rank=rank)
+        if load_inplace:
+            self.lora_slots.drop(adapter.lora_id)
+        cost = self.lora_slots.activate(adapter.lora_id)
+        self.scheduler.stall(cost)
+        return cost
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -165,13 +212,18 @@ class EngineRuntime:
         key = next(self._keys)
         stop_after = None if parsed.ignore_eos else self.config.stop_after_tokens
         token_ids = None if self.kv_encoder is None else whole_token_ids(parsed.prompt)
+        adapter: Adapter | None = parsed.adapter
+        salt = adapter.cache_salt if adapter is not None else None
         req = GenRequest(key=key, prompt_tokens=parsed.prompt_tokens,
-                         blocks=tuple(block_hashes(parsed.prompt)), max_tokens=parsed.max_tokens,
-                         stop_after=stop_after, token_ids=token_ids)
+                         blocks=tuple(block_hashes(parsed.prompt, salt=salt)), max_tokens=parsed.max_tokens,
+                         stop_after=stop_after, token_ids=token_ids,
+                         lora=adapter.lora_id if adapter is not None else None)
         record = RequestRecord(request_id=request_id, prompt_tokens=parsed.prompt_tokens,
                                max_tokens=parsed.max_tokens, stream=parsed.stream, arrival=self.wall(now))
         self.scheduler.submit(req, now)
-        channel = Channel(key, record)
+        channel = Channel(key, record, adapter.name if adapter is not None else None)
+        if channel.adapter is not None:
+            self._lora_open[channel.adapter] = self._lora_open.get(channel.adapter, 0) + 1
         channel.last_token_at = now
         self._channels[key] = channel
         self.journal.add(record)
@@ -197,6 +249,7 @@ class EngineRuntime:
         aborted = 0
         for channel in list(self._channels.values()):
             if channel.abort():
+                self._lora_done(channel)
                 self.scheduler.cancel(channel.key)
                 channel.record.status = STATUS_ABORTED
                 channel.record.finish = self.wall(asyncio.get_running_loop().time())
@@ -206,6 +259,7 @@ class EngineRuntime:
     def close(self, channel: Channel, *, failed: bool = False) -> None:
         """The handler is done with `channel`: drop the request if it is still scheduled."""
         self._channels.pop(channel.key, None)
+        self._lora_done(channel)
         record = channel.record
         if channel.finish_reason == FINISH_ABORT and record.status == STATUS_ABORTED:
             return
@@ -216,6 +270,28 @@ class EngineRuntime:
         if record.status == STATUS_RUNNING:
             record.status = STATUS_FAILED if failed else STATUS_CANCELLED
             record.finish = self.wall(asyncio.get_running_loop().time())
+
+    def _lora_done(self, channel: Channel) -> None:
+        """`channel`'s request no longer counts for its adapter (once)."""
+        name, channel.adapter = channel.adapter, None
+        if name is None:
+            return
+        left = self._lora_open.get(name, 0) - 1
+        if left > 0:
+            self._lora_open[name] = left
+        else:
+            self._lora_open.pop(name, None)
+
+    def _record_lora(self, wall: float) -> None:
+        """Set the gauge series of the adapters with requests now to `wall` (vLLM, per step)."""
+        if self.adapters is None:
+            return
+        series = self.lora_series
+        label = ",".join(self._lora_open)
+        series.pop(label, None)
+        series[label] = wall
+        if len(series) > LORA_SERIES_KEPT:
+            del series[next(iter(series))]
 
     def cancel_all(self) -> None:
         """Drop every scheduled request (the engine died)."""
@@ -257,6 +333,7 @@ class EngineRuntime:
             if channel is not None and channel.finish_reason is None:  # not if aborted meanwhile
                 self._on_token(channel, emit, now)
         self.flush_kv_events(wall)
+        self._record_lora(wall)
 
     # --- KV events -----------------------------------------------------------------------
     def flush_kv_events(self, wall: float) -> None:
@@ -303,6 +380,7 @@ class EngineRuntime:
         if emit.finish_reason is not None:
             record.finish = self.wall(now)
             metrics.e2e.observe(record.finish - record.arrival)
+            self._lora_done(channel)
         channel.push(emit.finish_reason)
 
     # --- views ---------------------------------------------------------------------------
@@ -311,8 +389,10 @@ class EngineRuntime:
         gauges = Gauges(running=self.scheduler.num_running, waiting=self.scheduler.num_waiting,
                         kv_usage=self.scheduler.kv_usage)
         cache = self.cache
+        lora = None if self.config.lora is None else (self.config.lora.max_loras, self.lora_series)
         return self.metrics.render(gauges, queried_tokens=cache.queried_tokens,
-                                   hit_tokens=cache.gpu_hit_tokens, cpu_hit_tokens=cache.cpu_hit_tokens)
+                                   hit_tokens=cache.gpu_hit_tokens, cpu_hit_tokens=cache.cpu_hit_tokens,
+                                   lora=lora)
 
     def gpu_metrics_text(self) -> str:
         """The emulated dcgm-exporter body for this engine's GPU, from its running batch."""
@@ -332,5 +412,13 @@ class EngineRuntime:
             "cpu_cached_tokens": cache.cpu_blocks * cache.block_tokens,
             "prompt_tokens": self.metrics.prompt_tokens, "generation_tokens": self.metrics.generation_tokens,
             "steps": self.steps, "late_steps": self.late_steps, "max_lag_s": self.max_lag_s,
-            "faults": self.faults.to_dict(),
+            "faults": self.faults.to_dict(), "lora": self._lora_stats(),
         }
+
+    def _lora_stats(self) -> dict[str, Any] | None:
+        """Adapters with requests, the slots' contents (by name) and their load/eviction counters."""
+        if self.adapters is None or self.lora_slots is None:
+            return None
+        slots, names = self.lora_slots, {a.lora_id: a.name for a in self.adapters.adapters.values()}
+        return {"open": dict(self._lora_open), "gpu": [names.get(i, str(i)) for i in slots.on_gpu],
+                "cpu": [names.get(i, str(i)) for i in slots.on_cpu], **dataclasses.asdict(slots.counters)}

@@ -10,7 +10,7 @@ end-to-end latency and time waiting to be scheduled with the bucket bounds vLLM 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from contracts import (
@@ -21,6 +21,10 @@ from contracts import (
     VLLM_GENERATION_TOKENS,
     VLLM_ITL,
     VLLM_KV_USAGE,
+    VLLM_LORA_INFO,
+    VLLM_LORA_MAX_LABEL,
+    VLLM_LORA_RUNNING_LABEL,
+    VLLM_LORA_WAITING_LABEL,
     VLLM_PREFIX_HITS,
     VLLM_PREFIX_QUERIES,
     VLLM_PROMPT_TOKENS,
@@ -76,12 +80,27 @@ class Gauges:
     kv_usage: float
 
 
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def lora_info_lines(max_loras: int, series: Mapping[str, float]) -> list[str]:
+    """vLLM's `vllm:lora_requests_info` (vllm/v1/metrics/loggers.py): one series per label set
+    ever set, labels in its order (max_lora, waiting, running), the value the Unix time it was last
+    set (`set_to_current_time`); no model label. `series`: comma-joined adapters -> time."""
+    lines = [f"# HELP {VLLM_LORA_INFO} Running stats on lora requests.", f"# TYPE {VLLM_LORA_INFO} gauge"]
+    for adapters, when in series.items():
+        names = _escape(adapters)
+        lines.append(f'{VLLM_LORA_INFO}{{{VLLM_LORA_MAX_LABEL}="{max_loras}",{VLLM_LORA_WAITING_LABEL}="{names}",'
+                     f'{VLLM_LORA_RUNNING_LABEL}="{names}"}} {when!r}')
+    return lines
+
+
 class EngineMetrics:
     """Counters and histograms of one engine, rendered in Prometheus text format 0.0.4."""
 
     def __init__(self, model: str) -> None:
-        escaped = model.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        self.label = f'{ENGINE_MODEL_LABEL}="{escaped}"'
+        self.label = f'{ENGINE_MODEL_LABEL}="{_escape(model)}"'
         self.prompt_tokens = 0
         self.generation_tokens = 0
         self.ttft = Histogram(TTFT_BUCKETS)
@@ -89,10 +108,12 @@ class EngineMetrics:
         self.e2e = Histogram(E2E_BUCKETS)
         self.queue_time = Histogram(E2E_BUCKETS)  # vLLM: request_latency buckets for both
 
-    def render(self, gauges: Gauges, *, queried_tokens: int, hit_tokens: int, cpu_hit_tokens: int = 0) -> str:
+    def render(self, gauges: Gauges, *, queried_tokens: int, hit_tokens: int, cpu_hit_tokens: int = 0,
+               lora: tuple[int, Mapping[str, float]] | None = None) -> str:
         """The whole `/metrics` body. LMCache's counters ride along, as in a vLLM process with
-        LMCache: the tokens it was asked for (those the GPU prefix cache missed) and those it had."""
-        lines: list[str] = []
+        LMCache: the tokens it was asked for (those the GPU prefix cache missed) and those it had.
+        `lora`: `--max-loras` and the `vllm:lora_requests_info` series (`lora_info_lines`)."""
+        lines: list[str] = [] if lora is None else lora_info_lines(*lora)
         self._scalar(lines, VLLM_RUNNING, "gauge", "Requests in the running batch.", gauges.running)
         self._scalar(lines, VLLM_WAITING, "gauge", "Requests waiting to be scheduled.", gauges.waiting)
         self._scalar(lines, VLLM_KV_USAGE, "gauge", "KV-cache usage. 1 means 100 percent usage.",

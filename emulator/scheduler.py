@@ -10,15 +10,25 @@ the prompt up in the prefix cache; only the uncached tokens are prefilled, and C
 cost load time. A request emits its first token at the end of the step that finishes its
 prefill, then one token per step. TTFT therefore = queueing + prefill steps (+ CPU load), and
 decode steps lengthen as the batch grows. Pure: the caller passes `now`.
+
+With LoRA (`lora`: the engine's `LoraSlots`) a request may name an adapter (`GenRequest.lora`),
+and, as vLLM's scheduler does (`Scheduler.schedule`, vllm/v1/core/sched/scheduler.py), a waiting
+request whose adapter is not among the running requests' is skipped, not blocking the queue,
+while those already count `max_loras` adapters: it waits for a slot to free. Each step applies the
+batch's adapters to the slots (`LoraSlots.apply`) and lasts their load time longer, as vLLM's
+worker loads them before the forward pass; `stall` adds time to the next step (a runtime load
+runs in the engine's loop between steps).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from emulator.cache import Lookup, PrefixCache
 from emulator.errors import EmulatorError, require
+from emulator.lora_slots import LoraSlots
 from emulator.timing import Timing
 
 FINISH_LENGTH = "length"
@@ -35,6 +45,7 @@ class GenRequest:
     max_tokens: int
     stop_after: int | None = None  # emit EOS ("stop") after this many tokens; None: never
     token_ids: tuple[int, ...] | None = None  # the prompt's token ids, when the cache tracks events
+    lora: int | None = None  # the LoRA adapter's id (None: the base model)
 
     def __post_init__(self) -> None:
         require(self.prompt_tokens >= 1, "prompt_tokens", self.prompt_tokens, "must be >= 1")
@@ -110,7 +121,7 @@ class Scheduler:
     """Waiting queue + running batch of one engine over a `PrefixCache`."""
 
     def __init__(self, *, cache: PrefixCache, timing: Timing, max_num_seqs: int = 256,
-                 max_num_batched_tokens: int = 8192) -> None:
+                 max_num_batched_tokens: int = 8192, lora: LoraSlots | None = None) -> None:
         require(max_num_seqs >= 1, "max_num_seqs", max_num_seqs, "must be >= 1")
         require(max_num_batched_tokens >= max_num_seqs + 1, "max_num_batched_tokens",
                 max_num_batched_tokens, f"must exceed max_num_seqs ({max_num_seqs})")
@@ -122,6 +133,8 @@ class Scheduler:
         self._waiting: OrderedDict[int, tuple[GenRequest, float]] = OrderedDict()
         self._running: dict[int, _Running] = {}
         self._reserved = 0  # prompt + max_tokens of every running request
+        self.lora = lora
+        self._stall_s = 0.0  # added to the next step (a runtime adapter load)
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -150,6 +163,8 @@ class Scheduler:
         """Queue a request that arrived at `now`."""
         if req.key in self._waiting or req.key in self._running:
             raise EmulatorError(f"request key {req.key} is already scheduled")
+        if req.lora is not None and self.lora is None:
+            raise EmulatorError(f"request {req.key} names a LoRA adapter but LoRA is not enabled")
         need = req.prompt_tokens + req.max_tokens
         require(need <= self.capacity_tokens, "prompt_tokens + max_tokens", need,
                 f"must fit the GPU KV cache ({self.capacity_tokens} tokens)")
@@ -179,6 +194,8 @@ class Scheduler:
         duration = self.timing.step_seconds(
             seqs=len(decoders) + len(plan.prefilled), prefill_tokens=plan.prefill_tokens,
             context_tokens=context, loaded_tokens=plan.loaded_tokens)
+        duration += (self._lora_load_s(decoders, plan.prefilled) + self._stall_s) * self.timing.time_scale
+        self._stall_s = 0.0
         emits = [self._emit(r, first=False) for r in decoders]
         emits += [self._emit(r, first=True) for r in plan.completed]
         return Step(duration=duration, emits=tuple(emits), admitted=tuple(plan.admitted),
@@ -196,9 +213,28 @@ class Scheduler:
         if running.to_prefill == 0:
             plan.completed.append(running)
 
+    def stall(self, seconds: float) -> None:
+        """Lengthen the next step by `seconds` (before `time_scale`), if there is one."""
+        self._stall_s += seconds if not self.idle else 0.0
+
+    @property
+    def running_loras(self) -> set[int]:
+        """Adapters of the running requests."""
+        return {r.req.lora for r in self._running.values() if r.req.lora is not None}
+
+    def _lora_load_s(self, decoders: list[_Running], prefilled: list[_Running]) -> float:
+        if self.lora is None:
+            return 0.0
+        batch = [r.req.lora for r in (*decoders, *prefilled) if r.req.lora is not None]
+        return self.lora.apply(batch) if batch else 0.0
+
     def _admit(self, plan: _Plan, now: float) -> None:
-        while self._waiting and plan.budget > 0 and len(self._running) < self.max_num_seqs:
-            key, (req, arrival) = next(iter(self._waiting.items()))
+        loras = self.running_loras if self.lora is not None else set()
+        for key, (req, arrival) in self._candidates():
+            if plan.budget <= 0 or len(self._running) >= self.max_num_seqs:
+                return
+            if req.lora is not None and req.lora not in loras and len(loras) >= self._max_loras:
+                continue  # no slot among the running adapters: skipped, the queue goes on
             need = req.prompt_tokens + req.max_tokens
             if self._reserved + need > self.capacity_tokens:
                 return
@@ -210,6 +246,21 @@ class Scheduler:
             plan.loaded_tokens += lookup.cpu_hit_tokens
             plan.admitted.append(Admitted(key=key, lookup=lookup, queued_s=max(0.0, now - arrival)))
             self._prefill(plan, running)
+            if req.lora is not None:
+                loras.add(req.lora)
+
+    def _candidates(self) -> Iterator[tuple[int, tuple[GenRequest, float]]]:
+        """Waiting requests in order: the head each time (admission removes it), or with LoRA a
+        snapshot (skipped requests stay queued)."""
+        if self.lora is None:
+            while self._waiting:
+                yield next(iter(self._waiting.items()))
+        else:
+            yield from list(self._waiting.items())
+
+    @property
+    def _max_loras(self) -> int:
+        return self.lora.gpu_slots if self.lora is not None else 0
 
     def _emit(self, running: _Running, *, first: bool) -> Emit:
         running.generated += 1

@@ -13,6 +13,7 @@ from emulator.config import EngineConfig, KvEventsSettings
 from emulator.errors import require
 from emulator.faults import faults_from_flags
 from emulator.kv_wire import CpuStyle, Wire
+from emulator.lora import CPU_LOAD_S, DISK_LOAD_S, LoraSettings, parse_module
 from emulator.timing import Timing
 
 _TIMING_FIELDS = ("time_scale", "step_base_s", "step_seq_s", "prefill_token_s", "kv_read_token_s",
@@ -50,9 +51,10 @@ class ServeArgs:
         require(isinstance(created, int) and created >= 0, "created", created,
                 "must be an integer >= 0 (0: the wall clock)")
         kv = _kv_settings(flags, engines)
+        lora = _lora_settings(flags)
         configs = tuple(
             EngineConfig(timing=timing, faults=f, stop_after_tokens=stop_after or None,
-                         created=created or None, kv_events=None if kv is None else kv[i],
+                         created=created or None, kv_events=None if kv is None else kv[i], lora=lora,
                          **{k: flags[k] for k in _ENGINE_FIELDS})
             for i, f in enumerate(faults))
         return cls(configs=configs, base_port=flags["base_port"], host=flags["host"],
@@ -83,6 +85,19 @@ def _kv_settings(flags: Mapping[str, Any], engines: int) -> list[KvEventsSetting
                              wire=wire, cpu_style=cpu_style, int_hashes=flags.get("kv_int_hashes", False),
                              buffer_steps=steps)
             for i in range(engines)]
+
+
+def _lora_settings(flags: Mapping[str, Any]) -> LoraSettings | None:
+    """`--enable-lora` and its flags (None: off)."""
+    if not flags.get("enable_lora", False):
+        return None
+    cpu = flags.get("max_cpu_loras", 0)
+    return LoraSettings(max_loras=flags.get("max_loras", 1), max_cpu_loras=cpu or None,
+                        max_lora_rank=flags.get("max_lora_rank", 16),
+                        modules=tuple(parse_module(m) for m in flags.get("lora_modules") or ()),
+                        runtime_updating=flags.get("runtime_lora_updating", False),
+                        cpu_load_s=flags.get("lora_cpu_load_s", CPU_LOAD_S),
+                        disk_load_s=flags.get("lora_disk_load_s", DISK_LOAD_S))
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

@@ -24,6 +24,7 @@ from contracts import SSE_DONE
 from emulator.config import EngineConfig
 from emulator.errors import WireError
 from emulator.generation import generation_context
+from emulator.lora import Adapter, AdapterRegistry
 from emulator.validation import check_sampling, lax_bool, lax_float, lax_int
 from router.routing.migration import COMPLETIONS_DEFAULT_MAX_TOKENS
 from router.routing.prompt import count_tokens
@@ -49,6 +50,7 @@ class ParsedRequest:
     include_usage: bool
     ignore_eos: bool
     salt: int | None = 0  # sampling salt (`emulator.generation`); None: draw one per request
+    adapter: Adapter | None = None  # the LoRA adapter `model` names (None: the base model)
 
 
 def request_id(kind: Kind, base: str) -> str:
@@ -71,13 +73,19 @@ def _load_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _check_model(body: Mapping[str, Any], config: EngineConfig) -> str:
+def _check_model(body: Mapping[str, Any], config: EngineConfig,
+                 adapters: AdapterRegistry | None) -> tuple[str, Adapter | None]:
+    """The served name a request asks for, and its adapter; vLLM 0.33's 404 otherwise
+    (`BaseServing._check_model`, vllm/entrypoints/serve/engine/serving.py)."""
     model = body.get("model", config.model)
-    if model is None:
-        return config.model
+    if not model:
+        return config.model, None
+    if adapters is not None and isinstance(model, str):
+        return model, adapters.resolve(model)
     if model != config.model:
-        raise WireError(404, f"The model `{model}` does not exist.", "NotFoundError", "model")
-    return model
+        raise WireError(404, f"The model `{model}` does not exist. Valid aliases: {config.model}.",
+                        "NotFoundError", "model")
+    return model, None
 
 
 def _check_prompt_field(body: Mapping[str, Any], kind: Kind) -> None:
@@ -126,11 +134,13 @@ def _max_tokens(body: Mapping[str, Any], prompt_tokens: int, config: EngineConfi
     return asked
 
 
-def parse_generation(raw: bytes, kind: Kind, config: EngineConfig) -> ParsedRequest:
-    """A chat or completion request body, validated like vLLM's server does."""
+def parse_generation(raw: bytes, kind: Kind, config: EngineConfig,
+                     adapters: AdapterRegistry | None = None) -> ParsedRequest:
+    """A chat or completion request body, validated like vLLM's server does (`adapters`: the
+    LoRA adapters served, None without `--enable-lora`)."""
     body = _load_object(raw)
     _check_prompt_field(body, kind)
-    model = _check_model(body, config)
+    model, adapter = _check_model(body, config, adapters)
     default_budget = config.default_max_tokens if kind == "chat" else COMPLETIONS_DEFAULT_MAX_TOKENS
     check_sampling(body, kind, default_budget)
     text = generation_context(body)
@@ -140,13 +150,14 @@ def parse_generation(raw: bytes, kind: Kind, config: EngineConfig) -> ParsedRequ
     return ParsedRequest(kind=kind, model=model, prompt=text, prompt_tokens=tokens,
                          max_tokens=_max_tokens(body, tokens, config, kind), stream=lax_bool(body, "stream"),
                          include_usage=include_usage, ignore_eos=lax_bool(body, "ignore_eos"),
-                         salt=_salt(body))
+                         salt=_salt(body), adapter=adapter)
 
 
-def parse_embedding(raw: bytes, config: EngineConfig) -> tuple[str, list[str]]:
+def parse_embedding(raw: bytes, config: EngineConfig,
+                    adapters: AdapterRegistry | None = None) -> tuple[str, list[str]]:
     """(model, inputs) of an embeddings request."""
     body = _load_object(raw)
-    model = _check_model(body, config)
+    model, _ = _check_model(body, config, adapters)
     inputs = body.get("input")
     if isinstance(inputs, str):
         return model, [inputs]
@@ -225,11 +236,13 @@ def completion_body(parsed: ParsedRequest, rid: str, created: int, text: str, to
                          "usage": usage(parsed.prompt_tokens, tokens)})
 
 
-def models_body(model: str, created: int, max_model_len: int) -> bytes:
-    """`GET /v1/models`."""
+def models_body(model: str, created: int, max_model_len: int,
+                adapters: AdapterRegistry | None = None) -> bytes:
+    """`GET /v1/models`: the base model, then each LoRA adapter with its `parent`."""
     card = {"id": model, "object": "model", "created": created, "owned_by": "vllm", "root": model,
             "parent": None, "max_model_len": max_model_len}
-    return orjson.dumps({"object": "list", "data": [card]})
+    lora = adapters.cards(created) if adapters is not None else []
+    return orjson.dumps({"object": "list", "data": [card, *lora]})
 
 
 def embedding_vector(text: str, dim: int) -> list[float]:

@@ -84,7 +84,8 @@ class Autoscaling(pulumi.ComponentResource):
         after = child
         if args.install_keda:
             release = k8s.helm.v3.Release(
-                f"{name}-keda", chart=keda.KEDA_CHART, version=keda.KEDA_CHART_VERSION,
+                f"{name}-keda", name=keda.KEDA_RELEASE, chart=keda.KEDA_CHART,
+                version=keda.KEDA_CHART_VERSION,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=keda.KEDA_REPO),
                 namespace=keda.KEDA_NAMESPACE, create_namespace=True,
                 values=keda.keda_values(args.keda_node_selector), opts=child)

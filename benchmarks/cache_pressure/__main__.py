@@ -2,7 +2,8 @@
 
 Per point and policy: the median over `--seeds` runs of the mean and p99 TTFT of the measured
 requests, and `prefix`'s ratios to `round_robin` and `session`. `--replicas` router replicas,
-each request to a random one (prod runs 3).
+each request to a random one (prod runs 3); `--arrivals independent`: users with independent
+think times instead of `bench.schedule`'s fixed cycle (`arrivals`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import statistics
 from collections.abc import Sequence
 
+from benchmarks.cache_pressure.arrivals import ARRIVALS
 from benchmarks.cache_pressure.plan import POLICIES, Point, quick, sweep
 from benchmarks.cache_pressure.sim import Simulation
 from router.routing.policies.registry import build_policy
@@ -48,8 +50,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="two points, one seed (the suite)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--arrivals", choices=ARRIVALS, default="paced",
+                   help="paced: bench.schedule's fixed cycle (the issue's setup); independent: "
+                        "users with exponential think times (benchmarks/cache_pressure/arrivals.py)")
     args = p.parse_args(argv)
-    points, seeds = (quick(), 1) if args.quick else (sweep(), args.seeds)
+    mode = args.arrivals
+    points, seeds = (quick(arrivals=mode), 1) if args.quick else (sweep(arrivals=mode), args.seeds)
     print("| point | " + " | ".join(f"{p} mean / p99 (s)" for p in POLICIES)
           + " | prefix mean / best | prefix p99 / best |")
     print("|---|" + "---|" * (len(POLICIES) + 2))

@@ -23,6 +23,7 @@ import itertools
 from dataclasses import dataclass
 
 from bench.workload import WorkloadSpec
+from benchmarks.cache_pressure.arrivals import ARRIVALS
 
 CPU_TIER_RATIO = 920_000 / 400_000  # DESIGN.md: LMCache 120 GB (~920k tokens) per 400k-token GPU tier
 POLICIES = ("round_robin", "session", "prefix")
@@ -43,8 +44,12 @@ class Point:
     question_tokens: int = 32
     answer_tokens: int = 100
     rounds: int = 10
+    arrivals: str = "paced"  # `arrivals.ARRIVALS`: bench.schedule's cycle, or independent users
 
     def __post_init__(self) -> None:
+        if self.arrivals not in ARRIVALS:
+            raise ValueError(f"cache-pressure point: arrivals must be one of {', '.join(ARRIVALS)} "
+                             f"(got {self.arrivals!r})")
         if self.engines < 1 or self.users < 1 or self.gpu_cache_tokens < 1024:
             raise ValueError(f"cache-pressure point needs >= 1 engine, >= 1 user and >= 1024 GPU "
                              f"tokens (got {self.engines}, {self.users}, {self.gpu_cache_tokens})")
@@ -80,13 +85,14 @@ class Point:
         return f"e{self.engines} u{self.users} {self.gpu_cache_tokens // 1024}k{cpu}"
 
 
-def sweep(duration_s: float = 60.0) -> list[Point]:
+def sweep(duration_s: float = 60.0, arrivals: str = "paced") -> list[Point]:
     """Issue 24's sweep: engines {2, 4} x users {10, 40} x GPU {16k, 64k, 400k} x CPU tier off/on."""
-    return [Point(engines=e, users=u, gpu_cache_tokens=g, cpu_tier=c, duration_s=duration_s)
+    return [Point(engines=e, users=u, gpu_cache_tokens=g, cpu_tier=c, duration_s=duration_s,
+                  arrivals=arrivals)
             for e, u, g, c in itertools.product((2, 4), (10, 40), (16_384, 65_536, 400_000), (False, True))]
 
 
-def quick(duration_s: float = 30.0) -> list[Point]:
+def quick(duration_s: float = 30.0, arrivals: str = "paced") -> list[Point]:
     """A few points for the test suite: the issue's own (2 engines, 10 users, 16k) and a roomy one."""
-    return [Point(engines=2, users=10, gpu_cache_tokens=16_384, cpu_tier=False, duration_s=duration_s),
-            Point(engines=2, users=10, gpu_cache_tokens=400_000, cpu_tier=False, duration_s=duration_s)]
+    return [Point(engines=2, users=10, gpu_cache_tokens=g, cpu_tier=False, duration_s=duration_s,
+                  arrivals=arrivals) for g in (16_384, 400_000)]

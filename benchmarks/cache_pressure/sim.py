@@ -3,7 +3,8 @@ model and `bench`'s client, joined by a discrete-event clock instead of loopback
 
 What runs is the code the live stack runs, minus the sockets:
 
-- the client: `bench.schedule` pacing (steady-state ramp, closed-loop users) and
+- the client: `bench.schedule` pacing (steady-state ramp, closed-loop users; or, with the
+  point's `arrivals` "independent", `arrivals`' independent users) and
   `bench.workload` conversations, the warm-up `bench.warmup` sends (each initial user's
   previous round, `max_tokens` 1, 8 at a time), answers appended as the emulator words them
   (`emulator.generation.answer_text` of the rendered conversation, `ignore_eos` as `bench` sends);
@@ -22,16 +23,16 @@ benchmarks/RESULTS.md) are not modelled.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from bench.schedule import Pacing, UserStart, initial_users, joining_users, next_launch
 from bench.workload import Conversation, Message, Workload
+from benchmarks.cache_pressure import arrivals
 from benchmarks.cache_pressure.plan import Point
+from benchmarks.virtual_clock import VirtualClock
 from emulator.cache import PrefixCache
 from emulator.generation import answer_text, generation_context
 from emulator.scheduler import GenRequest, Scheduler, Step
@@ -94,16 +95,13 @@ class _Router:
         policy.on_engines_changed(list(ids))
 
 
-class Simulation:
+class Simulation(VirtualClock):
     """The event loop of one run; `run()` returns every request it sent."""
 
     def __init__(self, point: Point, policies: Sequence[RoutingPolicy], seed: int, *, scrape_s: float = 1.0,
                  observe: Callable[[Simulation, Served], None] | None = None) -> None:
+        super().__init__()
         self.point, self.seed, self.scrape_s, self.observe = point, seed, scrape_s, observe
-        self.now = 0.0
-        self._events: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
-        self._seq = itertools.count()
-        self._pending = 0  # events other than scrapes
         self._keys = itertools.count(1)
         self.engines = [self._engine(i) for i in range(point.engines)]
         self._by_id = {e.id: e for e in self.engines}
@@ -114,6 +112,9 @@ class Simulation:
                              duration_s=point.duration_s)
         self.served: list[Served] = []
         self._t0 = 0.0
+        self._independent = point.arrivals == "independent"
+        # independent users: one random stream per user, so every policy sees the same arrivals
+        self._arrive: dict[int, random.Random] = {}
 
     def _engine(self, index: int) -> _Engine:
         p = self.point
@@ -121,19 +122,11 @@ class Simulation:
         return _Engine(index, f"http://127.0.0.1:{8100 + index}", Scheduler(cache=cache, timing=Timing()))
 
     # --- the clock -----------------------------------------------------------------------
-    def at(self, when: float, fn: Callable[..., None], *args: Any, scrape: bool = False) -> None:
-        heapq.heappush(self._events, (when, next(self._seq), fn, args))
-        self._pending += not scrape
-
     def run(self) -> list[Served]:
         """Warm-up, then the point's window and drain; every request sent."""
         self._warm_up()
-        self.at(self.scrape_s, self._scrape, scrape=True)
-        while self._events:
-            when, _, fn, args = heapq.heappop(self._events)
-            self._pending -= fn != self._scrape
-            self.now = when
-            fn(*args)
+        self.at(self.scrape_s, self._scrape, background=True)
+        self.run_events()
         return self.served
 
     def _scrape(self) -> None:
@@ -142,14 +135,29 @@ class Simulation:
                 state = router.by_id[e.id]
                 state.waiting, state.running = e.scheduler.num_waiting, e.scheduler.num_running
                 state.kv_usage = e.scheduler.kv_usage
-        if self._pending:
-            self.at(self.now + self.scrape_s, self._scrape, scrape=True)
+        if self.busy:
+            self.at(self.now + self.scrape_s, self._scrape, background=True)
 
     # --- the client ----------------------------------------------------------------------
     def _users(self) -> list[tuple[UserStart, Conversation]]:
-        name = f"s{self.seed}-u{{}}".format  # bench names users after its run: ids differ per run
-        starts = [*initial_users(self.pacing), *joining_users(self.pacing)]
-        return [(s, self.workload.conversation(name(s.index), s.first_round)) for s in starts]
+        if self._independent:
+            starts = [UserStart(index=slot, slot=slot, first_launch=at, first_round=r)
+                      for slot in range(self.pacing.users)
+                      for at, r in [arrivals.first_launch(self._stream(slot), self.pacing)]]
+        else:
+            starts = [*initial_users(self.pacing), *joining_users(self.pacing)]
+        return [(s, self._conversation(s.index, s.first_round)) for s in starts]
+
+    def _conversation(self, index: int, first_round: int) -> Conversation:
+        """User `index`'s conversation (bench names users after its run: ids differ per run)."""
+        return self.workload.conversation(f"s{self.seed}-u{index}", first_round)
+
+    def _stream(self, index: int) -> random.Random:
+        """User `index`'s think times (independent arrivals)."""
+        stream = self._arrive.get(index)
+        if stream is None:
+            stream = self._arrive[index] = random.Random(f"{self.seed}:arrivals:{index}")
+        return stream
 
     def _warm_up(self) -> None:
         users = self._users()
@@ -165,16 +173,13 @@ class Simulation:
                            messages, 1, next_send)
         for _ in range(WARMUP_CONCURRENCY):
             self.at(0.0, next_send)
-        while self._events:  # the warm-up alone, to its end (no scrapes yet: nothing is stale)
-            when, _, fn, args = heapq.heappop(self._events)
-            self._pending -= 1
-            self.now = when
-            fn(*args)
+        self.run_events()  # the warm-up alone, to its end (no scrapes yet: nothing is stale)
         self._t0 = self.now
         for start, conv in users:
-            self.at(self._t0 + start.first_launch, self._launch, conv, start.first_round, start.first_launch)
+            self.at(self._t0 + start.first_launch, self._launch, conv, start.first_round, start.first_launch,
+                    start.index)
 
-    def _launch(self, conv: Conversation, round_index: int, due: float) -> None:
+    def _launch(self, conv: Conversation, round_index: int, due: float, index: int = 0) -> None:
         if round_index >= self.pacing.rounds or due >= self.pacing.duration_s:
             return
         served = Served(user=conv.user_id, round=round_index, measured=True, launch=self.now)
@@ -184,8 +189,17 @@ class Simulation:
         def done(finished: float) -> None:
             context = generation_context({"messages": list(asked)})
             conv.answer(answer_text(context, conv.max_tokens(round_index)))
-            after = next_launch(self.pacing, served.launch - self._t0, finished - self._t0)
-            self.at(self._t0 + after, self._launch, conv, round_index + 1, after)
+            if not self._independent:
+                after = next_launch(self.pacing, served.launch - self._t0, finished - self._t0)
+                self.at(self._t0 + after, self._launch, conv, round_index + 1, after)
+                return
+            t0, users = self._t0, self.pacing.users
+            after = arrivals.next_launch(self._stream(index), self.pacing, served.launch - t0, finished - t0)
+            if round_index + 1 < self.pacing.rounds:
+                self.at(t0 + after, self._launch, conv, round_index + 1, after, index)
+            else:  # the slot's next user (numbered slot + users x generation) takes over
+                joining = index + users
+                self.at(t0 + after, self._launch, self._conversation(joining, 0), 0, after, joining)
         self._send(served, asked, conv.max_tokens(round_index), done)
 
     # --- the router and the engines ------------------------------------------------------
@@ -215,17 +229,7 @@ class Simulation:
                              max_tokens=max_tokens)
         engine.scheduler.submit(request, self.now)
         if not engine.stepping:
-            self._plan(engine)
-
-    def _plan(self, engine: _Engine) -> None:
-        """`EngineRuntime._run`: the next step starts where the last ended (or now, when idle)."""
-        if engine.scheduler.num_running == 0:
-            engine.clock = max(engine.clock, self.now)
-        step = engine.scheduler.step(engine.clock)
-        engine.stepping = step is not None
-        if step is not None:
-            engine.clock += step.duration
-            self.at(engine.clock, self._deliver, engine, step)
+            self.plan(engine, self._deliver)
 
     def _deliver(self, engine: _Engine, step: Step) -> None:
         for admitted in step.admitted:
@@ -243,4 +247,4 @@ class Simulation:
                 router.by_id[engine.id].in_flight -= 1
                 router.policy.on_complete(route, engine.id, True)
                 on_done(self.now)
-        self._plan(engine)
+        self.plan(engine, self._deliver)

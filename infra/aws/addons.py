@@ -28,9 +28,12 @@ from infra.aws.teardown import volume_tag_parameters
 from infra.config.placement import engine_priority_class, priority_value
 from infra.config.pools import NODE_POOL_LABEL
 
-NVIDIA_DEVICE_PLUGIN = HelmChart(name="nvidia-device-plugin", version="0.17.1",
+# Chart versions: the newest releases when pinned (2026-12): k8s-device-plugin tag v0.20.0 (2026-08-19),
+# metrics-server tag metrics-server-helm-chart-3.13.1 (2026-06-11, metrics-server 0.8.1); every value
+# below is in both charts' values.yaml at those tags (read from the repositories' tags).
+NVIDIA_DEVICE_PLUGIN = HelmChart(name="nvidia-device-plugin", version="0.20.0",
                                  repo="https://nvidia.github.io/k8s-device-plugin")
-METRICS_SERVER = HelmChart(name="metrics-server", version="3.12.2",
+METRICS_SERVER = HelmChart(name="metrics-server", version="3.13.1",
                            repo="https://kubernetes-sigs.github.io/metrics-server/")
 MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
 NEED_NODES = ("coredns", "aws-ebs-csi-driver")  # their pods must schedule before the add-on is ACTIVE
@@ -46,13 +49,14 @@ def addon_configuration(addon: str) -> str | None:
 
 DEVICE_LIST_STRATEGY = "envvar"
 """How the device plugin tells the NVIDIA runtime a container's GPUs (chart value
-`deviceListStrategy`, the plugin's DEVICE_LIST_STRATEGY: k8s-device-plugin v0.17.1 README and
-templates/daemonset-device-plugin.yml), pinned at its default. `volume-mounts` would stop a pod's
-own NVIDIA_VISIBLE_DEVICES=all only with the toolkit's accept-nvidia-visible-devices-as-volume-
-mounts = true and accept-nvidia-visible-devices-envvar-when-unprivileged = false on every GPU
-node; without them every CUDA image's NVIDIA_VISIBLE_DEVICES=all would reach the runtime (worse
-than now), and with them the plugin and dcgm-exporter (unprivileged, relying on that variable)
-lose their GPUs. The guardrail `gpu-visibility` (policies/guardrails/gpu_visibility.py) holds the
+`deviceListStrategy`, the plugin's DEVICE_LIST_STRATEGY: k8s-device-plugin v0.20.0
+cmd/nvidia-device-plugin/main.go, default envvar, and templates/daemonset-device-plugin.yml),
+pinned at its default. `volume-mounts` would stop a pod's own NVIDIA_VISIBLE_DEVICES=all only
+with the toolkit's accept-nvidia-visible-devices-as-volume-mounts = true and
+accept-nvidia-visible-devices-envvar-when-unprivileged = false on every GPU node; without them
+every CUDA image's NVIDIA_VISIBLE_DEVICES=all would reach the runtime (worse than now), and with
+them the plugin and dcgm-exporter (unprivileged, relying on that variable) lose their GPUs. The
+guardrail `gpu-visibility` (policies/guardrails/gpu_visibility.py) holds the
 line for this program's pods instead."""
 
 

@@ -41,6 +41,9 @@ KEDA_CHART_VERSION = "2.20.2"
 """Pinned chart (= KEDA app) version, kedacore/charts `keda/Chart.yaml`."""
 KEDA_REPO = "https://kedacore.github.io/charts"
 KEDA_NAMESPACE = "keda"
+KEDA_RELEASE = "keda"
+"""The Helm release's fixed name (Pulumi would otherwise add a random suffix, and `helm list -n keda`
+would show a new name on every replacement)."""
 FALLBACK_FAILURES = 3
 """Consecutive failed reads of a trigger before its fallback applies: KEDA reads a trigger on
 every polling interval and on every HPA metrics request (15 s), so about 30-45 s; one missed

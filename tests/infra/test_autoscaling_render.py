@@ -13,7 +13,7 @@ from infra.autoscaling import autoscaling_extension, engine_policy, estimated_lo
 from infra.config import parse_stack_config
 from infra.config.catalog import INSTANCES
 from infra.serving import engine_args
-from policies.autoscaling.keda import KEDA_CHART, KEDA_CHART_VERSION, KEDA_REPO
+from policies.autoscaling.keda import KEDA_CHART, KEDA_CHART_VERSION, KEDA_RELEASE, KEDA_REPO
 from tests.infra.conftest import stack_raw
 
 HELM = "kubernetes:helm.sh/v3:Release"
@@ -54,12 +54,14 @@ def test_one_scaled_object_per_model_within_the_pools(rendered, stack):
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_keda_release_is_pinned(rendered, stack):
-    """KEDA is a Helm release of the pinned chart from its repo, on the system pool."""
+    """KEDA is a Helm release of the pinned chart from its repo, on the system pool, under a fixed
+    release name (issue 23 item 17: without `name`, Pulumi autonames it with a random suffix)."""
     records = json.loads((rendered[stack] / "resources.json").read_text())
     keda = [r["inputs"] for r in records if r["type"] == HELM and r["inputs"]["chart"] == KEDA_CHART]
     assert len(keda) == 1
     assert keda[0]["version"] == KEDA_CHART_VERSION and keda[0]["repositoryOpts"]["repo"] == KEDA_REPO
     assert keda[0]["values"]["nodeSelector"] == {"llmstack.io/node-pool": "system"}
+    assert keda[0]["name"] == KEDA_RELEASE == "keda"
 
 
 def test_prod_has_the_router_hpa_and_a_ttft_objective(rendered):

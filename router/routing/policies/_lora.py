@@ -1,38 +1,140 @@
-"""Where a new conversation of a LoRA adapter is placed: on engines that already have the
-adapter active, else on engines with a free adapter slot, else anywhere (pure).
+"""Where a new conversation of a LoRA adapter is placed when adapters outnumber GPU slots (pure).
 
-An engine's adapter state comes from its `vllm:lora_requests_info` (scraped into
-`EngineState.lora_running` / `lora_waiting` / `max_loras`): the adapters with requests running
-or waiting, and its `--max-loras` GPU slots. vLLM loads an adapter into a GPU slot when a batch
-needs it and evicts the least recently used one when all slots are taken
-(`vllm/lora/model_manager.py`, LRU): sending an adapter where it is already active costs no
-load; sending it where a slot is free costs one load and no eviction; sending it elsewhere
-evicts another adapter that may be needed again (thrash). Only the engines with room under the
-policy's bounded-load limit are offered here, so a busy adapter spreads to free slots instead
-of piling onto its first engine.
+What an engine does with adapters (vLLM 0.33, `vllm/lora/worker_manager.py`
+`LRUCacheWorkerLoRAManager`, `vllm/v1/core/sched/scheduler.py`): it holds `--max-loras` adapters in
+GPU slots, least recently used first out; a request for an adapter outside them is loaded into a
+slot (from its CPU cache, or disk) when a batch needs it, evicting the least recently used one —
+but never one the running batch uses: while the running requests already use `max_loras`
+adapters, a request for another waits. So sending an adapter where it is resident costs nothing;
+where a slot is free, one load; elsewhere, a load and an eviction of an adapter that will be
+wanted again (thrash), or a wait when every resident adapter is busy.
+
+What the router knows, per engine (`LoraView`): its slots (`EngineState.max_loras` from the
+scraped `vllm:lora_requests_info`; before its first report the most any engine reported, else
+vLLM's default 1), the adapters the gauge says have requests (running or waiting: vLLM 0.33 puts
+each under both labels), and the adapters this router sent it recently — an LRU of up to `slots`
+names with this router's open requests each (`LoraPlacement.record` / `done`). Resident = the
+gauge's ∪ this LRU; busy (must not be evicted) = the gauge's ∪ those with open requests here.
+
+The policy (`LoraPlacement.place`), over the candidates the caller offers (the engines with room
+under its bounded-load limit, `roomy`) and all healthy engines:
+
+1. the least-loaded candidate that has the adapter resident: an adapter's traffic stays on the
+   engines already holding it until they are all over the load bound (then it spreads: step 2);
+2. else the least-loaded candidate with a free slot (resident < slots): one load, no eviction;
+3. else the least-loaded candidate whose least-recently-used resident adapter is idle: one load,
+   one eviction of an adapter nobody is using;
+4. else (every slot everywhere busy: nothing can be placed without waiting or thrashing) the
+   least-loaded engine holding the adapter even over the bound, or the least-loaded candidate,
+   where the request waits for a slot (vLLM evicts nothing busy).
+
+"Least-loaded" is a band, not a strict minimum: the engines within `spread` requests of the
+lowest load (in-flight plus waiting), and within the band the rendezvous hash (xxh3) of the
+adapter's name over engine ids picks one — so router replicas, which see the same scraped state
+but not each other's in-flight counts, mostly agree, and an adapter's first engine is a pure
+function of its name and the engine set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import xxhash
 
 from router.routing.base import EngineState
+from router.routing.policies._hashing import load
+
+DEFAULT_SLOTS = 1  # vLLM's --max-loras default, for an engine that has not reported its own
+_hash = xxhash.xxh3_64_intdigest
+
+
+@dataclass(frozen=True, slots=True)
+class LoraView:
+    """What the router believes of one engine's adapters."""
+
+    slots: int
+    resident: frozenset[str]
+    busy: frozenset[str]
+    lru: str | None  # the least recently used resident adapter this router knows of (None: none)
+
+    def free(self) -> bool:
+        """Whether a slot is free (an adapter could be loaded without an eviction)."""
+        return len(self.resident) < self.slots
+
+    def evictable(self) -> bool:
+        """Whether loading another adapter would evict only an idle one."""
+        return self.lru is not None and self.lru not in self.busy
+
+
+def default_slots(engines: Sequence[EngineState]) -> int:
+    """The slots assumed for an engine that has not reported its own: the most any reported."""
+    return max((e.max_loras for e in engines), default=0) or DEFAULT_SLOTS
 
 
 def active(engine: EngineState, adapter: str) -> bool:
-    """Whether `adapter` has requests running or waiting on `engine`."""
+    """Whether `adapter` has requests running or waiting on `engine` (its gauge)."""
     return adapter in engine.lora_running or adapter in engine.lora_waiting
 
 
-def free_slot(engine: EngineState) -> bool:
-    """Whether `engine` reports fewer adapters in use than its GPU slots (unknown: no)."""
-    return engine.max_loras > 0 and len(engine.lora_running | engine.lora_waiting) < engine.max_loras
+class LoraPlacement:
+    """This router's memory of the adapters it sent each engine, and the placement policy."""
 
+    def __init__(self, spread: int = 2) -> None:
+        self.spread = spread
+        self._sent: dict[str, OrderedDict[str, int]] = {}  # engine -> adapter -> open requests (LRU)
 
-def adapter_homes(engines: Sequence[EngineState], adapter: str) -> list[EngineState]:
-    """The engines to place a new conversation of `adapter` among: those where it is active,
-    else those with a free slot, else all of `engines` (also when none reports LoRA state)."""
-    warm = [e for e in engines if active(e, adapter)]
-    if warm:
-        return warm
-    return [e for e in engines if free_slot(e)] or list(engines)
+    def view(self, engine: EngineState, default_slots: int = DEFAULT_SLOTS) -> LoraView:
+        """The engine's slots, resident and busy adapters, and its LRU one."""
+        slots = engine.max_loras or default_slots
+        gauge = engine.lora_running | engine.lora_waiting
+        sent = self._sent.get(engine.id, OrderedDict())
+        busy = gauge | {a for a, n in sent.items() if n > 0}
+        # the engine's LRU: the oldest adapter sent here that the gauge shows no request for
+        # (those it shows were used in its latest batch), else one of the gauge's (busy)
+        lru = next((a for a in sent if a not in gauge), None) or next(iter(sorted(gauge)), None)
+        return LoraView(slots=slots, resident=frozenset(gauge | sent.keys()), busy=frozenset(busy), lru=lru)
+
+    def place(self, adapter: str, roomy: Sequence[EngineState],
+              engines: Sequence[EngineState]) -> EngineState:
+        """The engine for a new conversation of `adapter` (the module docstring's steps 1-4);
+        `roomy`: the candidates under the caller's load bound (non-empty), `engines`: all."""
+        default = default_slots(engines)
+        views = {e.id: self.view(e, default) for e in engines}
+        holders = [e for e in roomy if adapter in views[e.id].resident]
+        for pool in (holders, [e for e in roomy if views[e.id].free()],
+                     [e for e in roomy if views[e.id].evictable()]):
+            if pool:
+                return self._least_loaded(pool, adapter)
+        held = [e for e in engines if adapter in views[e.id].resident]
+        return self._least_loaded(held or list(roomy), adapter)
+
+    def _least_loaded(self, pool: Sequence[EngineState], adapter: str) -> EngineState:
+        """Within `spread` of the lowest load, the rendezvous winner for `adapter`."""
+        floor = min(load(e) for e in pool)
+        band = [e for e in pool if load(e) <= floor + self.spread]
+        key = _hash(adapter.encode())
+        return max(band, key=lambda e: _hash(e.id.encode(), key))
+
+    def record(self, engine: EngineState, adapter: str, default_slots: int = DEFAULT_SLOTS) -> None:
+        """This router sent `engine` a request for `adapter` (now its most recently used)."""
+        sent = self._sent.setdefault(engine.id, OrderedDict())
+        sent[adapter] = sent.get(adapter, 0) + 1
+        sent.move_to_end(adapter)
+        slots = engine.max_loras or default_slots
+        while len(sent) > slots:  # the engine has evicted the oldest by now: forget it, unless open
+            oldest = next((a for a, n in sent.items() if n == 0), None)
+            if oldest is None:
+                break
+            del sent[oldest]
+
+    def done(self, engine_id: str, adapter: str) -> None:
+        """A request for `adapter` that this router sent `engine_id` ended."""
+        sent = self._sent.get(engine_id)
+        if sent is not None and sent.get(adapter, 0) > 0:
+            sent[adapter] -= 1
+
+    def retain(self, engine_ids: Collection[str]) -> None:
+        """Forget engines that are gone."""
+        self._sent = {i: s for i, s in self._sent.items() if i in engine_ids}

@@ -9,8 +9,7 @@ Per request:
    below what changes a routing decision (64 tokens ≈ 8 ms of prefill); 16 mirrors vLLM.
    A request for a LoRA adapter hashes from a seed of the adapter's name (keyed by base model
    and adapter: vLLM's cached blocks are the adapter's own), so it matches only that adapter's
-   prompts and its new conversations are placed apart from the base model's: among the
-   engines with room, where the adapter is active, else where a slot is free (`_lora`).
+   prompts, and its new conversations are placed by adapter, not by prompt (step 4).
 2. A candidate's match counts as this conversation's cache (a *hit*) only when it goes beyond
    what is shared: for a prompt of at least `placement_tokens` the engine must hold all of the
    first `placement_tokens` (system prompt plus the start of this conversation) and
@@ -44,7 +43,9 @@ Per request:
    shared prefix, which already depends on what this router has seen; there the engines are
    also held within `rate_factor` × the mean resident load (1.0: at most the mean; the least
    loaded always qualifies), so new users behind a hot prompt spread by what each engine is
-   already serving.
+   already serving. A new conversation of a LoRA adapter is placed by `_lora.LoraPlacement`
+   among those engines instead: where the adapter is resident, else a free slot, else an idle
+   least-recently-used adapter, never evicting one in use (its docstring has the rules).
 5. The chosen engine is recorded in the index as having been sent the prompt, and the request
    in the engine's *resident load* (`_residents.Residents`: per conversation its requests
    among the last `rate_window` per engine, counted where it lives and moving with it): the
@@ -68,7 +69,7 @@ from router.routing.kv.scoring import NOTHING
 from router.routing.policies import _events
 from router.routing.policies._forks import ForkPoints
 from router.routing.policies._hashing import bytes_hash, load_limit, rendezvous_home
-from router.routing.policies._lora import adapter_homes
+from router.routing.policies._lora import LoraPlacement, default_slots
 from router.routing.policies._params import require_int, require_number
 from router.routing.policies._residents import Residents
 from router.routing.prefix_index import PrefixIndex
@@ -176,6 +177,7 @@ class PrefixPolicy:
         self.index = PrefixIndex()
         self.forks = ForkPoints()
         self.residents = Residents(horizon=self.config.rate_window)
+        self.lora = LoraPlacement()
         self._block_bytes = self.config.block_bytes
         self._placement = self.config.placement_blocks
         self._min_hit = self.config.min_hit_blocks
@@ -210,11 +212,15 @@ class PrefixPolicy:
         else:
             past = common + self._min_hit > self._placement  # keyed past a shared prefix:
             homes = self.residents.fitting(roomy, cfg.rate_factor) if past else roomy  # weigh load
-            if request.adapter:  # where the adapter is active, else a free slot (policies/_lora.py)
-                homes = adapter_homes(homes, request.model)
-            engine = rendezvous_home(homes, self.placement_key(hashes, request.prompt, common), self._encoded)
+            if request.adapter:  # resident, else a free slot, else an idle LRU (policies/_lora.py)
+                engine = self.lora.place(request.model, homes, engines)
+            else:
+                key = self.placement_key(hashes, request.prompt, common)
+                engine = rendezvous_home(homes, key, self._encoded)
             outcome = OUTCOME_NEW
         matched = matches.get(engine.id, 0)
+        if request.adapter:
+            self.lora.record(engine, request.model, default_slots(engines))
         tip = self.index.insert(engine.id, hashes)  # conversations behind a shared prefix are tracked:
         self.residents.record(engine.id, previous, tip, start=common > 0)  # only they can move cheaply
         self.forks.record(hashes, matched)
@@ -295,13 +301,17 @@ class PrefixPolicy:
                 self.residents.set_horizon(self.config.rate_window * len(known))
 
     def on_complete(self, request: RouteRequest, engine_id: str, ok: bool) -> None:
-        """Nothing to learn: what was sent is recorded at `select`."""
+        """A LoRA request ended (the adapter's open requests on the engine); the rest was
+        recorded at `select`."""
+        if request.adapter:
+            self.lora.done(engine_id, request.model)
 
     def on_engines_changed(self, engine_ids: Collection[str]) -> None:
         """Forget the index and the resident load of engines that are gone."""
         self.index.retain(engine_ids)
         self.residents.retain(engine_ids)
         keep = set(engine_ids)
+        self.lora.retain(keep)
         self._encoded = {i: b for i, b in self._encoded.items() if i in keep}
         self._capacity_tokens = {i: t for i, t in self._capacity_tokens.items() if i in keep}
         self.residents.set_horizon(self.config.rate_window * max(len(self._capacity_tokens), 1))

@@ -42,3 +42,38 @@ def test_quick_prints_a_row_per_point(capsys: pytest.CaptureFixture[str]) -> Non
     main(["--quick"])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and all(line.count("|") == 7 for line in lines[2:])
+
+
+def test_independent_arrivals_answer_every_request_and_repeat() -> None:
+    """`arrivals` "independent": every request answered, the same run per seed, users joining
+    as others leave (more users than slots within a long enough window)."""
+    point = Point(engines=2, users=4, gpu_cache_tokens=16_384, cpu_tier=False, duration_s=40.0,
+                  arrivals="independent")
+
+    def run() -> list[tuple[str, int, float | None]]:
+        served = Simulation(point, [build_policy(PolicySettings(kind="prefix", params={}))], 3).run()
+        return [(s.user, s.engine, s.ttft_s) for s in served]
+    first = run()
+    assert first == run()
+    assert all(ttft is not None and ttft > 0 for _, _, ttft in first)
+    assert len({user for user, _, _ in first}) > point.users
+
+
+def test_independent_think_times_offer_the_point_rate() -> None:
+    """Exponential think times with mean `user_gap_s`: a slot's launches average one gap apart."""
+    import random
+
+    from bench.schedule import Pacing
+    from benchmarks.cache_pressure.arrivals import next_launch
+
+    pacing = Pacing(users=10, rounds=10, qps=2.0, duration_s=60.0)
+    rng, at = random.Random(0), 0.0
+    for _ in range(20_000):
+        at = next_launch(rng, pacing, at, at)
+    assert abs(at / 20_000 - pacing.user_gap_s) < 0.1
+    assert next_launch(rng, pacing, 0.0, 1e6) == 1e6  # never before the previous answer
+
+
+def test_point_rejects_unknown_arrivals() -> None:
+    with pytest.raises(ValueError, match="arrivals must be one of paced, independent"):
+        Point(engines=2, users=4, gpu_cache_tokens=16_384, cpu_tier=False, arrivals="poisson")

@@ -1,6 +1,7 @@
-"""LoRA affinity in the prefix policy: a new conversation of an adapter goes where the adapter
-is active, else to an engine with a free adapter slot, never evicting on a full engine while a
-free slot has room; the base model's placement is untouched."""
+"""LoRA placement inside the prefix policy: a new conversation of an adapter goes where the
+adapter is active, else to an engine with a free adapter slot, never evicting on a full engine
+while a free slot has room; the base model's placement is untouched (the placement rules alone:
+test_lora_placement.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from policy_helpers import SYSTEM, engines, user_text
 
 from contracts import OUTCOME_CACHE_HIT, OUTCOME_NEW
 from router.routing.base import EngineState, RouteRequest
-from router.routing.policies._lora import adapter_homes, free_slot
 from router.routing.policies.prefix import PrefixPolicy
 
 
@@ -24,19 +24,6 @@ def _lora(state: EngineState, *, running: tuple[str, ...] = (), waiting: tuple[s
 
 def _ask(adapter: str, user: int) -> RouteRequest:
     return RouteRequest(model=adapter, prompt=SYSTEM + user_text(user, 3000), adapter=True)
-
-
-def test_homes_prefer_active_then_free_slot_then_all() -> None:
-    """Active (running or waiting) first; else a free slot; else every engine, also when no
-    engine reports LoRA state (max_loras 0 is never a free slot)."""
-    a, b, c = engines(3)
-    _lora(a, running=("x", "y")), _lora(b, waiting=("sql",)), _lora(c, running=("x",))
-    assert adapter_homes([a, b, c], "sql") == [b]
-    assert adapter_homes([a, b, c], "legal") == [b, c]  # a's 2 slots are taken
-    _lora(b, running=("p", "q")), _lora(c, running=("r", "s"))
-    assert adapter_homes([a, b, c], "legal") == [a, b, c]
-    plain = engines(2)
-    assert adapter_homes(plain, "sql") == plain and not free_slot(plain[0])
 
 
 def test_new_conversations_of_an_adapter_join_the_engine_where_it_is_active() -> None:
@@ -53,13 +40,13 @@ def test_new_conversations_of_an_adapter_join_the_engine_where_it_is_active() ->
 
 def test_an_adapter_goes_to_a_free_slot_not_to_an_engine_whose_slots_are_full() -> None:
     """With `legal` active nowhere, engines 0 and 1 have every slot in use and 2, 3 have one
-    free: 40 new users of `legal` land only on 2 and 3 (one load each, no eviction)."""
+    free: 40 new users of `legal` land on one of 2 and 3 (one load, no eviction), all on it."""
     pool = engines(4)
     _lora(pool[0], running=("a", "b")), _lora(pool[1], running=("c",), waiting=("d",))
     _lora(pool[2], running=("e",)), _lora(pool[3])
     policy = PrefixPolicy()
     chosen = {policy.select(_ask("legal", u), pool).engine.id for u in range(40)}
-    assert chosen == {pool[2].id, pool[3].id}
+    assert len(chosen) == 1 and chosen <= {pool[2].id, pool[3].id}
 
 
 def test_a_busy_active_engine_overflows_to_a_free_slot() -> None:

@@ -60,6 +60,7 @@ from router.shell.hold import Holding
 from router.shell.metrics import RouterMetrics
 from router.shell.ratelimit import RateLimiter
 from router.shell.server import DISCONNECT_HOOKS, DisconnectHooks
+from router.shell.tokenize import Tokenizer
 from router.shell.upstream import Upstream, UpstreamResponse
 from router.shell.validate import parse_body, prompt_bytes
 from router.shell.watchdog import INF, WHOLE, Watch, Watchdog
@@ -184,7 +185,8 @@ class Proxy:
                  session_header: str, max_retries: int, policy_kind: str, max_body_bytes: int,
                  holding: Holding | None = None, clock: Callable[[], float] = time.monotonic,
                  deadlines: DeadlineSettings | None = None, max_migrations: int = 0,
-                 watchdog: Watchdog | None = None, ejector: Ejector | None = None) -> None:
+                 watchdog: Watchdog | None = None, ejector: Ejector | None = None,
+                 tokenizer: Tokenizer | None = None) -> None:
         self.registry = registry
         self.policy = policy
         self.upstream = upstream
@@ -201,6 +203,7 @@ class Proxy:
         self.max_migrations = max_migrations
         self.watchdog = watchdog or Watchdog()
         self.ejector = ejector
+        self.tokenizer = tokenizer  # scoring by the engines' KV events: each prompt's token ids
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/chat/completions, /v1/completions, /v1/embeddings."""
@@ -261,6 +264,8 @@ class Proxy:
         call = _Call(path, body, forwarded_headers(headers), model, payload, deadlines,
                      time.perf_counter() + deadlines.whole_s)
         try:
+            if self.tokenizer is not None:
+                route = await self._tokenized(route, call)
             status, engine_id = await self._forward(call, route, reply, (caller, headers))
         except RouterError as err:
             status = err.status
@@ -272,6 +277,17 @@ class Proxy:
             stop_watching()
             # a request cancelled or failed on an engine is counted against that engine (issue 22 item 9)
             self.metrics.requests.inc((model, engine_id or call.engine, str(status)))
+
+    async def _tokenized(self, route: RouteRequest, call: _Call) -> RouteRequest:
+        """`route` with the prompt's token ids from one of its engines (`router.shell.tokenize`;
+        None when they do not come in time: the policy then scores by its own estimate) and the
+        engines' KV view."""
+        tokenizer = self.tokenizer
+        assert tokenizer is not None
+        ids, outcome = await tokenizer.token_ids(call.payload, call.path, route.model,
+                                                 self.registry.candidates(route.model))
+        self.metrics.kv_tokenize.inc((outcome,))
+        return dataclasses.replace(route, token_ids=ids, kv=self.registry.kv)
 
     def _model(self, model: str | None) -> str:
         """The model a request is for: as named, or the one model served when it names none
@@ -403,11 +419,14 @@ class Proxy:
             engines = untried if untried or not again else engines
         if not engines:
             raise _unavailable(route.model)
+        if route.kv is not None:  # the feeds' trust is judged at this instant
+            route = dataclasses.replace(route, now=self.clock())
         try:
             decision = self.policy.select(route, engines)
         except NoEngineError:
             raise _unavailable(route.model) from None
         self.metrics.decisions.inc((self.policy_kind, decision.outcome))
+        self.metrics.count_prediction(decision)
         return decision
 
     def _band(self, caller: str, headers: dict[bytes, bytes]) -> int:

@@ -103,7 +103,6 @@ ROUTER_KV_EVENTS_STATE: Final = ROUTER_PREFIX + "kv_events_state"  # engine, sta
 ROUTER_KV_EVENTS_BATCHES: Final = ROUTER_PREFIX + "kv_events_batches_total"  # engine
 ROUTER_KV_EVENTS_GAPS: Final = ROUTER_PREFIX + "kv_events_gaps_total"  # engine, outcome
 ROUTER_KV_PREDICTED: Final = ROUTER_PREFIX + "kv_predicted_tokens_total"  # engine, tier, mode
-ROUTER_KV_DELIVERED: Final = ROUTER_PREFIX + "kv_delivered_tokens_total"  # engine, tier
 ROUTER_KV_FALLBACKS: Final = ROUTER_PREFIX + "kv_fallbacks_total"  # engine, reason
 ROUTER_KV_TOKENIZE: Final = ROUTER_PREFIX + "kv_tokenize_total"  # outcome
 # Mirrors of each engine's own figures, as the router last scraped them (label `engine`), so a

@@ -119,7 +119,8 @@ TIER_GPU: Final = "gpu"
 TIER_CPU: Final = "cpu"
 TIER_STORAGE: Final = "storage"
 TIERS: Final = (TIER_GPU, TIER_CPU, TIER_STORAGE)
-"""The `tier` label of `ROUTER_KV_PREDICTED` / `ROUTER_KV_DELIVERED` (vLLM's mediums, lowercase)."""
+"""The `tier` label of `ROUTER_KV_PREDICTED` (vLLM's mediums, lowercase); delivered: the engines'
+`vllm:prefix_cache_hits_total` (GPU) and `vllm:external_prefix_cache_hits_total` (LMCache's tiers)."""
 FALLBACK_UNFOLLOWED: Final = "unfollowed"
 FALLBACK_NO_TOKENS: Final = "no_tokens"
 FALLBACK_REASONS: Final = (FEED_SYNCING, FEED_UNTRUSTED, FEED_STALE, FALLBACK_UNFOLLOWED, FALLBACK_NO_TOKENS)

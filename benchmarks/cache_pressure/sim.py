@@ -47,7 +47,7 @@ from emulator.scheduler import GenRequest, Scheduler, Step
 from emulator.timing import Timing
 from emulator.tokenize import encode, whole_token_ids
 from router.routing.base import EngineState, RouteRequest, RoutingPolicy
-from router.routing.kv.events import Tier, decode_payload
+from router.routing.kv.events import KvEventBatch, Tier, decode_payload
 from router.routing.kv.feed import EngineFeed, KvView
 from router.routing.kv.residency import ResidencyIndex
 from router.routing.prompt import block_hashes, count_tokens, render_chat
@@ -125,6 +125,7 @@ class Simulation(VirtualClock):
         self._keys = itertools.count(1)
         self.engines = [self._engine(i, events) for i in range(point.engines)]
         self.kv = self._view() if events else None
+        self.kv_lags: list[float] = []  # per batch applied: seconds from its step's end
         self._encoder = BatchEncoder(int_hashes=True)
         self._by_id = {e.id: e for e in self.engines}
         self.routers = [_Router(p, point, list(self._by_id)) for p in policies]
@@ -160,7 +161,13 @@ class Simulation(VirtualClock):
         if payload is not None and self.kv is not None:
             batch = decode_payload(payload, seq=engine.seq)
             engine.seq += 1
-            self.at(self.now + self.event_delay_s, self.kv.feeds[engine.id].live, batch, background=True)
+            self.at(self.now + self.event_delay_s, self._apply, engine, batch, background=True)
+
+    def _apply(self, engine: _Engine, batch: KvEventBatch) -> None:
+        """The subscriber receives a batch: applied to the view in stream order."""
+        assert self.kv is not None
+        self.kv.feeds[engine.id].live(batch)
+        self.kv_lags.append(self.now - batch.ts)
 
     # --- the clock -----------------------------------------------------------------------
     def run(self) -> list[Served]:

@@ -144,7 +144,8 @@ def placement(quick: bool, seed: int) -> list[Check]:
         Check("prefix: GPU-slot loads per conversation begun", prefix.loads_per_conversation, ""),
         Check("floor: offline optimum (Belady, all slots pooled) on prefix's requests, loads + evictions"
               " per 1,000", prefix.floor_per_1k, ""),
-        Check("floor: offline optimum, GPU-slot loads per conversation begun", prefix.floor_per_conversation, ""),
+        Check("floor: offline optimum, GPU-slot loads per conversation begun",
+              prefix.floor_per_conversation, ""),
         Check("prefix: TTFT p99, 40 adapters / one adapter", ratio, "x", f"<= {TTFT_P99_TARGET_RATIO:g}x",
               ratio <= TTFT_P99_TARGET_RATIO),
         Check("prefix: TTFT p99, 40 adapters", prefix.ttft_p99, "s"),

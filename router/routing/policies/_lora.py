@@ -14,8 +14,8 @@ scraped `vllm:lora_requests_info`; before its first report the most any engine r
 vLLM's default 1), the adapters the gauge says have requests (running or waiting: vLLM 0.33 puts
 each under both labels), and the adapters this router sent it recently — an LRU of up to `slots`
 names with this router's open requests each (`LoraPlacement.record` / `done`; an end moves it to
-the young end, as the engine touched it in every step up to then), with the tick of its last use. Resident = the
-gauge's ∪ this LRU; busy (must not be evicted) = the gauge's ∪ those with open requests here.
+the young end, as the engine touched it in every step up to then), with the tick of its last use.
+Resident = the gauge's ∪ this LRU; busy (must not be evicted) = the gauge's ∪ those with open requests here.
 
 The policy (`LoraPlacement.place`), over the candidates the caller offers (the engines with room
 under its bounded-load limit, `roomy`) and all healthy engines:

@@ -25,7 +25,8 @@ def _p99(values: Sequence[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def measure(point: Point, policy: str, seeds: int, replicas: int, events: bool = False) -> tuple[float, float]:
+def measure(point: Point, policy: str, seeds: int, replicas: int,
+            events: bool = False) -> tuple[float, float]:
     """Median over seeds of (mean TTFT, p99 TTFT), seconds; `events`: the routers get the
     engines' KV events (`sim.Simulation`)."""
     means, p99s = [], []
@@ -41,7 +42,8 @@ def measure(point: Point, policy: str, seeds: int, replicas: int, events: bool =
 def row(point: Point, seeds: int, replicas: int, scoring: str = "approximate") -> str:
     """One Markdown table row: each policy's mean / p99, prefix's ratios to the better baseline
     (`scoring` "events": prefix scores by the engines' KV events; the baselines ignore them)."""
-    got = {p: measure(point, p, seeds, replicas, events=p == "prefix" and scoring == "events") for p in POLICIES}
+    got = {p: measure(point, p, seeds, replicas, events=p == "prefix" and scoring == "events")
+           for p in POLICIES}
     mean_ratio = got["prefix"][0] / min(got["round_robin"][0], got["session"][0])
     p99_ratio = got["prefix"][1] / min(got["round_robin"][1], got["session"][1])
     cells = " | ".join(f"{got[p][0]:.3f} / {got[p][1]:.3f}" for p in POLICIES)

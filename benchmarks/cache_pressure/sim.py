@@ -142,14 +142,16 @@ class Simulation(VirtualClock):
     def _engine(self, index: int, events: bool) -> _Engine:
         p = self.point
         cache = PrefixCache(gpu_tokens=p.gpu_cache_tokens, cpu_tokens=p.cpu_cache_tokens, track_events=events)
-        return _Engine(index, f"http://127.0.0.1:{8100 + index}", Scheduler(cache=cache, timing=Timing()), cache)
+        return _Engine(index, f"http://127.0.0.1:{8100 + index}",
+                       Scheduler(cache=cache, timing=Timing()), cache)
 
     def _view(self) -> KvView:
         """The subscriber's view: every engine followed with its tiers' capacities, live from an
         empty replay (the engines start empty, as a router starting with them finds them)."""
         index, feeds = ResidencyIndex(), {}
         for e in self.engines:
-            index.add_engine(e.id, {Tier.GPU: self.point.gpu_cache_tokens, Tier.CPU: self.point.cpu_cache_tokens})
+            index.add_engine(e.id, {Tier.GPU: self.point.gpu_cache_tokens,
+                                    Tier.CPU: self.point.cpu_cache_tokens})
             feed = feeds[e.id] = EngineFeed(e.id, index, stale_after_s=float("inf"), now=0.0)
             feed.connected()
             feed.replayed(feed.sync(), [])
@@ -258,7 +260,8 @@ class Simulation(VirtualClock):
         text = render_chat(messages)
         kv = self.kv
         route = (RouteRequest(MODEL, text.encode(), served.user) if kv is None else
-                 RouteRequest(MODEL, text.encode(), served.user, token_ids=tuple(encode(text)), kv=kv, now=self.now))
+                 RouteRequest(MODEL, text.encode(), served.user, token_ids=tuple(encode(text)), kv=kv,
+                              now=self.now))
         routers = self.routers
         router = routers[self._pick.randrange(len(routers))] if len(routers) > 1 else routers[0]
         decision = router.policy.select(route, router.states)
@@ -278,7 +281,8 @@ class Simulation(VirtualClock):
         decision.engine.in_flight += 1
         engine.open[key] = (served, route, router, on_done)
         request = GenRequest(key=key, prompt_tokens=served.prompt_tokens, blocks=tuple(block_hashes(text)),
-                             max_tokens=max_tokens, token_ids=whole_token_ids(text) if kv is not None else None)
+                             max_tokens=max_tokens,
+                             token_ids=whole_token_ids(text) if kv is not None else None)
         engine.scheduler.submit(request, self.now)
         if not engine.stepping:
             self.plan(engine, self._deliver)

@@ -132,6 +132,8 @@ def test_kv_scoring_is_chosen_per_stack(raw):
     config = raw("prod") | {"kvEvents": {"scoring": "approximate"}}
     args = stack_args(parse_stack_config(config), ServingSecrets(hf_token="hf", router_api_keys="k"))
     assert args.router.kv_scoring == "approximate"
-    assert router_settings(dataclasses.replace(args.router, kv_events=True)).kv_events.scoring == "approximate"
-    with pytest.raises(ConfigError, match=r"kvEvents\.scoring must be one of events, approximate \(got 'exact'\)"):
+    settings = router_settings(dataclasses.replace(args.router, kv_events=True))
+    assert settings.kv_events.scoring == "approximate"
+    refused = r"kvEvents\.scoring must be one of events, approximate \(got 'exact'\)"
+    with pytest.raises(ConfigError, match=refused):
         parse_stack_config(raw("prod") | {"kvEvents": {"scoring": "exact"}})

@@ -80,7 +80,8 @@ def test_point_rejects_unknown_arrivals() -> None:
 
 
 def _prefix_events(point: Point, seed: int = 0) -> list[Served]:
-    return Simulation(point, [build_policy(PolicySettings(kind="prefix", params={}))], seed, events=True).run()
+    policy = build_policy(PolicySettings(kind="prefix", params={}))
+    return Simulation(point, [policy], seed, events=True).run()
 
 
 def test_events_mode_predicts_what_a_roomy_engine_hits() -> None:

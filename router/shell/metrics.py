@@ -35,6 +35,7 @@ from router.routing.base import Decision, EngineState
 from router.routing.kv.feed import EngineFeed
 from router.shell._inproc_metrics import InProcCollector, InProcFamily
 from router.shell.engine_metrics import EngineLoad
+from router.shell.tokenize import OUTCOMES as TOKENIZE_OUTCOMES
 
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ITL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
@@ -140,6 +141,8 @@ class RouterMetrics:
         self.kv_tokenize = Counter(make.counter(
             c.ROUTER_KV_TOKENIZE, "Prompts tokenised by an engine's /tokenize for scoring by KV events, by "
             "outcome (ok, given, timeout, error, unsupported, no_engine).", ("outcome",)))
+        for outcome in TOKENIZE_OUTCOMES:  # known label values start at 0, so the series exist
+            self.kv_tokenize.child((outcome,))
         if make.inproc is not None:
             reg.register(make.inproc)
         self.mirror = EngineMirror()

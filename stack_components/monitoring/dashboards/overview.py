@@ -80,7 +80,8 @@ def _kv_prediction() -> list[PanelSpec]:
                "{{engine}} gpu delivered"),
               (q.rate(c.VLLM_EXTERNAL_PREFIX_HITS, "model_name, pod"), "{{pod}} cpu+storage delivered")),
         panel("KV events: engines scored by the estimate", "short",
-              (q.rate(c.ROUTER_KV_FALLBACKS, "engine, reason"), "{{engine}}: {{reason}}"),
+              # a series per (engine, reason) appears with its first fallback: none is a 0
+              (f"{q.rate(c.ROUTER_KV_FALLBACKS, 'engine, reason')} or vector(0)", "{{engine}}: {{reason}}"),
               (q.rate(c.ROUTER_KV_TOKENIZE, "outcome"), "tokenize {{outcome}}")),
     ]
 

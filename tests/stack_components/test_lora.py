@@ -198,6 +198,17 @@ def test_the_capacity_names_the_adapters_for_the_router() -> None:
     assert engine_capacity(VllmEngineArgs(model=MODEL)).adapters == ()
 
 
+def _engine_python() -> str:
+    """The engine-check venv's python: the image's vLLM, huggingface_hub and Python."""
+    from pathlib import Path
+
+    from stack_components.engine_check import engine_python
+
+    python = engine_python(Path(__file__).resolve().parents[2])
+    assert python is not None, "run `make install` (.venv-engine)"
+    return str(python)
+
+
 def _run_fetch(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
 
@@ -207,21 +218,17 @@ def test_the_hf_fetch_runs_on_the_images_huggingface_hub(tmp_path) -> None:
     vLLM and so its huggingface_hub): a complete directory is left alone; otherwise it calls
     `snapshot_download` with arguments that version accepts (offline here: it fails with the hub's
     own offline error, not a TypeError) and writes no marker."""
-    from pathlib import Path
-
-    from stack_components.engine_check import engine_python
     from stack_components.lora import HF_FETCH_CODE
 
-    python = engine_python(Path(__file__).resolve().parents[2])
-    assert python is not None, "run `make install` (.venv-engine)"
+    python = _engine_python()
     env = dict(os.environ, HF_HUB_OFFLINE="1", HOME=str(tmp_path), HF_HOME=str(tmp_path / "hf"))
     done = tmp_path / "done"
     done.mkdir()
     (done / COMPLETE_MARKER).touch()
-    cached = _run_fetch([str(python), "-c", HF_FETCH_CODE, "acme/sql-lora", COMMIT, str(done)], env)
+    cached = _run_fetch([python, "-c", HF_FETCH_CODE, "acme/sql-lora", COMMIT, str(done)], env)
     assert cached.returncode == 0 and "adapter cached in" in cached.stdout, cached.stderr[-2000:]
     fresh = tmp_path / "fresh"
-    failed = _run_fetch([str(python), "-c", HF_FETCH_CODE, "acme/sql-lora", COMMIT, str(fresh)], env)
+    failed = _run_fetch([python, "-c", HF_FETCH_CODE, "acme/sql-lora", COMMIT, str(fresh)], env)
     assert failed.returncode != 0 and "TypeError" not in failed.stderr
     assert "LocalEntryNotFoundError" in failed.stderr, failed.stderr[-2000:]
     assert not (fresh / COMPLETE_MARKER).exists()
@@ -290,14 +297,10 @@ def _check(tmp_path, adapters: dict[str, dict | None], *, max_rank: int = 16,
            trained_on: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the engine's `lora-check` code with the engine-check venv's python (the image's)."""
     import json
-    from pathlib import Path
 
-    from stack_components.engine_check import engine_python
     from stack_components.lora import LORA_CHECK_CODE
 
-    python = engine_python(Path(__file__).resolve().parents[2])
-    assert python is not None, "run `make install` (.venv-engine)"
-    argv = [str(python), "-c", LORA_CHECK_CODE, MODEL, str(max_rank)]
+    argv = [_engine_python(), "-c", LORA_CHECK_CODE, MODEL, str(max_rank)]
     for name, config in adapters.items():
         path = tmp_path / name
         path.mkdir(parents=True)
@@ -338,12 +341,6 @@ def test_the_lora_check_stops_the_pod_naming_each_wrong_adapter(tmp_path) -> Non
 def test_the_lora_checks_rank_verdict_is_vllms(tmp_path) -> None:
     """The rank rule agrees with vLLM 0.33's own `PEFTHelper.validate_legal` on the same files
     (run in .venv-engine, one process): refused by one exactly when refused by the other."""
-    from pathlib import Path
-
-    from stack_components.engine_check import engine_python
-
-    python = engine_python(Path(__file__).resolve().parents[2])
-    assert python is not None
     configs = [{"r": 16}, {"r": 32}, {"r": 8, "rank_pattern": {"q_proj": 64}},
                {"r": 16, "rank_pattern": {"v_proj": 8}}]
     base = {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "bias": "none",
@@ -358,7 +355,7 @@ def test_the_lora_checks_rank_verdict_is_vllms(tmp_path) -> None:
              "    try:\n        h.validate_legal(LoRAConfig(max_lora_rank=16)); print('ok')\n"
              "    except ValueError:\n        print('refused')\n")
     paths = [str(tmp_path / str(i) / "a") for i in range(len(configs))]
-    theirs = subprocess.run([str(python), "-c", probe, *paths], capture_output=True, text=True,
+    theirs = subprocess.run([_engine_python(), "-c", probe, *paths], capture_output=True, text=True,
                             timeout=180, check=False)
     assert theirs.returncode == 0, theirs.stderr[-2000:]
     assert theirs.stdout.split() == ["ok" if ok else "refused" for ok in ours]

@@ -37,6 +37,12 @@ VLLM_KV_USAGE: Final = "vllm:kv_cache_usage_perc"
 VLLM_PREFIX_QUERIES: Final = "vllm:prefix_cache_queries_total"
 VLLM_PREFIX_HITS: Final = "vllm:prefix_cache_hits_total"
 VLLM_PROMPT_TOKENS: Final = "vllm:prompt_tokens_total"
+# The KV connector's (LMCache's) hits, and every hit by the tier that supplied it (vLLM 0.33,
+# vllm/v1/metrics/loggers.py; sources in vllm/v1/metrics/cache_hit_source.py)
+VLLM_EXTERNAL_PREFIX_QUERIES: Final = "vllm:external_prefix_cache_queries_total"
+VLLM_EXTERNAL_PREFIX_HITS: Final = "vllm:external_prefix_cache_hits_total"
+VLLM_CACHED_BY_SOURCE: Final = "vllm:prompt_tokens_cached_by_source_total"  # label `source`
+VLLM_SOURCE_DISK: Final = "disk"
 VLLM_GENERATION_TOKENS: Final = "vllm:generation_tokens_total"
 VLLM_TTFT: Final = "vllm:time_to_first_token_seconds"
 VLLM_QUEUE_TIME: Final = "vllm:request_queue_time_seconds"  # histogram: time in WAITING (v1/metrics)
@@ -96,6 +102,9 @@ ROUTER_MIGRATIONS: Final = ROUTER_PREFIX + "migrations_total"  # model, outcome
 ROUTER_KV_EVENTS_STATE: Final = ROUTER_PREFIX + "kv_events_state"  # engine, state
 ROUTER_KV_EVENTS_BATCHES: Final = ROUTER_PREFIX + "kv_events_batches_total"  # engine
 ROUTER_KV_EVENTS_GAPS: Final = ROUTER_PREFIX + "kv_events_gaps_total"  # engine, outcome
+ROUTER_KV_PREDICTED: Final = ROUTER_PREFIX + "kv_predicted_tokens_total"  # engine, tier, mode
+ROUTER_KV_FALLBACKS: Final = ROUTER_PREFIX + "kv_fallbacks_total"  # engine, reason
+ROUTER_KV_TOKENIZE: Final = ROUTER_PREFIX + "kv_tokenize_total"  # outcome
 # Mirrors of each engine's own figures, as the router last scraped them (label `engine`), so a
 # client that can reach only the router (the post-deploy benchmark Job) still sees them.
 ROUTER_ENGINE_KV_USAGE: Final = ROUTER_PREFIX + "engine_kv_cache_usage_ratio"

@@ -110,6 +110,22 @@ FEED_STALE: Final = "stale"
 FEED_STATES: Final = (FEED_SYNCING, FEED_LIVE, FEED_UNTRUSTED, FEED_STALE)
 """The router's view of one engine's event stream (`router.routing.kv.feed.FeedState`; the
 `state` label of `ROUTER_KV_EVENTS_STATE` and `/health`'s `kv_events`): only `live` is trusted."""
+KV_SCORING_EVENTS: Final = "events"
+KV_SCORING_APPROXIMATE: Final = "approximate"
+KV_SCORINGS: Final = (KV_SCORING_EVENTS, KV_SCORING_APPROXIMATE)
+"""How the router scores engines (`kv_events.scoring`, the stack's `kvEvents.scoring`; the `mode`
+label of `ROUTER_KV_PREDICTED`): by the engines' own events, or by its own estimate."""
+TIER_GPU: Final = "gpu"
+TIER_CPU: Final = "cpu"
+TIER_STORAGE: Final = "storage"
+TIERS: Final = (TIER_GPU, TIER_CPU, TIER_STORAGE)
+"""The `tier` label of `ROUTER_KV_PREDICTED` (vLLM's mediums, lowercase); delivered: the engines'
+`vllm:prefix_cache_hits_total` (GPU) and `vllm:external_prefix_cache_hits_total` (LMCache's tiers)."""
+FALLBACK_UNFOLLOWED: Final = "unfollowed"
+FALLBACK_NO_TOKENS: Final = "no_tokens"
+FALLBACK_REASONS: Final = (FEED_SYNCING, FEED_UNTRUSTED, FEED_STALE, FALLBACK_UNFOLLOWED, FALLBACK_NO_TOKENS)
+"""Why an engine was scored by the router's estimate in event mode (the `reason` label of
+`ROUTER_KV_FALLBACKS`): its feed's state, no feed for it, or no token ids for the request."""
 GAP_REPLAYED: Final = "replayed"
 GAP_LOST: Final = "lost"
 REPLAY_END_SEQ: Final = b"\xff" * 8

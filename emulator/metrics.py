@@ -18,6 +18,8 @@ from contracts import (
     LMCACHE_HIT_TOKENS,
     LMCACHE_REQUESTED_TOKENS,
     VLLM_E2E,
+    VLLM_EXTERNAL_PREFIX_HITS,
+    VLLM_EXTERNAL_PREFIX_QUERIES,
     VLLM_GENERATION_TOKENS,
     VLLM_ITL,
     VLLM_KV_USAGE,
@@ -124,6 +126,13 @@ class EngineMetrics:
         self._scalar(lines, LMCACHE_REQUESTED_TOKENS, "counter", "Tokens requested from LMCache.",
                      queried_tokens - hit_tokens)
         self._scalar(lines, LMCACHE_HIT_TOKENS, "counter", "Tokens hit in LMCache.", cpu_hit_tokens)
+        # vLLM 0.33 exports its KV connector's share too, per engine, connector or not
+        # (vllm/v1/metrics/loggers.py, `vllm:external_prefix_cache_{queries,hits}`)
+        self._scalar(lines, VLLM_EXTERNAL_PREFIX_QUERIES, "counter",
+                     "External prefix cache queries from KV connector, in tokens.",
+                     queried_tokens - hit_tokens)
+        self._scalar(lines, VLLM_EXTERNAL_PREFIX_HITS, "counter",
+                     "External prefix cache hits from KV connector, in tokens.", cpu_hit_tokens)
         self._scalar(lines, VLLM_PROMPT_TOKENS, "counter", "Prefill tokens processed.", self.prompt_tokens)
         self._scalar(lines, VLLM_GENERATION_TOKENS, "counter", "Generation tokens processed.",
                      self.generation_tokens)

@@ -314,6 +314,7 @@ def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
         service_annotations=service_annotations(exposure, ROUTER_PORT_NAME, drain_s=drain),
         drain_s=drain,
         prestop_s=DEFAULT_PRESTOP_S if exposure.kind == "cluster" else NLB_PRESTOP_S,
+        kv_scoring=config.kv_events.scoring,
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from contracts import ENGINE_PORT, HEADER_PRIORITY, HEADER_USER_ID, LABEL_ROLE, ROLE_ENGINE, ROUTER_PORT
-from contracts.kv_events import KV_EVENTS_PORT, KV_REPLAY_PORT
+from contracts.kv_events import KV_EVENTS_PORT, KV_REPLAY_PORT, KV_SCORING_EVENTS, KV_SCORINGS
 
 
 class SettingsError(ValueError):
@@ -246,13 +246,23 @@ class KvEventsSettings:
     engine on `<engine host>:port`, replay from `<engine host>:replay_port` (DEALER). An engine
     whose publisher is unreachable for `stale_after_s` is `stale`, one whose lost batches replay
     cannot return is `untrusted`; either way a policy falls back to its own estimate for it. Off
-    by default: the `Router` component turns it on when the stack's engines publish."""
+    by default: the `Router` component turns it on when the stack's engines publish.
+
+    `scoring`: `events` (the default) scores the engines whose events are live by the blocks they
+    report, each request's prompt tokenised by one of its engines (`POST /tokenize`, bounded by
+    `tokenize_timeout_s`; `router.shell.tokenize`); `approximate` routes on the policy's own
+    estimate alone (events are still followed, and shown on /health and /metrics). `cold_join_s`:
+    a starting router answers /health 503 until every engine's feed has left `syncing` (its
+    replay buffer read) or this long has passed (0: never wait)."""
 
     enabled: bool = False
     port: int = KV_EVENTS_PORT
     replay_port: int | None = KV_REPLAY_PORT  # None: the engines keep no replay buffer
     stale_after_s: float = 10.0
     replay_timeout_s: float = 5.0  # for the whole answer (up to 10,000 batches) to one replay
+    scoring: str = KV_SCORING_EVENTS
+    tokenize_timeout_s: float = 0.5
+    cold_join_s: float = 10.0
 
     def __post_init__(self) -> None:
         _require(isinstance(self.enabled, bool), "kv_events.enabled", self.enabled, "must be true or false")
@@ -265,6 +275,19 @@ class KvEventsSettings:
             value = getattr(self, name)
             _require(isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 3600,
                      f"kv_events.{name}", value, "must be in (0, 3600] seconds")
+        _require(self.scoring in KV_SCORINGS, "kv_events.scoring", self.scoring,
+                 f"must be one of {', '.join(KV_SCORINGS)}")
+        value = self.tokenize_timeout_s
+        _require(isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 60,
+                 "kv_events.tokenize_timeout_s", value, "must be in (0, 60] seconds")
+        value = self.cold_join_s
+        _require(isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 600,
+                 "kv_events.cold_join_s", value, "must be in [0, 600] seconds (0: never wait)")
+
+    @property
+    def by_events(self) -> bool:
+        """Whether requests are scored by the engines' events (enabled, scoring `events`)."""
+        return self.enabled and self.scoring == KV_SCORING_EVENTS
 
 
 def _is_port(value: Any) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 
 from contracts import LABEL_PART_OF, LABEL_ROLE, PART_OF, ROLE_ENGINE, ROUTER_PORT
+from contracts.kv_events import KV_SCORING_EVENTS, KV_SCORINGS
 from router.settings import (
     DeadlineSettings,
     HealthSettings,
@@ -67,6 +68,10 @@ class RouterArgs:
     kv_events: bool = False
     """Subscribe to the engines' KV-cache events on `contracts.kv_events`' ports (`LLMStack` sets
     it when its engines publish: the stack's `kvEvents.enabled`)."""
+    kv_scoring: str = KV_SCORING_EVENTS
+    """With `kv_events`, how the router scores engines: `events` (by their KV events) or
+    `approximate` (by its own estimate); the router's `kv_events.scoring`, the stack's
+    `kvEvents.scoring`."""
     placement: Placement = field(default_factory=Placement)
     """Node selector and tolerations (a CPU pool)."""
     service_type: str = "ClusterIP"
@@ -105,6 +110,7 @@ class RouterArgs:
         v.positive("cpu", self.cpu)
         v.int_in("memory_gib", self.memory_gib, 1, 1024)
         v.require(isinstance(self.kv_events, bool), "kv_events", self.kv_events, "must be a bool")
+        v.one_of("kv_scoring", self.kv_scoring, KV_SCORINGS)
         v.int_in("workers", self.workers, 1, 64)
         v.one_of("log_level", self.log_level, LOG_LEVELS)
         v.one_of("service_type", self.service_type, SERVICE_TYPES)
@@ -136,7 +142,7 @@ def router_settings(args: RouterArgs) -> RouterSettings:
         api_keys_file=f"{API_KEYS_DIR}/{args.api_keys.key}" if args.api_keys else None,
         limits=args.limits,
         health=args.health,
-        kv_events=KvEventsSettings(enabled=args.kv_events),
+        kv_events=KvEventsSettings(enabled=args.kv_events, scoring=args.kv_scoring),
         # an adapter runs on its base model's engines: their deadlines
         deadlines=DeadlineSettings(models={name: c.deadlines for c in caps
                                            for name in (c.served_model_name, *c.adapters)}),

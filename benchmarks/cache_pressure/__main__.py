@@ -3,7 +3,8 @@
 Per point and policy: the median over `--seeds` runs of the mean and p99 TTFT of the measured
 requests, and `prefix`'s ratios to `round_robin` and `session`. `--replicas` router replicas,
 each request to a random one (prod runs 3); `--arrivals independent`: users with independent
-think times instead of `bench.schedule`'s fixed cycle (`arrivals`).
+think times instead of `bench.schedule`'s fixed cycle (`arrivals`); `--scoring events`: `prefix`
+scores engines by their KV events (`kv_events.scoring: events`, `sim`), not by its own index.
 """
 
 from __future__ import annotations
@@ -24,21 +25,25 @@ def _p99(values: Sequence[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def measure(point: Point, policy: str, seeds: int, replicas: int) -> tuple[float, float]:
-    """Median over seeds of (mean TTFT, p99 TTFT), seconds."""
+def measure(point: Point, policy: str, seeds: int, replicas: int,
+            events: bool = False) -> tuple[float, float]:
+    """Median over seeds of (mean TTFT, p99 TTFT), seconds; `events`: the routers get the
+    engines' KV events (`sim.Simulation`)."""
     means, p99s = [], []
     for seed in range(seeds):
         routers = [build_policy(PolicySettings(kind=policy, params={})) for _ in range(replicas)]
-        served = Simulation(point, routers, seed).run()
+        served = Simulation(point, routers, seed, events=events).run()
         ttfts = [s.ttft_s for s in served if s.measured and s.ttft_s is not None]
         means.append(statistics.mean(ttfts))
         p99s.append(_p99(ttfts))
     return statistics.median(means), statistics.median(p99s)
 
 
-def row(point: Point, seeds: int, replicas: int) -> str:
-    """One Markdown table row: each policy's mean / p99, prefix's ratios to the better baseline."""
-    got = {p: measure(point, p, seeds, replicas) for p in POLICIES}
+def row(point: Point, seeds: int, replicas: int, scoring: str = "approximate") -> str:
+    """One Markdown table row: each policy's mean / p99, prefix's ratios to the better baseline
+    (`scoring` "events": prefix scores by the engines' KV events; the baselines ignore them)."""
+    got = {p: measure(point, p, seeds, replicas, events=p == "prefix" and scoring == "events")
+           for p in POLICIES}
     mean_ratio = got["prefix"][0] / min(got["round_robin"][0], got["session"][0])
     p99_ratio = got["prefix"][1] / min(got["round_robin"][1], got["session"][1])
     cells = " | ".join(f"{got[p][0]:.3f} / {got[p][1]:.3f}" for p in POLICIES)
@@ -53,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--arrivals", choices=ARRIVALS, default="paced",
                    help="paced: bench.schedule's fixed cycle (the issue's setup); independent: "
                         "users with exponential think times (benchmarks/cache_pressure/arrivals.py)")
+    p.add_argument("--scoring", choices=("approximate", "events"), default="approximate",
+                   help="how prefix scores engines: its own index (approximate) or the engines' "
+                        "KV events, applied a step after they happen (kv_events.scoring)")
     args = p.parse_args(argv)
     mode = args.arrivals
     points, seeds = (quick(arrivals=mode), 1) if args.quick else (sweep(arrivals=mode), args.seeds)
@@ -60,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           + " | prefix mean / best | prefix p99 / best |")
     print("|---|" + "---|" * (len(POLICIES) + 2))
     for point in points:
-        print(row(point, seeds, args.replicas), flush=True)
+        print(row(point, seeds, args.replicas, args.scoring), flush=True)
 
 
 if __name__ == "__main__":

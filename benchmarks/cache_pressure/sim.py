@@ -11,6 +11,13 @@ What runs is the code the live stack runs, minus the sockets:
 - the router: the policy's `select` and `on_complete` over `EngineState`s kept as the router's
   shell keeps them (`in_flight` exact, `waiting`/`running`/`kv_usage` scraped every `scrape_s`,
   1 s as `router.settings`' `metrics_interval_s`), prompts rendered as the proxy renders them;
+  with `events` (`kv_events.scoring: events`), the request also carries its token ids (as the
+  shell gets them from the engine's `/tokenize`: `emulator.tokenize.encode`) and the `KvView`
+  the subscriber keeps: each engine's cache changes of a step, encoded as vLLM's KV-event
+  payload (`emulator.kv_wire`, vLLM's offloading connector for the CPU tier) and decoded as
+  the router decodes them, reach every replica's view `event_delay_s` after the step that
+  produced them (one view for all replicas: each subscribes to every engine and gets the same
+  batches at the same time);
 - each engine: `emulator.scheduler.Scheduler` over `emulator.cache.PrefixCache`, stepped as
   `emulator.engine.EngineRuntime._run` steps it (a step planned at the end of the last one,
   or when a request wakes an idle engine; tokens delivered at the step's end).
@@ -35,13 +42,22 @@ from benchmarks.cache_pressure.plan import Point
 from benchmarks.virtual_clock import VirtualClock
 from emulator.cache import PrefixCache
 from emulator.generation import answer_text, generation_context
+from emulator.kv_wire import BatchEncoder
 from emulator.scheduler import GenRequest, Scheduler, Step
 from emulator.timing import Timing
+from emulator.tokenize import encode, whole_token_ids
 from router.routing.base import EngineState, RouteRequest, RoutingPolicy
+from router.routing.kv.events import KvEventBatch, Tier, decode_payload
+from router.routing.kv.feed import EngineFeed, KvView
+from router.routing.kv.residency import ResidencyIndex
 from router.routing.prompt import block_hashes, count_tokens, render_chat
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 WARMUP_CONCURRENCY = 8  # bench.config.BenchConfig.warmup_concurrency
+EVENT_DELAY_S = 0.005
+"""From the end of an engine step to its events applied in the router's view: vLLM publishes a
+step's batch when the step ends (`EngineCore` takes the scheduler's events after each step), the
+router's subscriber applies it on receipt; loopback ZMQ plus decoding is well under this."""
 
 
 @dataclass(kw_only=True)
@@ -77,7 +93,9 @@ class _Engine:
     index: int
     id: str
     scheduler: Scheduler
+    cache: PrefixCache
     clock: float = 0.0
+    seq: int = 0  # the next KV-event batch's sequence number
     stepping: bool = False
     open: dict[int, tuple[Served, RouteRequest, _Router, Callable[[float], None]]] = field(
         default_factory=dict)
@@ -99,11 +117,16 @@ class Simulation(VirtualClock):
     """The event loop of one run; `run()` returns every request it sent."""
 
     def __init__(self, point: Point, policies: Sequence[RoutingPolicy], seed: int, *, scrape_s: float = 1.0,
-                 observe: Callable[[Simulation, Served], None] | None = None) -> None:
+                 observe: Callable[[Simulation, Served], None] | None = None, events: bool = False,
+                 event_delay_s: float = EVENT_DELAY_S) -> None:
         super().__init__()
         self.point, self.seed, self.scrape_s, self.observe = point, seed, scrape_s, observe
+        self.event_delay_s = event_delay_s
         self._keys = itertools.count(1)
-        self.engines = [self._engine(i) for i in range(point.engines)]
+        self.engines = [self._engine(i, events) for i in range(point.engines)]
+        self.kv = self._view() if events else None
+        self.kv_lags: list[float] = []  # per batch applied: seconds from its step's end
+        self._encoder = BatchEncoder(int_hashes=True)
         self._by_id = {e.id: e for e in self.engines}
         self.routers = [_Router(p, point, list(self._by_id)) for p in policies]
         self._pick = random.Random(f"{seed}:replica")  # each request to a random replica (a Service)
@@ -116,10 +139,37 @@ class Simulation(VirtualClock):
         # independent users: one random stream per user, so every policy sees the same arrivals
         self._arrive: dict[int, random.Random] = {}
 
-    def _engine(self, index: int) -> _Engine:
+    def _engine(self, index: int, events: bool) -> _Engine:
         p = self.point
-        cache = PrefixCache(gpu_tokens=p.gpu_cache_tokens, cpu_tokens=p.cpu_cache_tokens)
-        return _Engine(index, f"http://127.0.0.1:{8100 + index}", Scheduler(cache=cache, timing=Timing()))
+        cache = PrefixCache(gpu_tokens=p.gpu_cache_tokens, cpu_tokens=p.cpu_cache_tokens, track_events=events)
+        return _Engine(index, f"http://127.0.0.1:{8100 + index}",
+                       Scheduler(cache=cache, timing=Timing()), cache)
+
+    def _view(self) -> KvView:
+        """The subscriber's view: every engine followed with its tiers' capacities, live from an
+        empty replay (the engines start empty, as a router starting with them finds them)."""
+        index, feeds = ResidencyIndex(), {}
+        for e in self.engines:
+            index.add_engine(e.id, {Tier.GPU: self.point.gpu_cache_tokens,
+                                    Tier.CPU: self.point.cpu_cache_tokens})
+            feed = feeds[e.id] = EngineFeed(e.id, index, stale_after_s=float("inf"), now=0.0)
+            feed.connected()
+            feed.replayed(feed.sync(), [])
+        return KvView(index, feeds)
+
+    def _publish(self, engine: _Engine) -> None:
+        """The step's cache changes as one KV-event batch, applied `event_delay_s` from now."""
+        payload = self._encoder.payload(self.now, engine.cache.take_events())
+        if payload is not None and self.kv is not None:
+            batch = decode_payload(payload, seq=engine.seq)
+            engine.seq += 1
+            self.at(self.now + self.event_delay_s, self._apply, engine, batch, background=True)
+
+    def _apply(self, engine: _Engine, batch: KvEventBatch) -> None:
+        """The subscriber receives a batch: applied to the view in stream order."""
+        assert self.kv is not None
+        self.kv.feeds[engine.id].live(batch)
+        self.kv_lags.append(self.now - batch.ts)
 
     # --- the clock -----------------------------------------------------------------------
     def run(self) -> list[Served]:
@@ -173,7 +223,9 @@ class Simulation(VirtualClock):
                            messages, 1, next_send)
         for _ in range(WARMUP_CONCURRENCY):
             self.at(0.0, next_send)
-        self.run_events()  # the warm-up alone, to its end (no scrapes yet: nothing is stale)
+        # the warm-up alone, to its last request's end (no scrapes yet: nothing is stale); KV-event
+        # batches still in flight then are applied when due, during the run
+        self.run_events(until=lambda: not self.busy)
         self._t0 = self.now
         for start, conv in users:
             self.at(self._t0 + start.first_launch, self._launch, conv, start.first_round, start.first_launch,
@@ -206,7 +258,10 @@ class Simulation(VirtualClock):
     def _send(self, served: Served, messages: tuple[Message, ...], max_tokens: int,
               on_done: Callable[[float], None]) -> None:
         text = render_chat(messages)
-        route = RouteRequest(MODEL, text.encode(), served.user)
+        kv = self.kv
+        route = (RouteRequest(MODEL, text.encode(), served.user) if kv is None else
+                 RouteRequest(MODEL, text.encode(), served.user, token_ids=tuple(encode(text)), kv=kv,
+                              now=self.now))
         routers = self.routers
         router = routers[self._pick.randrange(len(routers))] if len(routers) > 1 else routers[0]
         decision = router.policy.select(route, router.states)
@@ -226,7 +281,8 @@ class Simulation(VirtualClock):
         decision.engine.in_flight += 1
         engine.open[key] = (served, route, router, on_done)
         request = GenRequest(key=key, prompt_tokens=served.prompt_tokens, blocks=tuple(block_hashes(text)),
-                             max_tokens=max_tokens)
+                             max_tokens=max_tokens,
+                             token_ids=whole_token_ids(text) if kv is not None else None)
         engine.scheduler.submit(request, self.now)
         if not engine.stepping:
             self.plan(engine, self._deliver)
@@ -247,4 +303,6 @@ class Simulation(VirtualClock):
                 router.by_id[engine.id].in_flight -= 1
                 router.policy.on_complete(route, engine.id, True)
                 on_done(self.now)
+        if self.kv is not None:
+            self._publish(engine)
         self.plan(engine, self._deliver)

@@ -107,7 +107,7 @@ def measure(prompts: int, engines: int, mode: str) -> dict[str, float]:
         text = system + _text(n)
         if scored:  # issue 19's scoring: the prompt's ids and the feeds' view ride on the request
             ids = (*ids_system, *_own_ids(n))
-            request = RouteRequest(model=MODEL, prompt=text, token_ids=ids, kv=view, now=1.0)  # type: ignore[call-arg]
+            request = RouteRequest(model=MODEL, prompt=text, token_ids=ids, kv=view, now=1.0)
         else:
             request = RouteRequest(model=MODEL, prompt=text)
         decision = policy.select(request, states)

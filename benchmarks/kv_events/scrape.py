@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Final
 
 from contracts import (
     LMCACHE_HIT_TOKENS,
     ROUTER_DECISIONS,
     ROUTER_KV_EVENTS_GAPS,
-    ROUTER_PREFIX,
+    ROUTER_KV_FALLBACKS,
+    ROUTER_KV_PREDICTED,
+    VLLM_EXTERNAL_PREFIX_HITS,
     VLLM_PREFIX_HITS,
     VLLM_PREFIX_QUERIES,
 )
 
-ROUTER_KV_PREDICTED: Final = ROUTER_PREFIX + "kv_predicted_tokens_total"
-"""Issue 19's scoring metric, {engine, tier, mode}; with `ROUTER_KV_FALLBACKS` {engine, reason}
-(an engine scored by the estimate in event mode) named as `contracts` names them on the scoring
-branch (i19-scoring), which this checkout's contracts do not have yet."""
-ROUTER_KV_FALLBACKS: Final = ROUTER_PREFIX + "kv_fallbacks_total"
-VLLM_EXTERNAL_HITS: Final = "vllm:external_prefix_cache_hits_total"
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 Labels = Mapping[str, str]
@@ -95,6 +90,6 @@ def engine_cache(text: str) -> tuple[float, float]:
     its offload tier's (vLLM's external counter, else LMCache's own)."""
     queried = total(text, VLLM_PREFIX_QUERIES) or 0.0
     gpu = total(text, VLLM_PREFIX_HITS) or 0.0
-    external = total(text, VLLM_EXTERNAL_HITS)
+    external = total(text, VLLM_EXTERNAL_PREFIX_HITS)
     offload = external if external is not None else total(text, LMCACHE_HIT_TOKENS) or 0.0
     return queried, gpu + offload

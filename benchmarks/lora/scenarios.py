@@ -6,7 +6,8 @@
   per 1,000 requests the GPU-slot loads + evictions (target <= 1) and the model-cache reads
   (disk loads + CPU-cache evictions), and TTFT p99 against a run where every user has the same
   adapter (target <= 1.2x); the prefix policy (with `_lora` placement) and round robin with
-  bounded loads (`baseline`) side by side.
+  bounded loads (`baseline`) side by side; and the floor: the offline optimum's loads + evictions
+  on the same requests (`belady`), which no placement can beat.
 """
 
 from __future__ import annotations
@@ -76,6 +77,34 @@ class _Run:
     reads_per_1k: float
     requests: int
     loads_per_conversation: float  # GPU-slot loads per conversation begun in the window
+    floor_per_1k: float  # loads + evictions of the offline optimum (`belady`) per 1,000 requests
+    floor_per_conversation: float  # its loads per conversation begun
+
+
+def belady(adapters: list[str], slots: int, start: int) -> tuple[int, int]:
+    """Loads and evictions, from index `start` on, of the offline optimum (Belady's MIN: evict the
+    adapter next wanted furthest ahead) serving `adapters` in order from one pool of `slots`.
+
+    A lower bound for any placement on engines whose slots add up to `slots`, given this order of
+    requests: pooling the slots only removes constraints (an adapter resident on one engine serves
+    a request sent to another for free; no batch limit), and MIN is optimal for one cache, with or
+    without loading ahead of demand."""
+    never = len(adapters)
+    upcoming = [never] * len(adapters)
+    seen: dict[str, int] = {}
+    for i in range(len(adapters) - 1, -1, -1):
+        upcoming[i] = seen.get(adapters[i], never)
+        seen[adapters[i]] = i
+    cache: dict[str, int] = {}  # adapter -> index of its next request
+    loads = evictions = 0
+    for i, adapter in enumerate(adapters):
+        if adapter not in cache:
+            if len(cache) >= slots:
+                del cache[max(cache, key=cache.__getitem__)]
+                evictions += i >= start
+            loads += i >= start
+        cache[adapter] = upcoming[i]
+    return loads, evictions
 
 
 def _measure(work: Workload, policy: RoutingPolicy, seed: int, warm: int,
@@ -95,7 +124,9 @@ def _measure(work: Workload, policy: RoutingPolicy, seed: int, warm: int,
     reads = after.disk_loads - before.disk_loads + after.cpu_evictions - before.cpu_evictions
     ttfts = [s.ttft_s for s in measured if s.ttft_s is not None]
     begun = sum(s.round == 0 for s in measured) or 1
-    return _Run(p99(ttfts), gpu * 1000 / n, reads * 1000 / n, n, (after.gpu_loads - before.gpu_loads) / begun)
+    loads, evictions = belady([s.adapter for s in served], work.engines * work.max_loras, warm)
+    return _Run(p99(ttfts), gpu * 1000 / n, reads * 1000 / n, n, (after.gpu_loads - before.gpu_loads) / begun,
+                (loads + evictions) * 1000 / n, loads / begun)
 
 
 def placement(quick: bool, seed: int) -> list[Check]:
@@ -111,6 +142,10 @@ def placement(quick: bool, seed: int) -> list[Check]:
         Check("prefix: model-cache reads (disk loads + CPU evictions) per 1,000 requests",
               prefix.reads_per_1k, ""),
         Check("prefix: GPU-slot loads per conversation begun", prefix.loads_per_conversation, ""),
+        Check("floor: offline optimum (Belady, all slots pooled) on prefix's requests, loads + evictions"
+              " per 1,000", prefix.floor_per_1k, ""),
+        Check("floor: offline optimum, GPU-slot loads per conversation begun",
+              prefix.floor_per_conversation, ""),
         Check("prefix: TTFT p99, 40 adapters / one adapter", ratio, "x", f"<= {TTFT_P99_TARGET_RATIO:g}x",
               ratio <= TTFT_P99_TARGET_RATIO),
         Check("prefix: TTFT p99, 40 adapters", prefix.ttft_p99, "s"),

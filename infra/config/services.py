@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from contracts.kv_events import KV_SCORING_EVENTS, KV_SCORINGS
 from infra.config.exposure import ExposureConfig
 from infra.config.parse import camel
 from infra.errors import require
@@ -124,6 +125,16 @@ class KvEventsConfig:
     NetworkPolicy admits the router on the event and replay ports. On by default: switching it
     restarts every engine (a model load), while publishing with no subscriber costs a publisher
     thread and a replay buffer of the last 10,000 batches in the engine's host memory."""
+    scoring: str = KV_SCORING_EVENTS
+    """How the router scores engines while the events flow: `events` (each engine by the blocks
+    its events report, each prompt tokenised by an engine's `/tokenize`; an engine whose events
+    are missing, stale or lost falls back to the estimate) or `approximate` (the router's own
+    estimate of what it sent; events still followed and shown). The router's
+    `kv_events.scoring`."""
+
+    def __post_init__(self) -> None:
+        require(self.scoring in KV_SCORINGS, "scoring", self.scoring,
+                f"must be one of {', '.join(KV_SCORINGS)}")
 
 
 @dataclass(frozen=True, kw_only=True)

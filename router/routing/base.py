@@ -7,9 +7,14 @@ request accounting, and hands the healthy ones to `select`. Policies only read t
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from contracts.kv_events import KV_SCORING_APPROXIMATE
+
+if TYPE_CHECKING:
+    from router.routing.kv.feed import KvView
 
 
 class NoEngineError(LookupError):
@@ -21,12 +26,19 @@ class RouteRequest:
     """What a policy may look at: the model, the prompt bytes as the engine sees them
     (`router.routing.prompt.prompt_text(body).encode()`), the session key if the client sent one,
     and whether `model` is a LoRA adapter (its KV is the adapter's own: vLLM adds the adapter to
-    every prefix-cache block hash, `vllm/v1/core/kv_cache_utils.py` `_gen_lora_extra_hash_keys`)."""
+    every prefix-cache block hash, `vllm/v1/core/kv_cache_utils.py` `_gen_lora_extra_hash_keys`).
+
+    Scoring by the engines' KV events (`kv_events.scoring: events`): `kv` is the engines' own
+    cache residency at `now` (the shell's clock), `token_ids` the prompt as the engines tokenise
+    it (None: not known; the policy scores by its own estimate). `kv` None: scoring by events off."""
 
     model: str
     prompt: bytes
     session_key: str | None = None
     adapter: bool = False
+    token_ids: tuple[int, ...] | None = None
+    kv: KvView | None = None
+    now: float = 0.0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -53,11 +65,18 @@ class Decision:
     """The chosen engine and why (an `OUTCOME_*` from contracts): `cache_hit` when the
     engine holding the request's cache (or the session's home) took it, `load_fallback` when a
     better engine was skipped for load, `new` otherwise (always for round_robin and least_load).
-    `matched_tokens`: the prompt tokens the policy believes the chosen engine has cached."""
+    `matched_tokens`: the prompt tokens the policy believes the chosen engine has cached;
+    `tier_tokens` the same split by tier (gpu, cpu, storage), `scored_by` whether the chosen
+    engine was scored by its KV events (`events`) or the policy's estimate (`approximate`), and
+    `fallbacks` the candidates scored by the estimate although events were asked for, with why
+    (`contracts.kv_events.FALLBACK_REASONS`)."""
 
     engine: EngineState
     outcome: str
     matched_tokens: int = 0
+    tier_tokens: tuple[int, int, int] = (0, 0, 0)
+    scored_by: str = KV_SCORING_APPROXIMATE
+    fallbacks: Mapping[str, str] = field(default_factory=dict)
 
 
 class RoutingPolicy(Protocol):

@@ -6,6 +6,18 @@
          + matched × cpu_share × cpu_load_s_per_token   (cached tokens loaded from the CPU tier)
          + evicted × prefill_s_per_token                (others' cached tokens this pushes out)
 
+*Per tier, from the engine's KV events* (`router.routing.kv.scoring`): where the engine's own
+events say which tier holds each cached block, the CPU term is exact instead of expected:
+
+         + cached_gpu × 0                               (vLLM's prefix cache: nothing to load)
+         + cached_cpu × cpu_load_s_per_token            (LMCache's CPU tier)
+         + cached_storage × storage_load_s_per_token    (LMCache's local disk / storage tier)
+
+with `storage_load_s_per_token` 1/30,000 s: a KV token is 128 KiB (DESIGN.md, Llama-3.1-8B), an
+NVMe drive of a p4d reads ~4 GB/s sequentially (a PCIe gen3 x4 SSD's ceiling, ~3.5-4 GB/s): about
+30k tokens/s, 6.7x slower than the CPU tier's ~200k tokens/s and still ~4x faster than the
+~8k tokens/s of recompute. A GPU hit costs nothing beyond the queue and the uncached prefill.
+
 *KV-limited admission.* vLLM admits a waiting request only when its blocks fit
 (`Scheduler.schedule`, vllm/v1/core/sched/scheduler.py, leaves its waiting loop at the first
 request `kv_cache_manager.allocate_slots` cannot place), so an engine whose KV cache is
@@ -57,6 +69,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from router.routing.base import EngineState
+from router.routing.kv.scoring import TierTokens
 from router.settings import SettingsError
 
 
@@ -66,6 +79,7 @@ class CostModel:
 
     prefill_s_per_token: float = 125e-6
     cpu_load_s_per_token: float = 1 / 200_000
+    storage_load_s_per_token: float = 1 / 30_000
     max_running: int = 256
     queued_request_s: float = 0.05
     running_request_s: float = 0.002
@@ -120,6 +134,21 @@ def prefill_s(prompt_tokens: int, matched_tokens: int, share_on_cpu: float, mode
     return computed + matched * share_on_cpu * model.cpu_load_s_per_token
 
 
+def tiered_prefill_s(prompt_tokens: int, cached: TierTokens, model: CostModel) -> float:
+    """Seconds to compute the uncached tokens and load the cached ones from the tiers the
+    engine's events name (a cached count past the prompt is cut from the slowest tier)."""
+    gpu, cpu, storage = _within(prompt_tokens, cached)
+    computed = (prompt_tokens - gpu - cpu - storage) * model.prefill_s_per_token
+    return computed + cpu * model.cpu_load_s_per_token + storage * model.storage_load_s_per_token
+
+
+def _within(prompt_tokens: int, cached: TierTokens) -> tuple[int, int, int]:
+    """The tiers' tokens, fastest first, cut to the prompt."""
+    gpu = min(max(cached.gpu, 0), prompt_tokens)
+    cpu = min(max(cached.cpu, 0), prompt_tokens - gpu)
+    return gpu, cpu, min(max(cached.storage, 0), prompt_tokens - gpu - cpu)
+
+
 def eviction_s(prompt_tokens: int, matched_tokens: int, room_tokens: int | None, model: CostModel) -> float:
     """Seconds of recompute the prompt's uncached tokens push onto other conversations: what
     they overflow of the engine's free cache room (None: not known, nothing charged)."""
@@ -130,31 +159,44 @@ def eviction_s(prompt_tokens: int, matched_tokens: int, room_tokens: int | None,
 
 
 def estimate_ttft_s(engine: EngineState, prompt_tokens: int, matched_tokens: int, model: CostModel,
-                    room_tokens: int | None = None) -> float:
+                    room_tokens: int | None = None, tiers: TierTokens | None = None) -> float:
     """Estimated seconds to first token for a prompt of `prompt_tokens` on `engine`, of which
     `matched_tokens` are in the engine's cache, plus the recompute it causes others where its
-    cache has `room_tokens` free (None: not known)."""
-    return (queue_wait_s(engine, model, prompt_tokens)
-            + prefill_s(prompt_tokens, matched_tokens, cpu_share(engine), model)
+    cache has `room_tokens` free (None: not known). With `tiers` (the engine's events), the
+    cached tokens are those, each tier at its own reload cost, and `matched_tokens` is ignored."""
+    if tiers is not None:
+        matched_tokens = sum(_within(prompt_tokens, tiers))
+        prefill = tiered_prefill_s(prompt_tokens, tiers, model)
+    else:
+        prefill = prefill_s(prompt_tokens, matched_tokens, cpu_share(engine), model)
+    return (queue_wait_s(engine, model, prompt_tokens) + prefill
             + eviction_s(prompt_tokens, matched_tokens, room_tokens, model))
 
 
 def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks: Mapping[str, int],
              block_tokens: int, model: CostModel, prefer: str | None = None,
-             room_blocks: Mapping[str, int] | None = None) -> EngineState:
+             room_blocks: Mapping[str, int] | None = None,
+             tiers: Mapping[str, TierTokens] | None = None) -> EngineState:
     """The engine with the lowest `estimate_ttft_s` (ties to the engine `prefer` names, then to
     the smallest id), where engine e holds `matched_blocks[e.id]` blocks of `block_tokens`
-    tokens and has room for `room_blocks[e.id]` more (no mapping: room not known). The same
-    arithmetic as `estimate_ttft_s`, inlined for the hot path (the tests hold the two equal)."""
+    tokens, or, when `tiers` has it, the tokens its events name per tier, and has room for
+    `room_blocks[e.id]` more (no mapping: room not known). The same arithmetic as
+    `estimate_ttft_s`, inlined for the hot path (the tests hold the two equal)."""
     prefill, cpu_load, slots = model.prefill_s_per_token, model.cpu_load_s_per_token, model.max_running
     queued_s, running_s, hold_s = model.queued_request_s, model.running_request_s, model.kv_hold_s
-    get, room_of = matched_blocks.get, (room_blocks or {}).get
+    get, room_of, tier_of = matched_blocks.get, (room_blocks or {}).get, (tiers or {}).get
     best, best_rank, chosen = 0.0, "", engines[0]
     for e in engines:
-        cached = get(e.id, 0) * block_tokens
-        cached = prompt_tokens if cached > prompt_tokens else (cached if cached > 0 else 0)
         gpu, cpu = e.gpu_cache_tokens, e.cpu_cache_tokens
-        share = (cpu - gpu) / cpu if cpu > gpu else 0.0
+        held = tier_of(e.id)
+        if held is None:  # the router's estimate: the CPU tier's expected share of the hit
+            cached = get(e.id, 0) * block_tokens
+            cached = prompt_tokens if cached > prompt_tokens else (cached if cached > 0 else 0)
+            reload = cached * ((cpu - gpu) / cpu if cpu > gpu else 0.0) * cpu_load
+        else:  # the engine's events: each tier at its own cost (`tiered_prefill_s`)
+            on_gpu, on_cpu, on_storage = _within(prompt_tokens, held)
+            cached = on_gpu + on_cpu + on_storage
+            reload = on_cpu * cpu_load + on_storage * model.storage_load_s_per_token
         uncached = prompt_tokens - cached
         in_flight, waiting, running = e.in_flight, e.waiting, e.running  # the queue (`queue_wait_s`)
         queued = in_flight - slots if in_flight - slots > waiting else waiting
@@ -165,7 +207,7 @@ def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks:
             estimate = _kv_wait_s(queued, running, queued_s, hold_s) + steps
         else:
             estimate = queued * queued_s + steps
-        estimate += uncached * prefill + cached * share * cpu_load  # the prefill (`prefill_s`)
+        estimate += uncached * prefill + reload  # the prefill (`prefill_s`)
         room = room_of(e.id)  # the eviction (`eviction_s`)
         if room is not None:
             over = uncached - (room * block_tokens if room > 0 else 0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from contracts import PATH_HEALTH, PATH_METRICS, PATH_MODELS, PROXIED_PATHS
+from contracts.kv_events import FEED_LIVE, FEED_SYNCING, KV_SCORING_EVENTS
 from router.routing.base import RoutingPolicy
 from router.routing.ejection import Ejector
 from router.routing.engines import EngineRegistry, EngineSpec
@@ -49,6 +50,7 @@ from router.shell.ratelimit import RateLimiter
 from router.shell.schemas import ErrorResponse, Health, ModelCard, ModelList, ModelPermission
 from router.shell.server import Listener, listen_socket
 from router.shell.supervisor import Supervisor
+from router.shell.tokenize import Tokenizer
 from router.shell.upstream import Upstream, UpstreamPool
 from router.shell.vllm_routes import add_vllm_routes
 from router.shell.watchdog import Watchdog
@@ -76,20 +78,23 @@ class RouterApp(FastAPI):
         self.watchdog = Watchdog()
         ejector = Ejector(settings.ejection) if settings.ejection.failures else None
         self.rewrites = Rewrites(settings.rollouts)
+        kv = settings.kv_events
+        tokenizer = Tokenizer(upstream, kv.tokenize_timeout_s) if kv.by_events else None
         self.proxy = Proxy(registry=self.registry, policy=policy, upstream=upstream, metrics=self.metrics,
                            keys=load_keys(settings, environ), limiter=limiter,
                            session_header=settings.session_header.lower(), max_retries=limits.max_retries,
                            policy_kind=getattr(policy, "kind", settings.policy.kind),
                            max_body_bytes=limits.max_body_bytes, holding=self.holding,
                            deadlines=settings.deadlines, max_migrations=limits.max_migrations,
-                           watchdog=self.watchdog, ejector=ejector, rewrites=self.rewrites)
+                           watchdog=self.watchdog, ejector=ejector, rewrites=self.rewrites,
+                           tokenizer=tokenizer)
         self.health = HealthChecker(self.registry, upstream, settings.health, ejector)
         self.scraper = MetricsScraper(self.registry, upstream, interval_s=settings.health.metrics_interval_s,
                                       timeout_s=settings.health.timeout_s)
         self.supervisor = Supervisor(on_restart=lambda name: self.metrics.task_restarts.inc((name,)))
-        self.kv_events = (KvEventsSubscriber(settings.kv_events, self.registry, self.supervisor,
-                                             endpoints=kv_endpoints)
-                          if settings.kv_events.enabled else None)
+        self.kv_events = (KvEventsSubscriber(kv, self.registry, self.supervisor, endpoints=kv_endpoints)
+                          if kv.enabled else None)
+        self.cold_join = ColdJoin(kv.cold_join_s) if kv.by_events else None
         self.created = int(time.time())  # the model cards' `created`
         self.draining = False
         self.open_requests = 0  # HTTP requests being answered (drain waits for them)
@@ -123,6 +128,8 @@ class RouterApp(FastAPI):
         if self._started:
             return
         self._started = True
+        if self.cold_join is not None and self.kv_events is not None:
+            self.cold_join.start(self.kv_events.clock())
         sup = self.supervisor
         sup.spawn("health", self.health.run)
         sup.spawn("deadlines", self.watchdog.run)
@@ -207,19 +214,67 @@ class RouterApp(FastAPI):
     def health_report(self) -> tuple[int, Health]:
         """Ready when this router can accept requests and hold them: with the hold queue on,
         whether or not an engine exists yet (a model scaled to zero wakes on held requests,
-        which need a ready router to reach); without it, when an engine is in rotation."""
+        which need a ready router to reach); without it, when an engine is in rotation. Scoring
+        by KV events, a router that has just started is not ready (`warming`) while an engine's
+        feed is still reading its replay buffer, for at most `kv_events.cold_join_s`
+        (`ColdJoin`)."""
         healthy = self.registry.healthy_count()
         down = self.supervisor.down()
         critical = self.supervisor.critical_down()
-        ok = (healthy > 0 or self.holding is not None) and not self.draining and not critical
-        status: Literal["ok", "draining", "unavailable", "degraded"] = (
+        kv = self.kv_events
+        feeds = kv.states() if kv is not None else None
+        warming = self.cold_join is not None and kv is not None and self.cold_join.warming(
+            (feeds or {}).values(), kv.clock())
+        ok = (healthy > 0 or self.holding is not None) and not self.draining and not critical and not warming
+        status: Literal["ok", "draining", "unavailable", "degraded", "warming"] = (
             "ok" if ok else "draining" if self.draining else "degraded" if critical and healthy
-            else "unavailable")
+            else "warming" if warming and (healthy > 0 or self.holding is not None) else "unavailable")
         body = Health(status=status, healthy_engines=healthy, engines=len(self.registry.states),
                       held_requests=self.held(), pid=os.getpid(), tasks_down=down,
-                      task_restarts=dict(self.supervisor.restarts),
-                      kv_events=self.kv_events.states() if self.kv_events is not None else None)
+                      task_restarts=dict(self.supervisor.restarts), kv_events=feeds,
+                      kv_scoring=scored_by(feeds) if self.cold_join is not None and feeds else None)
         return (200 if ok else 503), body
+
+
+class ColdJoin:
+    """The readiness gate of a router scoring by KV events (pure; the app passes the clock).
+
+    From `start`, the router is `warming` while any engine's feed is `syncing` (reading its
+    replay buffer, so the router's index is not yet the engine's cache), for at most `bound_s`.
+    The gate opens for good once every engine discovered has left `syncing`, or `bound_s` has
+    passed: an engine discovered later (a scale-up, or the first engine of a model scaled to
+    zero) never takes a ready router out of rotation. With no engine yet the router is ready
+    (issue 18: a model scaled to zero wakes on requests held by a ready router), and the gate
+    stays armed until `bound_s`, so an engine that discovery finds a moment after start is still
+    waited for. `bound_s` 0: never warming."""
+
+    def __init__(self, bound_s: float) -> None:
+        self.bound_s = bound_s
+        self._started: float | None = None
+        self._open = bound_s <= 0
+
+    def start(self, now: float) -> None:
+        if self._started is None:
+            self._started = now
+
+    def warming(self, feeds: Iterable[str], now: float) -> bool:
+        """Whether the router is still warming at `now`, its engines' feeds in `feeds` (states)."""
+        if self._open:
+            return False
+        if self._started is None or now - self._started >= self.bound_s:
+            self._open = self._started is not None
+            return False
+        states = list(feeds)
+        if FEED_SYNCING in states:
+            return True
+        self._open = bool(states)
+        return False
+
+
+def scored_by(feeds: Mapping[str, str]) -> dict[str, str]:
+    """How each engine is scored now: `events`, or the reason it falls back to the router's
+    estimate (its feed's state: `contracts.kv_events.FALLBACK_REASONS`)."""
+    return {url: KV_SCORING_EVENTS if state == FEED_LIVE else state for url, state in feeds.items()}
 
 
 @asynccontextmanager
@@ -240,7 +295,9 @@ def _routes(app: RouterApp) -> None:
              summary="Router readiness: 200 when it can accept requests (and hold them until an engine "
                      "can take them).",
              responses={503: {"model": Health, "description": "Draining, a background task restarting, "
-                                                              "or no healthy engine with holding off."}})
+                                                              "no healthy engine with holding off, or "
+                                                              "(scoring by KV events) warming: an engine's "
+                                                              "replay buffer still being read."}})
     async def health() -> JSONResponse:
         status, body = app.health_report()
         return JSONResponse(body.model_dump(), status_code=status)

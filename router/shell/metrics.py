@@ -30,11 +30,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 
 import contracts as c
-from contracts.kv_events import FEED_STATES, GAP_LOST, GAP_REPLAYED
-from router.routing.base import EngineState
+from contracts.kv_events import FEED_STATES, GAP_LOST, GAP_REPLAYED, TIERS
+from router.routing.base import Decision, EngineState
 from router.routing.kv.feed import EngineFeed
 from router.shell._inproc_metrics import InProcCollector, InProcFamily
 from router.shell.engine_metrics import EngineLoad
+from router.shell.tokenize import OUTCOMES as TOKENIZE_OUTCOMES
 
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ITL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
@@ -128,12 +129,35 @@ class RouterMetrics:
             "completed (continued on another engine to its end), failed (the continuation failed too), "
             "exhausted (limits.max_migrations reached), unsupported (a request a continuation cannot "
             "reproduce).", ("model", "outcome")))
+        self.kv_predicted = Counter(make.counter(
+            c.ROUTER_KV_PREDICTED, "Prompt tokens the policy predicted cached on the engine it chose, by "
+            "engine, tier (gpu, cpu, storage) and how that engine was scored (events: by its KV events; "
+            "approximate: by the router's own estimate). Compare with the engine's prefix-cache hits.",
+            ("engine", "tier", "mode")))
+        self.kv_fallbacks = Counter(make.counter(
+            c.ROUTER_KV_FALLBACKS, "Candidate engines scored by the router's estimate although scoring by "
+            "KV events is on, per routing decision, by engine and reason (syncing, untrusted, stale, "
+            "unfollowed, no_tokens).", ("engine", "reason")))
+        self.kv_tokenize = Counter(make.counter(
+            c.ROUTER_KV_TOKENIZE, "Prompts tokenised by an engine's /tokenize for scoring by KV events, by "
+            "outcome (ok, given, timeout, error, unsupported, no_engine).", ("outcome",)))
+        for outcome in TOKENIZE_OUTCOMES:  # known label values start at 0, so the series exist
+            self.kv_tokenize.child((outcome,))
         if make.inproc is not None:
             reg.register(make.inproc)
         self.mirror = EngineMirror()
         reg.register(self.mirror)
         self.kv_mirror = KvFeedMirror()
         reg.register(self.kv_mirror)
+
+    def count_prediction(self, decision: Decision) -> None:
+        """A decision's predicted cached tokens per tier, and the candidates that fell back."""
+        engine = decision.engine.id
+        for tier, tokens in zip(TIERS, decision.tier_tokens, strict=True):
+            if tokens:
+                self.kv_predicted.inc((engine, tier, decision.scored_by), tokens)
+        for other, reason in decision.fallbacks.items():
+            self.kv_fallbacks.inc((other, reason))
 
     def render(self, engines: Iterable[EngineState], loads: Mapping[str, EngineLoad] | None = None,
                feeds: Mapping[str, EngineFeed] | None = None, now: float | None = None) -> bytes:

@@ -61,6 +61,7 @@ from router.shell.hold import Holding
 from router.shell.metrics import RouterMetrics
 from router.shell.ratelimit import RateLimiter
 from router.shell.server import DISCONNECT_HOOKS, DisconnectHooks
+from router.shell.tokenize import Tokenizer
 from router.shell.upstream import Upstream, UpstreamResponse
 from router.shell.validate import parse_body, prompt_bytes
 from router.shell.watchdog import INF, WHOLE, Watch, Watchdog
@@ -186,7 +187,7 @@ class Proxy:
                  holding: Holding | None = None, clock: Callable[[], float] = time.monotonic,
                  deadlines: DeadlineSettings | None = None, max_migrations: int = 0,
                  watchdog: Watchdog | None = None, ejector: Ejector | None = None,
-                 rewrites: Rewrites | None = None) -> None:
+                 rewrites: Rewrites | None = None, tokenizer: Tokenizer | None = None) -> None:
         self.registry = registry
         self.policy = policy
         self.upstream = upstream
@@ -204,6 +205,7 @@ class Proxy:
         self.watchdog = watchdog or Watchdog()
         self.ejector = ejector
         self.rewrites = rewrites or Rewrites({})
+        self.tokenizer = tokenizer  # scoring by the engines' KV events: each prompt's token ids
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/chat/completions, /v1/completions, /v1/embeddings."""
@@ -265,6 +267,8 @@ class Proxy:
                      time.perf_counter() + deadlines.whole_s)
         call.rename = rename
         try:
+            if self.tokenizer is not None:
+                route = await self._tokenized(route, call)
             status, engine_id = await self._forward(call, route, reply, (caller, headers))
         except RouterError as err:
             status = err.status
@@ -290,6 +294,17 @@ class Proxy:
             return body, None
         payload["model"] = target
         return orjson.dumps(payload), (_model_field(target), _model_field(asked))
+
+    async def _tokenized(self, route: RouteRequest, call: _Call) -> RouteRequest:
+        """`route` with the prompt's token ids from one of its engines (`router.shell.tokenize`;
+        None when they do not come in time: the policy then scores by its own estimate) and the
+        engines' KV view."""
+        tokenizer = self.tokenizer
+        assert tokenizer is not None
+        ids, outcome = await tokenizer.token_ids(call.payload, call.path, route.model,
+                                                 self.registry.candidates(route.model))
+        self.metrics.kv_tokenize.inc((outcome,))
+        return dataclasses.replace(route, token_ids=ids, kv=self.registry.kv)
 
     def _model(self, model: str | None) -> str:
         """The model a request is for: as named, or the one model served when it names none
@@ -421,11 +436,14 @@ class Proxy:
             engines = untried if untried or not again else engines
         if not engines:
             raise _unavailable(route.model)
+        if route.kv is not None:  # the feeds' trust is judged at this instant
+            route = dataclasses.replace(route, now=self.clock())
         try:
             decision = self.policy.select(route, engines)
         except NoEngineError:
             raise _unavailable(route.model) from None
         self.metrics.decisions.inc((self.policy_kind, decision.outcome))
+        self.metrics.count_prediction(decision)
         return decision
 
     def _band(self, caller: str, headers: dict[bytes, bytes]) -> int:

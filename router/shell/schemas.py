@@ -100,7 +100,7 @@ class ModelList(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "draining", "unavailable", "degraded"]
+    status: Literal["ok", "draining", "unavailable", "degraded", "warming"]
     healthy_engines: int
     engines: int
     held_requests: int = Field(0, description="Requests this process holds for want of an engine.")
@@ -111,3 +111,7 @@ class Health(BaseModel):
         default=None, description="Each engine's KV-event stream, by engine URL: syncing, live (routed on), "
                                   "untrusted (lost batches replay could not return) or stale (publisher "
                                   "unreachable); absent when the router does not subscribe.")
+    kv_scoring: dict[str, str] | None = Field(
+        default=None, description="How each engine is scored now, by engine URL, when the router scores by "
+                                  "KV events: `events`, or why it falls back to the router's own estimate "
+                                  "(syncing, untrusted, stale); absent in approximate mode.")

@@ -18,3 +18,13 @@ def test_quick_benchmark_prints_every_figure(capsys) -> None:
     prefix = by_name["prefix: GPU-slot loads + evictions per 1,000 requests"].value
     baseline = by_name["round robin + load: GPU-slot loads + evictions per 1,000 requests"].value
     assert prefix * 5 < baseline
+
+
+def test_the_floor_is_beladys_optimum() -> None:
+    """MIN evicts the adapter wanted furthest ahead, counting only from `start` on."""
+    from benchmarks.lora.scenarios import belady
+    # 2 slots: a b -> load 2; c evicts b (a is wanted sooner); a hit; b evicts a or c (neither again)
+    assert belady(list("abcab"), 2, 0) == (4, 2)
+    assert belady(list("abcab"), 2, 2) == (2, 2)
+    assert belady(list("abab"), 2, 0) == (2, 0)
+    assert belady(list("abcabc"), 3, 3) == (0, 0)

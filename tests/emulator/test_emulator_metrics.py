@@ -23,6 +23,7 @@ def test_every_engine_metric_of_the_contract_is_exported_with_its_type():
         contracts.VLLM_TTFT: "histogram", contracts.VLLM_ITL: "histogram", contracts.VLLM_E2E: "histogram",
         contracts.VLLM_QUEUE_TIME: "histogram",
         contracts.LMCACHE_REQUESTED_TOKENS: "counter", contracts.LMCACHE_HIT_TOKENS: "counter",
+        contracts.VLLM_EXTERNAL_PREFIX_QUERIES: "counter", contracts.VLLM_EXTERNAL_PREFIX_HITS: "counter",
     }
     assert types == expected
     assert {lab[contracts.ENGINE_MODEL_LABEL] for _, lab, _ in samples} == {"m/x"}

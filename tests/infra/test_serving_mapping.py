@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pytest
 
@@ -118,3 +120,20 @@ def test_benchmark_sends_exactly_one_router_key(raw):
         assert router_keys == "k1\nk2"
 
     return pulumi.Output.all(ref.value, args.router.api_keys.value).apply(check)
+
+
+def test_kv_scoring_is_chosen_per_stack(raw):
+    """`kvEvents.scoring` reaches the router's settings (`events` by default, `approximate` when
+    asked); any other value is refused, naming the key, the value and what is allowed."""
+    from stack_components.router import router_settings
+
+    _, args = _args(raw, "prod")
+    assert args.router.kv_scoring == "events"
+    config = raw("prod") | {"kvEvents": {"scoring": "approximate"}}
+    args = stack_args(parse_stack_config(config), ServingSecrets(hf_token="hf", router_api_keys="k"))
+    assert args.router.kv_scoring == "approximate"
+    settings = router_settings(dataclasses.replace(args.router, kv_events=True))
+    assert settings.kv_events.scoring == "approximate"
+    refused = r"kvEvents\.scoring must be one of events, approximate \(got 'exact'\)"
+    with pytest.raises(ConfigError, match=refused):
+        parse_stack_config(raw("prod") | {"kvEvents": {"scoring": "exact"}})

@@ -96,6 +96,8 @@ class ResidencyIndex:
         self._engines: dict[str, dict[Tier, _Tier]] = {}
         self.orphans: dict[str, int] = {}
         """Per engine, stores dropped for an unknown parent."""
+        self._lmcache: set[str] = set()
+        """Engines whose offload stores came from LMCache (`from_lmcache`): see `match`."""
 
     def add_engine(self, engine: str, capacity_tokens: Mapping[Tier, int]) -> None:
         """Track `engine` with these tier capacities (tokens; a tier absent or 0 holds nothing).
@@ -104,11 +106,13 @@ class ResidencyIndex:
             tier: _Tier(max(0, capacity_tokens.get(tier, 0)) // KV_BLOCK_SIZE) for tier in Tier
         }
         self.orphans[engine] = 0
+        self._lmcache.discard(engine)
 
     def remove_engine(self, engine: str) -> None:
         """Forget `engine` entirely."""
         self._engines.pop(engine, None)
         self.orphans.pop(engine, None)
+        self._lmcache.discard(engine)
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -124,6 +128,8 @@ class ResidencyIndex:
         tiers = self._engines[engine]
         for event in events:
             if isinstance(event, BlockStored):
+                if event.from_lmcache:
+                    self._lmcache.add(engine)
                 self._store(engine, tiers, event)
             elif isinstance(event, BlockRemoved):
                 for engine_hash in event.block_hashes:
@@ -159,13 +165,22 @@ class ResidencyIndex:
 
     def match(self, engine: str, keys: Sequence[int]) -> Residency:
         """How `engine` would serve a prompt with these leading `keys`: vLLM's prefix cache hits
-        the leading run of blocks on the GPU, then its KV connector (LMCache) supplies what
-        follows from its own leading run, held in CPU or storage (vLLM's scheduler asks the
-        connector for tokens past the GPU hit: `get_num_new_matched_tokens(request,
-        num_computed_tokens)`); each offloaded block counts under the faster tier holding it."""
+        the leading run of blocks on the GPU, then its KV connector supplies what follows, held
+        in CPU or storage (vLLM's scheduler asks the connector for tokens past the GPU hit:
+        `get_num_new_matched_tokens(request, num_computed_tokens)`); each offloaded block counts
+        under the faster tier holding it. LMCache looks its chunks up from the prompt's start,
+        so its part is its own leading run past the GPU's; vLLM's offloading connector looks up
+        the blocks past the GPU hit (`_lookup_complete_chunks`: "how many tokens beyond
+        num_locally_computed_tokens can be loaded", kv_connector/v1/offloading/scheduler.py),
+        so its part continues the GPU run whether or not it holds the GPU's blocks too (an
+        exclusive CPU tier, as the emulator's, does not)."""
         tiers = self._engines[engine]
         gpu = _leading(keys, (tiers[Tier.GPU],))
-        offload = _leading(keys, (tiers[Tier.CPU], tiers[Tier.STORAGE]))
+        offload_tiers = (tiers[Tier.CPU], tiers[Tier.STORAGE])
+        if engine in self._lmcache:
+            offload = _leading(keys, offload_tiers)
+        else:
+            offload = gpu + _leading(keys[gpu:], offload_tiers)
         counts = {Tier.GPU: gpu} if gpu else {}
         for key in keys[gpu:offload]:
             tier = Tier.CPU if key in tiers[Tier.CPU].keys else Tier.STORAGE

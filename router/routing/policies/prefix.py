@@ -62,8 +62,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
 from contracts import OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW
+from contracts.kv_events import KV_SCORING_APPROXIMATE, KV_SCORING_EVENTS
 from router.routing.base import Decision, EngineState, NoEngineError, RouteRequest
 from router.routing.cost import CostModel, cheapest, distinct_tokens
+from router.routing.kv.scoring import NOTHING
+from router.routing.policies import _events
 from router.routing.policies._forks import ForkPoints
 from router.routing.policies._hashing import bytes_hash, load_limit, rendezvous_home
 from router.routing.policies._lora import LoraPlacement, default_slots
@@ -92,6 +95,7 @@ class PrefixConfig:
     move_tokens: int = 1024  # ... and loses a conversation that another engine lacks this much of
     prefill_s_per_token: float = CostModel.prefill_s_per_token
     cpu_load_s_per_token: float = CostModel.cpu_load_s_per_token
+    storage_load_s_per_token: float = CostModel.storage_load_s_per_token
     max_running: int = CostModel.max_running
     queued_request_s: float = CostModel.queued_request_s
     running_request_s: float = CostModel.running_request_s
@@ -113,7 +117,8 @@ class PrefixConfig:
         require_number("move_floor", self.move_floor, minimum=0.0)
         require_int("move_tokens", self.move_tokens, minimum=0, maximum=1 << 24)
         cost = CostModel(prefill_s_per_token=self.prefill_s_per_token,
-                         cpu_load_s_per_token=self.cpu_load_s_per_token, max_running=self.max_running,
+                         cpu_load_s_per_token=self.cpu_load_s_per_token,
+                         storage_load_s_per_token=self.storage_load_s_per_token, max_running=self.max_running,
                          queued_request_s=self.queued_request_s, running_request_s=self.running_request_s,
                          kv_hold_s=self.kv_hold_s)
         object.__setattr__(self, "cost", cost)
@@ -148,6 +153,7 @@ class _Seen(NamedTuple):
     common: int  # blocks no engine holds as its own
     best: int  # blocks of the best hit (0: none)
     tokens: int  # the prompt's tokens
+    held: _events.Held | None  # what the engines' events say (None: scoring by the index alone)
 
 
 def _common_blocks(matches: dict[str, int], engines: Sequence[EngineState], long_prompt: bool) -> int:
@@ -186,18 +192,22 @@ class PrefixPolicy:
         self._sync(engines)
         hashes = self.hashes(request.prompt, request.model if request.adapter else None)
         matches = self.index.match_all(hashes) if hashes else {}
+        seen_blocks = max(matches.values(), default=0)  # what the index itself has seen of it
+        cfg = self.config
+        held = _events.held(request, engines, matches, len(hashes), cfg.block_tokens)
+        if held is not None:
+            matches = held.matches
         long_prompt = len(hashes) >= self._placement
-        common, own = self._common(hashes, matches, engines, long_prompt)
+        common, own = self._common(hashes, matches, engines, long_prompt, seen_blocks)
         floor, min_hit = (self._placement if long_prompt else 0), self._min_hit
         best = max((m for e in engines if (m := matches.get(e.id, 0)) >= floor and m - common >= min_hit),
                    default=0)
         previous = hashes[own - 1] if own else None  # where this conversation's last prompt ended
-        cfg = self.config
         limit = load_limit(engines, cfg.load_factor, cfg.load_floor)
         roomy = [e for e in engines if e.in_flight + e.waiting + 1 <= limit] or list(engines)
-        tokens = -(-len(request.prompt) // BYTES_PER_TOKEN)
+        tokens = held.tokens if held is not None else -(-len(request.prompt) // BYTES_PER_TOKEN)
         if best:
-            seen = _Seen(request.prompt, hashes, matches, common, best, tokens)
+            seen = _Seen(request.prompt, hashes, matches, common, best, tokens, held)
             engine, outcome = self._warm(seen, engines, (roomy, limit), previous)
         else:
             past = common + self._min_hit > self._placement  # keyed past a shared prefix:
@@ -214,8 +224,7 @@ class PrefixPolicy:
         tip = self.index.insert(engine.id, hashes)  # conversations behind a shared prefix are tracked:
         self.residents.record(engine.id, previous, tip, start=common > 0)  # only they can move cheaply
         self.forks.record(hashes, matched)
-        return Decision(engine=engine, outcome=outcome,
-                        matched_tokens=min(matched * cfg.block_tokens, tokens))
+        return _decision(engine, outcome, held, min(matched * cfg.block_tokens, tokens), tokens)
 
     def _warm(self, seen: _Seen, engines: Sequence[EngineState], room: tuple[list[EngineState], float],
               previous: int | None) -> tuple[EngineState, str]:
@@ -237,16 +246,24 @@ class PrefixPolicy:
                 return rendezvous_home(cheap, key, self._encoded), OUTCOME_LOAD_FALLBACK
         compared = [e for e in engines if e.in_flight + e.waiting + 1 <= limit or get(e.id, 0) >= best]
         free = self.index.free_blocks([e.id for e in compared])  # on a full cache a move evicts others
+        held = seen.held
+        if held is not None:  # the engines' events know their room better
+            free.update((e, r) for e, r in held.room.items() if e in free)
         home = self.residents.home(previous) if previous is not None else None  # wins a tie: a
-        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home, free)  # stays
+        engine = cheapest(compared, seen.tokens, matches, cfg.block_tokens, cfg.cost, home, free,  # stays
+                          held.tiers if held is not None else None)
         return engine, OUTCOME_CACHE_HIT if get(engine.id, 0) >= best else OUTCOME_LOAD_FALLBACK
 
     def _common(self, hashes: list[int], matches: dict[str, int], engines: Sequence[EngineState],
-                long_prompt: bool) -> tuple[int, int]:
+                long_prompt: bool, seen: int | None = None) -> tuple[int, int]:
         """Blocks of this prompt that are no engine's own (what the candidates share, or a hot
         prefix many conversations fork from (`_forks`), whichever is longer), and the depth of
         the deepest tip past them (0: none). A prompt that continues past the best match with no
-        tip in it is a new conversation forking off other prompts: its whole match is common."""
+        tip in it is a new conversation forking off other prompts: its whole match is common;
+        unless the index itself has seen no more of it than is shared (`seen`: the index's best
+        match, None: `matches` are the index's; less: the match comes from the engines' events, on
+        a router that just joined or for traffic another replica sent), where no tip can be, and
+        the match is the engine's to keep."""
         if not matches:
             return 0, 0
         best = max(matches.values())
@@ -254,7 +271,8 @@ class PrefixPolicy:
         if shared >= best:
             return shared, 0
         own = self.index.deepest_tip(hashes, shared, best)
-        return (best, 0) if not own and best < len(hashes) else (shared, own)
+        known = seen is None or seen > shared
+        return (best, 0) if not own and best < len(hashes) and known else (shared, own)
 
     def hashes(self, prompt: bytes, adapter: str | None = None) -> list[int]:
         """The prompt's chained index-block hashes, keyed by the LoRA adapter when it names one
@@ -297,3 +315,21 @@ class PrefixPolicy:
         self._encoded = {i: b for i, b in self._encoded.items() if i in keep}
         self._capacity_tokens = {i: t for i, t in self._capacity_tokens.items() if i in keep}
         self.residents.set_horizon(self.config.rate_window * max(len(self._capacity_tokens), 1))
+
+
+def _decision(engine: EngineState, outcome: str, held: _events.Held | None, matched_tokens: int,
+              tokens: int) -> Decision:
+    """The decision, with what the chosen engine is predicted to hit per tier: by its events
+    when it was scored so, else the index's estimate split as the cost model expects."""
+    if held is None:
+        tiers = _events.estimated(matched_tokens, 1, tokens, engine)
+        return Decision(engine=engine, outcome=outcome, matched_tokens=matched_tokens,
+                        tier_tokens=(tiers.gpu, tiers.cpu, tiers.storage))
+    tiers = held.tiers.get(engine.id, NOTHING)
+    gpu = min(tiers.gpu, tokens)
+    cpu = min(tiers.cpu, tokens - gpu)
+    storage = min(tiers.storage, tokens - gpu - cpu)
+    return Decision(engine=engine, outcome=outcome, matched_tokens=gpu + cpu + storage,
+                    tier_tokens=(gpu, cpu, storage),
+                    scored_by=KV_SCORING_EVENTS if engine.id in held.exact else KV_SCORING_APPROXIMATE,
+                    fallbacks=held.fallbacks)

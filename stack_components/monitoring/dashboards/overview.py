@@ -1,5 +1,6 @@
 """*Serving overview*: traffic, errors, latency as the router and the engines see it, queues,
-KV cache, prefix-cache hit rate per tier, routing decisions and engine health."""
+KV cache, prefix-cache hit rate per tier, routing decisions (with the KV-events prediction against
+what the engines delivered) and engine health."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def _engines() -> list[PanelSpec]:
                "{{model_name}} LMCache")),
         panel("Routing decisions by outcome", "reqps",
               (q.rate(c.ROUTER_DECISIONS, "policy, outcome"), "{{policy}}: {{outcome}}")),
+        *_kv_prediction(),
         panel("Engine health", "short",
               (f"min by (engine) ({c.ROUTER_ENGINE_HEALTHY})", "{{engine}} in rotation"),
               (f"sum by (pod) ({q.ENGINES_UP})", "{{pod}} scraped")),
@@ -61,6 +63,27 @@ def _lora() -> list[PanelSpec]:
                   (state, "{{pod}} slots {{max_lora}}: running [{{running_lora_adapters}}] "
                           "waiting [{{waiting_lora_adapters}}]"),
                   (f"count({q.LORA_WAITING}) or vector(0)", "engines with adapters waiting"))]
+
+
+def _kv_prediction() -> list[PanelSpec]:
+    """Issue 19: the prompt tokens the router predicted cached on the engines it chose, per engine
+    and tier, against what the engines delivered: the GPU tier's `vllm:prefix_cache_hits_total`
+    (as the router mirrors it per engine URL, the same `engine` label as the prediction) and the
+    KV connector's (LMCache's CPU and storage tiers) `vllm:external_prefix_cache_hits_total`
+    (vLLM 0.33, vllm/v1/metrics/loggers.py); and the engines scored by the estimate instead."""
+    return [
+        panel("KV cache: predicted vs delivered cached tokens", "short",
+              (q.rate(c.ROUTER_KV_PREDICTED, "engine, tier, mode"),
+               "{{engine}} {{tier}} predicted ({{mode}})"),
+              # every router replica mirrors the same engine counter: one of them, not their sum
+              (f"max by (engine) (rate({c.ROUTER_ENGINE_PREFIX_HITS}[{q.WINDOW}]))",
+               "{{engine}} gpu delivered"),
+              (q.rate(c.VLLM_EXTERNAL_PREFIX_HITS, "model_name, pod"), "{{pod}} cpu+storage delivered")),
+        panel("KV events: engines scored by the estimate", "short",
+              # a series per (engine, reason) appears with its first fallback: none is a 0
+              (f"{q.rate(c.ROUTER_KV_FALLBACKS, 'engine, reason')} or vector(0)", "{{engine}}: {{reason}}"),
+              (q.rate(c.ROUTER_KV_TOKENIZE, "outcome"), "tokenize {{outcome}}")),
+    ]
 
 
 def dashboard(*, lora: bool = False) -> DashboardSpec:

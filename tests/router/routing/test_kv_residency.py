@@ -78,6 +78,24 @@ def test_an_lmcache_chunk_is_sixteen_blocks_behind_the_gpu_ones() -> None:
     assert index.match("e1", KEYS) == Residency({GPU: 4, CPU: 16})
 
 
+def test_an_exclusive_cpu_tier_continues_the_gpu_run() -> None:
+    """vLLM's offloading connector is asked for the blocks past the GPU hit: a CPU tier holding
+    blocks 4-9 but not the GPU's 0-3 (an exclusive, victim tier, as the emulator's) serves 6 more;
+    an LMCache tier, looked up from the prompt's start, serves nothing without its first chunk."""
+    index = _index()
+    cpu = BlockStored(block_hashes=tuple(f"g{i}".encode() for i in range(4, 10)), parent_block_hash=b"g3",
+                      token_ids=tuple(PROMPT[16 * 4:16 * 10]), block_size=16, tier=CPU)
+    index.apply("e1", [_gpu_store(0, 4), cpu])
+    assert index.match("e1", KEYS) == Residency({GPU: 4, CPU: 6})
+    tokens = list(range(16 * 48))
+    lmcache = _index(cpu=16 * 20)  # chunk 1 (blocks 16-31) pushes chunk 0 out
+    gpu = BlockStored(block_hashes=tuple(f"g{i}".encode() for i in range(16)), parent_block_hash=None,
+                      token_ids=tuple(tokens[:256]), block_size=16, tier=GPU)
+    lmcache.apply("e1", [gpu, _lmcache_store(0, tokens), _lmcache_store(1, tokens)])
+    assert lmcache.size("e1", CPU) == 16
+    assert lmcache.match("e1", block_keys(tokens)) == Residency({GPU: 16})
+
+
 def test_a_store_with_an_unknown_parent_is_counted_not_keyed() -> None:
     """Without its parent's keys a block cannot be keyed: it is an orphan and matches nothing."""
     index = _index()

@@ -45,3 +45,17 @@ def test_three_dashboards_with_the_issue_panels() -> None:
     assert sum(len(s.panels) for s in specs) >= 20
     text = dashboard_json(specs[0])
     assert json.loads(text)["uid"] == "llm-stack-serving" and text == dashboard_json(specs[0])
+
+
+def test_serving_shows_the_kv_prediction_against_what_the_engines_delivered() -> None:
+    """Issue 19: per engine and tier, the router's predicted cached tokens next to the engines'
+    delivered prefix-cache hits (GPU via the router's per-engine mirror, LMCache's tiers via vLLM's
+    connector counter), and the fallbacks to the estimate by reason."""
+    serving = dashboards(ARGS)[0]
+    panels = {p.title: [t.expr for t in p.targets] for p in serving.panels}
+    exprs = panels["KV cache: predicted vs delivered cached tokens"]
+    assert "sum by (engine, tier, mode) (rate(llmstack_router_kv_predicted_tokens_total[" in exprs[0]
+    assert "max by (engine) (rate(llmstack_router_engine_prefix_cache_hits_total[" in exprs[1]
+    assert "rate(vllm:external_prefix_cache_hits_total[" in exprs[2]
+    assert any("llmstack_router_kv_fallbacks_total" in e and "reason" in e
+               for e in panels["KV events: engines scored by the estimate"])

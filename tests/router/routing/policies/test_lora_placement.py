@@ -3,6 +3,7 @@ slot, then an idle least-recently-used adapter, never evicting one in use; repli
 
 from __future__ import annotations
 
+import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,3 +95,42 @@ def test_what_the_router_sent_counts_as_resident_until_the_engine_must_have_evic
     assert placement.view(engine).resident == {"b", "c"} and placement.view(engine).lru == "b"
     placement.record(engine, "b")  # open: busy, and now the most recent
     assert placement.view(engine).busy == {"b"} and placement.view(engine).lru == "c"
+
+
+def _homes(adapter: str, pool: list[EngineState]) -> list[EngineState]:
+    """`pool` in the adapter's rendezvous order (its first home first)."""
+    key = xxhash.xxh3_64_intdigest(adapter.encode())
+    return sorted(pool, key=lambda e: xxhash.xxh3_64_intdigest(e.id.encode(), key), reverse=True)
+
+
+def _fill(placement: LoraPlacement, engine: EngineState, names: tuple[str, ...]) -> None:
+    for name in names:
+        placement.record(engine, name)
+        placement.done(engine.id, name)
+
+
+def test_a_new_adapter_evicts_on_its_second_home_only_when_that_victim_is_twice_as_idle():
+    """Both homes full of idle adapters: the first home, unless the second's LRU adapter has gone
+    unused at least twice as long (a conversation in think time would reload the younger one)."""
+    first, second = _homes("new", [_engine(0), _engine(1)])
+    placement = LoraPlacement()
+    _fill(placement, second, ("s-old", "s-new"))  # ticks 1-4: second's LRU last used at tick 2
+    _fill(placement, first, ("f-old", "f-new"))  # ticks 5-8: first's LRU last used at tick 6
+    assert placement.view(second).idle == 6 and placement.view(first).idle == 2
+    assert placement.place("new", [first, second], [first, second]) is second
+    slow = LoraPlacement()
+    _fill(slow, first, ("f-old", "f-new"))  # first's LRU last used at tick 2
+    _fill(slow, second, ("s-old", "s-new"))  # second's at tick 6: younger
+    assert slow.place("new", [first, second], [first, second]) is first
+
+
+def test_an_end_makes_the_adapter_the_most_recently_used():
+    """The engine touches an adapter in every step its requests run: its end, not its start, is
+    its last use."""
+    engine = _engine(0, slots=2)
+    placement = LoraPlacement()
+    placement.record(engine, "a")
+    placement.record(engine, "b")
+    placement.done(engine.id, "b")
+    placement.done(engine.id, "a")
+    assert placement.view(engine).lru == "b"

@@ -12,8 +12,11 @@ endpoint is bound (tcp or ipc); a tcp port 0 binds a free port (`endpoint` tells
 Unlike vLLM's (a thread draining a queue), this one runs on the engine's event loop: a batch is
 sent when the step that made it ends, replay requests are answered by one task. The faults
 (`kv_drop_rate`, `kv_reorder_rate`, `kv_delay_s`) decide in `Outbox`, a pure value, which
-batches go out live and when; `restart()` is a new publisher on the same sockets (a restarted
-engine binds them again; its subscribers' SUB sockets reconnect by themselves). A `dead`
+batches go out live and when. `restart()` is what a restarted engine's new process does: it
+closes both sockets, so every subscriber sees its connection drop, and binds them again on the
+same endpoints (a restarted pod keeps its IP and the port in its command line); subscribers' SUB
+sockets reconnect by themselves and see a stream from seq 0. Batches published while it rebinds
+wait and go out once it is bound (a new process publishes nothing before it binds). A `dead`
 engine leaves replay requests unanswered (its cache does not change, so nothing is published).
 """
 
@@ -101,6 +104,9 @@ class KvPublisher:
         self._pending: deque[tuple[float, Message]] = deque()  # delayed messages, in send order
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._replay_task: asyncio.Task[None] | None = None
+        self._bound = False
+        """False while `restart` rebinds: live batches wait in `_pending`."""
         self.endpoint = ""
         self.replay_endpoint: str | None = None
 
@@ -114,18 +120,20 @@ class KvPublisher:
         self._pub.set_hwm(self.settings.hwm)
         self.endpoint = _bind(self._pub, self.settings.endpoint)
         if self.settings.replay_endpoint is not None:
-            self._replay = self._ctx.socket(zmq.ROUTER)
-            self._replay.setsockopt(zmq.SNDHWM, 2 * (self.settings.buffer_steps + 1))
+            self._replay = self._replay_socket()
             self.replay_endpoint = _bind(self._replay, self.settings.replay_endpoint)
-            self._tasks.append(asyncio.get_running_loop().create_task(self._serve_replay()))
+            self._replay_task = asyncio.get_running_loop().create_task(self._serve_replay())
+        self._bound = True
         self._tasks.append(asyncio.get_running_loop().create_task(self._send_delayed()))
 
     async def stop(self) -> None:
         """Stop the tasks and close the sockets."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._replay_task] if self._replay_task is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._replay_task = None
         self._pub.close(linger=0)
         if self._replay is not None:
             self._replay.close(linger=0)
@@ -146,16 +154,44 @@ class KvPublisher:
         self._send(self.outbox.release(), self._faults().kv_delay_s)
 
     def restart(self) -> None:
-        """A new publisher: seq from 0, an empty buffer, nothing held or pending sent."""
+        """A new publisher: seq from 0, an empty buffer, nothing held or pending sent, both
+        sockets closed and bound again on their endpoints (in a task: see `_rebind`)."""
         self._stream = _Stream(self.settings.buffer_steps)
         self.outbox.held = None
         self._pending.clear()
         self.restarts += 1
+        self._bound = False
+        if self._replay_task is not None:
+            self._replay_task.cancel()
+            self._replay_task = None
+        self._pub.close(linger=0)
+        if self._replay is not None:
+            self._replay.close(linger=0)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._rebind()))
+
+    async def _rebind(self) -> None:
+        """Bind new sockets on the old endpoints; ZMQ closes the old listeners in its I/O
+        thread, so a bind may find the port still held for a moment: retried until
+        `_REBIND_TIMEOUT_S`, then raised."""
+        self._pub = self._pub_ctx.socket(zmq.PUB)
+        self._pub.set_hwm(self.settings.hwm)
+        await _bind_again(self._pub, self.endpoint)
+        if self._replay is not None and self.replay_endpoint is not None:
+            self._replay = self._replay_socket()
+            await _bind_again(self._replay, self.replay_endpoint)
+            self._replay_task = asyncio.get_running_loop().create_task(self._serve_replay())
+        self._bound = True
+        self._wake.set()
+
+    def _replay_socket(self) -> zmq.asyncio.Socket:
+        sock = self._ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.SNDHWM, 2 * (self.settings.buffer_steps + 1))
+        return sock
 
     def _send(self, messages: list[Message], delay_s: float) -> None:
         if not messages:
             return
-        if delay_s <= 0 and not self._pending:
+        if delay_s <= 0 and not self._pending and self._bound:
             for message in messages:
                 _send_now(self._pub, message)
             return
@@ -166,7 +202,7 @@ class KvPublisher:
     async def _send_delayed(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if not self._pending:
+            if not self._pending or not self._bound:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -200,6 +236,23 @@ def _send_now(sock: zmq.Socket[bytes], message: Message) -> None:
     """PUB never blocks: past the high-water mark ZMQ drops the message, as for vLLM."""
     with contextlib.suppress(zmq.Again):
         sock.send_multipart(message, flags=zmq.NOBLOCK)
+
+
+_REBIND_TIMEOUT_S = 5.0
+_REBIND_RETRY_S = 0.01
+
+
+async def _bind_again(sock: zmq.Socket[bytes] | zmq.asyncio.Socket, endpoint: str) -> None:
+    """Bind `endpoint`, retrying while its port is still in use."""
+    deadline = asyncio.get_running_loop().time() + _REBIND_TIMEOUT_S
+    while True:
+        try:
+            sock.bind(endpoint)
+            return
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EADDRINUSE or asyncio.get_running_loop().time() >= deadline:
+                raise
+        await asyncio.sleep(_REBIND_RETRY_S)
 
 
 def _bind(sock: zmq.Socket[bytes] | zmq.asyncio.Socket, endpoint: str) -> str:

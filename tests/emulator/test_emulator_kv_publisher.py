@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import zmq
 import zmq.asyncio
+import zmq.utils.monitor
 
 from contracts.kv_events import REPLAY_END_SEQ, topic
 from emulator.config import EngineConfig, KvEventsSettings
@@ -216,20 +217,37 @@ def test_reset_clears_the_gpu_on_the_same_stream():
 
 
 def test_restart_starts_a_new_stream_with_an_empty_cache():
-    """`kv_clear: restart`: no AllBlocksCleared; the next batch is seq 0 and stores the prompt again
-    (its blocks are gone); a replay from 0 holds only the new stream."""
+    """`kv_clear: restart`: the PUB socket goes away (its subscribers see the connection drop) and
+    comes back on the same endpoint; no AllBlocksCleared; the next batch is seq 0 and stores the
+    prompt again (its blocks are gone); a replay from 0 holds only the new stream."""
     async def test(client: _Client) -> None:
         text = client.prompt()
         await client.complete(text)
         await client.warm_up()
-        await client.faults({"kv_clear": "restart"})
+        endpoint, replay_endpoint = client.publisher.endpoint, client.publisher.replay_endpoint
+        monitor = client.sub.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        try:
+            await client.faults({"kv_clear": "restart"})
+            assert await _monitor_event(monitor) == zmq.EVENT_DISCONNECTED
+            assert await _monitor_event(monitor) == zmq.EVENT_HANDSHAKE_SUCCEEDED  # reconnected
+        finally:
+            client.sub.disable_monitor()
+            monitor.close(linger=0)
+        assert (client.publisher.endpoint, client.publisher.replay_endpoint) == (endpoint, replay_endpoint)
         assert await client.recv(0.3) is None
         await client.complete(text)
         batch = await client.recv()
-        assert batch.seq == 0 and batch.events[0].token_ids == tuple(encode(text)[:48])
+        assert batch is not None and batch.seq == 0
+        assert batch.events[0].token_ids == tuple(encode(text)[:48])
         replay = await _replay(client, 0)
         assert [decode_message(m[1:]).seq for m in replay[:-1]] == [0]
     _serve(test)
+
+
+async def _monitor_event(monitor: zmq.asyncio.Socket) -> int:
+    assert await monitor.poll(int(RECV_S * 1000) * 3), "no connection event on the SUB socket"
+    event: dict = zmq.utils.monitor.parse_monitor_message(await monitor.recv_multipart())
+    return int(event["event"])
 
 
 def test_the_cli_publishes_and_lists_its_endpoints():

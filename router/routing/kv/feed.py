@@ -17,6 +17,18 @@ replay answer and connection change to an `EngineFeed`, which applies the batche
 - `stale`: the publisher has been unreachable longer than the staleness bound (the engine died,
   restarts, or the network dropped); nothing it published meanwhile reached the router.
 
+A publisher lost after it was reached (`lost`) reads as `syncing` at once, not `live` until the
+staleness bound: the likeliest cause is the engine's process ending (a restart keeps the pod IP
+and its PUB socket comes back empty), and the feed replays from seq 0 once it is reached again,
+so until then nothing it published is known. A policy scores a lost engine as holding nothing
+(`router.routing.kv.scoring`), never by a belief the restart may have wiped.
+
+A seq 0 below the next expected seq is a new publisher (`RESTART`), unless it carries the
+timestamp of the seq 0 already applied: that is the same batch arriving late (reordered behind
+seq 1, which showed the gap that replayed it); vLLM stamps each batch with `time.time()` when the
+scheduler builds it (`KVEventBatch(ts=time.time(), ...)`, vllm/v1/core/sched/scheduler.py), so a
+new process's first batch never carries the old one's.
+
 Sync: a (re)connection empties the engine's index and asks replay from seq 0: vLLM keeps the last
 `buffer_steps` batches (10,000), so an engine that published fewer is rebuilt exactly (live);
 one whose buffer no longer starts at 0 is `untrusted`. Why not replay from where the router
@@ -92,6 +104,8 @@ class EngineFeed:
         self._sync_answered = False
         self._pending: KvEventBatch | None = None
         """The live batch that showed a gap, applied once the replay has run."""
+        self._first_ts: float | None = None
+        """The timestamp of the seq-0 batch applied (a late copy of it is not a restart)."""
         self.reason = "waiting for the publisher"
         """Why the state is what it is, in words (for /health and the logs)."""
 
@@ -101,9 +115,15 @@ class EngineFeed:
         since = self._unreachable_since
         if since is not None and now - since >= self.stale_after_s:
             return FeedState.STALE
-        if self._pending is not None:
-            return FeedState.SYNCING  # a gap is being replayed
+        if self._pending is not None or self.lost(now):
+            return FeedState.SYNCING  # a gap is being replayed, or a sync from 0 awaits the publisher
         return self._state
+
+    def lost(self, now: float) -> bool:
+        """Whether the publisher, once reached, is unreachable now (not yet for the staleness
+        bound): what the engine holds is unknown until the sync that follows its return."""
+        since = self._unreachable_since
+        return self._was_connected and since is not None and now - since < self.stale_after_s
 
     def trusted(self, now: float) -> bool:
         """Whether a policy may route on this engine's index."""
@@ -131,11 +151,16 @@ class EngineFeed:
         """The SUB socket lost its publisher (the engine may be gone or restarting)."""
         if self._unreachable_since is None:
             self._unreachable_since = now
+            if self._was_connected:
+                self.reason = "publisher lost: its buffer is replayed from seq 0 once it is reached again"
 
     # --- batches ------------------------------------------------------------------------------
     def live(self, batch: KvEventBatch) -> Replay | None:
         """A batch from the SUB socket: applied, skipped, or held back behind a replay of the gap
         it shows (returned; answer with `replayed`)."""
+        if batch.seq == 0 and self._first_ts == batch.ts and self._tracker.expected:
+            self.counts.duplicates += 1  # the applied seq 0, late: not a new publisher
+            return None
         check = self._tracker.observe(batch.seq)
         if check.verdict is SeqVerdict.GAP and check.missing is not None:
             self._tracker.expected = check.missing[0]
@@ -182,6 +207,8 @@ class EngineFeed:
         if verdict is SeqVerdict.STALE:
             self.counts.duplicates += 1
             return
+        if batch.seq == 0:
+            self._first_ts = batch.ts
         if batch.seq == 0 and (verdict is SeqVerdict.RESTART or self._state is not FeedState.SYNCING):
             self.counts.restarts += verdict is SeqVerdict.RESTART
             self.index.clear(self.engine)  # a new publisher: the engine's cache starts empty

@@ -6,7 +6,9 @@ candidate whose feed is live, `score` keys the ids (`keys.block_keys`, under the
 name when the request names one) and asks the residency index how the engine would serve them
 (`ResidencyIndex.match`: the GPU's leading run, then what LMCache's CPU or storage tiers
 continue it with). Every other candidate is named with the reason it cannot be scored so
-(`contracts.kv_events.FALLBACK_REASONS`): the policy scores it by its own estimate.
+(`contracts.kv_events.FALLBACK_REASONS`): the policy scores it by its own estimate, except one
+whose publisher was lost after it was reached (`cold`): as holding nothing, since the loss is
+most likely its restart, which empties the cache the estimate believes in.
 
 The count is what vLLM would report as hit: at most the prompt's whole blocks before its last
 token (vLLM always computes the last token: `KVCacheManager.get_computed_blocks` looks up
@@ -49,6 +51,9 @@ class KvScores:
     fallbacks: dict[str, str]
     prompt_tokens: int
     """The prompt's tokens as the engine counts them (0: not known)."""
+    cold: frozenset[str] = frozenset()
+    """Fallbacks whose publisher was lost (`EngineFeed.lost`): scored as holding nothing, not by
+    the router's estimate, since the loss is most likely the engine's restart."""
 
 
 def score(view: KvView, engines: Sequence[str], token_ids: Sequence[int] | None, now: float,
@@ -57,6 +62,7 @@ def score(view: KvView, engines: Sequence[str], token_ids: Sequence[int] | None,
     keys: tuple[int, ...] | None = None
     exact: dict[str, TierTokens] = {}
     fallbacks: dict[str, str] = {}
+    cold: set[str] = set()
     for engine in engines:
         feed = view.feeds.get(engine)
         if feed is None or engine not in view.index.engines:
@@ -65,6 +71,8 @@ def score(view: KvView, engines: Sequence[str], token_ids: Sequence[int] | None,
         state = feed.state(now)
         if state is not FeedState.LIVE:
             fallbacks[engine] = state.value
+            if feed.lost(now):
+                cold.add(engine)
             continue
         if token_ids is None:
             fallbacks[engine] = FALLBACK_NO_TOKENS
@@ -76,7 +84,7 @@ def score(view: KvView, engines: Sequence[str], token_ids: Sequence[int] | None,
         exact[engine] = TierTokens(gpu=blocks.get(Tier.GPU, 0) * KV_BLOCK_SIZE,
                                    cpu=blocks.get(Tier.CPU, 0) * KV_BLOCK_SIZE,
                                    storage=blocks.get(Tier.STORAGE, 0) * KV_BLOCK_SIZE)
-    return KvScores(exact, fallbacks, len(token_ids) if token_ids is not None else 0)
+    return KvScores(exact, fallbacks, len(token_ids) if token_ids is not None else 0, frozenset(cold))
 
 
 def room_tokens(view: KvView, engine: str) -> int:

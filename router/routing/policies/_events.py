@@ -7,7 +7,8 @@ engine whose events are live gives both from its events (`router.routing.kv.scor
 exact tokens, and as index blocks the same share of the prompt's bytes (the index cuts bytes,
 the engine tokens; for the emulator, 4 bytes a token, the two agree exactly). Any other
 candidate keeps the index's estimate, its tokens split as the cost model expects them
-(`estimated`: the CPU tier's share of the engine's distinct cache, `cost.cpu_share`).
+(`estimated`: the CPU tier's share of the engine's distinct cache, `cost.cpu_share`), except one
+whose publisher was just lost (`KvScores.cold`): it holds nothing as far as the policy knows.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def held(request: RouteRequest, engines: Sequence[EngineState], approximate: Map
     tiers: dict[str, TierTokens] = {}
     for e in engines:
         exact = scores.exact.get(e.id)
-        if exact is None:
+        if e.id in scores.cold:  # its publisher was lost: maybe restarted, its cache unknown
+            found, tiers[e.id] = 0, TierTokens()
+        elif exact is None:
             found = approximate.get(e.id, 0)
             tiers[e.id] = estimated(found, block_tokens, tokens, e, to_tokens)
         else:

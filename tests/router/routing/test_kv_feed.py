@@ -3,6 +3,8 @@ states (untrusted, stale) with the ways back to live."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from router.routing.kv.events import AllBlocksCleared, BlockStored, KvEventBatch, Tier
@@ -15,8 +17,12 @@ E = "http://10.0.0.5:8000"
 TOKENS = [tuple(range(b, b + 16)) for b in (0, 100, 200, 300)]
 
 
-def _batch(seq: int, *events) -> KvEventBatch:
-    return KvEventBatch(topic="t", seq=seq, ts=0.0, events=tuple(events))
+_TS = itertools.count(1)
+
+
+def _batch(seq: int, *events, ts: float | None = None) -> KvEventBatch:
+    """A batch stamped, as vLLM stamps each, with a time of its own unless `ts` is given."""
+    return KvEventBatch(topic="t", seq=seq, ts=float(next(_TS)) if ts is None else ts, events=tuple(events))
 
 
 def _store(i: int) -> BlockStored:
@@ -84,15 +90,44 @@ def test_a_gap_replay_cannot_fill_is_untrusted_and_a_fresh_publisher_is_live(ans
 
 
 def test_an_unreachable_publisher_is_stale_after_the_bound_and_a_reconnection_resyncs() -> None:
-    """Lost at t=10: still live at 14.9, stale at 15; reaching it again asks a fresh sync."""
+    """Lost at t=10: syncing (lost, not trusted) at once and until 14.9, stale at 15; reaching
+    it again asks a fresh sync."""
     feed, _ = _feed()
     feed.replayed(feed.sync(), [])
     assert feed.connected() is False  # the first connection after an answered sync
+    assert feed.state(9.0) is FeedState.LIVE and not feed.lost(9.0)
     feed.disconnected(10.0)
-    assert feed.state(14.9) is FeedState.LIVE and feed.state(15.0) is FeedState.STALE
-    assert not feed.trusted(15.0)
+    assert feed.lost(10.0) and feed.state(10.0) is FeedState.SYNCING and not feed.trusted(10.0)
+    assert feed.state(14.9) is FeedState.SYNCING and feed.state(15.0) is FeedState.STALE
+    assert not feed.trusted(15.0) and not feed.lost(15.0)
     assert feed.connected() is True
     assert feed.state(15.0) is FeedState.LIVE  # until the shell runs the sync it was asked
+
+
+def test_a_publisher_never_reached_is_not_lost() -> None:
+    """Before its first connection an engine's feed is syncing (waiting), not lost."""
+    feed, _ = _feed()
+    feed.sync()
+    feed.disconnected(1.0)
+    assert not feed.lost(1.0) and feed.state(1.0) is FeedState.SYNCING
+
+
+def test_a_late_seq_0_is_a_duplicate_and_a_new_publishers_seq_0_a_restart() -> None:
+    """Seq 0 reordered behind seq 1: 1 shows the gap, the replay applies 0 and 1, and the late 0
+    (its timestamp that of the 0 applied) is skipped, keeping the blocks; a seq 0 stamped anew is
+    a new publisher: the index emptied."""
+    feed, index = _feed()
+    feed.replayed(feed.sync(), [])
+    feed.connected()
+    first, second = _batch(0, _store(0)), _batch(1, _store(1))
+    gap = feed.live(second)
+    assert gap == Replay(0, 1)
+    feed.replayed(gap, [first, second])
+    assert feed.live(first) is None
+    assert feed.counts.duplicates == 1 and feed.counts.restarts == 0
+    assert feed.state(1.0) is FeedState.LIVE and _held(index, 0) and _held(index, 1)
+    assert feed.live(_batch(0, _store(2))) is None
+    assert feed.counts.restarts == 1 and _held(index, 2) and not _held(index, 0) and not _held(index, 1)
 
 
 def test_a_duplicate_or_reordered_batch_is_skipped() -> None:

@@ -9,7 +9,13 @@ import struct
 from policy_helpers import conversation, engines
 
 from contracts import OUTCOME_CACHE_HIT, OUTCOME_NEW
-from contracts.kv_events import FALLBACK_NO_TOKENS, FALLBACK_UNFOLLOWED, FEED_STALE, FEED_UNTRUSTED
+from contracts.kv_events import (
+    FALLBACK_NO_TOKENS,
+    FALLBACK_UNFOLLOWED,
+    FEED_STALE,
+    FEED_SYNCING,
+    FEED_UNTRUSTED,
+)
 from router.routing.base import EngineState, RouteRequest
 from router.routing.cost import CostModel, cheapest, estimate_ttft_s
 from router.routing.kv.events import BlockStored, Tier
@@ -122,6 +128,27 @@ def test_an_engine_whose_feed_is_not_live_falls_back_to_the_index() -> None:
     assert decision.engine is home and decision.outcome == OUTCOME_CACHE_HIT
     assert decision.scored_by == "approximate" and decision.matched_tokens > 0
     assert decision.fallbacks == {home.id: FEED_UNTRUSTED}
+
+
+def test_an_engine_whose_publisher_was_just_lost_is_scored_cold_not_by_the_index() -> None:
+    """The conversation's engine loses its publisher (its process ended: a restart wipes the
+    cache): from that moment, before the staleness bound, it is `syncing`, counted as a fallback,
+    and scored as holding nothing, where the index still believes it holds the conversation;
+    once stale it is scored by the index again (the engine may only have lost its events path)."""
+    pool = engines(3)
+    policy, kv = PrefixPolicy(), Engines(pool)
+    rounds = conversation(5, 3)
+    home = policy.select(plain(rounds[0]), pool).engine
+    kv.store(home.id, rounds[0])
+    kv.view.feeds[home.id].disconnected(1.0)
+    decision = policy.select(kv.request(rounds[1]), pool)
+    assert decision.fallbacks == {home.id: FEED_SYNCING}
+    assert decision.outcome == OUTCOME_NEW and decision.matched_tokens == 0
+    assert decision.tier_tokens == (0, 0, 0)
+    scores = score(kv.view, [e.id for e in pool], ids(rounds[1]), 1.0)
+    assert scores.cold == {home.id}
+    later = score(kv.view, [e.id for e in pool], ids(rounds[1]), 6.0)
+    assert later.fallbacks == {home.id: FEED_STALE} and later.cold == frozenset()
 
 
 def test_fallback_reasons_name_each_engine_not_scored_by_events() -> None:

@@ -4,7 +4,9 @@ conversations (the same seed: every run sends the same prompts).
 - `base` (gated: every decision's prediction is attributed): replica A serves `warm_rounds`
   rounds (accuracy), then the engine that served the most of the last round restarts
   (`kv_clear: restart`) and the users go on for the restart window; then, with no traffic,
-  replica B starts, and once ready the users' next round goes half through A, half through B.
+  replica B starts, and once ready the users' next two rounds go half through A, half through B,
+  the halves swapped in the second, so each replica serves every user once (with one split, the
+  ratio compared users, not replicas: which conversations the restart wiped decides it).
 - `capacity` (ungated), twice: the router told each engine's real GPU capacity (the oracle), and
   told twice it; `warm_rounds` rounds each. Each also gives the router's CPU per request: its
   process's CPU time (/proc) over the rounds, less its idle rate (measured for `idle_cpu_s`
@@ -62,9 +64,9 @@ class Base:
     window: list[Record]
     join_ready_s: float
     joined: list[Record]
-    """The round after the join, through B."""
+    """The two rounds after the join, through B (each user once)."""
     warm_peer: list[Record]
-    """The same round, through A."""
+    """The same two rounds, through A (each user once)."""
     slack_tokens: int
     router_idle_mb: float
     """Replica A's RSS once ready, before any request: the shell's share of the memory."""
@@ -150,6 +152,7 @@ async def base(ctx: Ctx, mode: str) -> Base:
     ready_s = await ctx.routers.ready(ctx.session, b, plan.engines)
     users.phase = "join"
     await users.rounds(lambda i: b if i % 2 else a, 1, gated=True)
+    await users.rounds(lambda i: a if i % 2 else b, 1, gated=True)
     await users.complete(ctx.engines.urls)
     await ctx.routers.stop(a)
     await ctx.routers.stop(b)

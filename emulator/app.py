@@ -4,7 +4,8 @@ Routes: `POST /v1/chat/completions`, `/v1/completions` (streamed or not), `/v1/e
 `GET /v1/models`, `/health`, `/metrics`, `POST /v1/load_lora_adapter` and
 `/v1/unload_lora_adapter` (with LoRA and runtime updating on, else FastAPI's 404 for a route vLLM
 does not mount: `{"detail": "Not Found"}`); and the emulator's own `GET /emulator/stats`,
-`GET /emulator/requests[?id=X][&limit=N]`, `GET|POST /emulator/faults`. A client that
+`GET /emulator/requests[?id=X][&limit=N]`, `GET|POST /emulator/faults`, `POST /emulator/cached`
+(what the cache holds of a request's prompt now, without serving it). A client that
 disconnects cancels its request (the batch slot is freed). The handlers only parse, consult
 the faults and move bytes; the model lives in `EngineRuntime`, the listener's life (and
 death) in `server.EngineServer`.
@@ -288,6 +289,23 @@ async def recent_requests(request: web.Request) -> web.Response:
     return _json(orjson.dumps({"requests": [r.to_dict() for r in records]}))
 
 
+async def cached(request: web.Request) -> web.Response:
+    """`POST /emulator/cached`: the body of a chat (with `messages`) or completion request; answers
+    `{"prompt_tokens", "gpu_hit_tokens", "cpu_hit_tokens"}` the cache would serve it from now
+    (vLLM's rule: whole blocks before the last token), leaving the cache and its counters as
+    they are. A benchmark's reference for what a router could have found."""
+    runtime = request.app[RUNTIME]
+    body = await request.read()
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(400, f"JSON decode error: {exc}") from None
+    kind: wire.Kind = "chat" if isinstance(decoded, dict) and "messages" in decoded else "completion"
+    lookup = runtime.cached(wire.parse_generation(body, kind, runtime.config, runtime.adapters))
+    return _json(orjson.dumps({"prompt_tokens": lookup.prompt_tokens, "gpu_hit_tokens": lookup.gpu_hit_tokens,
+                               "cpu_hit_tokens": lookup.cpu_hit_tokens}))
+
+
 FaultsSetter = Callable[[Faults], Awaitable[None]]
 SETTER: web.AppKey[FaultsSetter] = web.AppKey("set_faults")
 
@@ -334,4 +352,5 @@ def build_app(runtime: EngineRuntime, set_faults: FaultsSetter) -> web.Applicati
     app.router.add_get(ADMIN_PREFIX + "requests", recent_requests)
     app.router.add_get(ADMIN_PREFIX + "faults", get_faults)
     app.router.add_post(ADMIN_PREFIX + "faults", post_faults)
+    app.router.add_post(ADMIN_PREFIX + "cached", cached)
     return app

@@ -206,6 +206,12 @@ class EngineRuntime:
         """Whether the next request fails under the current faults."""
         return self.faults.fail_rate > 0 and self.faults.fails(self._rng.random())
 
+    def cached(self, parsed: ParsedRequest) -> Lookup:
+        """What the cache would serve `parsed` from now, without changing the cache."""
+        adapter = parsed.adapter
+        salt = adapter.cache_salt if adapter is not None else None
+        return self.cache.peek(tuple(block_hashes(parsed.prompt, salt=salt)), parsed.prompt_tokens)
+
     def submit(self, parsed: ParsedRequest, request_id: str) -> Channel:
         """Queue a generation request; its tokens arrive on the returned channel."""
         now = asyncio.get_running_loop().time()

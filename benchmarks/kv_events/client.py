@@ -29,7 +29,7 @@ import orjson
 
 from bench.workload import Workload, WorkloadSpec
 from benchmarks.kv_events import scrape
-from benchmarks.kv_events.cluster import REQUESTS, Replica
+from benchmarks.kv_events.cluster import CACHED, REQUESTS, Replica
 from benchmarks.kv_events.plan import KvPlan
 from contracts import HEADER_REQUEST_ID, PATH_CHAT, PATH_METRICS
 
@@ -55,6 +55,8 @@ class Record:
     prompt_tokens: int = 0
     hit_tokens: int = 0
     error: str = ""
+    available: int | None = None
+    """The most cached tokens of its prompt any engine held as it was routed (`Users.probe`)."""
 
     @property
     def ok(self) -> bool:
@@ -112,6 +114,9 @@ class Users:
         self.records: list[Record] = []
         self.phase = ""
         self.gates: dict[str, Gate] = {}
+        self.probe: Sequence[str] = ()
+        """Engines asked, before each gated request is routed, how much of its prompt they hold
+        (`POST /emulator/cached`): what the router could have found."""
 
     async def gate(self, replica: Replica) -> Gate:
         if replica.name not in self.gates:
@@ -159,6 +164,8 @@ class Users:
         if gated:
             gate = await self.gate(replica)
             async with gate.lock:
+                if self.probe:
+                    record.available = await self._available(body)
                 record.launched = time.monotonic()
                 send = asyncio.create_task(self._send(replica, body, record))
                 record.predicted = await gate.admit(self.session, send)
@@ -167,6 +174,15 @@ class Users:
         answer = await send
         conv.answer(answer)
         return record
+
+    async def _available(self, body: bytes) -> int:
+        """The most cached tokens (GPU and CPU tier) any engine in `probe` holds of `body`'s prompt."""
+        async def held(url: str) -> int:
+            async with self.session.post(url + CACHED, data=body) as resp:
+                resp.raise_for_status()
+                cached = await resp.json()
+            return int(cached["gpu_hit_tokens"]) + int(cached["cpu_hit_tokens"])
+        return max(await asyncio.gather(*(held(url) for url in self.probe)))
 
     async def _send(self, replica: Replica, body: bytes, record: Record) -> str:
         """POST the chat, read the stream; the answer's text ('' on failure)."""

@@ -33,6 +33,7 @@ from local.procs import BenchError, Processes, free_ports
 
 FAULTS = "/emulator/faults"
 REQUESTS = "/emulator/requests"
+CACHED = "/emulator/cached"
 
 
 def engine_host(index: int) -> str:

@@ -27,6 +27,7 @@ class Served(Protocol):
     ttft_s: float | None
     launched: float
     predicted: dict[str, float]
+    available: int | None
 
 
 def hit_rate(records: Iterable[Served]) -> float:
@@ -34,6 +35,14 @@ def hit_rate(records: Iterable[Served]) -> float:
     served = [r for r in records if r.ok and r.engine is not None]
     prompt = sum(r.prompt_tokens for r in served)
     return sum(r.hit_tokens for r in served) / prompt if prompt else math.nan
+
+
+def found_share(records: Iterable[Served]) -> float:
+    """Delivered cached tokens over the most any engine held as each request was routed, of the
+    requests served with that probe (`client.Users.probe`; nan: none, or nothing was held)."""
+    probed = [r for r in records if r.ok and r.engine is not None and r.available is not None]
+    held = sum(r.available or 0 for r in probed)
+    return sum(r.hit_tokens for r in probed) / held if held else math.nan
 
 
 def p99(values: Sequence[float]) -> float:

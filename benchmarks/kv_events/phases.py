@@ -5,8 +5,12 @@ conversations (the same seed: every run sends the same prompts).
   rounds (accuracy), then the engine that served the most of the last round restarts
   (`kv_clear: restart`) and the users go on for the restart window; then, with no traffic,
   replica B starts, and once ready the users' next two rounds go half through A, half through B,
-  the halves swapped in the second, so each replica serves every user once (with one split, the
-  ratio compared users, not replicas: which conversations the restart wiped decides it).
+  the halves swapped in the second, so each replica serves every user once; before each of
+  these requests is routed every engine is asked how much of its prompt it holds (`POST
+  /emulator/cached`), and each replica is judged by the share of that it found: under cache
+  pressure a user's hit rate depends mostly on whether its conversation survived, which differs
+  between the rounds and users each replica happens to get (three runs with one split measured
+  the hit-rate ratio at 1.08, 0.81 and 1.51).
 - `capacity` (ungated), twice: the router told each engine's real GPU capacity (the oracle), and
   told twice it; `warm_rounds` rounds each. Each also gives the router's CPU per request: its
   process's CPU time (/proc) over the rounds, less its idle rate (measured for `idle_cpu_s`
@@ -150,9 +154,10 @@ async def base(ctx: Ctx, mode: str) -> Base:
     settings = router_settings(plan, mode, ctx.engines.urls, ctx.engines.kv_port, scoring=ctx.scoring)
     b = ctx.routers.start(settings, f"{mode}-B")
     ready_s = await ctx.routers.ready(ctx.session, b, plan.engines)
-    users.phase = "join"
+    users.phase, users.probe = "join", ctx.engines.urls
     await users.rounds(lambda i: b if i % 2 else a, 1, gated=True)
     await users.rounds(lambda i: a if i % 2 else b, 1, gated=True)
+    users.probe = ()
     await users.complete(ctx.engines.urls)
     await ctx.routers.stop(a)
     await ctx.routers.stop(b)

@@ -135,10 +135,12 @@ def _capacity(mode: str, run: ModeRun, oracle: float) -> Figure:
 
 def _cold_join(mode: str, base: phases.Base) -> Figure:
     cold, warm = fig.hit_rate(base.joined), fig.hit_rate(base.warm_peer)
-    ratio = cold / warm if warm else math.nan
+    cold_found, warm_found = fig.found_share(base.joined), fig.found_share(base.warm_peer)
+    ratio = cold_found / warm_found if warm_found else math.nan
     ok = ratio >= COLD_JOIN_RATIO and base.join_ready_s <= COLD_JOIN_READY_S
     return Figure("cold_join", mode, {
         "ready_s": fmt(base.join_ready_s, 2), "cold_hit_rate": fmt(cold), "warm_hit_rate": fmt(warm),
+        "cold_found": fmt(cold_found), "warm_found": fmt(warm_found),
         "ratio": fmt(ratio, 3), "requests": f"{len(base.joined)}+{len(base.warm_peer)}"},
         f">={COLD_JOIN_RATIO:g}xwarm,ready<={COLD_JOIN_READY_S:g}s", verdict(mode, ok))
 

@@ -169,6 +169,32 @@ def test_engines_are_independent():
     _serve(test, engines=2)
 
 
+def test_cached_tells_what_the_cache_holds_of_a_prompt_without_serving_it():
+    """`POST /emulator/cached`: nothing before a chat is served, its whole blocks before the last
+    token after; asking serves nothing (no request counted, no hit counted); a bad body is 400."""
+    async def test(cluster: EmulatorCluster, session: aiohttp.ClientSession) -> None:
+        url, body = cluster.urls[0], _chat("abcd" * 300)
+
+        async def cached() -> dict:
+            async with session.post(url + "/emulator/cached", json=body) as resp:
+                assert resp.status == 200
+                return await resp.json()
+        before = await cached()
+        assert before["gpu_hit_tokens"] == before["cpu_hit_tokens"] == 0 and before["prompt_tokens"] > 300
+        async with session.post(url + contracts.PATH_CHAT, json=body) as resp:
+            assert resp.status == 200
+            usage = (await resp.json())["usage"]
+        counted = ("requests", "queried_tokens", "gpu_hit_tokens", "cpu_hit_tokens")
+        stats = {k: v for k, v in (await _stats(session, url)).items() if k in counted}
+        after = await cached()
+        assert after["prompt_tokens"] == usage["prompt_tokens"] == before["prompt_tokens"]
+        assert 0 < after["gpu_hit_tokens"] <= after["prompt_tokens"] - 1
+        assert {k: v for k, v in (await _stats(session, url)).items() if k in counted} == stats
+        async with session.post(url + "/emulator/cached", data=b"{") as resp:
+            assert resp.status == 400
+    _serve(test)
+
+
 def test_status_fault_answers_api_but_not_admin():
     """status=503 makes chat and /health return 503 while /emulator/stats still answers."""
     async def test(cluster: EmulatorCluster, session: aiohttp.ClientSession) -> None:

@@ -20,6 +20,7 @@ class _R:
     predicted: dict[str, float] = field(default_factory=dict)
     ttft_s: float | None = 0.01
     status: int = 200
+    available: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -30,6 +31,13 @@ def test_hit_rate_is_delivered_over_prompt_tokens_of_served_requests_only() -> N
     records = [_R("a", 100, 50), _R("b", 300, 250), _R("a", 1000, 1000, status=502), _R(None, 50, 0)]
     assert fig.hit_rate(records) == pytest.approx(300 / 400)
     assert math.isnan(fig.hit_rate([]))
+
+
+def test_found_share_is_delivered_over_what_the_best_engine_held_of_probed_requests_only() -> None:
+    records = [_R("a", 1000, 500, available=800), _R("b", 1000, 200, available=200),
+               _R("a", 1000, 900), _R("a", 1000, 0, available=600, status=502)]
+    assert fig.found_share(records) == pytest.approx(700 / 1000)
+    assert math.isnan(fig.found_share([_R("a", 100, 0, available=0)])) and math.isnan(fig.found_share([]))
 
 
 def test_p99_is_the_nearest_rank() -> None:

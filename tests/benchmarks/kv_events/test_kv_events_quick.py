@@ -50,6 +50,7 @@ def test_quick_run_prints_every_scenario_per_mode_with_traffic_and_consistent_at
         assert 0.0 <= float(restart["hit_rate"]) <= 1.0
         join, _ = figures[("cold_join", mode)]
         assert float(join["ready_s"]) > 0 and 0.0 < float(join["warm_hit_rate"]) <= 1.0
+        assert float(join["warm_found"]) > 0.0 and float(join["cold_found"]) >= 0.0
         drop, _ = figures[("drop_reorder", mode)]
         assert drop["router_alive"] == "yes" and drop["failed"] == "0"
         capacity, _ = figures[("capacity_2x", mode)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from policy_helpers import conversation, engines
 
 from contracts import OUTCOME_CACHE_HIT, OUTCOME_NEW
@@ -186,14 +187,19 @@ def test_a_router_that_saw_nothing_routes_by_the_events_and_replicas_agree() -> 
 
 
 def test_cheapest_prices_each_tier_as_estimate_ttft_does() -> None:
-    """`cheapest` with per-tier tokens agrees with `estimate_ttft_s` on every engine."""
-    pool = engines(4, cpu=800_000)
-    for i, e in enumerate(pool):
-        e.in_flight, e.waiting, e.kv_usage = 3 * i, i % 2, 0.2 * i
+    """`cheapest` with per-tier tokens agrees with `estimate_ttft_s` on every engine, a GPU hit
+    the queue ahead evicts included (with and without a CPU tier)."""
     model = CostModel()
-    tiers = {pool[0].id: TierTokens(gpu=900), pool[1].id: TierTokens(cpu=5000),
-             pool[2].id: TierTokens(gpu=100, storage=6000)}
-    for prompt_tokens in (500, 7000, 20_000):
-        costs = {e.id: estimate_ttft_s(e, prompt_tokens, 0, model, None, tiers.get(e.id)) for e in pool}
-        chosen = cheapest(pool, prompt_tokens, {pool[3].id: 0}, 64, model, tiers=tiers)
-        assert costs[chosen.id] == min(costs.values())
+    checked = 0
+    for cpu, gpu in ((800_000, 400_000), (0, 16_000), (52_000, 16_000)):
+        pool = engines(4, gpu=gpu, cpu=cpu)
+        for i, e in enumerate(pool):
+            e.in_flight, e.waiting, e.running, e.kv_usage = 3 * i, i % 2 + i // 2, 2, 0.2 * i + 0.1
+        tiers = {pool[0].id: TierTokens(gpu=900), pool[1].id: TierTokens(cpu=5000, gpu=2000),
+                 pool[2].id: TierTokens(gpu=4000, storage=6000), pool[3].id: TierTokens(gpu=5500)}
+        for prompt_tokens in (500, 7000, 20_000):
+            costs = {e.id: estimate_ttft_s(e, prompt_tokens, 0, model, None, tiers.get(e.id)) for e in pool}
+            chosen = cheapest(pool, prompt_tokens, {}, 64, model, tiers=tiers)
+            assert costs[chosen.id] == pytest.approx(min(costs.values()))
+            checked += 1
+    assert checked == 9

@@ -5,6 +5,7 @@ engine whose feed is not live keeps the index's estimate, and says why."""
 from __future__ import annotations
 
 import struct
+from collections import Counter
 
 import pytest
 from policy_helpers import conversation, engines
@@ -182,8 +183,40 @@ def test_a_router_that_saw_nothing_routes_by_the_events_and_replicas_agree() -> 
         assert first.index.match(pool[u % 4].id, first.hashes(rounds[1])) == len(first.hashes(rounds[1]))
     fresh = [conversation(100 + u, 1)[0] for u in range(20)]
     placed = [first.select(kv.request(p), pool).engine.id for p in fresh]
-    assert placed == [second.select(kv.request(p), pool).engine.id for p in fresh]
-    assert placed == [PrefixPolicy().select(plain(p), pool).engine.id for p in fresh]  # as without events
+    assert placed == [second.select(kv.request(p), pool).engine.id for p in fresh]  # the same history
+
+
+def test_new_conversations_are_placed_by_load_and_other_replicas_find_them_by_the_events() -> None:
+    """With every candidate scored by its events, new conversations go where the resident load is
+    lightest (8 over 4 idle engines: 2 each, where hashing alone puts 3 on one); a replica that
+    did not place a conversation sends its next round where the events show it lives."""
+    pool = engines(4)
+    kv = Engines(pool)
+    placing, other = PrefixPolicy(), PrefixPolicy()
+    talks = [conversation(100 + u, 2) for u in range(8)]
+    homes = []
+    for rounds in talks:
+        decision = placing.select(kv.request(rounds[0]), pool)
+        assert decision.outcome == OUTCOME_NEW
+        homes.append(decision.engine.id)
+        kv.store(decision.engine.id, rounds[0])
+    assert sorted(Counter(homes).values()) == [2, 2, 2, 2]
+    hashed = Counter(PrefixPolicy().select(plain(rounds[0]), pool).engine.id for rounds in talks)
+    assert max(hashed.values()) > 2  # without events: rendezvous hashing, lumpier
+    for home, rounds in zip(homes, talks, strict=True):
+        decision = other.select(kv.request(rounds[1]), pool)
+        assert decision.engine.id == home and decision.outcome == OUTCOME_CACHE_HIT
+
+
+def test_new_conversations_keep_the_hash_when_an_engine_is_not_scored_by_events() -> None:
+    """A candidate without live events could not show a load-placed conversation to other
+    replicas: new conversations are then placed by rendezvous hashing, as without events."""
+    pool = engines(4)
+    kv = Engines(pool)
+    kv.untrust(pool[3].id)
+    fresh = [conversation(100 + u, 1)[0] for u in range(8)]
+    placed = [PrefixPolicy().select(kv.request(p), pool).engine.id for p in fresh]
+    assert placed == [PrefixPolicy().select(plain(p), pool).engine.id for p in fresh]
 
 
 def test_cheapest_prices_each_tier_as_estimate_ttft_does() -> None:

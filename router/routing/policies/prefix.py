@@ -47,9 +47,10 @@ Per request:
    same load bound holds for every new conversation: wherever it lands, the engine's events
    show every replica where it lives from its first request on, so a placement by this
    replica's load no longer splits its cache between replicas (issue 24: hashing 10-40
-   conversations over 2-4 engines is lumpy). A new conversation of a LoRA adapter is placed by `_lora.LoraPlacement`
-   among those engines instead: where the adapter is resident, else a free slot, else an idle
-   least-recently-used adapter, never evicting one in use (its docstring has the rules).
+   conversations over 2-4 engines is lumpy). A new conversation of a LoRA adapter is placed by
+   `_lora.LoraPlacement` among those engines instead: where the adapter is resident, else a free
+   slot, else an idle least-recently-used adapter, never evicting one in use (its docstring has
+   the rules).
 5. The chosen engine is recorded in the index as having been sent the prompt, and the request
    in the engine's *resident load* (`_residents.Residents`: per conversation its requests
    among the last `rate_window` per engine, counted where it lives and moving with it): the

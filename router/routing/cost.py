@@ -36,24 +36,6 @@ then one every kv_hold_s / R. KV usage, waiting and running are the engine's own
 scraped alike by every router replica, so replicas price a KV-bound engine alike (only
 `in_flight` is a replica's own).
 
-*Survival of the hit while the request waits.* A cached block no request holds sits in vLLM's
-free-block queue (`FreeKVCacheBlockQueue`, vllm/v1/core/kv_cache_utils.py): a finished request's
-blocks are appended to its tail, tail block first (`KVCacheManager.free` frees in reverse), and
-every block a newly admitted request needs is taken from its head, evicting what that block
-cached (`BlockPool.get_new_blocks`). A hit is taken out of the queue only when its own request
-is admitted (`touch`). So the requests queued ahead (`queued`), each taking about the KV a
-running request holds now (`kv_usage × gpu_cache_tokens / running`: `ahead_need_tokens`), eat
-the free room (`(1 − kv_usage) × gpu_cache_tokens`, the prompt's own free blocks included)
-others' blocks first, at best, then the prompt's from its tail:
-
-    lost = min(cached_gpu, max(0, need_ahead − max(0, free − cached_gpu)))
-
-What is lost is reloaded from the CPU tier where the engine has one (LMCache wrote it through;
-the emulator demotes what the GPU evicts), else recomputed (and no longer counts as cached for
-the eviction term). The estimate is optimistic for the prompt (others' free blocks may be newer
-than its own, and go after it): a hit is written off only when the room ahead cannot be found
-without it. Without a queue, or with usage not reported, nothing is lost.
-
 `evicted` is what the prompt's uncached tokens overflow of the engine's free cache room
 (`room_tokens`, from the caller's index; none given: nothing charged): on a full cache,
 computing them pushes as many tokens of other conversations out, which those recompute on
@@ -145,35 +127,6 @@ def queue_wait_s(engine: EngineState, model: CostModel, prompt_tokens: int = 0) 
     return _kv_wait_s(queued, engine.running, queued_s, model.kv_hold_s) + busy * model.running_request_s
 
 
-def ahead_need_tokens(engine: EngineState, model: CostModel) -> float:
-    """GPU KV room the requests queued ahead of a new one take when admitted: each about what a
-    running request holds now (the engine's used KV over its running requests; 0 where it
-    reports no usage or nothing running, or nothing is queued)."""
-    queued, running = queued_requests(engine, model), engine.running
-    if queued <= 0 or running <= 0:
-        return 0.0
-    return queued * engine.kv_usage * engine.gpu_cache_tokens / running
-
-
-def evicted_while_queued(cached_gpu: float, free_tokens: float, need_tokens: float) -> int:
-    """GPU-cached tokens of a prompt evicted before it is admitted: `need_tokens` of room taken by
-    the requests ahead from the engine's `free_tokens` (free and evictable, the prompt's own
-    blocks included), the others' evictable blocks first, then the prompt's from its tail
-    ("Survival" above). Whole tokens, at most `cached_gpu`; never fewer with less free room,
-    never more than the extra tokens cached."""
-    lost = need_tokens - (free_tokens - cached_gpu if free_tokens > cached_gpu else 0.0)
-    return 0 if lost <= 0 else int(lost if lost < cached_gpu else cached_gpu)
-
-
-def survival(engine: EngineState, cached_gpu: float, model: CostModel) -> int:
-    """The GPU hit's tokens the requests queued ahead evict (`evicted_while_queued` on the
-    engine's own figures: its free KV, `ahead_need_tokens`)."""
-    need = ahead_need_tokens(engine, model)
-    if need <= 0 or cached_gpu <= 0:
-        return 0
-    return evicted_while_queued(cached_gpu, (1.0 - engine.kv_usage) * engine.gpu_cache_tokens, need)
-
-
 def prefill_s(prompt_tokens: int, matched_tokens: int, share_on_cpu: float, model: CostModel) -> float:
     """Seconds to compute the uncached tokens and load the cached ones held in the CPU tier."""
     matched = min(max(matched_tokens, 0), prompt_tokens)
@@ -212,19 +165,10 @@ def estimate_ttft_s(engine: EngineState, prompt_tokens: int, matched_tokens: int
     cache has `room_tokens` free (None: not known). With `tiers` (the engine's events), the
     cached tokens are those, each tier at its own reload cost, and `matched_tokens` is ignored."""
     if tiers is not None:
-        gpu, cpu, storage = _within(prompt_tokens, tiers)
-        lost = survival(engine, gpu, model)  # reloaded from the CPU tier, else recomputed
-        cpu += lost if engine.cpu_cache_tokens > 0 else 0
-        tiers = TierTokens(gpu=gpu - lost, cpu=cpu, storage=storage)
-        matched_tokens, prefill = tiers.total, tiered_prefill_s(prompt_tokens, tiers, model)
+        matched_tokens = sum(_within(prompt_tokens, tiers))
+        prefill = tiered_prefill_s(prompt_tokens, tiers, model)
     else:
-        share = cpu_share(engine)
-        matched_tokens = min(max(matched_tokens, 0), prompt_tokens)
-        lost = survival(engine, matched_tokens * (1.0 - share), model)
-        reloaded = engine.cpu_cache_tokens > 0  # from the CPU tier, else recomputed
-        matched_tokens -= 0 if reloaded else lost
-        prefill = prefill_s(prompt_tokens, matched_tokens, share, model)
-        prefill += lost * model.cpu_load_s_per_token if reloaded else 0.0
+        prefill = prefill_s(prompt_tokens, matched_tokens, cpu_share(engine), model)
     return (queue_wait_s(engine, model, prompt_tokens) + prefill
             + eviction_s(prompt_tokens, matched_tokens, room_tokens, model))
 
@@ -248,8 +192,7 @@ def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks:
         if held is None:  # the router's estimate: the CPU tier's expected share of the hit
             cached = get(e.id, 0) * block_tokens
             cached = prompt_tokens if cached > prompt_tokens else (cached if cached > 0 else 0)
-            share = (cpu - gpu) / cpu if cpu > gpu else 0.0
-            reload, on_gpu = cached * share * cpu_load, cached * (1.0 - share)
+            reload = cached * ((cpu - gpu) / cpu if cpu > gpu else 0.0) * cpu_load
         else:  # the engine's events: each tier at its own cost (`tiered_prefill_s`)
             on_gpu, on_cpu, on_storage = _within(prompt_tokens, held)
             cached = on_gpu + on_cpu + on_storage
@@ -258,13 +201,6 @@ def cheapest(engines: Sequence[EngineState], prompt_tokens: int, matched_blocks:
         in_flight, waiting, running = e.in_flight, e.waiting, e.running  # the queue (`queue_wait_s`)
         queued = in_flight - slots if in_flight - slots > waiting else waiting
         queued = queued if queued > 0 else 0
-        if queued and running > 0 and on_gpu > 0:  # the hit's survival (`survival`)
-            kv = e.kv_usage
-            lost = evicted_while_queued(on_gpu, (1.0 - kv) * gpu, queued * kv * gpu / running)
-            if cpu > 0:
-                reload += lost * cpu_load
-            else:
-                uncached += lost
         busy = in_flight if in_flight > running else running
         steps = (busy if busy < slots else slots) * running_s
         if prompt_tokens > (1.0 - e.kv_usage) * gpu:  # KV-bound

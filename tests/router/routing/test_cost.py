@@ -10,19 +10,15 @@ from hypothesis import strategies as st
 from router.routing.base import EngineState
 from router.routing.cost import (
     CostModel,
-    ahead_need_tokens,
     cheapest,
     cpu_share,
     estimate_ttft_s,
-    evicted_while_queued,
     eviction_s,
     kv_bound,
     prefill_s,
     queue_wait_s,
     queued_requests,
-    survival,
 )
-from router.routing.kv.scoring import TierTokens
 from router.settings import SettingsError
 
 MODEL = CostModel()
@@ -103,52 +99,6 @@ def test_tokens_pushed_out_of_a_full_cache_are_charged_as_recompute() -> None:
     assert eviction_s(6_000, 1_000, 10_000, MODEL) == 0.0
     assert eviction_s(6_000, 1_000, None, MODEL) == 0.0
     assert eviction_s(6_000, 9_000, -50, MODEL) == 0.0  # a full match computes nothing
-
-
-def test_a_hit_survives_while_the_room_ahead_comes_from_other_free_blocks() -> None:
-    """The requests ahead take free room others' blocks first: the hit loses nothing while that
-    suffices, then its tail, one token per token short, and at most all of it."""
-    assert evicted_while_queued(5_000, 12_000, 7_000) == 0
-    assert evicted_while_queued(5_000, 12_000, 9_000) == 2_000
-    assert evicted_while_queued(5_000, 12_000, 40_000) == 5_000
-    assert evicted_while_queued(5_000, 3_000, 1_000) == 1_000  # past the free room: held, no other to take
-    assert evicted_while_queued(5_000, 12_000, 0) == 0
-
-
-def test_the_room_ahead_is_what_a_running_request_holds_per_queued_request() -> None:
-    """Each request queued ahead needs about the KV a running one holds now; nothing without a
-    queue, without running requests or without reported usage."""
-    assert ahead_need_tokens(engine(waiting=3, running=2, kv=0.75, gpu=16_000), MODEL) == 3 * 6_000
-    assert ahead_need_tokens(engine(waiting=0, running=2, kv=0.75, gpu=16_000), MODEL) == 0.0
-    assert ahead_need_tokens(engine(waiting=3, running=0, kv=0.75, gpu=16_000), MODEL) == 0.0
-    assert ahead_need_tokens(engine(waiting=3, running=2, gpu=16_000), MODEL) == 0.0
-
-
-def test_a_hit_the_queue_ahead_evicts_is_priced_as_recompute_or_cpu_reload() -> None:
-    """On a saturated 16k engine (two 6k requests running, two waiting) a 5.5k-token GPU hit will
-    be gone by admission: priced as a cold prompt without a CPU tier, as a CPU load with one;
-    with nobody waiting the same hit costs nothing."""
-    full = engine(waiting=2, running=2, kv=0.75, gpu=16_000)
-    assert survival(full, 5_500, MODEL) == 5_500
-    assert estimate_ttft_s(full, 6_000, 5_500, MODEL) == pytest.approx(estimate_ttft_s(full, 6_000, 0, MODEL))
-    by_events = estimate_ttft_s(full, 6_000, 0, MODEL, tiers=TierTokens(gpu=5_500))
-    assert by_events == pytest.approx(estimate_ttft_s(full, 6_000, 0, MODEL))
-    tiered = engine(waiting=2, running=2, kv=0.75, gpu=16_000, cpu=52_000)
-    reload = estimate_ttft_s(tiered, 6_000, 0, MODEL, tiers=TierTokens(gpu=5_500))
-    assert reload == pytest.approx(estimate_ttft_s(tiered, 6_000, 0, MODEL, tiers=TierTokens(cpu=5_500)))
-    idle_queue = engine(waiting=0, running=2, kv=0.75, gpu=16_000)
-    assert survival(idle_queue, 5_500, MODEL) == 0
-
-
-@settings(max_examples=300, deadline=None)
-@given(cached=st.integers(0, 60_000), extra=st.integers(0, 10_000), free=st.floats(0, 60_000),
-       less=st.floats(0, 60_000), need=st.floats(0, 200_000))
-def test_survival_is_monotone(cached: int, extra: int, free: float, less: float, need: float) -> None:
-    """Never more lost than cached; less free room never loses less; more cached never keeps less."""
-    lost = evicted_while_queued(cached, free, need)
-    assert 0 <= lost <= cached
-    assert evicted_while_queued(cached, max(free - less, 0.0), need) >= lost
-    assert cached + extra - evicted_while_queued(cached + extra, free, need) >= cached - lost
 
 
 loads = st.builds(lambda w, f, r: (w, f, r), st.integers(0, 400), st.integers(0, 400), st.integers(0, 300))

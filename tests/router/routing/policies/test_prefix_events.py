@@ -220,8 +220,8 @@ def test_new_conversations_keep_the_hash_when_an_engine_is_not_scored_by_events(
 
 
 def test_cheapest_prices_each_tier_as_estimate_ttft_does() -> None:
-    """`cheapest` with per-tier tokens agrees with `estimate_ttft_s` on every engine, a GPU hit
-    the queue ahead evicts included (with and without a CPU tier)."""
+    """`cheapest` with per-tier tokens agrees with `estimate_ttft_s` on every engine, KV-bound
+    and queued ones included, with and without a CPU tier."""
     model = CostModel()
     checked = 0
     for cpu, gpu in ((800_000, 400_000), (0, 16_000), (52_000, 16_000)):

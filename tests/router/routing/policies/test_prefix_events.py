@@ -208,6 +208,20 @@ def test_new_conversations_are_placed_by_load_and_other_replicas_find_them_by_th
         assert decision.engine.id == home and decision.outcome == OUTCOME_CACHE_HIT
 
 
+def test_a_new_conversation_avoids_engines_with_more_requests_open() -> None:
+    """Among the engines within the load bound, a new conversation goes to one with the fewest
+    requests open now (in flight plus waiting): a cold prefill is not queued behind another."""
+    checked = 0
+    for u in range(12):
+        pool = engines(4)
+        kv = Engines(pool)
+        pool[0].in_flight, pool[1].waiting, pool[2].in_flight = 1, 2, 1
+        decision = PrefixPolicy().select(kv.request(conversation(200 + u, 1)[0]), pool)
+        assert decision.engine is pool[3] and decision.outcome == OUTCOME_NEW
+        checked += 1
+    assert checked == 12
+
+
 def test_new_conversations_keep_the_hash_when_an_engine_is_not_scored_by_events() -> None:
     """A candidate without live events could not show a load-placed conversation to other
     replicas: new conversations are then placed by rendezvous hashing, as without events."""

@@ -43,9 +43,16 @@ Per request:
    shared prefix, which already depends on what this router has seen; there the engines are
    also held within `rate_factor` × the mean resident load (1.0: at most the mean; the least
    loaded always qualifies), so new users behind a hot prompt spread by what each engine is
-   already serving. A new conversation of a LoRA adapter is placed by `_lora.LoraPlacement`
-   among those engines instead: where the adapter is resident, else a free slot, else an idle
-   least-recently-used adapter, never evicting one in use (its docstring has the rules).
+   already serving. Scoring by the engines' KV events (every candidate's feed live), the
+   same load bound holds for every new conversation: wherever it lands, the engine's events
+   show every replica where it lives from its first request on, so a placement by this
+   replica's load no longer splits its cache between replicas (issue 24: hashing 10-40
+   conversations over 2-4 engines is lumpy); of those engines, only the ones with the fewest
+   requests open now (in flight plus waiting) are candidates, so a cold prefill does not queue
+   behind another one. A new conversation of a LoRA adapter is placed by
+   `_lora.LoraPlacement` among those engines instead: where the adapter is resident, else a free
+   slot, else an idle least-recently-used adapter, never evicting one in use (its docstring has
+   the rules).
 5. The chosen engine is recorded in the index as having been sent the prompt, and the request
    in the engine's *resident load* (`_residents.Residents`: per conversation its requests
    among the last `rate_window` per engine, counted where it lives and moving with it): the
@@ -210,8 +217,12 @@ class PrefixPolicy:
             seen = _Seen(request.prompt, hashes, matches, common, best, tokens, held)
             engine, outcome = self._warm(seen, engines, (roomy, limit), previous)
         else:
-            past = common + self._min_hit > self._placement  # keyed past a shared prefix:
-            homes = self.residents.fitting(roomy, cfg.rate_factor) if past else roomy  # weigh load
+            past = common + self._min_hit > self._placement  # keyed past a shared prefix, or
+            visible = held is not None and not held.fallbacks  # every replica sees where it lands:
+            homes = self.residents.fitting(roomy, cfg.rate_factor) if past or visible else roomy  # weigh load
+            if visible:  # and of those, the ones with the fewest requests open now
+                fewest = min(e.in_flight + e.waiting for e in homes)
+                homes = [e for e in homes if e.in_flight + e.waiting == fewest]
             if request.adapter:  # resident, else a free slot, else an idle LRU (policies/_lora.py)
                 engine = self.lora.place(request.model, homes, engines)
             else:

@@ -5,7 +5,9 @@ engine whose feed is not live keeps the index's estimate, and says why."""
 from __future__ import annotations
 
 import struct
+from collections import Counter
 
+import pytest
 from policy_helpers import conversation, engines
 
 from contracts import OUTCOME_CACHE_HIT, OUTCOME_NEW
@@ -208,19 +210,70 @@ def test_a_router_that_saw_nothing_routes_by_the_events_and_replicas_agree() -> 
         assert first.index.match(pool[u % 4].id, first.hashes(rounds[1])) == len(first.hashes(rounds[1]))
     fresh = [conversation(100 + u, 1)[0] for u in range(20)]
     placed = [first.select(kv.request(p), pool).engine.id for p in fresh]
-    assert placed == [second.select(kv.request(p), pool).engine.id for p in fresh]
-    assert placed == [PrefixPolicy().select(plain(p), pool).engine.id for p in fresh]  # as without events
+    assert placed == [second.select(kv.request(p), pool).engine.id for p in fresh]  # the same history
+
+
+def test_new_conversations_are_placed_by_load_and_other_replicas_find_them_by_the_events() -> None:
+    """With every candidate scored by its events, new conversations go where the resident load is
+    lightest (8 over 4 idle engines: 2 each, where hashing alone puts 3 on one); a replica that
+    did not place a conversation sends its next round where the events show it lives."""
+    pool = engines(4)
+    kv = Engines(pool)
+    placing, other = PrefixPolicy(), PrefixPolicy()
+    talks = [conversation(100 + u, 2) for u in range(8)]
+    homes = []
+    for rounds in talks:
+        decision = placing.select(kv.request(rounds[0]), pool)
+        assert decision.outcome == OUTCOME_NEW
+        homes.append(decision.engine.id)
+        kv.store(decision.engine.id, rounds[0])
+    assert sorted(Counter(homes).values()) == [2, 2, 2, 2]
+    hashed = Counter(PrefixPolicy().select(plain(rounds[0]), pool).engine.id for rounds in talks)
+    assert max(hashed.values()) > 2  # without events: rendezvous hashing, lumpier
+    for home, rounds in zip(homes, talks, strict=True):
+        decision = other.select(kv.request(rounds[1]), pool)
+        assert decision.engine.id == home and decision.outcome == OUTCOME_CACHE_HIT
+
+
+def test_a_new_conversation_avoids_engines_with_more_requests_open() -> None:
+    """Among the engines within the load bound, a new conversation goes to one with the fewest
+    requests open now (in flight plus waiting): a cold prefill is not queued behind another."""
+    checked = 0
+    for u in range(12):
+        pool = engines(4)
+        kv = Engines(pool)
+        pool[0].in_flight, pool[1].waiting, pool[2].in_flight = 1, 2, 1
+        decision = PrefixPolicy().select(kv.request(conversation(200 + u, 1)[0]), pool)
+        assert decision.engine is pool[3] and decision.outcome == OUTCOME_NEW
+        checked += 1
+    assert checked == 12
+
+
+def test_new_conversations_keep_the_hash_when_an_engine_is_not_scored_by_events() -> None:
+    """A candidate without live events could not show a load-placed conversation to other
+    replicas: new conversations are then placed by rendezvous hashing, as without events."""
+    pool = engines(4)
+    kv = Engines(pool)
+    kv.untrust(pool[3].id)
+    fresh = [conversation(100 + u, 1)[0] for u in range(8)]
+    placed = [PrefixPolicy().select(kv.request(p), pool).engine.id for p in fresh]
+    assert placed == [PrefixPolicy().select(plain(p), pool).engine.id for p in fresh]
 
 
 def test_cheapest_prices_each_tier_as_estimate_ttft_does() -> None:
-    """`cheapest` with per-tier tokens agrees with `estimate_ttft_s` on every engine."""
-    pool = engines(4, cpu=800_000)
-    for i, e in enumerate(pool):
-        e.in_flight, e.waiting, e.kv_usage = 3 * i, i % 2, 0.2 * i
+    """`cheapest` with per-tier tokens agrees with `estimate_ttft_s` on every engine, KV-bound
+    and queued ones included, with and without a CPU tier."""
     model = CostModel()
-    tiers = {pool[0].id: TierTokens(gpu=900), pool[1].id: TierTokens(cpu=5000),
-             pool[2].id: TierTokens(gpu=100, storage=6000)}
-    for prompt_tokens in (500, 7000, 20_000):
-        costs = {e.id: estimate_ttft_s(e, prompt_tokens, 0, model, None, tiers.get(e.id)) for e in pool}
-        chosen = cheapest(pool, prompt_tokens, {pool[3].id: 0}, 64, model, tiers=tiers)
-        assert costs[chosen.id] == min(costs.values())
+    checked = 0
+    for cpu, gpu in ((800_000, 400_000), (0, 16_000), (52_000, 16_000)):
+        pool = engines(4, gpu=gpu, cpu=cpu)
+        for i, e in enumerate(pool):
+            e.in_flight, e.waiting, e.running, e.kv_usage = 3 * i, i % 2 + i // 2, 2, 0.2 * i + 0.1
+        tiers = {pool[0].id: TierTokens(gpu=900), pool[1].id: TierTokens(cpu=5000, gpu=2000),
+                 pool[2].id: TierTokens(gpu=4000, storage=6000), pool[3].id: TierTokens(gpu=5500)}
+        for prompt_tokens in (500, 7000, 20_000):
+            costs = {e.id: estimate_ttft_s(e, prompt_tokens, 0, model, None, tiers.get(e.id)) for e in pool}
+            chosen = cheapest(pool, prompt_tokens, {}, 64, model, tiers=tiers)
+            assert costs[chosen.id] == pytest.approx(min(costs.values()))
+            checked += 1
+    assert checked == 9

@@ -208,9 +208,7 @@ class EngineRuntime:
 
     def cached(self, parsed: ParsedRequest) -> Lookup:
         """What the cache would serve `parsed` from now, without changing the cache."""
-        adapter = parsed.adapter
-        salt = adapter.cache_salt if adapter is not None else None
-        return self.cache.peek(tuple(block_hashes(parsed.prompt, salt=salt)), parsed.prompt_tokens)
+        return self.cache.peek(_blocks(parsed), parsed.prompt_tokens)
 
     def submit(self, parsed: ParsedRequest, request_id: str) -> Channel:
         """Queue a generation request; its tokens arrive on the returned channel."""
@@ -219,9 +217,8 @@ class EngineRuntime:
         stop_after = None if parsed.ignore_eos else self.config.stop_after_tokens
         token_ids = None if self.kv_encoder is None else whole_token_ids(parsed.prompt)
         adapter: Adapter | None = parsed.adapter
-        salt = adapter.cache_salt if adapter is not None else None
         req = GenRequest(key=key, prompt_tokens=parsed.prompt_tokens,
-                         blocks=tuple(block_hashes(parsed.prompt, salt=salt)), max_tokens=parsed.max_tokens,
+                         blocks=_blocks(parsed), max_tokens=parsed.max_tokens,
                          stop_after=stop_after, token_ids=token_ids,
                          lora=adapter.lora_id if adapter is not None else None)
         record = RequestRecord(request_id=request_id, prompt_tokens=parsed.prompt_tokens,
@@ -428,3 +425,9 @@ class EngineRuntime:
         slots, names = self.lora_slots, {a.lora_id: a.name for a in self.adapters.adapters.values()}
         return {"open": dict(self._lora_open), "gpu": [names.get(i, str(i)) for i in slots.on_gpu],
                 "cpu": [names.get(i, str(i)) for i in slots.on_cpu], **dataclasses.asdict(slots.counters)}
+
+
+def _blocks(parsed: ParsedRequest) -> tuple[int, ...]:
+    """The prompt's block hashes, salted by its adapter's cache salt (a LoRA's blocks are its own)."""
+    adapter = parsed.adapter
+    return tuple(block_hashes(parsed.prompt, salt=adapter.cache_salt if adapter is not None else None))

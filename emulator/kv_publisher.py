@@ -167,6 +167,7 @@ class KvPublisher:
         self._pub.close(linger=0)
         if self._replay is not None:
             self._replay.close(linger=0)
+        self._tasks = [t for t in self._tasks if not t.done()]  # earlier rebinds
         self._tasks.append(asyncio.get_running_loop().create_task(self._rebind()))
 
     async def _rebind(self) -> None:

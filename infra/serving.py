@@ -33,7 +33,7 @@ from infra.config.pools import NODE_POOL_LABEL
 from infra.config.sizing import cache_clients, engine_cpu, engine_memory_gib, shm_gib
 from infra.config.stack import StackConfig
 from infra.errors import NAMESPACE, ConfigError
-from router.routing.policies.registry import build_policy
+from router.routing.policies.registry import build_policy, takes_param
 from router.settings import PolicySettings, SettingsError
 from stack_components import (
     GPU_TOLERATION,
@@ -233,16 +233,43 @@ def _rollouts(section: str, model: ModelConfig) -> tuple[LoraRollout, ...]:
     return tuple(out)
 
 
+def router_max_pods(config: StackConfig) -> int:
+    """The most router pods that can run at once (outside a rollout's surge): the router HPA's
+    maximum where `infra.autoscaling` makes one, else `router.replicas`."""
+    auto = config.autoscaling
+    if auto.enabled and auto.router_max_replicas is not None:
+        return auto.router_max_replicas
+    return config.router.replicas
+
+
+def router_policy(config: StackConfig) -> PolicySettings:
+    """`router.policy` as the router gets it: `prefix` on a stack with one router pod at most
+    (and one worker, `RouterArgs.workers`' default) is told it is the sole router, so it places
+    new conversations by load even without live KV events (its own index sees every later
+    round; router/routing/policies/prefix.py, step 4). An explicit `sole_router` is kept."""
+    policy = config.router.policy
+    params = dict(policy.params)
+    if takes_param(policy.kind, "sole_router") and router_max_pods(config) == 1:
+        params.setdefault("sole_router", True)
+    return PolicySettings(kind=policy.kind, params=params)
+
+
 def check_router_policy(config: StackConfig) -> None:
     """The router builds its policy from these settings at start; build it now, so a bad
     `router.policy` fails `pulumi up` before any resource instead of the router pod."""
-    policy = config.router.policy
+    settings = router_policy(config)
     try:
-        build_policy(PolicySettings(kind=policy.kind, params=dict(policy.params)))
+        build_policy(settings)
     except SettingsError as err:
         field_name = err.field_name.removeprefix("policy.")
         raise ConfigError(f"{NAMESPACE}:router.policy.{field_name}", err.value,
                           f"is refused by the router: {err}") from None
+    pods = router_max_pods(config)
+    if settings.params.get("sole_router") is True and pods > 1:
+        raise ConfigError(f"{NAMESPACE}:router.policy.params.sole_router", True,
+                          f"needs one router pod at most, and up to {pods} can run (router.replicas, "
+                          "autoscaling.routerMaxReplicas): each would place new conversations by its "
+                          "own load and split their caches")
 
 
 def model_cache(nvme: bool, weights_gib: float) -> ModelCacheVolume:
@@ -308,7 +335,7 @@ def router_args(config: StackConfig, secrets: ServingSecrets) -> RouterArgs:
     drain = router_drain_s(config)
     return RouterArgs(
         image=router_image(config, secrets), replicas=router.replicas,
-        policy=PolicySettings(kind=router.policy.kind, params=dict(router.policy.params)),
+        policy=router_policy(config),
         api_keys=_api_keys(config, secrets), placement=router_placement(config),
         service_type="ClusterIP" if exposure.kind == "cluster" else "LoadBalancer",
         service_annotations=service_annotations(exposure, ROUTER_PORT_NAME, drain_s=drain),

@@ -330,6 +330,11 @@ class RouterSettings:
                  "needs exactly one of a static engine list, Kubernetes discovery or file discovery")
         _require(0 < self.port < 65536, "port", self.port, "must be in 1..65535")
         _require(1 <= self.workers <= 64, "workers", self.workers, "must be in 1..64")
+        params = self.policy.params
+        sole = isinstance(params, Mapping) and params.get("sole_router") is True
+        _require(self.workers == 1 or not sole, "workers", self.workers,
+                 "must be 1 with policy.params.sole_router: each worker process keeps its own index, so "
+                 "placing new conversations by one worker's load would split their caches")
         _require(self.default_gpu_cache_tokens > 0, "default_gpu_cache_tokens",
                  self.default_gpu_cache_tokens, "must be > 0")
         self._check_adapters()

@@ -108,6 +108,8 @@ CASES = [
      "the component's managed-flag rule, once, under the stack key"),
     ("dev", _set("router.policy.params", {"no_such_param": 1}), "router.policy.params.no_such_param",
      "is not a parameter of policy 'prefix'", "policy params checked by the router's own registry"),
+    ("prod", _set("router.policy.params", {"sole_router": True}), "router.policy.params.sole_router",
+     "needs one router pod at most, and up to 8 can run", "a sole router is one pod at most"),
     ("dev", _set("router.policy.kind", "random"), "router.policy.kind", "must be one of round_robin",
      "routing policy kind"),
     ("dev", _set("router.image", "ghcr.io/llm-stack/router:latest"), "router.image", "other than 'latest'",

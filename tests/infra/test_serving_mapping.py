@@ -137,3 +137,17 @@ def test_kv_scoring_is_chosen_per_stack(raw):
     refused = r"kvEvents\.scoring must be one of events, approximate \(got 'exact'\)"
     with pytest.raises(ConfigError, match=refused):
         parse_stack_config(raw("prod") | {"kvEvents": {"scoring": "exact"}})
+
+
+def test_prefix_is_the_sole_router_only_where_one_router_pod_can_run(raw):
+    """dev runs one router pod and no router HPA: `prefix` is told it is the sole router (new
+    conversations placed by load, its own index seeing every later round). staging (2 pods)
+    and prod (3, HPA up to 8) keep rendezvous placement; an explicit setting is kept."""
+    rendered = {s: dict(_args(raw, s)[1].router.policy.params) for s in ("dev", "staging", "prod")}
+    assert rendered == {"dev": {"sole_router": True}, "staging": {}, "prod": {}}
+    one_pod_hpa = raw("prod")
+    one_pod_hpa["router"]["replicas"], one_pod_hpa["autoscaling"]["routerMaxReplicas"] = 1, 1
+    assert dict(_args(lambda _: one_pod_hpa, "prod")[1].router.policy.params) == {"sole_router": True}
+    explicit = raw("dev")
+    explicit["router"]["policy"]["params"] = {"sole_router": False}
+    assert dict(_args(lambda _: explicit, "dev")[1].router.policy.params) == {"sole_router": False}

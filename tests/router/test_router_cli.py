@@ -100,3 +100,13 @@ def test_per_model_deadlines_round_trip_and_fall_back_to_the_default() -> None:
     assert RouterSettings.from_dict(settings.to_dict()) == settings
     assert settings.deadlines.for_model("big").inter_chunk_s == 47
     assert settings.deadlines.for_model("other") == settings.deadlines.default
+
+
+def test_a_sole_router_policy_refuses_several_workers(tmp_path: Path) -> None:
+    """`policy.params.sole_router` places new conversations by one process's load: with more
+    than one worker process (each its own index) the settings are refused, naming `workers`."""
+    config = tmp_path / "router.json"
+    config.write_text(json.dumps({"policy": {"kind": "prefix", "params": {"sole_router": True}}}))
+    with pytest.raises(SettingsError, match="'workers' must be 1 with policy.params.sole_router"):
+        build_settings(str(config), engines="http://a:1", workers=2)
+    assert build_settings(str(config), engines="http://a:1", workers=1).policy.params == {"sole_router": True}

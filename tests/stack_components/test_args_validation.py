@@ -106,6 +106,8 @@ CASES: list[tuple[str, Callable[[], Any]]] = [
     ("namespace", lambda: router(namespace="Bad")),
     ("replicas", lambda: router(replicas=-1)),
     ("policy", lambda: router(policy="prefix")),
+    ("policy.params.sole_router",
+     lambda: router(replicas=2, policy=PolicySettings(kind="prefix", params={"sole_router": True}))),
     ("engines", lambda: router(engines={"m": 400_000})),
     (
         "engines['Bad Key']",

@@ -49,7 +49,12 @@ Per request:
    replica's load no longer splits its cache between replicas (issue 24: hashing 10-40
    conversations over 2-4 engines is lumpy); of those engines, only the ones with the fewest
    requests open now (in flight plus waiting) are candidates, so a cold prefill does not queue
-   behind another one. A new conversation of a LoRA adapter is placed by
+   behind another one. The same holds for a router that is the stack's only one
+   (`sole_router`: one replica, one worker, no router HPA), scoring by its own index: every later
+   round reaches this index, which recorded where the first one went. Its cost: a restarted
+   router's index is empty (and a bounded index forgets its oldest conversations), so such a
+   conversation is placed anew (by load, not at its old hash home) and recomputes its history
+   once. A new conversation of a LoRA adapter is placed by
    `_lora.LoraPlacement` among those engines instead: where the adapter is resident, else a free
    slot, else an idle least-recently-used adapter, never evicting one in use (its docstring has
    the rules).
@@ -100,6 +105,8 @@ class PrefixConfig:
     # 100` meets spread <= 1.3 with at most 2 moves in 78 seeds, was 68 (benchmarks/RESULTS.md)
     move_floor: float = 16.0  # ... once it carries this many recent requests (fewer: chance)...
     move_tokens: int = 1024  # ... and loses a conversation that another engine lacks this much of
+    sole_router: bool = False  # this policy object routes all of the stack's traffic (one replica,
+    # one worker, no router HPA: `infra.serving.router_args` sets it): its index sees every placement
     prefill_s_per_token: float = CostModel.prefill_s_per_token
     cpu_load_s_per_token: float = CostModel.cpu_load_s_per_token
     storage_load_s_per_token: float = CostModel.storage_load_s_per_token
@@ -123,6 +130,8 @@ class PrefixConfig:
         require_number("move_factor", self.move_factor, minimum=1.0)
         require_number("move_floor", self.move_floor, minimum=0.0)
         require_int("move_tokens", self.move_tokens, minimum=0, maximum=1 << 24)
+        if not isinstance(self.sole_router, bool):
+            raise SettingsError("policy.params.sole_router", self.sole_router, "must be true or false")
         cost = CostModel(prefill_s_per_token=self.prefill_s_per_token,
                          cpu_load_s_per_token=self.cpu_load_s_per_token,
                          storage_load_s_per_token=self.storage_load_s_per_token, max_running=self.max_running,
@@ -218,7 +227,8 @@ class PrefixPolicy:
             engine, outcome = self._warm(seen, engines, (roomy, limit), previous)
         else:
             past = common + self._min_hit > self._placement  # keyed past a shared prefix, or
-            visible = held is not None and not held.fallbacks  # every replica sees where it lands:
+            # every replica sees where it lands: by the events, or there is no other replica
+            visible = cfg.sole_router or (held is not None and not held.fallbacks)
             homes = self.residents.fitting(roomy, cfg.rate_factor) if past or visible else roomy  # weigh load
             if visible:  # and of those, the ones with the fewest requests open now
                 fewest = min(e.in_flight + e.waiting for e in homes)

@@ -7,6 +7,7 @@ and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Final
 
 from router.routing.base import RoutingPolicy
@@ -34,3 +35,9 @@ def build_policy(settings: PolicySettings) -> RoutingPolicy:
         raise SettingsError("policy.kind", settings.kind, f"must be one of {', '.join(POLICY_KINDS)}")
     config_cls, policy_cls = entry
     return policy_cls(parse_params(config_cls, settings.params, settings.kind))
+
+
+def takes_param(kind: str, name: str) -> bool:
+    """Whether policy `kind` has a parameter `name` (False for an unknown kind)."""
+    entry = _POLICIES.get(kind)
+    return entry is not None and any(f.name == name and f.init for f in dataclasses.fields(entry[0]))

@@ -7,7 +7,7 @@ import pytest
 
 from router.routing.policies.least_load import LeastLoadPolicy
 from router.routing.policies.prefix import PrefixPolicy
-from router.routing.policies.registry import DEFAULT_KIND, POLICY_KINDS, build_policy
+from router.routing.policies.registry import DEFAULT_KIND, POLICY_KINDS, build_policy, takes_param
 from router.routing.policies.round_robin import RoundRobinPolicy
 from router.routing.policies.session import SessionPolicy
 from router.settings import PolicySettings, RouterSettings, SettingsError
@@ -109,3 +109,9 @@ def test_every_invalid_param_names_itself_its_value_and_the_rule(kind: str, name
     assert caught.value.field_name == f"policy.params.{name}"
     assert allowed in str(caught.value)
     assert repr(value) in str(caught.value)
+
+
+def test_takes_param_names_a_policys_own_parameters() -> None:
+    assert takes_param("prefix", "sole_router") and takes_param("prefix", "move_tokens")
+    assert not takes_param("round_robin", "sole_router") and not takes_param("nope", "sole_router")
+    assert not takes_param("prefix", "cost")  # derived, not a parameter

@@ -15,6 +15,7 @@ from router.routing.base import NoEngineError
 from router.routing.cost import estimate_ttft_s
 from router.routing.policies.prefix import PrefixConfig, PrefixPolicy
 from router.routing.prompt import count_tokens
+from router.settings import SettingsError
 
 OUTCOMES = {OUTCOME_CACHE_HIT, OUTCOME_LOAD_FALLBACK, OUTCOME_NEW}
 
@@ -302,3 +303,41 @@ def test_two_workers_seeing_random_halves_place_unique_conversations_as_one_does
             split[u].add(rng.choice(workers).select(request(talks[u][r]), pool).engine.id)
     assert all(len(ids) == 1 for ids in single.values())
     assert split == single
+
+
+def sole() -> PrefixPolicy:
+    return PrefixPolicy(PrefixConfig(sole_router=True))
+
+
+def test_the_sole_router_places_new_conversations_by_load_and_keeps_them() -> None:
+    """`sole_router`: its own index sees every later round, so new conversations spread by load
+    (8 over 4 idle engines: 2 each, where hashing puts 3 on one) and every later round still
+    lands where its first one did, a cache hit."""
+    pool, policy = engines(4), sole()
+    talks = [conversation(100 + u, 4) for u in range(8)]
+    first = [policy.select(request(rounds[0]), pool) for rounds in talks]
+    assert {d.outcome for d in first} == {OUTCOME_NEW}
+    assert sorted(Counter(d.engine.id for d in first).values()) == [2, 2, 2, 2]
+    hashed = Counter(PrefixPolicy().select(request(rounds[0]), pool).engine.id for rounds in talks)
+    assert max(hashed.values()) > 2
+    for r in range(1, 4):
+        for placed, rounds in zip(first, talks, strict=True):
+            decision = policy.select(request(rounds[r]), pool)
+            assert (decision.engine.id, decision.outcome) == (placed.engine.id, OUTCOME_CACHE_HIT)
+
+
+def test_the_sole_router_sends_a_new_conversation_where_fewest_requests_are_open() -> None:
+    """Of the engines within the resident-load bound, one with the fewest requests open now (in
+    flight plus the engine's waiting count): its cold prefill does not queue behind another."""
+    for u in range(12):
+        pool = engines(4)
+        pool[0].in_flight, pool[1].waiting, pool[2].in_flight = 1, 2, 1
+        decision = sole().select(request(conversation(200 + u, 1)[0]), pool)
+        assert decision.engine is pool[3] and decision.outcome == OUTCOME_NEW
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_sole_router_must_be_a_bool(value: object) -> None:
+    with pytest.raises(SettingsError) as err:
+        PrefixConfig(sole_router=value)  # type: ignore[arg-type]
+    assert err.value.field_name == "policy.params.sole_router" and "true or false" in str(err.value)

@@ -265,7 +265,7 @@ def check_router_policy(config: StackConfig) -> None:
         raise ConfigError(f"{NAMESPACE}:router.policy.{field_name}", err.value,
                           f"is refused by the router: {err}") from None
     pods = router_max_pods(config)
-    if settings.params.get("sole_router") is True and pods > 1:
+    if settings.sole_router and pods > 1:
         raise ConfigError(f"{NAMESPACE}:router.policy.params.sole_router", True,
                           f"needs one router pod at most, and up to {pods} can run (router.replicas, "
                           "autoscaling.routerMaxReplicas): each would place new conversations by its "

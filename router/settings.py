@@ -108,6 +108,11 @@ class PolicySettings:
     kind: str = "prefix"
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def sole_router(self) -> bool:
+        """Whether the params say this router is the stack's only one (`prefix`'s `sole_router`)."""
+        return isinstance(self.params, Mapping) and self.params.get("sole_router") is True
+
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
@@ -330,9 +335,7 @@ class RouterSettings:
                  "needs exactly one of a static engine list, Kubernetes discovery or file discovery")
         _require(0 < self.port < 65536, "port", self.port, "must be in 1..65535")
         _require(1 <= self.workers <= 64, "workers", self.workers, "must be in 1..64")
-        params = self.policy.params
-        sole = isinstance(params, Mapping) and params.get("sole_router") is True
-        _require(self.workers == 1 or not sole, "workers", self.workers,
+        _require(self.workers == 1 or not self.policy.sole_router, "workers", self.workers,
                  "must be 1 with policy.params.sole_router: each worker process keeps its own index, so "
                  "placing new conversations by one worker's load would split their caches")
         _require(self.default_gpu_cache_tokens > 0, "default_gpu_cache_tokens",

@@ -112,8 +112,7 @@ class RouterArgs:
         v.require(isinstance(self.kv_events, bool), "kv_events", self.kv_events, "must be a bool")
         v.one_of("kv_scoring", self.kv_scoring, KV_SCORINGS)
         v.int_in("workers", self.workers, 1, 64)
-        params = self.policy.params  # `sole_router`: router/routing/policies/prefix.py, step 4
-        if isinstance(params, Mapping) and params.get("sole_router") is True:
+        if self.policy.sole_router:  # router/routing/policies/prefix.py, step 4
             v.require(self.replicas <= 1, "policy.params.sole_router", True,
                       f"needs replicas <= 1 (got {self.replicas}): each replica would place new "
                       "conversations by its own load and split their caches")

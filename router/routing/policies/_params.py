@@ -13,11 +13,16 @@ from router.settings import SettingsError
 T = TypeVar("T")
 
 
+def param_names(config_cls: type) -> list[str]:
+    """The parameters `config_cls` takes (its init fields), sorted."""
+    return sorted(f.name for f in dataclasses.fields(config_cls) if f.init)
+
+
 def parse_params(config_cls: type[T], params: Any, kind: str) -> T:
     """Build `config_cls` from a params mapping; unknown names are errors, never ignored."""
     if not isinstance(params, Mapping):
         raise SettingsError("policy.params", params, "must be a mapping of parameter names to values")
-    allowed = sorted(f.name for f in dataclasses.fields(config_cls) if f.init)  # type: ignore[arg-type]
+    allowed = param_names(config_cls)
     for name, value in params.items():
         if name not in allowed:
             names = ", ".join(allowed) or "none"

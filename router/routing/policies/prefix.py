@@ -106,7 +106,7 @@ class PrefixConfig:
     move_floor: float = 16.0  # ... once it carries this many recent requests (fewer: chance)...
     move_tokens: int = 1024  # ... and loses a conversation that another engine lacks this much of
     sole_router: bool = False  # this policy object routes all of the stack's traffic (one replica,
-    # one worker, no router HPA: `infra.serving.router_args` sets it): its index sees every placement
+    # one worker, no router HPA: `infra.serving.router_policy` sets it): its index sees every placement
     prefill_s_per_token: float = CostModel.prefill_s_per_token
     cpu_load_s_per_token: float = CostModel.cpu_load_s_per_token
     storage_load_s_per_token: float = CostModel.storage_load_s_per_token

@@ -7,11 +7,10 @@ and what is allowed.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Final
 
 from router.routing.base import RoutingPolicy
-from router.routing.policies._params import parse_params
+from router.routing.policies._params import param_names, parse_params
 from router.routing.policies.least_load import LeastLoadConfig, LeastLoadPolicy
 from router.routing.policies.prefix import PrefixConfig, PrefixPolicy
 from router.routing.policies.round_robin import RoundRobinConfig, RoundRobinPolicy
@@ -40,4 +39,4 @@ def build_policy(settings: PolicySettings) -> RoutingPolicy:
 def takes_param(kind: str, name: str) -> bool:
     """Whether policy `kind` has a parameter `name` (False for an unknown kind)."""
     entry = _POLICIES.get(kind)
-    return entry is not None and any(f.name == name and f.init for f in dataclasses.fields(entry[0]))
+    return entry is not None and name in param_names(entry[0])
